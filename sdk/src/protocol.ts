@@ -1,0 +1,251 @@
+/**
+ * The Arbor Gateway wire protocol: message types, close codes, error codes and limits.
+ * Defined once here; the gateway and every SDK client import it. docs/protocol.md and
+ * docs/asyncapi.yaml describe the same contract for other languages (a test keeps them in step).
+ */
+
+export const PROTOCOL_VERSION = 1;
+export const WS_PATH = '/ws';
+export const DEFAULT_PORT = 3001;
+export const DEFAULT_AUDIENCE = 'arbor-gateway';
+
+export enum Role {
+  Client = 'client',
+  Daemon = 'daemon',
+}
+
+/** Frames a browser/app client may send. */
+export enum ClientMessageType {
+  Ping = 'ping',
+  GetWorkspaceStatus = 'get-workspace-status',
+  RunTask = 'run-task',
+  CancelTask = 'cancel-task',
+}
+
+/** Frames a daemon may send. */
+export enum DaemonMessageType {
+  Ping = 'ping',
+  Heartbeat = 'heartbeat',
+  WorkspaceUpdate = 'workspace-update',
+  FileChange = 'file-change',
+  TaskStatus = 'task-status',
+}
+
+/** Frames the gateway sends. Daemon events are forwarded to clients under their own type. */
+export enum ServerMessageType {
+  Pong = 'pong',
+  Connected = 'connected',
+  DaemonStatus = 'daemon-status',
+  WorkspaceStatus = 'workspace-status',
+  /** Reply to a command that carried an `id`: the gateway handed it to the daemon. */
+  Ack = 'ack',
+  Error = 'error',
+}
+
+/** Daemon frames that are forwarded to the clients watching that daemon. */
+export const DAEMON_EVENT_TYPES = [
+  DaemonMessageType.WorkspaceUpdate,
+  DaemonMessageType.FileChange,
+  DaemonMessageType.TaskStatus,
+] as const;
+export type DaemonEventType = (typeof DAEMON_EVENT_TYPES)[number];
+
+/** Client frames that are forwarded to the daemon. */
+export const COMMAND_TYPES = [ClientMessageType.RunTask, ClientMessageType.CancelTask] as const;
+export type CommandType = (typeof COMMAND_TYPES)[number];
+
+export enum CloseCode {
+  Normal = 1000,
+  GoingAway = 1001,
+  AbnormalClosure = 1006,
+  PolicyViolation = 1008,
+  MessageTooBig = 1009,
+  InternalError = 1011,
+  ServiceRestart = 1012,
+  TryAgainLater = 1013,
+  BadRequest = 4400,
+  Unauthorized = 4401,
+  Forbidden = 4403,
+  HeartbeatTimeout = 4408,
+  Replaced = 4409,
+}
+
+export enum ErrorCode {
+  InvalidJson = 'invalid_json',
+  BadRequest = 'bad_request',
+  UnknownType = 'unknown_type',
+  Forbidden = 'forbidden',
+  Unauthorized = 'unauthorized',
+  ValidationFailed = 'validation_failed',
+  NotFound = 'not_found',
+  DaemonOffline = 'daemon_offline',
+  Replaced = 'replaced',
+  HeartbeatTimeout = 'heartbeat_timeout',
+  InternalError = 'internal_error',
+}
+
+/** What a client should do after the gateway closes the connection with a given code. */
+export enum CloseAction {
+  /** Reconnect with backoff. */
+  Retry = 'retry',
+  /** Fetch a fresh token, then reconnect. */
+  RefreshTokenAndRetry = 'refresh-token-and-retry',
+  /** Do not reconnect: retrying cannot succeed without a change on the caller's side. */
+  Stop = 'stop',
+}
+
+export const CLOSE_ACTIONS: Readonly<Record<number, CloseAction>> = {
+  [CloseCode.Normal]: CloseAction.Stop,
+  [CloseCode.GoingAway]: CloseAction.Retry,
+  [CloseCode.AbnormalClosure]: CloseAction.Retry,
+  [CloseCode.PolicyViolation]: CloseAction.Stop,
+  [CloseCode.MessageTooBig]: CloseAction.Stop,
+  [CloseCode.InternalError]: CloseAction.Retry,
+  [CloseCode.ServiceRestart]: CloseAction.Retry,
+  [CloseCode.TryAgainLater]: CloseAction.Retry,
+  [CloseCode.BadRequest]: CloseAction.Stop,
+  [CloseCode.Unauthorized]: CloseAction.RefreshTokenAndRetry,
+  [CloseCode.Forbidden]: CloseAction.Stop,
+  [CloseCode.HeartbeatTimeout]: CloseAction.Retry,
+  [CloseCode.Replaced]: CloseAction.Stop,
+};
+
+/** Unknown codes are treated as transient: a client that stops on them would strand users. */
+export function closeActionFor(code: number): CloseAction {
+  return CLOSE_ACTIONS[code] ?? CloseAction.Retry;
+}
+
+export const Limits = {
+  /** Daemon ids, workspace ids, task ids, user ids, request ids. */
+  MAX_ID_LENGTH: 128,
+  MAX_WORKSPACE_STATUS_LENGTH: 64,
+  MAX_PATH_LENGTH: 4096,
+  MAX_COMMAND_LENGTH: 4096,
+  MAX_TASK_ARGS: 256,
+  MAX_TASK_ARG_LENGTH: 4096,
+  MAX_WORKSPACES_PER_DAEMON: 1024,
+  MAX_DAEMONS_PER_TOKEN: 1024,
+  DEFAULT_MAX_PAYLOAD_BYTES: 1024 * 1024,
+  DEFAULT_TOKEN_MAX_TTL_SECONDS: 300,
+  MAX_CLOCK_TOLERANCE_SECONDS: 30,
+} as const;
+
+export const FILE_CHANGE_EVENTS = ['add', 'change', 'unlink', 'addDir', 'unlinkDir'] as const;
+export type FileChangeEvent = (typeof FILE_CHANGE_EVENTS)[number];
+
+export const TASK_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+
+export enum DaemonStatus {
+  Online = 'online',
+  Stale = 'stale',
+  Offline = 'offline',
+}
+
+/** Workspace status before the daemon has reported one. */
+export const UNKNOWN_WORKSPACE_STATUS = 'unknown';
+
+export interface Frame<T extends string = string, P = unknown> {
+  type: T;
+  payload?: P;
+  id?: string;
+}
+
+// ---- payloads: client → gateway -------------------------------------------------------------
+
+export interface GetWorkspaceStatusPayload {
+  workspaceId: string;
+}
+
+export interface RunTaskPayload {
+  taskId: string;
+  workspaceId: string;
+  command: string;
+  args?: string[];
+}
+
+export interface CancelTaskPayload {
+  taskId: string;
+}
+
+// ---- payloads: daemon → gateway -------------------------------------------------------------
+
+export interface HeartbeatPayload {
+  workspaceIds: string[];
+}
+
+export interface WorkspaceUpdatePayload {
+  workspaceId: string;
+  status: string;
+}
+
+export interface FileChangePayload {
+  workspaceId: string;
+  path: string;
+  event: FileChangeEvent;
+}
+
+export interface TaskStatusPayload {
+  taskId: string;
+  status: TaskStatus;
+  output?: string;
+  error?: string;
+}
+
+// ---- payloads: gateway → client / daemon ----------------------------------------------------
+
+export interface ClientConnectedPayload {
+  daemonId: string;
+  workspaceIds: string[];
+  daemonStatus: DaemonStatus;
+  timestamp: string;
+}
+
+export interface DaemonConnectedPayload {
+  workspaceIds: string[];
+  timestamp: string;
+}
+
+export interface DaemonStatusPayload {
+  daemonId: string;
+  status: DaemonStatus;
+  /** ISO-8601 time of the last heartbeat, or null when none was ever received. */
+  lastHeartbeat: string | null;
+}
+
+export interface WorkspaceStatusPayload {
+  workspaceId: string;
+  status: string;
+}
+
+export enum AckStatus {
+  Accepted = 'accepted',
+}
+
+export interface AckPayload {
+  status: AckStatus;
+}
+
+export interface ErrorPayload {
+  code: ErrorCode;
+  message: string;
+  /** The offending field, for validation_failed. */
+  field?: string;
+}
+
+/** Commands as the daemon receives them: the gateway adds the requesting user. */
+export type ForwardedRunTaskPayload = RunTaskPayload & { userId: string };
+export type ForwardedCancelTaskPayload = CancelTaskPayload & { userId: string };
+
+/** A daemon event as clients receive it: `daemonId` sits in the envelope beside `type`. */
+export interface DaemonEventFrame<T extends DaemonEventType = DaemonEventType> {
+  type: T;
+  daemonId: string;
+  payload: DaemonEventPayloads[T];
+}
+
+export interface DaemonEventPayloads {
+  'workspace-update': WorkspaceUpdatePayload;
+  'file-change': FileChangePayload;
+  'task-status': TaskStatusPayload;
+}

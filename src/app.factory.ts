@@ -1,0 +1,21 @@
+import 'reflect-metadata';
+import { Logger, type INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { AppModule } from './app.module.js';
+import { GatewayConfig } from './config/gateway-config.js';
+import { GatewayWsAdapter } from './gateway/gateway-ws.adapter.js';
+import { JsonLogger } from './logging/json-logger.js';
+
+/** Builds the gateway without listening, so main.ts and the e2e tests boot the same app. */
+export async function createGatewayApp(config: GatewayConfig): Promise<INestApplication> {
+  const logger = new JsonLogger(config.logLevel);
+  const app = await NestFactory.create(AppModule.forRoot(config), { logger, bufferLogs: false });
+  app.useWebSocketAdapter(new GatewayWsAdapter(app, { maxPayloadBytes: config.maxPayloadBytes }));
+  app.getHttpAdapter().getInstance().disable('x-powered-by');
+  if (config.jwt.kind === 'secret' && config.jwt.isDevelopmentSecret) {
+    new Logger('Config').warn(
+      'JWT_SECRET is not set: using the public DEVELOPMENT secret. Anyone can mint tokens for this gateway. Never run it like this in production.',
+    );
+  }
+  return app;
+}

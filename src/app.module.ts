@@ -1,0 +1,17 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { AuthModule } from './auth/auth.module.js';
+import { ConfigModule } from './config/config.module.js';
+import type { GatewayConfig } from './config/gateway-config.js';
+import { DaemonsModule } from './daemons/daemons.module.js';
+import { HealthModule } from './health/health.module.js';
+import { WorkspacesModule } from './workspaces/workspaces.module.js';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: GatewayConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [ConfigModule.forRoot(config), AuthModule, WorkspacesModule, DaemonsModule, HealthModule],
+    };
+  }
+}

@@ -1,0 +1,5 @@
+import { Limits } from '@arbor/gateway-client/protocol';
+
+export function isValidId(value: string): boolean {
+  return value.length > 0 && value.length <= Limits.MAX_ID_LENGTH;
+}

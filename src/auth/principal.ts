@@ -1,0 +1,19 @@
+import { Role } from '@arbor/gateway-client/protocol';
+
+/** Who is on the other end of a connection or request, as proven by a verified token. */
+export interface Principal {
+  readonly sub: string;
+  readonly role: Role;
+  /** Daemon ids a client may reach; empty for daemons. */
+  readonly daemons: ReadonlySet<string>;
+  /** Token expiry, seconds since the epoch. */
+  readonly expiresAt: number;
+  readonly tokenId?: string;
+}
+
+/** An admitted WebSocket connection: the principal plus the daemon it is bound to. */
+export interface ConnectionIdentity {
+  readonly principal: Principal;
+  /** For a daemon its own id (the token's sub); for a client the daemon it watches. */
+  readonly daemonId: string;
+}

@@ -1,0 +1,26 @@
+import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { WebSocket } from 'ws';
+import { ErrorCode, type Role } from '@arbor/gateway-client/protocol';
+import { Connection } from '../gateway/connection.js';
+import { GatewayException } from '../gateway/gateway.exception.js';
+import { ROLES_KEY } from './roles.decorator.js';
+
+/**
+ * Runs before every message handler: the frame must come from a connection admitted by
+ * AuthService at the handshake, and its role must be one the handler allows (@Roles).
+ */
+@Injectable()
+export class WsAuthGuard implements CanActivate {
+  constructor(private readonly reflector: Reflector) {}
+
+  canActivate(context: ExecutionContext): boolean {
+    const connection = Connection.of(context.switchToWs().getClient<WebSocket>());
+    if (!connection) throw new GatewayException(ErrorCode.Unauthorized, 'connection is not authenticated');
+    const roles = this.reflector.get<Role[] | undefined>(ROLES_KEY, context.getHandler());
+    if (roles && !roles.includes(connection.identity.principal.role)) {
+      throw new GatewayException(ErrorCode.Forbidden, `a ${connection.identity.principal.role} may not send this message type`);
+    }
+    return true;
+  }
+}

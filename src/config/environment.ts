@@ -1,0 +1,155 @@
+import {
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+  validateSync,
+} from 'class-validator';
+import { DEFAULT_AUDIENCE, DEFAULT_PORT, Limits } from '@arbor/gateway-client/protocol';
+
+export enum NodeEnv {
+  Development = 'development',
+  Production = 'production',
+  Test = 'test',
+}
+
+export enum LogLevel {
+  Debug = 'debug',
+  Info = 'info',
+  Warn = 'warn',
+  Error = 'error',
+  Silent = 'silent',
+}
+
+/**
+ * Every environment variable the gateway reads, with its default. `.env.example` lists them in
+ * this order. Numbers are parsed strictly (digits only) before validation: no implicit coercion.
+ */
+export class EnvironmentVariables {
+  @IsIn(Object.values(NodeEnv))
+  NODE_ENV: NodeEnv = NodeEnv.Development;
+
+  @IsInt() @Min(0) @Max(65535)
+  WEBSOCKET_PORT: number = DEFAULT_PORT;
+
+  @IsString() @MinLength(1)
+  HOST: string = '0.0.0.0';
+
+  @IsIn(Object.values(LogLevel))
+  LOG_LEVEL: LogLevel = LogLevel.Info;
+
+  @IsOptional() @IsString() @MinLength(32, { message: 'JWT_SECRET must be at least 32 characters' })
+  JWT_SECRET?: string;
+
+  @IsOptional() @IsString() @Matches(/-----BEGIN PUBLIC KEY-----/, { message: 'JWT_PUBLIC_KEY must be a PEM public key' })
+  JWT_PUBLIC_KEY?: string;
+
+  @IsString() @MinLength(1) @MaxLength(256)
+  JWT_AUDIENCE: string = DEFAULT_AUDIENCE;
+
+  @IsOptional() @IsString() @MinLength(1) @MaxLength(256)
+  JWT_ISSUER?: string;
+
+  @IsInt() @Min(1) @Max(86400)
+  TOKEN_MAX_TTL_SECONDS: number = Limits.DEFAULT_TOKEN_MAX_TTL_SECONDS;
+
+  @IsInt() @Min(0) @Max(Limits.MAX_CLOCK_TOLERANCE_SECONDS)
+  JWT_CLOCK_TOLERANCE_SECONDS: number = Limits.MAX_CLOCK_TOLERANCE_SECONDS;
+
+  @IsOptional() @IsString() @MinLength(16, { message: 'AUTH_API_KEY must be at least 16 characters' })
+  AUTH_API_KEY?: string;
+
+  @IsInt() @Min(1024) @Max(64 * 1024 * 1024)
+  MAX_PAYLOAD_BYTES: number = Limits.DEFAULT_MAX_PAYLOAD_BYTES;
+
+  @IsInt() @Min(10) @Max(600_000)
+  PING_INTERVAL_MS: number = 25_000;
+
+  @IsInt() @Min(10) @Max(3_600_000)
+  DAEMON_STALE_MS: number = 30_000;
+
+  @IsInt() @Min(10) @Max(3_600_000)
+  DAEMON_TIMEOUT_MS: number = 60_000;
+
+  @IsInt() @Min(5) @Max(60_000)
+  SWEEP_INTERVAL_MS: number = 1_000;
+}
+
+export const NUMERIC_VARIABLES = [
+  'WEBSOCKET_PORT',
+  'TOKEN_MAX_TTL_SECONDS',
+  'JWT_CLOCK_TOLERANCE_SECONDS',
+  'MAX_PAYLOAD_BYTES',
+  'PING_INTERVAL_MS',
+  'DAEMON_STALE_MS',
+  'DAEMON_TIMEOUT_MS',
+  'SWEEP_INTERVAL_MS',
+] as const satisfies readonly (keyof EnvironmentVariables)[];
+
+/** The development secret, used only outside production when no key is configured. */
+export const DEVELOPMENT_JWT_SECRET = 'arbor-gateway-development-secret-do-not-use-in-production';
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type RawEnv = Record<string, string | undefined>;
+
+/** Validates the environment; throws ConfigError naming each bad variable. */
+export function validateEnvironment(raw: RawEnv): EnvironmentVariables {
+  const env = new EnvironmentVariables();
+  const problems: string[] = [];
+  const target = env as unknown as Record<string, unknown>;
+  for (const key of Object.keys(env).concat(OPTIONAL_VARIABLES)) {
+    const value = raw[key];
+    if (value === undefined || value === '') continue;
+    if ((NUMERIC_VARIABLES as readonly string[]).includes(key)) {
+      if (!/^\d+$/.test(value.trim())) {
+        problems.push(`${key} must be a whole number (got ${JSON.stringify(value)})`);
+        continue;
+      }
+      target[key] = Number(value.trim());
+    } else {
+      target[key] = key === 'JWT_PUBLIC_KEY' ? unescapeNewlines(value) : value;
+    }
+  }
+  for (const error of validateSync(env, { forbidUnknownValues: false })) {
+    if (problems.some((p) => p.startsWith(error.property + ' '))) continue;
+    const messages = Object.values(error.constraints ?? {});
+    problems.push(`${messages.join('; ')} (got ${describeValue(error.property, error.value)})`);
+  }
+  if (env.JWT_SECRET && env.JWT_PUBLIC_KEY) {
+    problems.push('JWT_SECRET and JWT_PUBLIC_KEY are both set: configure exactly one verification key');
+  }
+  if (env.NODE_ENV === NodeEnv.Production && !env.JWT_SECRET && !env.JWT_PUBLIC_KEY) {
+    problems.push('JWT_SECRET or JWT_PUBLIC_KEY is required when NODE_ENV=production');
+  }
+  if (env.DAEMON_TIMEOUT_MS <= env.DAEMON_STALE_MS) {
+    problems.push(`DAEMON_TIMEOUT_MS (${env.DAEMON_TIMEOUT_MS}) must be greater than DAEMON_STALE_MS (${env.DAEMON_STALE_MS})`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return env;
+}
+
+/** Optional variables have no default, so they are not own keys of a fresh instance. */
+const OPTIONAL_VARIABLES = ['JWT_SECRET', 'JWT_PUBLIC_KEY', 'JWT_ISSUER', 'AUTH_API_KEY'];
+
+const SECRET_VARIABLES = new Set(['JWT_SECRET', 'AUTH_API_KEY', 'JWT_PUBLIC_KEY']);
+
+function describeValue(key: string, value: unknown): string {
+  if (SECRET_VARIABLES.has(key)) return 'a value that is not shown';
+  return JSON.stringify(value);
+}
+
+/** PEM keys often arrive through env files with literal "\n". */
+function unescapeNewlines(value: string): string {
+  return value.includes('\\n') ? value.replace(/\\n/g, '\n') : value;
+}

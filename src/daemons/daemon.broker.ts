@@ -1,0 +1,40 @@
+import type { DaemonPresence } from './daemon-presence.js';
+import type { PeerLink } from './peer-link.js';
+
+export type PresencePatch = Partial<Pick<DaemonPresence, 'status' | 'lastHeartbeat'>>;
+
+export interface AttachResult {
+  presence: DaemonPresence;
+  /** The daemon's previous connection, now superseded; the caller closes it with 4409. */
+  replaced?: PeerLink;
+}
+
+/**
+ * Presence and routing for daemons and the clients watching them. The in-memory broker serves a
+ * single instance; the Redis broker (scale-out) implements the same contract across instances.
+ */
+export abstract class DaemonBroker {
+  /** Makes `link` the daemon's current connection. */
+  abstract attachDaemon(daemonId: string, link: PeerLink, now: number): Promise<AttachResult>;
+  /** Removes the daemon if `link` is still its current connection; false when it was replaced. */
+  abstract detachDaemon(daemonId: string, link: PeerLink): Promise<boolean>;
+  abstract getPresence(daemonId: string): Promise<DaemonPresence | undefined>;
+  /** Updates a connected daemon's presence; undefined when it is not connected. */
+  abstract updatePresence(daemonId: string, patch: PresencePatch): Promise<DaemonPresence | undefined>;
+  /** Daemons connected to this instance, for the heartbeat sweep. */
+  abstract localDaemons(): Iterable<DaemonPresence>;
+  /** The daemon's link if it is connected to this instance. */
+  abstract localDaemonLink(daemonId: string): PeerLink | undefined;
+
+  abstract watch(daemonId: string, link: PeerLink): Promise<void>;
+  /** Returns the number of watchers left for the daemon. */
+  abstract unwatch(daemonId: string, link: PeerLink): Promise<number>;
+  abstract hasWatchers(daemonId: string): Promise<boolean>;
+  /** Daemons that clients on this instance watch. */
+  abstract localWatchedDaemonIds(): Iterable<string>;
+
+  /** Delivers a serialized frame to every client watching the daemon. */
+  abstract publishToWatchers(daemonId: string, frame: string): Promise<void>;
+  /** Delivers a serialized frame to the daemon; false when it is not connected. */
+  abstract sendToDaemon(daemonId: string, frame: string): Promise<boolean>;
+}

@@ -1,0 +1,207 @@
+import { Logger, OnApplicationShutdown, UseFilters, UseGuards, UsePipes } from '@nestjs/common';
+import {
+  ConnectedSocket,
+  MessageBody,
+  OnGatewayConnection,
+  OnGatewayDisconnect,
+  OnGatewayInit,
+  SubscribeMessage,
+  WebSocketGateway,
+} from '@nestjs/websockets';
+import type { IncomingMessage } from 'node:http';
+import type { WebSocket, WebSocketServer } from 'ws';
+import {
+  ClientMessageType,
+  CloseCode,
+  DaemonMessageType,
+  Role,
+  ServerMessageType,
+  WS_PATH,
+  type AckPayload,
+  type Frame,
+  type WorkspaceStatusPayload,
+} from '@arbor/gateway-client/protocol';
+import { AuthError } from '../auth/auth.error.js';
+import { AuthService } from '../auth/auth.service.js';
+import { Roles } from '../auth/roles.decorator.js';
+import { WsAuthGuard } from '../auth/ws-auth.guard.js';
+import { GatewayConfig } from '../config/gateway-config.js';
+import { Connection, truncateReason } from '../gateway/connection.js';
+import { errorFrameOf } from '../gateway/frames.js';
+import { createPayloadValidationPipe } from '../gateway/validation.pipe.js';
+import { WsErrorFilter } from '../gateway/ws-error.filter.js';
+import { GetWorkspaceStatusDto } from '../workspaces/dto/get-workspace-status.dto.js';
+import { DaemonService } from './daemon.service.js';
+import { CancelTaskDto } from './dto/cancel-task.dto.js';
+import { FileChangeDto } from './dto/file-change.dto.js';
+import { HeartbeatDto } from './dto/heartbeat.dto.js';
+import { RunTaskDto } from './dto/run-task.dto.js';
+import { TaskStatusDto } from './dto/task-status.dto.js';
+import { WorkspaceUpdateDto } from './dto/workspace-update.dto.js';
+
+/** How long shutdown waits for peers to answer the close frame before terminating them. */
+const SHUTDOWN_CLOSE_TIMEOUT_MS = 2_000;
+
+/**
+ * The WebSocket edge: admits connections through AuthService, keeps them alive with protocol
+ * pings, and hands each message type to DaemonService. Thin by design: no routing logic here.
+ */
+@WebSocketGateway({ path: WS_PATH })
+@UseGuards(WsAuthGuard)
+@UsePipes(createPayloadValidationPipe())
+@UseFilters(WsErrorFilter)
+export class DaemonGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, OnApplicationShutdown {
+  private readonly logger = new Logger(DaemonGateway.name);
+  private server: WebSocketServer | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly auth: AuthService,
+    private readonly daemons: DaemonService,
+    private readonly config: GatewayConfig,
+  ) {}
+
+  afterInit(server: WebSocketServer): void {
+    this.server = server;
+    this.pingTimer = setInterval(() => this.pingAll(), this.config.pingIntervalMs);
+  }
+
+  handleConnection(socket: WebSocket, request: IncomingMessage): void {
+    let connection: Connection;
+    try {
+      connection = new Connection(socket, this.auth.authenticateConnection(request.url, request.headers));
+    } catch (error) {
+      return this.refuse(socket, error);
+    }
+    socket.on('pong', () => (connection.isAlive = true));
+    const { principal, daemonId } = connection.identity;
+    this.logger.log({ msg: 'connection admitted', connectionId: connection.id, role: principal.role, sub: principal.sub, daemonId });
+    connection.enqueue(async () => {
+      const payload =
+        principal.role === Role.Daemon
+          ? await this.daemons.connectDaemon(daemonId, connection)
+          : await this.daemons.connectClient(daemonId, connection);
+      connection.release({ type: ServerMessageType.Connected, payload });
+    });
+  }
+
+  handleDisconnect(socket: WebSocket): void {
+    const connection = Connection.of(socket);
+    if (!connection) return;
+    const { principal, daemonId } = connection.identity;
+    this.logger.log({ msg: 'connection closed', connectionId: connection.id, role: principal.role, daemonId });
+    connection.enqueue(() =>
+      principal.role === Role.Daemon
+        ? this.daemons.disconnectDaemon(daemonId, connection)
+        : this.daemons.disconnectClient(daemonId, connection),
+    );
+  }
+
+  // ---- both roles ----------------------------------------------------------------------------
+
+  @SubscribeMessage(ClientMessageType.Ping)
+  ping(): Frame {
+    return { type: ServerMessageType.Pong };
+  }
+
+  // ---- clients -------------------------------------------------------------------------------
+
+  @Roles(Role.Client)
+  @SubscribeMessage(ClientMessageType.GetWorkspaceStatus)
+  async getWorkspaceStatus(@ConnectedSocket() socket: WebSocket, @MessageBody() body: GetWorkspaceStatusDto): Promise<Frame<ServerMessageType, WorkspaceStatusPayload>> {
+    const payload = await this.daemons.getWorkspaceStatus(this.identityOf(socket).daemonId, body.workspaceId);
+    return { type: ServerMessageType.WorkspaceStatus, payload };
+  }
+
+  @Roles(Role.Client)
+  @SubscribeMessage(ClientMessageType.RunTask)
+  runTask(@ConnectedSocket() socket: WebSocket, @MessageBody() body: RunTaskDto): Promise<Frame<ServerMessageType, AckPayload>> {
+    return this.command(socket, ClientMessageType.RunTask, body);
+  }
+
+  @Roles(Role.Client)
+  @SubscribeMessage(ClientMessageType.CancelTask)
+  cancelTask(@ConnectedSocket() socket: WebSocket, @MessageBody() body: CancelTaskDto): Promise<Frame<ServerMessageType, AckPayload>> {
+    return this.command(socket, ClientMessageType.CancelTask, body);
+  }
+
+  // ---- daemons -------------------------------------------------------------------------------
+
+  @Roles(Role.Daemon)
+  @SubscribeMessage(DaemonMessageType.Heartbeat)
+  async heartbeat(@ConnectedSocket() socket: WebSocket, @MessageBody() body: HeartbeatDto): Promise<void> {
+    await this.daemons.heartbeat(this.identityOf(socket).daemonId, body.workspaceIds);
+  }
+
+  @Roles(Role.Daemon)
+  @SubscribeMessage(DaemonMessageType.WorkspaceUpdate)
+  async workspaceUpdate(@ConnectedSocket() socket: WebSocket, @MessageBody() body: WorkspaceUpdateDto): Promise<void> {
+    await this.daemons.forwardEvent(this.identityOf(socket).daemonId, DaemonMessageType.WorkspaceUpdate, { workspaceId: body.workspaceId, status: body.status });
+  }
+
+  @Roles(Role.Daemon)
+  @SubscribeMessage(DaemonMessageType.FileChange)
+  async fileChange(@ConnectedSocket() socket: WebSocket, @MessageBody() body: FileChangeDto): Promise<void> {
+    await this.daemons.forwardEvent(this.identityOf(socket).daemonId, DaemonMessageType.FileChange, { workspaceId: body.workspaceId, path: body.path, event: body.event });
+  }
+
+  @Roles(Role.Daemon)
+  @SubscribeMessage(DaemonMessageType.TaskStatus)
+  async taskStatus(@ConnectedSocket() socket: WebSocket, @MessageBody() body: TaskStatusDto): Promise<void> {
+    const { taskId, status, output, error } = body;
+    await this.daemons.forwardEvent(this.identityOf(socket).daemonId, DaemonMessageType.TaskStatus, { taskId, status, output, error });
+  }
+
+  // ---- lifecycle -----------------------------------------------------------------------------
+
+  /** Nest's adapter would terminate sockets without a close frame; close them properly first. */
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.pingTimer);
+    const sockets = [...(this.server?.clients ?? [])];
+    if (sockets.length === 0) return;
+    const closed = sockets.map((socket) => new Promise<void>((resolve) => {
+      if (socket.readyState === socket.CLOSED) return resolve();
+      socket.once('close', () => resolve());
+      socket.close(CloseCode.ServiceRestart, 'server shutting down');
+    }));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(closed), new Promise((resolve) => (timer = setTimeout(resolve, SHUTDOWN_CLOSE_TIMEOUT_MS)))]);
+    clearTimeout(timer);
+  }
+
+  private async command(socket: WebSocket, type: ClientMessageType.RunTask | ClientMessageType.CancelTask, payload: object): Promise<Frame<ServerMessageType, AckPayload>> {
+    const { daemonId, principal } = this.identityOf(socket);
+    return { type: ServerMessageType.Ack, payload: await this.daemons.sendCommand(daemonId, principal, type, payload) };
+  }
+
+  private identityOf(socket: WebSocket) {
+    // WsAuthGuard has already proven the connection exists.
+    return Connection.of(socket)!.identity;
+  }
+
+  private refuse(socket: WebSocket, error: unknown): void {
+    if (!(error instanceof AuthError)) {
+      this.logger.error({ msg: 'connection admission failed', error: error instanceof Error ? error.message : String(error) });
+      socket.close(CloseCode.InternalError, 'internal error');
+      return;
+    }
+    this.logger.log({ msg: 'connection refused', code: error.code, reason: error.message });
+    socket.send(JSON.stringify(errorFrameOf(error.code, error.message)));
+    socket.close(error.closeCode, truncateReason(error.message));
+  }
+
+  /** Protocol-level pings: a peer that missed the previous ping is half-open and is terminated. */
+  private pingAll(): void {
+    for (const socket of this.server?.clients ?? []) {
+      const connection = Connection.of(socket);
+      if (!connection) continue;
+      if (!connection.isAlive) {
+        this.logger.warn({ msg: 'terminating unresponsive connection', connectionId: connection.id });
+        socket.terminate();
+        continue;
+      }
+      connection.isAlive = false;
+      socket.ping();
+    }
+  }
+}

@@ -1,0 +1,185 @@
+import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import {
+  AckStatus,
+  CloseCode,
+  DaemonStatus,
+  ErrorCode,
+  ServerMessageType,
+  type AckPayload,
+  type ClientConnectedPayload,
+  type CommandType,
+  type DaemonConnectedPayload,
+  type DaemonEventPayloads,
+  type DaemonEventType,
+  type DaemonStatusPayload,
+  type WorkspaceStatusPayload,
+} from '@arbor/gateway-client/protocol';
+import type { Principal } from '../auth/principal.js';
+import { GatewayConfig } from '../config/gateway-config.js';
+import { GatewayException } from '../gateway/gateway.exception.js';
+import { WorkspacesService } from '../workspaces/workspaces.service.js';
+import { DaemonBroker } from './daemon.broker.js';
+import type { PeerLink } from './peer-link.js';
+
+export interface DaemonHealthSnapshot {
+  online: number;
+  stale: number;
+  /** Daemons that clients here are watching but that are not connected. */
+  offline: number;
+  timedOutTotal: number;
+  lastSweepAt: string;
+  sweepIntervalMs: number;
+}
+
+/**
+ * Daemon lifecycle, heartbeats, event fan-out and command routing. Works on PeerLinks and the
+ * DaemonBroker; it never sees a socket.
+ */
+@Injectable()
+export class DaemonService implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger(DaemonService.name);
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private lastSweepAt = Date.now();
+  private timedOutTotal = 0;
+
+  constructor(
+    private readonly broker: DaemonBroker,
+    private readonly workspaces: WorkspacesService,
+    private readonly config: GatewayConfig,
+  ) {}
+
+  onModuleInit(): void {
+    this.lastSweepAt = Date.now();
+    this.sweepTimer = setInterval(() => void this.sweep(), this.config.sweepIntervalMs);
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+  }
+
+  // ---- daemons -------------------------------------------------------------------------------
+
+  async connectDaemon(daemonId: string, link: PeerLink): Promise<DaemonConnectedPayload> {
+    const previous = await this.broker.getPresence(daemonId);
+    const { presence, replaced } = await this.broker.attachDaemon(daemonId, link, Date.now());
+    if (replaced) {
+      this.logger.log({ msg: 'daemon replaced by a newer connection', daemonId, connectionId: replaced.id });
+      replaced.close(CloseCode.Replaced, 'replaced by a newer connection');
+    }
+    if (previous?.status !== DaemonStatus.Online) await this.publishStatus(presence);
+    return { workspaceIds: await this.workspaces.listWorkspaces(daemonId), timestamp: new Date().toISOString() };
+  }
+
+  async disconnectDaemon(daemonId: string, link: PeerLink): Promise<void> {
+    const presence = await this.broker.getPresence(daemonId);
+    if (!(await this.broker.detachDaemon(daemonId, link))) return;
+    await this.publishStatus({ daemonId, status: DaemonStatus.Offline, lastHeartbeat: presence?.lastHeartbeat ?? null });
+    if (!(await this.broker.hasWatchers(daemonId))) await this.workspaces.forget(daemonId);
+  }
+
+  async heartbeat(daemonId: string, workspaceIds: readonly string[]): Promise<void> {
+    const before = await this.broker.getPresence(daemonId);
+    const presence = await this.broker.updatePresence(daemonId, { lastHeartbeat: Date.now(), status: DaemonStatus.Online });
+    await this.workspaces.replaceWorkspaces(daemonId, workspaceIds);
+    if (presence && before?.status === DaemonStatus.Stale) await this.publishStatus(presence);
+  }
+
+  /** Forwards a daemon event to its clients, serialized once for all of them. */
+  async forwardEvent<T extends DaemonEventType>(daemonId: string, type: T, payload: DaemonEventPayloads[T]): Promise<void> {
+    if (type === 'workspace-update') {
+      const update = payload as DaemonEventPayloads['workspace-update'];
+      await this.workspaces.recordStatus(daemonId, update.workspaceId, update.status);
+    }
+    await this.broker.publishToWatchers(daemonId, JSON.stringify({ type, daemonId, payload }));
+  }
+
+  // ---- clients -------------------------------------------------------------------------------
+
+  async connectClient(daemonId: string, link: PeerLink): Promise<ClientConnectedPayload> {
+    // Watch before taking the snapshot: a change racing the snapshot is then delivered after it.
+    await this.broker.watch(daemonId, link);
+    const presence = await this.broker.getPresence(daemonId);
+    return {
+      daemonId,
+      workspaceIds: await this.workspaces.listWorkspaces(daemonId),
+      daemonStatus: presence?.status ?? DaemonStatus.Offline,
+      timestamp: new Date().toISOString(),
+    };
+  }
+
+  async disconnectClient(daemonId: string, link: PeerLink): Promise<void> {
+    const remaining = await this.broker.unwatch(daemonId, link);
+    if (remaining === 0 && !(await this.broker.getPresence(daemonId))) await this.workspaces.forget(daemonId);
+  }
+
+  getWorkspaceStatus(daemonId: string, workspaceId: string): Promise<WorkspaceStatusPayload> {
+    return this.workspaces.getStatus(daemonId, workspaceId);
+  }
+
+  /** Hands a command to the daemon with the requesting user added; `daemon_offline` otherwise. */
+  async sendCommand(daemonId: string, principal: Principal, type: CommandType, payload: object): Promise<AckPayload> {
+    const frame = JSON.stringify({ type, payload: { ...payload, userId: principal.sub } });
+    if (!(await this.broker.sendToDaemon(daemonId, frame))) {
+      throw new GatewayException(ErrorCode.DaemonOffline, 'daemon is not connected');
+    }
+    return { status: AckStatus.Accepted };
+  }
+
+  // ---- heartbeat sweep -----------------------------------------------------------------------
+
+  /** Marks silent daemons stale, then closes them with 4408 and reports them offline. */
+  async sweep(now = Date.now()): Promise<void> {
+    this.lastSweepAt = now;
+    for (const presence of Array.from(this.broker.localDaemons())) {
+      const silentFor = now - (presence.lastHeartbeat ?? presence.connectedAt);
+      if (silentFor >= this.config.daemonTimeoutMs) {
+        const link = this.broker.localDaemonLink(presence.daemonId);
+        if (!link) continue;
+        this.timedOutTotal += 1;
+        this.logger.warn({ msg: 'daemon heartbeat timeout', daemonId: presence.daemonId, connectionId: link.id, silentForMs: silentFor });
+        link.close(CloseCode.HeartbeatTimeout, 'heartbeat timeout');
+        // Report offline now: a dead peer may never complete the closing handshake.
+        await this.disconnectDaemon(presence.daemonId, link);
+      } else if (silentFor >= this.config.daemonStaleMs && presence.status === DaemonStatus.Online) {
+        const stale = await this.broker.updatePresence(presence.daemonId, { status: DaemonStatus.Stale });
+        if (stale) await this.publishStatus(stale);
+      }
+    }
+  }
+
+  healthSnapshot(): DaemonHealthSnapshot {
+    let online = 0;
+    let stale = 0;
+    for (const presence of this.broker.localDaemons()) {
+      if (presence.status === DaemonStatus.Online) online += 1;
+      else stale += 1;
+    }
+    let offline = 0;
+    for (const daemonId of this.broker.localWatchedDaemonIds()) {
+      if (!this.broker.localDaemonLink(daemonId)) offline += 1;
+    }
+    return {
+      online,
+      stale,
+      offline,
+      timedOutTotal: this.timedOutTotal,
+      lastSweepAt: new Date(this.lastSweepAt).toISOString(),
+      sweepIntervalMs: this.config.sweepIntervalMs,
+    };
+  }
+
+  /** True while the sweep keeps its schedule; false when the event loop is stuck. */
+  isSweepOnSchedule(now = Date.now()): boolean {
+    return now - this.lastSweepAt < 3 * this.config.sweepIntervalMs;
+  }
+
+  private async publishStatus(presence: { daemonId: string; status: DaemonStatus; lastHeartbeat: number | null }): Promise<void> {
+    const payload: DaemonStatusPayload = {
+      daemonId: presence.daemonId,
+      status: presence.status,
+      lastHeartbeat: presence.lastHeartbeat === null ? null : new Date(presence.lastHeartbeat).toISOString(),
+    };
+    await this.broker.publishToWatchers(presence.daemonId, JSON.stringify({ type: ServerMessageType.DaemonStatus, daemonId: presence.daemonId, payload }));
+  }
+}

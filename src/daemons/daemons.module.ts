@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { AuthModule } from '../auth/auth.module.js';
+import { WorkspacesModule } from '../workspaces/workspaces.module.js';
+import { DaemonBroker } from './daemon.broker.js';
+import { DaemonGateway } from './daemon.gateway.js';
+import { DaemonService } from './daemon.service.js';
+import { InMemoryDaemonBroker } from './in-memory-daemon.broker.js';
+
+@Module({
+  imports: [AuthModule, WorkspacesModule],
+  providers: [{ provide: DaemonBroker, useClass: InMemoryDaemonBroker }, DaemonService, DaemonGateway],
+  exports: [DaemonService],
+})
+export class DaemonsModule {}

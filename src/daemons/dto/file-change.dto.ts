@@ -1,0 +1,13 @@
+import { IsIn, IsString, Length } from 'class-validator';
+import { FILE_CHANGE_EVENTS, Limits, type FileChangeEvent, type FileChangePayload } from '@arbor/gateway-client/protocol';
+
+export class FileChangeDto implements FileChangePayload {
+  @IsString() @Length(1, Limits.MAX_ID_LENGTH)
+  workspaceId: string;
+
+  @IsString() @Length(1, Limits.MAX_PATH_LENGTH)
+  path: string;
+
+  @IsIn(FILE_CHANGE_EVENTS)
+  event: FileChangeEvent;
+}

@@ -1,0 +1,17 @@
+import { ArrayMaxSize, IsArray, IsOptional, IsString, Length, MaxLength } from 'class-validator';
+import { Limits, type RunTaskPayload } from '@arbor/gateway-client/protocol';
+
+export class RunTaskDto implements RunTaskPayload {
+  @IsString() @Length(1, Limits.MAX_ID_LENGTH)
+  taskId: string;
+
+  @IsString() @Length(1, Limits.MAX_ID_LENGTH)
+  workspaceId: string;
+
+  @IsString() @Length(1, Limits.MAX_COMMAND_LENGTH)
+  command: string;
+
+  @IsOptional() @IsArray() @ArrayMaxSize(Limits.MAX_TASK_ARGS)
+  @IsString({ each: true }) @MaxLength(Limits.MAX_TASK_ARG_LENGTH, { each: true })
+  args?: string[];
+}

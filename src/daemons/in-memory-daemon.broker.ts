@@ -1,0 +1,83 @@
+import { Injectable } from '@nestjs/common';
+import { DaemonStatus } from '@arbor/gateway-client/protocol';
+import { DaemonBroker, type AttachResult, type PresencePatch } from './daemon.broker.js';
+import type { DaemonPresence } from './daemon-presence.js';
+import type { PeerLink } from './peer-link.js';
+
+interface DaemonEntry {
+  presence: DaemonPresence;
+  link: PeerLink;
+}
+
+@Injectable()
+export class InMemoryDaemonBroker extends DaemonBroker {
+  private readonly daemons = new Map<string, DaemonEntry>();
+  private readonly watchers = new Map<string, Set<PeerLink>>();
+
+  async attachDaemon(daemonId: string, link: PeerLink, now: number): Promise<AttachResult> {
+    const previous = this.daemons.get(daemonId);
+    const presence: DaemonPresence = { daemonId, status: DaemonStatus.Online, lastHeartbeat: null, connectedAt: now };
+    this.daemons.set(daemonId, { presence, link });
+    return { presence, replaced: previous && previous.link !== link ? previous.link : undefined };
+  }
+
+  async detachDaemon(daemonId: string, link: PeerLink): Promise<boolean> {
+    if (this.daemons.get(daemonId)?.link !== link) return false;
+    this.daemons.delete(daemonId);
+    return true;
+  }
+
+  async getPresence(daemonId: string): Promise<DaemonPresence | undefined> {
+    return this.daemons.get(daemonId)?.presence;
+  }
+
+  async updatePresence(daemonId: string, patch: PresencePatch): Promise<DaemonPresence | undefined> {
+    const entry = this.daemons.get(daemonId);
+    if (!entry) return undefined;
+    Object.assign(entry.presence, patch);
+    return entry.presence;
+  }
+
+  *localDaemons(): Iterable<DaemonPresence> {
+    for (const entry of this.daemons.values()) yield entry.presence;
+  }
+
+  localDaemonLink(daemonId: string): PeerLink | undefined {
+    return this.daemons.get(daemonId)?.link;
+  }
+
+  async watch(daemonId: string, link: PeerLink): Promise<void> {
+    let set = this.watchers.get(daemonId);
+    if (!set) this.watchers.set(daemonId, (set = new Set()));
+    set.add(link);
+  }
+
+  async unwatch(daemonId: string, link: PeerLink): Promise<number> {
+    const set = this.watchers.get(daemonId);
+    if (!set) return 0;
+    set.delete(link);
+    if (set.size === 0) this.watchers.delete(daemonId);
+    return set.size;
+  }
+
+  async hasWatchers(daemonId: string): Promise<boolean> {
+    return this.watchers.has(daemonId);
+  }
+
+  localWatchedDaemonIds(): Iterable<string> {
+    return this.watchers.keys();
+  }
+
+  async publishToWatchers(daemonId: string, frame: string): Promise<void> {
+    const set = this.watchers.get(daemonId);
+    if (!set) return;
+    for (const link of set) link.send(frame);
+  }
+
+  async sendToDaemon(daemonId: string, frame: string): Promise<boolean> {
+    const entry = this.daemons.get(daemonId);
+    if (!entry) return false;
+    entry.link.send(frame);
+    return true;
+  }
+}

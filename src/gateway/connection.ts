@@ -1,0 +1,74 @@
+import { Logger } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import type { WebSocket } from 'ws';
+import type { CloseCode, Frame } from '@arbor/gateway-client/protocol';
+import type { ConnectionIdentity } from '../auth/principal.js';
+import type { PeerLink } from '../daemons/peer-link.js';
+
+const connections = new WeakMap<WebSocket, Connection>();
+
+/** Close reasons are limited to 123 bytes by RFC 6455. */
+const MAX_CLOSE_REASON_BYTES = 123;
+
+/**
+ * Per-connection state, kept small: the identity, a liveness flag for WebSocket pings, and the
+ * tail of the inbound queue. Frames from one connection are handled strictly in order, so
+ * replies and forwarded events never overtake each other.
+ */
+export class Connection implements PeerLink {
+  private static readonly logger = new Logger('Connection');
+  readonly id = randomUUID();
+  isAlive = true;
+  /** The id of the frame being handled, for the error filter. */
+  currentFrameId: string | undefined;
+  private inbox: Promise<unknown> = Promise.resolve();
+  /** Frames routed to this peer before its `connected` frame went out; null once released. */
+  private held: string[] | null = [];
+
+  constructor(
+    readonly socket: WebSocket,
+    readonly identity: ConnectionIdentity,
+  ) {
+    connections.set(socket, this);
+  }
+
+  static of(socket: WebSocket): Connection | undefined {
+    return connections.get(socket);
+  }
+
+  get isOpen(): boolean {
+    return this.socket.readyState === this.socket.OPEN;
+  }
+
+  send(frame: Frame | string): void {
+    if (!this.isOpen) return;
+    const text = typeof frame === 'string' ? frame : JSON.stringify(frame);
+    if (this.held) this.held.push(text);
+    else this.socket.send(text);
+  }
+
+  /** Sends the `connected` frame, then whatever was routed here while the peer was admitted. */
+  release(connected: Frame): void {
+    const held = this.held ?? [];
+    this.held = null;
+    this.send(connected);
+    for (const text of held) this.send(text);
+  }
+
+  close(code: CloseCode, reason: string): void {
+    if (this.socket.readyState === this.socket.CLOSED || this.socket.readyState === this.socket.CLOSING) return;
+    this.socket.close(code, truncateReason(reason));
+  }
+
+  /** Runs `task` after every earlier task of this connection has settled. */
+  enqueue(task: () => Promise<unknown>): void {
+    this.inbox = this.inbox.then(task).catch((error: unknown) => {
+      Connection.logger.error({ msg: 'unhandled error in frame handler', connectionId: this.id, error: String(error) });
+    });
+  }
+}
+
+export function truncateReason(reason: string): string {
+  const bytes = Buffer.from(reason, 'utf8');
+  return bytes.length <= MAX_CLOSE_REASON_BYTES ? reason : bytes.subarray(0, MAX_CLOSE_REASON_BYTES).toString('utf8').replace(/\uFFFD+$/, '');
+}

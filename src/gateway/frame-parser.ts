@@ -1,0 +1,78 @@
+import { ErrorCode, Limits } from '@arbor/gateway-client/protocol';
+import { GatewayException } from './gateway.exception.js';
+
+export interface InboundFrame {
+  type: string;
+  payload: Record<string, unknown>;
+  id?: string;
+}
+
+const MAX_TYPE_LENGTH = 64;
+const FORBIDDEN_KEYS = ['__proto__', 'constructor', 'prototype'];
+
+/** A frame refused before dispatch; `frameId` is kept so even envelope errors carry the request id. */
+export class FrameRejection {
+  constructor(
+    readonly error: GatewayException,
+    readonly frameId?: string,
+  ) {}
+}
+
+/**
+ * Parses one text frame into `{type, payload, id}`, or a rejection with the documented code.
+ * A missing payload becomes `{}` so payload validation names the missing field.
+ */
+export function parseFrame(text: string): InboundFrame | FrameRejection {
+  const reject = (code: ErrorCode, message: string, field?: string, frameId?: string) =>
+    new FrameRejection(new GatewayException(code, message, field), frameId);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return reject(ErrorCode.InvalidJson, 'frame is not valid JSON');
+  }
+  if (!isPlainObject(value)) return reject(ErrorCode.BadRequest, 'frame must be a JSON object');
+  const { type, payload, id } = value;
+  if (id !== undefined && (typeof id !== 'string' || id.length === 0 || id.length > Limits.MAX_ID_LENGTH)) {
+    return reject(ErrorCode.BadRequest, `id must be a string of 1-${Limits.MAX_ID_LENGTH} characters`, 'id');
+  }
+  const frameId = id as string | undefined;
+  if (typeof type !== 'string' || type.length === 0 || type.length > MAX_TYPE_LENGTH) {
+    return reject(ErrorCode.BadRequest, 'frame must carry a string "type"', 'type', frameId);
+  }
+  if (payload !== undefined && !isPlainObject(payload)) {
+    return reject(ErrorCode.BadRequest, 'payload must be a JSON object', 'payload', frameId);
+  }
+  // Cheap substring test first: the deep scan runs only for frames that might carry such a key.
+  if (FORBIDDEN_KEYS.some((key) => text.includes(key))) {
+    const key = findForbiddenKey(value);
+    if (key) return reject(ErrorCode.BadRequest, `key "${key}" is not allowed`, key, frameId);
+  }
+  for (const key of Object.keys(value)) {
+    if (key !== 'type' && key !== 'payload' && key !== 'id') {
+      return reject(ErrorCode.BadRequest, `unknown envelope field "${key}"`, key, frameId);
+    }
+  }
+  return { type, payload: (payload as Record<string, unknown> | undefined) ?? {}, id: frameId };
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function findForbiddenKey(value: unknown): string | undefined {
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      const found = findForbiddenKey(item);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  if (!isPlainObject(value)) return undefined;
+  for (const key of Object.keys(value)) {
+    if (FORBIDDEN_KEYS.includes(key)) return key;
+    const found = findForbiddenKey(value[key]);
+    if (found) return found;
+  }
+  return undefined;
+}

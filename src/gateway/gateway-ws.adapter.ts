@@ -1,0 +1,121 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import { WsAdapter } from '@nestjs/platform-ws';
+import type { MessageMappingProperties } from '@nestjs/websockets';
+import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { RawData, WebSocket, WebSocketServer } from 'ws';
+import { ErrorCode } from '@arbor/gateway-client/protocol';
+import { Connection } from './connection.js';
+import { FrameRejection, parseFrame } from './frame-parser.js';
+import { errorFrame, errorFrameOf } from './frames.js';
+
+export interface GatewayWsAdapterOptions {
+  maxPayloadBytes: number;
+}
+
+type RegisteredServer = WebSocketServer & { path?: string };
+type HandlerCallback = (payload: unknown, type: string) => Promise<unknown> | unknown;
+
+/**
+ * Nest's WsAdapter with our frame format and strict input handling. Nest's defaults expect
+ * `{event, data}` and drop bad JSON and unknown events silently; here every frame is either
+ * dispatched or answered with an error frame, frames of one connection are handled in order,
+ * and upgrades on unknown paths get a 404 instead of a silent socket reset.
+ */
+export class GatewayWsAdapter extends WsAdapter {
+  private readonly servers = new Map<number, RegisteredServer[]>();
+  private readonly upgradeListeners = new Map<number, (request: IncomingMessage, socket: Duplex, head: Buffer) => void>();
+
+  constructor(
+    app: INestApplicationContext,
+    private readonly adapterOptions: GatewayWsAdapterOptions,
+  ) {
+    super(app);
+  }
+
+  override create(port: number, options: Record<string, unknown> = {}): WebSocketServer {
+    return super.create(port, {
+      ...options,
+      maxPayload: this.adapterOptions.maxPayloadBytes,
+      perMessageDeflate: false,
+    }) as WebSocketServer;
+  }
+
+  protected override addWsServerToRegistry<T extends Record<'path', string> = any>(wsServer: T, port: number, path: string): void {
+    super.addWsServerToRegistry(wsServer, port, path);
+    const entries = this.servers.get(port) ?? [];
+    entries.push(wsServer as unknown as RegisteredServer);
+    this.servers.set(port, entries);
+  }
+
+  /** Owns the upgrade listener: the base one resets unknown paths without an HTTP answer. */
+  protected override ensureHttpServerExists(port: number, httpServer: HttpServer = createServer()): HttpServer | undefined {
+    if (this.httpServersRegistry.has(port)) return undefined;
+    this.httpServersRegistry.set(port, httpServer);
+    const listener = (request: IncomingMessage, socket: Duplex, head: Buffer) => this.routeUpgrade(port, request, socket, head);
+    httpServer.on('upgrade', listener);
+    this.upgradeListeners.set(port, listener);
+    return httpServer;
+  }
+
+  override async dispose(): Promise<void> {
+    for (const [port, listener] of this.upgradeListeners) this.httpServersRegistry.get(port)?.off('upgrade', listener);
+    this.upgradeListeners.clear();
+    this.servers.clear();
+    await super.dispose();
+  }
+
+  override bindMessageHandlers(client: WebSocket, handlers: MessageMappingProperties[]): void {
+    const byType = new Map<string, HandlerCallback>();
+    for (const handler of handlers) byType.set(String(handler.message), handler.callback as HandlerCallback);
+    client.on('message', (data: RawData, isBinary: boolean) => this.dispatch(client, byType, data, isBinary));
+  }
+
+  private dispatch(client: WebSocket, byType: Map<string, HandlerCallback>, data: RawData, isBinary: boolean): void {
+    const connection = Connection.of(client);
+    // A refused connection is already closing with its close code; frames racing it are moot.
+    if (!connection || !connection.isOpen) return;
+    if (isBinary) {
+      connection.enqueue(async () => connection.send(errorFrameOf(ErrorCode.BadRequest, 'binary frames are not supported')));
+      return;
+    }
+    const frame = parseFrame(rawDataToString(data));
+    if (frame instanceof FrameRejection) {
+      connection.enqueue(async () => connection.send(errorFrame(frame.error.toPayload(), frame.frameId)));
+      return;
+    }
+    const handler = byType.get(frame.type);
+    if (!handler) {
+      connection.enqueue(async () => connection.send(errorFrameOf(ErrorCode.UnknownType, `unknown message type "${frame.type}"`, frame.id)));
+      return;
+    }
+    connection.enqueue(async () => {
+      connection.currentFrameId = frame.id;
+      const reply = (await handler(frame.payload, frame.type)) as Record<string, unknown> | undefined;
+      connection.currentFrameId = undefined;
+      if (reply) connection.send(frame.id === undefined ? (reply as never) : ({ ...reply, id: frame.id } as never));
+    });
+  }
+
+  private routeUpgrade(port: number, request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    let pathname: string;
+    try {
+      pathname = new URL(request.url ?? '/', 'http://gateway.invalid').pathname;
+    } catch {
+      return rejectUpgrade(socket, 400, 'Bad Request');
+    }
+    const target = (this.servers.get(port) ?? []).find((server) => server.path === pathname);
+    if (!target) return rejectUpgrade(socket, 404, 'Not Found');
+    target.handleUpgrade(request, socket, head, (ws) => target.emit('connection', ws, request));
+  }
+}
+
+function rejectUpgrade(socket: Duplex, status: number, text: string): void {
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+function rawDataToString(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data).toString('utf8');
+}

@@ -1,0 +1,37 @@
+import { ArgumentsHost, Catch, ExceptionFilter, Logger } from '@nestjs/common';
+import { WsException } from '@nestjs/websockets';
+import type { WebSocket } from 'ws';
+import { ErrorCode } from '@arbor/gateway-client/protocol';
+import { AuthError } from '../auth/auth.error.js';
+import { Connection } from './connection.js';
+import { GatewayException } from './gateway.exception.js';
+import { errorFrame, errorFrameOf } from './frames.js';
+
+/**
+ * Global filters skip gateways, so this one is bound on the gateway. Every failure of a message
+ * handler becomes an `error` frame carrying the request's id; the connection stays open.
+ */
+@Catch()
+export class WsErrorFilter implements ExceptionFilter {
+  private readonly logger = new Logger(WsErrorFilter.name);
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const connection = Connection.of(host.switchToWs().getClient<WebSocket>());
+    if (!connection) return;
+    const id = connection.currentFrameId;
+    if (exception instanceof GatewayException) {
+      connection.send(errorFrame(exception.toPayload(), id));
+    } else if (exception instanceof AuthError) {
+      connection.send(errorFrameOf(exception.code, exception.message, id));
+    } else if (exception instanceof WsException) {
+      connection.send(errorFrameOf(ErrorCode.BadRequest, String(exception.message), id));
+    } else {
+      this.logger.error({ msg: 'message handler failed', connectionId: connection.id, error: describe(exception) });
+      connection.send(errorFrameOf(ErrorCode.InternalError, 'internal error', id));
+    }
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? (error.stack ?? error.message) : String(error);
+}

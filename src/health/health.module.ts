@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
+import { DaemonsModule } from '../daemons/daemons.module.js';
+import { AcceptingHealthIndicator } from './accepting.health.js';
+import { DaemonsHealthIndicator } from './daemons.health.js';
+import { HealthController } from './health.controller.js';
+import { LifecycleState } from './lifecycle.state.js';
+
+@Module({
+  imports: [TerminusModule.forRoot({ errorLogStyle: 'json' }), DaemonsModule],
+  controllers: [HealthController],
+  providers: [LifecycleState, DaemonsHealthIndicator, AcceptingHealthIndicator],
+})
+export class HealthModule {}

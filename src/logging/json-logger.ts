@@ -1,0 +1,77 @@
+import { LoggerService } from '@nestjs/common';
+import { LogLevel } from '../config/environment.js';
+import { redact } from './redact.js';
+
+const SEVERITY: Record<LogLevel, number> = {
+  [LogLevel.Debug]: 10,
+  [LogLevel.Info]: 20,
+  [LogLevel.Warn]: 30,
+  [LogLevel.Error]: 40,
+  [LogLevel.Silent]: 100,
+};
+
+type Write = (line: string) => void;
+
+/**
+ * One JSON object per line. Every line passes through `redact`, so a token that slips into a
+ * message or an error never reaches the log.
+ */
+export class JsonLogger implements LoggerService {
+  private readonly threshold: number;
+
+  constructor(
+    level: LogLevel,
+    private readonly write: Write = (line) => process.stdout.write(line),
+  ) {
+    this.threshold = SEVERITY[level];
+  }
+
+  log(message: unknown, ...rest: unknown[]): void {
+    this.emit(LogLevel.Info, message, rest);
+  }
+  error(message: unknown, ...rest: unknown[]): void {
+    this.emit(LogLevel.Error, message, rest);
+  }
+  warn(message: unknown, ...rest: unknown[]): void {
+    this.emit(LogLevel.Warn, message, rest);
+  }
+  debug(message: unknown, ...rest: unknown[]): void {
+    this.emit(LogLevel.Debug, message, rest);
+  }
+  verbose(message: unknown, ...rest: unknown[]): void {
+    this.emit(LogLevel.Debug, message, rest);
+  }
+  fatal(message: unknown, ...rest: unknown[]): void {
+    this.emit(LogLevel.Error, message, rest);
+  }
+
+  private emit(level: LogLevel, message: unknown, rest: unknown[]): void {
+    if (SEVERITY[level] < this.threshold) return;
+    // Nest passes the logger context as the last string argument.
+    const args = [...rest];
+    const context = typeof args[args.length - 1] === 'string' ? (args.pop() as string) : undefined;
+    const entry: Record<string, unknown> = { time: new Date().toISOString(), level, context };
+    if (message instanceof Error) {
+      entry.msg = message.message;
+      entry.err = { name: message.name, stack: message.stack };
+    } else if (message !== null && typeof message === 'object') {
+      Object.assign(entry, message);
+    } else {
+      entry.msg = String(message);
+    }
+    for (const extra of args) {
+      if (typeof extra === 'string') entry.stack = extra;
+      else if (extra instanceof Error) entry.err = { name: extra.name, message: extra.message, stack: extra.stack };
+      else if (extra !== undefined) entry.detail = extra;
+    }
+    this.write(redact(safeStringify(entry)) + '\n');
+  }
+}
+
+function safeStringify(entry: Record<string, unknown>): string {
+  try {
+    return JSON.stringify(entry);
+  } catch {
+    return JSON.stringify({ time: entry.time, level: entry.level, context: entry.context, msg: String(entry.msg) });
+  }
+}
