@@ -15,10 +15,30 @@ async function main(): Promise<void> {
     throw error;
   }
   const app = await createGatewayApp(config);
-  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+  const logger = new Logger('Main');
+  // Our own handlers rather than enableShutdownHooks: Nest re-raises the signal after closing,
+  // so the process would die by signal instead of exiting 0.
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ msg: 'second signal: exiting immediately', signal });
+      process.exit(1);
+    }
+    stopping = true;
+    logger.log({ msg: 'shutting down', signal });
+    app.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ msg: 'shutdown failed', error: String(error) });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
   await app.listen(config.port, config.host);
   const address = app.getHttpServer().address();
-  new Logger('Main').log({ msg: 'gateway listening', port: typeof address === 'object' && address ? address.port : config.port, path: '/ws' });
+  logger.log({ msg: 'gateway listening', port: typeof address === 'object' && address ? address.port : config.port, path: '/ws' });
 }
 
 void main().catch((error: unknown) => {

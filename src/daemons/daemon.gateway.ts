@@ -1,4 +1,4 @@
-import { Logger, OnApplicationShutdown, UseFilters, UseGuards, UsePipes } from '@nestjs/common';
+import { Logger, BeforeApplicationShutdown, UseFilters, UseGuards, UsePipes } from '@nestjs/common';
 import {
   ConnectedSocket,
   MessageBody,
@@ -50,7 +50,7 @@ const SHUTDOWN_CLOSE_TIMEOUT_MS = 2_000;
 @UseGuards(WsAuthGuard)
 @UsePipes(createPayloadValidationPipe())
 @UseFilters(WsErrorFilter)
-export class DaemonGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, OnApplicationShutdown {
+export class DaemonGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, BeforeApplicationShutdown {
   private readonly logger = new Logger(DaemonGateway.name);
   private server: WebSocketServer | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
@@ -155,7 +155,7 @@ export class DaemonGateway implements OnGatewayInit, OnGatewayConnection, OnGate
   // ---- lifecycle -----------------------------------------------------------------------------
 
   /** Nest's adapter would terminate sockets without a close frame; close them properly first. */
-  async onApplicationShutdown(): Promise<void> {
+  async beforeApplicationShutdown(): Promise<void> {
     clearInterval(this.pingTimer);
     const sockets = [...(this.server?.clients ?? [])];
     if (sockets.length === 0) return;

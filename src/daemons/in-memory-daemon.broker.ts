@@ -9,6 +9,7 @@ interface DaemonEntry {
   link: PeerLink;
 }
 
+/** Single-instance broker. Presence is handed out as copies, as a shared store would. */
 @Injectable()
 export class InMemoryDaemonBroker extends DaemonBroker {
   private readonly daemons = new Map<string, DaemonEntry>();
@@ -18,7 +19,7 @@ export class InMemoryDaemonBroker extends DaemonBroker {
     const previous = this.daemons.get(daemonId);
     const presence: DaemonPresence = { daemonId, status: DaemonStatus.Online, lastHeartbeat: null, connectedAt: now };
     this.daemons.set(daemonId, { presence, link });
-    return { presence, replaced: previous && previous.link !== link ? previous.link : undefined };
+    return { presence: { ...presence }, replaced: previous && previous.link !== link ? previous.link : undefined };
   }
 
   async detachDaemon(daemonId: string, link: PeerLink): Promise<boolean> {
@@ -28,18 +29,19 @@ export class InMemoryDaemonBroker extends DaemonBroker {
   }
 
   async getPresence(daemonId: string): Promise<DaemonPresence | undefined> {
-    return this.daemons.get(daemonId)?.presence;
+    const entry = this.daemons.get(daemonId);
+    return entry && { ...entry.presence };
   }
 
   async updatePresence(daemonId: string, patch: PresencePatch): Promise<DaemonPresence | undefined> {
     const entry = this.daemons.get(daemonId);
     if (!entry) return undefined;
     Object.assign(entry.presence, patch);
-    return entry.presence;
+    return { ...entry.presence };
   }
 
   *localDaemons(): Iterable<DaemonPresence> {
-    for (const entry of this.daemons.values()) yield entry.presence;
+    for (const entry of this.daemons.values()) yield { ...entry.presence };
   }
 
   localDaemonLink(daemonId: string): PeerLink | undefined {

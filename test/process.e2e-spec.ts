@@ -1,0 +1,76 @@
+import { Role } from '@arbor/gateway-client/protocol';
+import { existsSync } from 'node:fs';
+import { JwtService } from '@nestjs/jwt';
+import { GatewayProcess, MAIN_JS } from './support/gateway-process.js';
+import { TestPeer } from './support/test-peer.js';
+
+const SECRET = 'process-test-secret-at-least-32-characters';
+
+function sign(claims: Record<string, unknown>): string {
+  const now = Math.floor(Date.now() / 1000);
+  return new JwtService({}).sign({ aud: 'arbor-gateway', iat: now, exp: now + 120, ...claims }, { secret: SECRET, algorithm: 'HS256' });
+}
+
+describe('the built gateway process', () => {
+  beforeAll(() => {
+    if (!existsSync(MAIN_JS)) throw new Error(`${MAIN_JS} is missing: run npm run build (npm test does)`);
+  });
+
+  it.each([
+    [{ WEBSOCKET_PORT: 'abc' }, 'WEBSOCKET_PORT'],
+    [{ WEBSOCKET_PORT: '70000' }, 'WEBSOCKET_PORT'],
+    [{ DAEMON_STALE_MS: '5000', DAEMON_TIMEOUT_MS: '1000' }, 'DAEMON_TIMEOUT_MS'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ JWT_SECRET: 'short' }, 'JWT_SECRET'],
+    [{ NODE_ENV: 'production' }, 'JWT_SECRET or JWT_PUBLIC_KEY is required'],
+  ])('refuses to boot with %j, naming the variable', async (env, expected) => {
+    const gateway = new GatewayProcess({ WEBSOCKET_PORT: '0', ...env });
+    const exit = await gateway.exited;
+    expect(exit.code).toBe(1);
+    expect(gateway.stderr).toContain(expected);
+    // The secret's value is never echoed.
+    if ('JWT_SECRET' in env) expect(gateway.stderr).not.toContain('"short"');
+  });
+
+  it('logs one JSON object per line, never a token, and exits 0 on SIGTERM', async () => {
+    const gateway = new GatewayProcess({ WEBSOCKET_PORT: '0', HOST: '127.0.0.1', JWT_SECRET: SECRET, LOG_LEVEL: 'debug' });
+    try {
+      const port = await gateway.listening();
+      const daemonToken = sign({ sub: 'daemon-1', role: Role.Daemon });
+      const clientToken = sign({ sub: 'user-1', role: Role.Client, daemons: ['daemon-1'] });
+      const forbiddenToken = sign({ sub: 'user-2', role: Role.Client, daemons: ['daemon-2'] });
+      const badToken = `${clientToken.slice(0, -4)}AAAA`;
+
+      const daemon = new TestPeer(`ws://127.0.0.1:${port}/ws?token=${daemonToken}`);
+      await daemon.next('connected');
+      const client = new TestPeer(`ws://127.0.0.1:${port}/ws?daemonId=daemon-1&token=${clientToken}`);
+      await client.next('connected');
+      const forbidden = new TestPeer(`ws://127.0.0.1:${port}/ws?daemonId=daemon-1&token=${forbiddenToken}`);
+      expect((await forbidden.waitClosed()).code).toBe(4403);
+      const bad = new TestPeer(`ws://127.0.0.1:${port}/ws?daemonId=daemon-1`, { headers: { Authorization: `Bearer ${badToken}` } });
+      expect((await bad.waitClosed()).code).toBe(4401);
+      client.send('{broken');
+      await client.next('error');
+
+      gateway.kill('SIGTERM');
+      expect(await gateway.exited).toEqual({ code: 0, signal: null });
+      expect((await client.waitClosed()).code).toBe(1012);
+
+      const lines = gateway.logLines();
+      expect(lines.length).toBeGreaterThan(5);
+      for (const line of lines) expect(line).toEqual(expect.objectContaining({ time: expect.any(String), level: expect.any(String) }));
+      const admitted = lines.filter((line) => line.msg === 'connection admitted');
+      expect(admitted).toHaveLength(2);
+      for (const line of admitted) expect(line.connectionId).toEqual(expect.any(String));
+      for (const token of [daemonToken, clientToken, forbiddenToken, badToken]) {
+        expect(gateway.stdout).not.toContain(token);
+        expect(gateway.stderr).not.toContain(token);
+        // Not even the signature part of one.
+        expect(gateway.stdout).not.toContain(token.split('.')[2]);
+      }
+      expect(lines.some((line) => line.msg === 'connection refused')).toBe(true);
+    } finally {
+      gateway.kill('SIGKILL');
+    }
+  });
+});

@@ -1,0 +1,47 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const MAIN_JS = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
+
+export interface ExitInfo {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** The built gateway (`dist/main.js`) as a real child process, its output captured. */
+export class GatewayProcess {
+  readonly child: ChildProcessWithoutNullStreams;
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<ExitInfo>;
+
+  constructor(env: Record<string, string>) {
+    this.child = spawn(process.execPath, [MAIN_JS], { env: { PATH: process.env.PATH ?? '', ...env } });
+    this.child.stdout.on('data', (chunk: Buffer) => (this.stdout += chunk.toString()));
+    this.child.stderr.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
+    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  /** Resolves with the port from the "gateway listening" log line. */
+  async listening(timeoutMs = 10_000): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const line = this.logLines().find((entry) => entry.msg === 'gateway listening');
+      if (line) return line.port as number;
+      if (this.child.exitCode !== null) throw new Error(`gateway exited: ${this.stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    throw new Error(`gateway did not start: ${this.stdout} ${this.stderr}`);
+  }
+
+  logLines(): Array<Record<string, unknown>> {
+    return this.stdout
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGTERM'): void {
+    if (this.child.exitCode === null) this.child.kill(signal);
+  }
+}
