@@ -11,7 +11,7 @@ const esmTypeScript = {
 
 export default {
   projects: [
-    { ...esmTypeScript, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/sdk/src/**/*.spec.ts'] },
+    { ...esmTypeScript, displayName: 'unit', setupFiles: ['<rootDir>/test/support/quiet-logger.ts'], testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/sdk/src/**/*.spec.ts'] },
     { ...esmTypeScript, displayName: 'e2e', testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'], testTimeout: 20000 },
   ],
 };

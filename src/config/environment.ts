@@ -129,6 +129,9 @@ export function validateEnvironment(raw: RawEnv): EnvironmentVariables {
   if (env.JWT_SECRET && env.JWT_PUBLIC_KEY) {
     problems.push('JWT_SECRET and JWT_PUBLIC_KEY are both set: configure exactly one verification key');
   }
+  if (env.AUTH_API_KEY && env.JWT_PUBLIC_KEY) {
+    problems.push('AUTH_API_KEY requires JWT_SECRET: with only JWT_PUBLIC_KEY the gateway cannot sign the tokens POST /auth/token issues');
+  }
   if (env.NODE_ENV === NodeEnv.Production && !env.JWT_SECRET && !env.JWT_PUBLIC_KEY) {
     problems.push('JWT_SECRET or JWT_PUBLIC_KEY is required when NODE_ENV=production');
   }

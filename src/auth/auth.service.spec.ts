@@ -1,0 +1,92 @@
+import { JwtService } from '@nestjs/jwt';
+import { Role } from '@arbor/gateway-client/protocol';
+import { GatewayConfig } from '../config/gateway-config.js';
+import { AuthError } from './auth.error.js';
+import { AuthService } from './auth.service.js';
+
+const SECRET = 'unit-test-secret-with-at-least-32-chars';
+const now = () => Math.floor(Date.now() / 1000);
+
+describe('AuthService', () => {
+  const jwt = new JwtService({});
+  const auth = new AuthService(jwt, GatewayConfig.load({ JWT_SECRET: SECRET }));
+  const sign = (claims: Record<string, unknown>, secret = SECRET) =>
+    jwt.sign({ aud: 'arbor-gateway', iat: now(), exp: now() + 60, ...claims }, { secret, algorithm: 'HS256' });
+
+  function refusal(fn: () => unknown): AuthError {
+    try {
+      fn();
+    } catch (error) {
+      if (error instanceof AuthError) return error;
+      throw error;
+    }
+    throw new Error('expected an AuthError');
+  }
+
+  describe('verifyToken', () => {
+    it('returns the principal of a valid client token', () => {
+      const principal = auth.verifyToken(sign({ sub: 'user-1', role: 'client', daemons: ['d1', 'd2'], jti: 'j1' }));
+      expect(principal).toEqual({ sub: 'user-1', role: Role.Client, daemons: new Set(['d1', 'd2']), expiresAt: expect.any(Number), tokenId: 'j1' });
+    });
+
+    it.each([
+      ['a wrong signature', () => sign({ sub: 'u', role: 'daemon' }, 'another-secret-another-secret-another')],
+      ['an expired token', () => sign({ sub: 'u', role: 'daemon', iat: now() - 200, exp: now() - 60 })],
+      ['a lifetime over the maximum', () => sign({ sub: 'u', role: 'daemon', exp: now() + 301 })],
+      ['an iat in the future', () => sign({ sub: 'u', role: 'daemon', iat: now() + 120, exp: now() + 180 })],
+      ['a missing sub', () => sign({ role: 'daemon' })],
+      ['an over-long sub', () => sign({ sub: 'x'.repeat(129), role: 'daemon' })],
+      ['an unknown role', () => sign({ sub: 'u', role: 'root' })],
+      ['a client without daemons', () => sign({ sub: 'u', role: 'client' })],
+      ['a client with non-string daemons', () => sign({ sub: 'u', role: 'client', daemons: [1] })],
+      ['a nbf in the future', () => sign({ sub: 'u', role: 'daemon', nbf: now() + 120 })],
+    ])('refuses %s as unauthorized', (_label, makeToken) => {
+      const error = refusal(() => auth.verifyToken(makeToken()));
+      expect(error.code).toBe('unauthorized');
+      expect(error.closeCode).toBe(4401);
+    });
+
+    it('never puts the token in the error message', () => {
+      const token = sign({ sub: 'u', role: 'daemon' }, 'another-secret-another-secret-another');
+      expect(refusal(() => auth.verifyToken(token)).message).not.toContain(token.split('.')[2]);
+    });
+  });
+
+  describe('authenticateConnection', () => {
+    it('binds a daemon to its own id', () => {
+      const identity = auth.authenticateConnection(`/ws?token=${sign({ sub: 'd1', role: 'daemon' })}`, {});
+      expect(identity.daemonId).toBe('d1');
+    });
+
+    it('prefers the Authorization header', () => {
+      const identity = auth.authenticateConnection('/ws?token=garbage&daemonId=d1', { authorization: `Bearer ${sign({ sub: 'u', role: 'client', daemons: ['d1'] })}` });
+      expect(identity).toMatchObject({ daemonId: 'd1', principal: { sub: 'u' } });
+    });
+
+    it.each([
+      ['no token', '/ws?daemonId=d1', 'unauthorized', 4401],
+      ['a client without daemonId', () => `/ws?token=${sign({ sub: 'u', role: 'client', daemons: ['d1'] })}`, 'bad_request', 4400],
+      ['a client without access', () => `/ws?daemonId=d9&token=${sign({ sub: 'u', role: 'client', daemons: ['d1'] })}`, 'forbidden', 4403],
+      ['a daemon naming another daemon', () => `/ws?daemonId=d2&token=${sign({ sub: 'd1', role: 'daemon' })}`, 'forbidden', 4403],
+    ] as const)('refuses %s', (_label, url, code, closeCode) => {
+      const error = refusal(() => auth.authenticateConnection(typeof url === 'function' ? url() : url, {}));
+      expect([error.code, error.closeCode]).toEqual([code, closeCode]);
+    });
+  });
+
+  describe('issueToken', () => {
+    it('mints tokens it verifies, capping the lifetime', () => {
+      const issued = auth.issueToken({ sub: 'user-1', role: Role.Client, daemons: ['d1'], ttlSeconds: 9999 });
+      const principal = auth.verifyToken(issued.token);
+      expect(principal.daemons).toEqual(new Set(['d1']));
+      expect(principal.expiresAt - now()).toBeLessThanOrEqual(300);
+      expect(Date.parse(issued.expiresAt)).toBe(principal.expiresAt * 1000);
+    });
+
+    it('cannot mint with only a public key configured', () => {
+      const pem = '-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----';
+      const verifier = new AuthService(jwt, GatewayConfig.load({ JWT_PUBLIC_KEY: pem }));
+      expect(() => verifier.issueToken({ sub: 'u', role: Role.Daemon })).toThrow('JWT_SECRET');
+    });
+  });
+});

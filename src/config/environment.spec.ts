@@ -1,0 +1,76 @@
+import { ConfigError, DEVELOPMENT_JWT_SECRET, validateEnvironment } from './environment.js';
+import { GatewayConfig } from './gateway-config.js';
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    validateEnvironment(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe('environment validation', () => {
+  it('applies the documented defaults', () => {
+    const config = GatewayConfig.load({});
+    expect(config).toMatchObject({
+      port: 3001,
+      host: '0.0.0.0',
+      audience: 'arbor-gateway',
+      tokenMaxTtlSeconds: 300,
+      clockToleranceSeconds: 30,
+      maxPayloadBytes: 1048576,
+      pingIntervalMs: 25000,
+      daemonStaleMs: 30000,
+      daemonTimeoutMs: 60000,
+    });
+    expect(config.jwt).toEqual({ kind: 'secret', secret: DEVELOPMENT_JWT_SECRET, algorithms: ['HS256'], isDevelopmentSecret: true });
+  });
+
+  it.each([
+    [{ WEBSOCKET_PORT: '3001abc' }, 'WEBSOCKET_PORT'],
+    [{ WEBSOCKET_PORT: '-1' }, 'WEBSOCKET_PORT'],
+    [{ WEBSOCKET_PORT: '1.5' }, 'WEBSOCKET_PORT'],
+    [{ PING_INTERVAL_MS: '0' }, 'PING_INTERVAL_MS'],
+    [{ JWT_CLOCK_TOLERANCE_SECONDS: '31' }, 'JWT_CLOCK_TOLERANCE_SECONDS'],
+    [{ NODE_ENV: 'staging' }, 'NODE_ENV'],
+    [{ JWT_PUBLIC_KEY: 'not a pem' }, 'JWT_PUBLIC_KEY'],
+    [{ AUTH_API_KEY: 'short' }, 'AUTH_API_KEY'],
+    [{ MAX_PAYLOAD_BYTES: '10' }, 'MAX_PAYLOAD_BYTES'],
+  ])('names the bad variable in %j', (env, variable) => {
+    const problems = problemsOf(env);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain(variable);
+  });
+
+  it('lists every problem at once', () => {
+    expect(problemsOf({ WEBSOCKET_PORT: 'x', LOG_LEVEL: 'x' })).toHaveLength(2);
+  });
+
+  it('refuses production without a verification key', () => {
+    expect(problemsOf({ NODE_ENV: 'production' })).toEqual(['JWT_SECRET or JWT_PUBLIC_KEY is required when NODE_ENV=production']);
+    expect(problemsOf({ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32) })).toEqual([]);
+  });
+
+  it('refuses ambiguous keys and a timeout not above the stale threshold', () => {
+    const pem = '-----BEGIN PUBLIC KEY-----\\nabc\\n-----END PUBLIC KEY-----';
+    expect(problemsOf({ JWT_SECRET: 's'.repeat(32), JWT_PUBLIC_KEY: pem })[0]).toContain('both set');
+    expect(problemsOf({ DAEMON_STALE_MS: '100', DAEMON_TIMEOUT_MS: '100' })[0]).toContain('DAEMON_TIMEOUT_MS');
+  });
+
+  it('refuses AUTH_API_KEY when the gateway cannot sign (public key only)', () => {
+    const pem = '-----BEGIN PUBLIC KEY-----\\nabc\\n-----END PUBLIC KEY-----';
+    expect(problemsOf({ JWT_PUBLIC_KEY: pem, AUTH_API_KEY: 'k'.repeat(16) })[0]).toContain('AUTH_API_KEY');
+  });
+
+  it('never echoes secret values', () => {
+    const problems = problemsOf({ JWT_SECRET: 'tiny-secret' });
+    expect(problems.join()).not.toContain('tiny-secret');
+  });
+
+  it('turns escaped newlines in JWT_PUBLIC_KEY into real ones', () => {
+    const config = GatewayConfig.load({ JWT_PUBLIC_KEY: '-----BEGIN PUBLIC KEY-----\\nabc\\n-----END PUBLIC KEY-----' });
+    expect(config.jwt).toEqual({ kind: 'public-key', publicKey: '-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----', algorithms: ['RS256', 'ES256'] });
+  });
+});

@@ -1,0 +1,50 @@
+import { LogLevel } from '../config/environment.js';
+import { JsonLogger } from './json-logger.js';
+import { redact } from './redact.js';
+
+const JWT = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJlLXBhcnQ';
+
+describe('JsonLogger', () => {
+  function capture(level: LogLevel) {
+    const lines: string[] = [];
+    return { logger: new JsonLogger(level, (line) => lines.push(line)), lines };
+  }
+
+  it('writes one JSON object per line with level and context', () => {
+    const { logger, lines } = capture(LogLevel.Info);
+    logger.log({ msg: 'hello', connectionId: 'c1' }, 'Gateway');
+    logger.warn('careful');
+    expect(lines.map((line) => JSON.parse(line))).toEqual([
+      { time: expect.any(String), level: 'info', context: 'Gateway', msg: 'hello', connectionId: 'c1' },
+      { time: expect.any(String), level: 'warn', msg: 'careful' },
+    ]);
+    expect(lines.every((line) => line.endsWith('\n') && !line.slice(0, -1).includes('\n'))).toBe(true);
+  });
+
+  it('filters by level', () => {
+    const { logger, lines } = capture(LogLevel.Warn);
+    logger.log('dropped');
+    logger.debug('dropped');
+    logger.error(new Error('kept'));
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0])).toMatchObject({ level: 'error', msg: 'kept' });
+  });
+
+  it('redacts tokens wherever they appear', () => {
+    const { logger, lines } = capture(LogLevel.Debug);
+    logger.log({ msg: 'upgrade', url: `/ws?daemonId=d1&token=${JWT}` });
+    logger.error(new Error(`bad header Bearer ${JWT}`));
+    logger.debug(`raw ${JWT}`);
+    for (const line of lines) expect(line).not.toContain('c2lnbmF0dXJlLXBhcnQ');
+    expect(lines[0]).toContain('token=[REDACTED]');
+  });
+});
+
+describe('redact', () => {
+  it('keeps ordinary text', () => {
+    expect(redact('daemon d1 connected from /ws?daemonId=d1')).toBe('daemon d1 connected from /ws?daemonId=d1');
+  });
+  it('removes opaque access tokens in query strings too', () => {
+    expect(redact('/ws?access_token=abc.def&x=1')).toBe('/ws?access_token=[REDACTED]&x=1');
+  });
+});
