@@ -8,6 +8,7 @@ import {
   MaxLength,
   Min,
   MinLength,
+  getMetadataStorage,
   validateSync,
 } from 'class-validator';
 import { DEFAULT_AUDIENCE, DEFAULT_PORT, Limits } from '@arbor/gateway-client/protocol';
@@ -80,16 +81,11 @@ export class EnvironmentVariables {
   SWEEP_INTERVAL_MS: number = 1_000;
 }
 
-export const NUMERIC_VARIABLES = [
-  'WEBSOCKET_PORT',
-  'TOKEN_MAX_TTL_SECONDS',
-  'JWT_CLOCK_TOLERANCE_SECONDS',
-  'MAX_PAYLOAD_BYTES',
-  'PING_INTERVAL_MS',
-  'DAEMON_STALE_MS',
-  'DAEMON_TIMEOUT_MS',
-  'SWEEP_INTERVAL_MS',
-] as const satisfies readonly (keyof EnvironmentVariables)[];
+/** Every variable, optional ones included, in declaration order (from the validation decorators). */
+export function declaredVariables(): string[] {
+  const metadata = getMetadataStorage().getTargetValidationMetadatas(EnvironmentVariables, '', false, false);
+  return [...new Set(metadata.map((entry) => entry.propertyName))];
+}
 
 /** The development secret, used only outside production when no key is configured. */
 export const DEVELOPMENT_JWT_SECRET = 'arbor-gateway-development-secret-do-not-use-in-production';
@@ -108,10 +104,11 @@ export function validateEnvironment(raw: RawEnv): EnvironmentVariables {
   const env = new EnvironmentVariables();
   const problems: string[] = [];
   const target = env as unknown as Record<string, unknown>;
-  for (const key of Object.keys(env).concat(OPTIONAL_VARIABLES)) {
+  for (const key of declaredVariables()) {
     const value = raw[key];
     if (value === undefined || value === '') continue;
-    if ((NUMERIC_VARIABLES as readonly string[]).includes(key)) {
+    // Numeric variables are exactly those with a numeric default.
+    if (typeof target[key] === 'number') {
       if (!/^\d+$/.test(value.trim())) {
         problems.push(`${key} must be a whole number (got ${JSON.stringify(value)})`);
         continue;
@@ -141,9 +138,6 @@ export function validateEnvironment(raw: RawEnv): EnvironmentVariables {
   if (problems.length > 0) throw new ConfigError(problems);
   return env;
 }
-
-/** Optional variables have no default, so they are not own keys of a fresh instance. */
-const OPTIONAL_VARIABLES = ['JWT_SECRET', 'JWT_PUBLIC_KEY', 'JWT_ISSUER', 'AUTH_API_KEY'];
 
 const SECRET_VARIABLES = new Set(['JWT_SECRET', 'AUTH_API_KEY', 'JWT_PUBLIC_KEY']);
 
