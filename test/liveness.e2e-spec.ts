@@ -27,6 +27,7 @@ describe('daemon heartbeats and connection liveness', () => {
     const offline = await client.next('daemon-status');
     expect(offline.payload.status).toBe('offline');
     expect(await daemon.waitClosed()).toEqual({ code: 4408, reason: 'heartbeat timeout' });
+    expect(daemon.received.at(-1)).toEqual({ type: 'error', payload: { code: 'heartbeat_timeout', message: 'heartbeat timeout' } });
     expect((await client.request('run-task', { taskId: 't', workspaceId: 'w1', command: 'ls' })).payload.code).toBe('daemon_offline');
   });
 

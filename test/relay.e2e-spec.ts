@@ -164,6 +164,7 @@ describe('relay between daemons and clients', () => {
     await client.next('daemon-status');
     const newer = await gateway.daemon('daemon-1');
     expect(await older.waitClosed()).toEqual({ code: 4409, reason: 'replaced by a newer connection' });
+    expect(older.received.at(-1)).toEqual({ type: 'error', payload: { code: 'replaced', message: 'replaced by a newer connection' } });
 
     await client.request('run-task', { taskId: 't1', workspaceId: 'w1', command: 'ls' });
     expect((await newer.next('run-task')).payload.taskId).toBe('t1');

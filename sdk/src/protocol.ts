@@ -84,6 +84,15 @@ export enum ErrorCode {
   InternalError = 'internal_error',
 }
 
+/** Closes the gateway initiates are preceded by an `error` frame with this code. */
+export const CLOSE_ERROR_CODES: Readonly<Partial<Record<CloseCode, ErrorCode>>> = {
+  [CloseCode.BadRequest]: ErrorCode.BadRequest,
+  [CloseCode.Unauthorized]: ErrorCode.Unauthorized,
+  [CloseCode.Forbidden]: ErrorCode.Forbidden,
+  [CloseCode.HeartbeatTimeout]: ErrorCode.HeartbeatTimeout,
+  [CloseCode.Replaced]: ErrorCode.Replaced,
+};
+
 /** What a client should do after the gateway closes the connection with a given code. */
 export enum CloseAction {
   /** Reconnect with backoff. */

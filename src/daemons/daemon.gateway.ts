@@ -26,8 +26,7 @@ import { AuthService } from '../auth/auth.service.js';
 import { Roles } from '../auth/roles.decorator.js';
 import { WsAuthGuard } from '../auth/ws-auth.guard.js';
 import { GatewayConfig } from '../config/gateway-config.js';
-import { Connection, truncateReason } from '../gateway/connection.js';
-import { errorFrameOf } from '../gateway/frames.js';
+import { closeWithError, Connection } from '../gateway/connection.js';
 import { createPayloadValidationPipe } from '../gateway/validation.pipe.js';
 import { WsErrorFilter } from '../gateway/ws-error.filter.js';
 import { GetWorkspaceStatusDto } from '../workspaces/dto/get-workspace-status.dto.js';
@@ -186,8 +185,7 @@ export class DaemonGateway implements OnGatewayInit, OnGatewayConnection, OnGate
       return;
     }
     this.logger.log({ msg: 'connection refused', code: error.code, reason: error.message });
-    socket.send(JSON.stringify(errorFrameOf(error.code, error.message)));
-    socket.close(error.closeCode, truncateReason(error.message));
+    closeWithError(socket, error.closeCode, error.message);
   }
 
   /** Protocol-level pings: a peer that missed the previous ping is half-open and is terminated. */

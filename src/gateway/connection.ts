@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
-import type { CloseCode, Frame } from '@arbor/gateway-client/protocol';
+import { CLOSE_ERROR_CODES, type CloseCode, type Frame } from '@arbor/gateway-client/protocol';
+import { errorFrameOf } from './frames.js';
 import type { ConnectionIdentity } from '../auth/principal.js';
 import type { PeerLink } from '../daemons/peer-link.js';
 
@@ -56,8 +57,7 @@ export class Connection implements PeerLink {
   }
 
   close(code: CloseCode, reason: string): void {
-    if (this.socket.readyState === this.socket.CLOSED || this.socket.readyState === this.socket.CLOSING) return;
-    this.socket.close(code, truncateReason(reason));
+    closeWithError(this.socket, code, reason);
   }
 
   /** Runs `task` after every earlier task of this connection has settled. */
@@ -68,7 +68,15 @@ export class Connection implements PeerLink {
   }
 }
 
-export function truncateReason(reason: string): string {
+/** Closes a socket, first sending the `error` frame the protocol pairs with the close code. */
+export function closeWithError(socket: WebSocket, code: CloseCode, reason: string): void {
+  if (socket.readyState !== socket.OPEN) return;
+  const errorCode = CLOSE_ERROR_CODES[code];
+  if (errorCode) socket.send(JSON.stringify(errorFrameOf(errorCode, reason)));
+  socket.close(code, truncateReason(reason));
+}
+
+function truncateReason(reason: string): string {
   const bytes = Buffer.from(reason, 'utf8');
   return bytes.length <= MAX_CLOSE_REASON_BYTES ? reason : bytes.subarray(0, MAX_CLOSE_REASON_BYTES).toString('utf8').replace(/\uFFFD+$/, '');
 }
