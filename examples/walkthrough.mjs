@@ -1,0 +1,55 @@
+// Connects a daemon and a client to a running gateway and shows a file-change travelling from one
+// to the other. Usage (see README):
+//   DAEMON_TOKEN=… CLIENT_TOKEN=… node examples/walkthrough.mjs
+import WebSocket from 'ws';
+
+const url = process.env.GATEWAY_URL ?? 'ws://localhost:3001/ws';
+const daemonId = process.env.DAEMON_ID ?? 'daemon-123';
+const { DAEMON_TOKEN, CLIENT_TOKEN } = process.env;
+if (!DAEMON_TOKEN || !CLIENT_TOKEN) {
+  console.error('Set DAEMON_TOKEN and CLIENT_TOKEN (npm run -s token -- …), see README.');
+  process.exit(2);
+}
+
+const timeout = setTimeout(() => {
+  console.error('timed out: is the gateway running (npm start)?');
+  process.exit(1);
+}, 10_000);
+
+function connect(name, address) {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(address);
+    socket.on('message', (data) => {
+      const frame = JSON.parse(data.toString());
+      console.log(`${name} ← ${JSON.stringify(frame)}`);
+      if (frame.type === 'connected') resolve(socket);
+    });
+    socket.on('close', (code, reason) => reject(new Error(`${name} closed: ${code} ${reason}`)));
+    socket.on('error', reject);
+  });
+}
+
+const daemon = await connect('daemon', `${url}?token=${encodeURIComponent(DAEMON_TOKEN)}`);
+const client = await connect('client', `${url}?daemonId=${encodeURIComponent(daemonId)}&token=${encodeURIComponent(CLIENT_TOKEN)}`);
+
+const arrived = new Promise((resolve) => {
+  client.on('message', (data) => {
+    const frame = JSON.parse(data.toString());
+    if (frame.type === 'file-change') resolve(frame);
+  });
+});
+
+const send = (frame) => {
+  console.log(`daemon → ${JSON.stringify(frame)}`);
+  daemon.send(JSON.stringify(frame));
+};
+send({ type: 'heartbeat', payload: { workspaceIds: ['w1'] } });
+send({ type: 'file-change', payload: { workspaceId: 'w1', path: 'src/a.ts', event: 'change' } });
+
+const frame = await arrived;
+console.log(`\nfile-change arrived at the client for ${frame.daemonId}: ${frame.payload.path} (${frame.payload.event})`);
+clearTimeout(timeout);
+client.removeAllListeners('close');
+daemon.removeAllListeners('close');
+client.close();
+daemon.close();
