@@ -124,6 +124,27 @@ export function closeActionFor(code: number): CloseAction {
   return CLOSE_ACTIONS[code] ?? CloseAction.Retry;
 }
 
+/**
+ * Close reasons may carry a retry hint, `retry-after-ms=<n>`, which clients honour instead of their
+ * own backoff for that one reconnect (e.g. to spread reconnects during a rolling deploy).
+ */
+const RETRY_HINT_PATTERN = /(?:^|[\s;,])retry-after-ms=(\d{1,7})(?:$|[\s;,])/;
+
+export function formatRetryHint(reason: string, delayMs: number): string {
+  return `${reason}; retry-after-ms=${Math.max(0, Math.round(delayMs))}`;
+}
+
+export function parseRetryHint(reason: string): number | undefined {
+  const match = RETRY_HINT_PATTERN.exec(reason);
+  return match ? Number(match[1]) : undefined;
+}
+
+/**
+ * The secret a gateway started without JWT_SECRET uses outside production. Public by design: only
+ * development tools (the token CLI, the daemon simulator) use it to mint tokens for a local gateway.
+ */
+export const DEVELOPMENT_JWT_SECRET = 'arbor-gateway-development-secret-do-not-use-in-production';
+
 export const Limits = {
   /** Daemon ids, workspace ids, task ids, user ids, request ids. */
   MAX_ID_LENGTH: 128,

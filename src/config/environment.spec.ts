@@ -1,4 +1,5 @@
-import { ConfigError, DEVELOPMENT_JWT_SECRET, validateEnvironment } from './environment.js';
+import { DEVELOPMENT_JWT_SECRET } from '@arbor/gateway-client/protocol';
+import { ConfigError, validateEnvironment } from './environment.js';
 import { GatewayConfig } from './gateway-config.js';
 
 function problemsOf(env: Record<string, string>): string[] {

@@ -87,8 +87,6 @@ export function declaredVariables(): string[] {
   return [...new Set(metadata.map((entry) => entry.propertyName))];
 }
 
-/** The development secret, used only outside production when no key is configured. */
-export const DEVELOPMENT_JWT_SECRET = 'arbor-gateway-development-secret-do-not-use-in-production';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {

@@ -1,4 +1,5 @@
-import { DEVELOPMENT_JWT_SECRET, EnvironmentVariables, LogLevel, NodeEnv, validateEnvironment } from './environment.js';
+import { DEVELOPMENT_JWT_SECRET } from '@arbor/gateway-client/protocol';
+import { EnvironmentVariables, LogLevel, NodeEnv, validateEnvironment } from './environment.js';
 
 export type JwtKeyConfig =
   | { kind: 'secret'; secret: string; algorithms: ['HS256']; isDevelopmentSecret: boolean }

@@ -1,9 +1,9 @@
 import type { INestApplication } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import type { AddressInfo } from 'node:net';
-import { Role } from '@arbor/gateway-client/protocol';
+import { DEVELOPMENT_JWT_SECRET, Role } from '@arbor/gateway-client/protocol';
 import { createGatewayApp } from '../../src/app.factory.js';
-import { DEVELOPMENT_JWT_SECRET } from '../../src/config/environment.js';
+
 import { GatewayConfig } from '../../src/config/gateway-config.js';
 import { TestPeer } from './test-peer.js';
 
