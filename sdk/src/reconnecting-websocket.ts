@@ -1,0 +1,529 @@
+import { DEFAULT_BACKOFF, fullJitterDelay, type BackoffOptions } from './backoff.js';
+import { Emitter, type Listener, type Unsubscribe } from './emitter.js';
+import { browserNetwork, type NetworkMonitor } from './network.js';
+import { CloseAction, CloseCode, closeActionFor, parseRetryHint, ServerMessageType, type Frame } from './protocol.js';
+import { systemTimers, TimerSet, type TimerHandle, type Timers } from './timers.js';
+
+export enum ConnectionState {
+  /** Created with `startClosed` and not connected yet. */
+  Idle = 'idle',
+  /** First attempt since `connect()`. */
+  Connecting = 'connecting',
+  /** The gateway's `connected` frame arrived; messages flow. */
+  Open = 'open',
+  /** Waiting for, or making, another attempt after a drop or a failed attempt. */
+  Reconnecting = 'reconnecting',
+  /** Stopped: by `close()`, by a close code that must not be retried, or after `maxRetries`. */
+  Closed = 'closed',
+  /** Stopped: the gateway refused two fresh tokens in a row (4401). */
+  Unauthorized = 'unauthorized',
+  /** Stopped: the token is valid but grants no access (4403). */
+  Forbidden = 'forbidden',
+}
+
+const TERMINAL_STATES = new Set([ConnectionState.Idle, ConnectionState.Closed, ConnectionState.Unauthorized, ConnectionState.Forbidden]);
+
+/** The part of the WebSocket API this class uses: browsers' WebSocket, `ws`, or a fake. */
+export interface WebSocketLike {
+  readonly readyState: number;
+  onopen: ((event: unknown) => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onclose: ((event: { code: number; reason: string }) => void) | null;
+  onerror: ((event: unknown) => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+export type UrlSource = string | URL | (() => string | URL | Promise<string | URL>);
+export type TokenSource = () => string | null | undefined | Promise<string | null | undefined>;
+
+export interface ReconnectingWebSocketOptions extends Partial<BackoffOptions> {
+  /** The gateway URL, or a (sync or async) function resolved before every attempt. */
+  url: UrlSource;
+  /** Called before every attempt (single-flight); the result is sent as the `token` parameter. */
+  getToken?: TokenSource;
+  /** Defaults to the global WebSocket (browsers, Node 22+); pass `ws`'s on Node 20. */
+  WebSocket?: WebSocketConstructor;
+  /** A connection must stay open this long (after `connected`) before the attempt count resets. Default 5000 ms. */
+  minUptime?: number;
+  /** An attempt that has not produced `connected` by then is abandoned. Default 10 000 ms. */
+  connectionTimeout?: number;
+  /** Consecutive failed attempts before giving up (state `closed`). Default unlimited. */
+  maxRetries?: number;
+  /** Queue bound while disconnected, in messages. Default 1000. */
+  maxQueuedMessages?: number;
+  /** Queue bound while disconnected, in UTF-8 bytes. Default 1 MiB. */
+  maxQueuedBytes?: number;
+  /** App-level ping interval. Default 25 000 ms. */
+  heartbeatInterval?: number;
+  /** No frame within this long after a ping → reconnect. Default 10 000 ms. */
+  heartbeatTimeout?: number;
+  /** Do not connect until `connect()` is called. */
+  startClosed?: boolean;
+  /** Injected clock and timers (tests). */
+  timers?: Timers;
+  /** Injected randomness for the backoff jitter (tests). */
+  random?: () => number;
+  /** Online/offline source; defaults to the browser's, null to ignore. */
+  network?: NetworkMonitor | null;
+}
+
+export interface SendOptions {
+  /** Do not queue while disconnected: send now or not at all (e.g. pings, heartbeats). */
+  volatile?: boolean;
+}
+
+export interface CloseEvent {
+  code: number;
+  reason: string;
+  willRetry: boolean;
+}
+
+export interface ReconnectingWebSocketEvents {
+  /** The gateway admitted the connection (`connected` frame); queued messages were flushed. */
+  open: { frame: Frame };
+  close: CloseEvent;
+  error: { error: Error };
+  message: Frame;
+  reconnecting: { attempt: number; delay: number; at: number };
+  drop: { message: string };
+  statechange: { previous: ConnectionState; current: ConnectionState };
+}
+
+/** Why the connection stopped for good, from the gateway's close code. */
+export class GatewayCloseError extends Error {
+  constructor(
+    readonly code: number,
+    readonly reason: string,
+  ) {
+    super(`gateway closed the connection: ${code}${reason ? ` ${reason}` : ''}`);
+    this.name = 'GatewayCloseError';
+  }
+}
+
+/** Client-side close code for sockets we abandon ourselves (timeouts, offline). */
+const LOCAL_ABORT_CODE = 4000;
+const PING_FRAME = JSON.stringify({ type: 'ping' });
+
+interface QueuedMessage {
+  text: string;
+  bytes: number;
+}
+
+/**
+ * A WebSocket to the Arbor gateway that survives drops: full-jitter backoff, fresh credentials
+ * on every attempt, close-code policy from the shared protocol table, a bounded queue flushed
+ * before `open`, app-level heartbeats and browser online/offline handling.
+ */
+export class ReconnectingWebSocket {
+  private readonly events = new Emitter<ReconnectingWebSocketEvents>();
+  private readonly timers: TimerSet;
+  private readonly backoff: BackoffOptions;
+  private readonly options: Required<Omit<ReconnectingWebSocketOptions, keyof BackoffOptions | 'getToken' | 'WebSocket' | 'timers' | 'random' | 'network' | 'startClosed'>>;
+  private readonly random: () => number;
+  private readonly network: NetworkMonitor | null;
+  private readonly WebSocketImpl: WebSocketConstructor;
+
+  private currentState = ConnectionState.Idle;
+  private socket: WebSocketLike | undefined;
+  /** Bumped whenever a socket or pending attempt is abandoned; stale callbacks compare it. */
+  private generation = 0;
+  private failedAttempts = 0;
+  private consecutiveUnauthorized = 0;
+  private hasBeenOpen = false;
+  private disposed = false;
+  private queue: QueuedMessage[] = [];
+  private queuedBytes = 0;
+  private tokenInFlight: Promise<string | null | undefined> | undefined;
+  private stopNetwork: Unsubscribe | undefined;
+  private waitingForNetwork = false;
+  private lastReceivedAt = 0;
+  private pingSentAt = 0;
+  private retryTimer: TimerHandle | undefined;
+  private connectTimer: TimerHandle | undefined;
+  private uptimeTimer: TimerHandle | undefined;
+  private heartbeatTimer: TimerHandle | undefined;
+
+  /** Epoch ms of the next scheduled attempt while reconnecting, else undefined. */
+  nextRetryAt: number | undefined;
+  /** Why the connection stopped, when the gateway stopped it. */
+  lastError: GatewayCloseError | undefined;
+
+  constructor(private readonly config: ReconnectingWebSocketOptions) {
+    this.timers = new TimerSet(config.timers ?? systemTimers);
+    this.random = config.random ?? Math.random;
+    this.backoff = {
+      minDelay: config.minDelay ?? DEFAULT_BACKOFF.minDelay,
+      factor: config.factor ?? DEFAULT_BACKOFF.factor,
+      maxDelay: config.maxDelay ?? DEFAULT_BACKOFF.maxDelay,
+    };
+    this.options = {
+      url: config.url,
+      minUptime: config.minUptime ?? 5_000,
+      connectionTimeout: config.connectionTimeout ?? 10_000,
+      maxRetries: config.maxRetries ?? Infinity,
+      maxQueuedMessages: config.maxQueuedMessages ?? 1_000,
+      maxQueuedBytes: config.maxQueuedBytes ?? 1024 * 1024,
+      heartbeatInterval: config.heartbeatInterval ?? 25_000,
+      heartbeatTimeout: config.heartbeatTimeout ?? 10_000,
+    };
+    const Impl = config.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!Impl) throw new Error('No WebSocket implementation: pass one as the WebSocket option (e.g. the ws package on Node 20)');
+    this.WebSocketImpl = Impl;
+    this.network = config.network === undefined ? browserNetwork() : config.network;
+    if (!config.startClosed) this.connect();
+  }
+
+  get state(): ConnectionState {
+    return this.currentState;
+  }
+
+  /** WebSocket-compatible ready state: OPEN only once the gateway admitted the connection. */
+  get readyState(): number {
+    if (this.currentState === ConnectionState.Open) return 1;
+    if (this.currentState === ConnectionState.Connecting || this.currentState === ConnectionState.Reconnecting) return 0;
+    return 3;
+  }
+
+  get queuedMessageCount(): number {
+    return this.queue.length;
+  }
+
+  /** Timers still scheduled; zero after `close()` or `dispose()`. */
+  get pendingTimerCount(): number {
+    return this.timers.size;
+  }
+
+  /** Listeners still registered, including the network's; zero after `dispose()`. */
+  get listenerCount(): number {
+    return this.events.listenerCount() + (this.stopNetwork ? 1 : 0);
+  }
+
+  on<K extends keyof ReconnectingWebSocketEvents>(event: K, listener: Listener<ReconnectingWebSocketEvents[K]>): Unsubscribe {
+    return this.events.on(event, listener);
+  }
+
+  /** Starts connecting (after `startClosed`, `close()`, or a terminal state). */
+  connect(): void {
+    this.assertUsable();
+    if (!TERMINAL_STATES.has(this.currentState)) return;
+    this.failedAttempts = 0;
+    this.consecutiveUnauthorized = 0;
+    this.lastError = undefined;
+    this.watchNetwork();
+    void this.attempt();
+  }
+
+  /** Drops the current connection, if any, and connects again right away. */
+  reconnect(): void {
+    this.assertUsable();
+    this.abandonSocket();
+    this.timers.cancelAll();
+    this.failedAttempts = 0;
+    this.lastError = undefined;
+    this.watchNetwork();
+    void this.attempt();
+  }
+
+  /**
+   * Sends now when open; otherwise queues (unless `volatile`). Returns whether it went out now.
+   * Queued messages go out in order right after the next `connected`, before `open` is emitted.
+   */
+  send(data: string | object, options: SendOptions = {}): boolean {
+    this.assertUsable();
+    const text = typeof data === 'string' ? data : JSON.stringify(data);
+    if (this.currentState === ConnectionState.Open && this.socket) {
+      this.socket.send(text);
+      return true;
+    }
+    if (!options.volatile) this.enqueue(text);
+    return false;
+  }
+
+  /** Closes for good (until `connect()`); no reconnect. */
+  close(code: number = CloseCode.Normal, reason = 'client closed'): void {
+    if (this.disposed) return;
+    const wasActive = !TERMINAL_STATES.has(this.currentState);
+    const socket = this.abandonSocket();
+    this.timers.cancelAll();
+    this.unwatchNetwork();
+    this.nextRetryAt = undefined;
+    socket?.close(code, reason);
+    this.setState(ConnectionState.Closed);
+    if (wasActive) this.events.emit('close', { code, reason, willRetry: false });
+  }
+
+  /** Closes and releases everything: timers, listeners, queue. The instance cannot be reused. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.close();
+    this.disposed = true;
+    this.events.removeAll();
+    this.queue = [];
+    this.queuedBytes = 0;
+  }
+
+  // ---- connecting ----------------------------------------------------------------------------
+
+  private async attempt(): Promise<void> {
+    const generation = ++this.generation;
+    this.nextRetryAt = undefined;
+    this.setState(this.hasBeenOpen || this.failedAttempts > 0 ? ConnectionState.Reconnecting : ConnectionState.Connecting);
+    let url: string;
+    try {
+      const [base, token] = await Promise.all([this.resolveUrl(), this.fetchToken()]);
+      url = withToken(base, token);
+    } catch (error) {
+      if (generation !== this.generation) return;
+      this.emitError(error, 'could not get the URL or token');
+      return this.afterFailure(CloseCode.AbnormalClosure, 'credentials unavailable');
+    }
+    if (generation !== this.generation) return;
+    let socket: WebSocketLike;
+    try {
+      socket = new this.WebSocketImpl(url);
+    } catch (error) {
+      this.emitError(error, 'could not open a WebSocket');
+      return this.afterFailure(CloseCode.AbnormalClosure, 'connection failed');
+    }
+    this.socket = socket;
+    this.connectTimer = this.timers.after(this.options.connectionTimeout, () => this.abort('connection timeout'));
+    socket.onmessage = (event) => this.handleMessage(generation, event.data);
+    socket.onclose = (event) => this.handleClose(generation, event.code, event.reason);
+    socket.onerror = () => {
+      if (generation === this.generation) this.events.emit('error', { error: new Error('WebSocket error') });
+    };
+  }
+
+  /** Single-flight: concurrent attempts share one getToken() call. */
+  private fetchToken(): Promise<string | null | undefined> {
+    const getToken = this.config.getToken;
+    if (!getToken) return Promise.resolve(undefined);
+    this.tokenInFlight ??= Promise.resolve()
+      .then(getToken)
+      .finally(() => {
+        this.tokenInFlight = undefined;
+      });
+    return this.tokenInFlight;
+  }
+
+  private async resolveUrl(): Promise<string | URL> {
+    const { url } = this.options;
+    return typeof url === 'function' ? url() : url;
+  }
+
+  // ---- an open socket ------------------------------------------------------------------------
+
+  private handleMessage(generation: number, data: unknown): void {
+    if (generation !== this.generation) return;
+    this.lastReceivedAt = this.timers.now();
+    if (typeof data !== 'string') return;
+    let frame: Frame;
+    try {
+      frame = JSON.parse(data) as Frame;
+    } catch {
+      this.events.emit('error', { error: new Error('gateway sent a frame that is not JSON') });
+      return;
+    }
+    if (frame.type === ServerMessageType.Connected && this.currentState !== ConnectionState.Open) {
+      this.established(frame);
+      return;
+    }
+    this.events.emit('message', frame);
+  }
+
+  private established(frame: Frame): void {
+    this.timers.cancel(this.connectTimer);
+    this.consecutiveUnauthorized = 0;
+    this.hasBeenOpen = true;
+    this.lastError = undefined;
+    this.setState(ConnectionState.Open);
+    const socket = this.socket!;
+    for (const message of this.queue) socket.send(message.text);
+    this.queue = [];
+    this.queuedBytes = 0;
+    // Only a connection that stays up earns a fresh backoff; flapping ones keep backing off.
+    this.uptimeTimer = this.timers.after(this.options.minUptime, () => {
+      this.failedAttempts = 0;
+    });
+    this.scheduleHeartbeat();
+    this.events.emit('message', frame);
+    this.events.emit('open', { frame });
+  }
+
+  private scheduleHeartbeat(): void {
+    this.heartbeatTimer = this.timers.after(this.options.heartbeatInterval, () => this.ping());
+  }
+
+  private ping(): void {
+    if (this.currentState !== ConnectionState.Open || !this.socket) return;
+    this.pingSentAt = this.timers.now();
+    this.socket.send(PING_FRAME);
+    this.heartbeatTimer = this.timers.after(this.options.heartbeatTimeout, () => this.checkPong());
+  }
+
+  /** Wall-clock check: a late timer (throttled tab) never counts as a missing pong by itself. */
+  private checkPong(): void {
+    if (this.lastReceivedAt >= this.pingSentAt) return this.scheduleHeartbeat();
+    const waited = this.timers.now() - this.pingSentAt;
+    if (waited >= this.options.heartbeatTimeout) return this.abort('heartbeat timeout');
+    this.heartbeatTimer = this.timers.after(this.options.heartbeatTimeout - waited, () => this.checkPong());
+  }
+
+  // ---- closing and retrying ------------------------------------------------------------------
+
+  private handleClose(generation: number, code: number, reason: string): void {
+    if (generation !== this.generation) return;
+    this.abandonSocket();
+    const action = closeActionFor(code);
+    if (action === CloseAction.Stop) {
+      return this.stop(code === CloseCode.Forbidden ? ConnectionState.Forbidden : ConnectionState.Closed, code, reason);
+    }
+    if (action === CloseAction.RefreshTokenAndRetry) {
+      this.consecutiveUnauthorized += 1;
+      // The first 4401 may be an expired token: the next attempt fetches a fresh one.
+      if (this.consecutiveUnauthorized >= 2) return this.stop(ConnectionState.Unauthorized, code, reason);
+    }
+    this.afterFailure(code, reason);
+  }
+
+  /** Schedules the next attempt with backoff (or the gateway's hint), or gives up. */
+  private afterFailure(code: number, reason: string): void {
+    if (this.failedAttempts >= this.options.maxRetries) return this.stop(ConnectionState.Closed, code, reason);
+    const delay = parseRetryHint(reason) ?? fullJitterDelay(this.failedAttempts, this.backoff, this.random);
+    this.failedAttempts += 1;
+    this.events.emit('close', { code, reason, willRetry: true });
+    this.setState(ConnectionState.Reconnecting);
+    if (this.network && !this.network.isOnline()) {
+      // Do not spin while the browser knows it is offline; `online` resumes at once.
+      this.waitingForNetwork = true;
+      return;
+    }
+    this.nextRetryAt = this.timers.now() + delay;
+    this.events.emit('reconnecting', { attempt: this.failedAttempts, delay, at: this.nextRetryAt });
+    this.retryTimer = this.timers.after(delay, () => void this.attempt());
+  }
+
+  private stop(state: ConnectionState, code: number, reason: string): void {
+    this.timers.cancelAll();
+    this.unwatchNetwork();
+    this.nextRetryAt = undefined;
+    this.lastError = new GatewayCloseError(code, reason);
+    this.setState(state);
+    this.events.emit('close', { code, reason, willRetry: false });
+    if (state !== ConnectionState.Closed || code !== CloseCode.Normal) this.events.emit('error', { error: this.lastError });
+  }
+
+  /** Gives up on the current socket ourselves and treats it as a transient failure. */
+  private abort(reason: string): void {
+    const socket = this.abandonSocket();
+    if (!socket) return;
+    try {
+      socket.close(LOCAL_ABORT_CODE, reason);
+    } catch {
+      // Closing a socket that never opened can throw in some implementations; it is gone either way.
+    }
+    this.afterFailure(CloseCode.AbnormalClosure, reason);
+  }
+
+  /** Detaches the current socket so none of its late events are acted on. */
+  private abandonSocket(): WebSocketLike | undefined {
+    this.generation += 1;
+    const socket = this.socket;
+    this.socket = undefined;
+    this.timers.cancel(this.connectTimer);
+    this.timers.cancel(this.uptimeTimer);
+    this.timers.cancel(this.heartbeatTimer);
+    this.timers.cancel(this.retryTimer);
+    if (socket) {
+      socket.onmessage = null;
+      socket.onclose = null;
+      socket.onerror = null;
+      socket.onopen = null;
+    }
+    return socket;
+  }
+
+  // ---- network -------------------------------------------------------------------------------
+
+  private watchNetwork(): void {
+    if (!this.network || this.stopNetwork) return;
+    this.stopNetwork = this.network.subscribe(
+      () => this.onOnline(),
+      () => this.onOffline(),
+    );
+  }
+
+  private unwatchNetwork(): void {
+    this.stopNetwork?.();
+    this.stopNetwork = undefined;
+    this.waitingForNetwork = false;
+  }
+
+  private onOnline(): void {
+    if (this.currentState !== ConnectionState.Reconnecting || this.socket) return;
+    this.waitingForNetwork = false;
+    this.timers.cancel(this.retryTimer);
+    void this.attempt();
+  }
+
+  private onOffline(): void {
+    if (this.socket) return this.abort('offline');
+    if (this.currentState === ConnectionState.Reconnecting && !this.waitingForNetwork) {
+      this.timers.cancel(this.retryTimer);
+      this.nextRetryAt = undefined;
+      this.waitingForNetwork = true;
+    }
+  }
+
+  // ---- helpers -------------------------------------------------------------------------------
+
+  private enqueue(text: string): void {
+    const bytes = utf8Length(text);
+    this.queue.push({ text, bytes });
+    this.queuedBytes += bytes;
+    while (this.queue.length > this.options.maxQueuedMessages || this.queuedBytes > this.options.maxQueuedBytes) {
+      const dropped = this.queue.shift()!;
+      this.queuedBytes -= dropped.bytes;
+      this.events.emit('drop', { message: dropped.text });
+    }
+  }
+
+  private setState(next: ConnectionState): void {
+    const previous = this.currentState;
+    if (previous === next) return;
+    this.currentState = next;
+    this.events.emit('statechange', { previous, current: next });
+  }
+
+  private emitError(error: unknown, context: string): void {
+    const cause = error instanceof Error ? error.message : String(error);
+    this.events.emit('error', { error: new Error(`${context}: ${cause}`) });
+  }
+
+  private assertUsable(): void {
+    if (this.disposed) throw new Error('this connection was disposed');
+  }
+}
+
+function withToken(base: string | URL, token: string | null | undefined): string {
+  if (!token) return String(base);
+  const url = new URL(String(base));
+  url.searchParams.set('token', token);
+  return url.toString();
+}
+
+function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i += 1) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) bytes += 1;
+    else if (code < 0x800) bytes += 2;
+    else if (code >= 0xd800 && code <= 0xdbff) {
+      bytes += 4;
+      i += 1;
+    } else bytes += 3;
+  }
+  return bytes;
+}

@@ -1,0 +1,149 @@
+import type { WebSocketConstructor, WebSocketLike } from '../reconnecting-websocket.js';
+import type { Frame } from '../protocol.js';
+
+export interface FakeGatewayOptions {
+  /** Admit every connection at once with a `connected` frame built from its URL. Default true. */
+  autoAccept?: boolean;
+  /** Answer `ping` frames with `pong`. Default true. */
+  autoPong?: boolean;
+}
+
+/**
+ * An in-process stand-in for the gateway, for testing code built on the SDK without a network:
+ * pass `gateway.WebSocket` as the `WebSocket` option, then drive each connection from the test.
+ */
+export class FakeGateway {
+  readonly sockets: FakeSocket[] = [];
+  /** Called for each new connection after auto-accept (if on). */
+  onConnection: ((socket: FakeSocket) => void) | undefined;
+  /** Called for each frame a client sends (after auto-pong, if on). */
+  onFrame: ((socket: FakeSocket, frame: Frame) => void) | undefined;
+  readonly WebSocket: WebSocketConstructor;
+  readonly options: Required<FakeGatewayOptions>;
+
+  constructor(options: FakeGatewayOptions = {}) {
+    this.options = { autoAccept: options.autoAccept ?? true, autoPong: options.autoPong ?? true };
+    const gateway = this;
+    this.WebSocket = class extends FakeSocket {
+      constructor(url: string) {
+        super(url, gateway);
+      }
+    };
+  }
+
+  /** The most recent connection. */
+  get last(): FakeSocket {
+    const socket = this.sockets.at(-1);
+    if (!socket) throw new Error('no connection was made');
+    return socket;
+  }
+
+  /** Connections that are open right now. */
+  get open(): FakeSocket[] {
+    return this.sockets.filter((socket) => socket.readyState === FakeSocket.OPEN);
+  }
+
+  /** @internal */
+  register(socket: FakeSocket): void {
+    this.sockets.push(socket);
+    // Like a real socket, the handshake completes asynchronously, after the caller set handlers.
+    queueMicrotask(() => {
+      if (socket.readyState !== FakeSocket.CONNECTING) return;
+      if (this.options.autoAccept) socket.accept();
+      this.onConnection?.(socket);
+    });
+  }
+
+  /** @internal */
+  received(socket: FakeSocket, frame: Frame): void {
+    if (this.options.autoPong && frame.type === 'ping') socket.deliver({ type: 'pong', ...(frame.id ? { id: frame.id } : {}) });
+    this.onFrame?.(socket, frame);
+  }
+}
+
+export class FakeSocket implements WebSocketLike {
+  static readonly CONNECTING = 0;
+  static readonly OPEN = 1;
+  static readonly CLOSING = 2;
+  static readonly CLOSED = 3;
+
+  readyState = FakeSocket.CONNECTING;
+  onopen: ((event: unknown) => void) | null = null;
+  onmessage: ((event: { data: unknown }) => void) | null = null;
+  onclose: ((event: { code: number; reason: string }) => void) | null = null;
+  onerror: ((event: unknown) => void) | null = null;
+  /** Raw frames the client sent, in order. */
+  readonly sent: string[] = [];
+  /** Set when the client closed this socket. */
+  closedByClient: { code?: number; reason?: string } | undefined;
+  readonly url: URL;
+
+  constructor(
+    url: string,
+    private readonly gateway: FakeGateway,
+  ) {
+    this.url = new URL(url);
+    gateway.register(this);
+  }
+
+  /** Frames the client sent, parsed. */
+  get frames(): Frame[] {
+    return this.sent.map((text) => JSON.parse(text) as Frame);
+  }
+
+  get token(): string | null {
+    return this.url.searchParams.get('token');
+  }
+
+  /** Completes the handshake and sends the gateway's `connected` frame. */
+  accept(payload: object = this.defaultConnectedPayload()): void {
+    this.readyState = FakeSocket.OPEN;
+    this.onopen?.({});
+    this.deliver({ type: 'connected', payload });
+  }
+
+  /** Completes the WebSocket handshake without admitting (no `connected` frame). */
+  openOnly(): void {
+    this.readyState = FakeSocket.OPEN;
+    this.onopen?.({});
+  }
+
+  deliver(frame: object | string): void {
+    if (this.readyState !== FakeSocket.OPEN) throw new Error('cannot deliver on a socket that is not open');
+    this.onmessage?.({ data: typeof frame === 'string' ? frame : JSON.stringify(frame) });
+  }
+
+  /** The gateway closes the connection (or refuses it) with a code. */
+  closeFromServer(code: number, reason = ''): void {
+    if (this.readyState === FakeSocket.CLOSED) return;
+    this.readyState = FakeSocket.CLOSED;
+    this.onclose?.({ code, reason });
+  }
+
+  /** The network drops: the client sees 1006. */
+  drop(): void {
+    this.closeFromServer(1006, '');
+  }
+
+  send(data: string): void {
+    if (this.readyState !== FakeSocket.OPEN) throw new Error('send on a socket that is not open');
+    this.sent.push(data);
+    this.gateway.received(this, JSON.parse(data) as Frame);
+  }
+
+  close(code?: number, reason?: string): void {
+    if (this.readyState === FakeSocket.CLOSED || this.readyState === FakeSocket.CLOSING) return;
+    this.closedByClient = { code, reason };
+    this.readyState = FakeSocket.CLOSING;
+    queueMicrotask(() => {
+      this.readyState = FakeSocket.CLOSED;
+      this.onclose?.({ code: code ?? 1005, reason: reason ?? '' });
+    });
+  }
+
+  private defaultConnectedPayload(): object {
+    const daemonId = this.url.searchParams.get('daemonId');
+    const timestamp = new Date().toISOString();
+    return daemonId ? { daemonId, workspaceIds: [], daemonStatus: 'online', timestamp } : { workspaceIds: [], timestamp };
+  }
+}
