@@ -2,7 +2,8 @@
 const esmTypeScript = {
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: {
-    '^@arbor/gateway-client/protocol$': '<rootDir>/sdk/src/protocol.ts',
+    '^@arbor/gateway-client$': '<rootDir>/sdk/src/index.ts',
+    '^@arbor/gateway-client/(protocol|testing|react)$': '<rootDir>/sdk/src/$1',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: '<rootDir>/tsconfig.json' }] },

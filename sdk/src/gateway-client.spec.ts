@@ -1,0 +1,178 @@
+import { jest } from '@jest/globals';
+import { DaemonClient } from './daemon-client.js';
+import { ConnectionClosedError, GatewayRequestError, RequestTimeoutError } from './errors.js';
+import { GatewayClient } from './gateway-client.js';
+import { ConnectionState } from './reconnecting-websocket.js';
+import { FakeGateway, type FakeSocket } from './testing/fake-gateway.js';
+
+const tick = (ms = 0) => jest.advanceTimersByTimeAsync(ms);
+
+describe('GatewayClient', () => {
+  let gateway: FakeGateway;
+  let client: GatewayClient;
+
+  beforeEach(() => {
+    jest.useFakeTimers();
+    gateway = new FakeGateway();
+    client = new GatewayClient({ url: 'ws://gateway.test/ws', daemonId: 'daemon-1', getToken: () => 'tok', WebSocket: gateway.WebSocket, network: null, requestTimeout: 1000 });
+  });
+
+  afterEach(() => {
+    client.dispose();
+    jest.useRealTimers();
+  });
+
+  function answer(handler: (socket: FakeSocket, frame: { type: string; id?: string; payload?: any }) => object | undefined) {
+    gateway.onFrame = (socket, frame) => {
+      const reply = handler(socket, frame);
+      if (reply) socket.deliver({ ...reply, id: frame.id });
+    };
+  }
+
+  it('connects to its daemon and tracks the daemon status', async () => {
+    gateway.options.autoAccept = false;
+    const fresh = new GatewayClient({ url: 'ws://gateway.test/ws', daemonId: 'daemon-2', WebSocket: gateway.WebSocket, network: null });
+    await tick();
+    expect(gateway.last.url.searchParams.get('daemonId')).toBe('daemon-2');
+    gateway.last.accept({ daemonId: 'daemon-2', workspaceIds: ['w1'], daemonStatus: 'stale', timestamp: 'now' });
+    expect(fresh.state).toBe(ConnectionState.Open);
+    expect(fresh.daemonStatus).toBe('stale');
+    expect(fresh.workspaceIds).toEqual(['w1']);
+    gateway.last.deliver({ type: 'daemon-status', daemonId: 'daemon-2', payload: { daemonId: 'daemon-2', status: 'offline', lastHeartbeat: '2026-01-01T00:00:00.000Z' } });
+    expect(fresh.daemonStatus).toBe('offline');
+    expect(fresh.lastHeartbeat).toBe('2026-01-01T00:00:00.000Z');
+    fresh.dispose();
+  });
+
+  it('emits typed daemon events', async () => {
+    const seen: string[] = [];
+    client.on('file-change', (frame) => seen.push(`${frame.daemonId}:${frame.payload.path}`));
+    client.on('task-status', (frame) => seen.push(`task:${frame.payload.status}`));
+    client.on('workspace-update', (frame) => seen.push(`ws:${frame.payload.status}`));
+    await tick();
+    gateway.last.deliver({ type: 'file-change', daemonId: 'daemon-1', payload: { workspaceId: 'w', path: 'a.ts', event: 'add' } });
+    gateway.last.deliver({ type: 'task-status', daemonId: 'daemon-1', payload: { taskId: 't', status: 'running' } });
+    gateway.last.deliver({ type: 'workspace-update', daemonId: 'daemon-1', payload: { workspaceId: 'w', status: 'idle' } });
+    expect(seen).toEqual(['daemon-1:a.ts', 'task:running', 'ws:idle']);
+  });
+
+  it('resolves getWorkspaceStatus from the reply with its id, and rejects typed errors', async () => {
+    answer((_socket, frame) =>
+      frame.payload?.workspaceId === 'w1'
+        ? { type: 'workspace-status', payload: { workspaceId: 'w1', status: 'idle' } }
+        : { type: 'error', payload: { code: 'not_found', message: 'workspace not found', field: 'workspaceId' } },
+    );
+    await tick();
+    await expect(client.getWorkspaceStatus('w1')).resolves.toEqual({ workspaceId: 'w1', status: 'idle' });
+    const failure = client.getWorkspaceStatus('nope');
+    await expect(failure).rejects.toBeInstanceOf(GatewayRequestError);
+    await expect(failure).rejects.toMatchObject({ code: 'not_found', field: 'workspaceId' });
+  });
+
+  it('runs and cancels tasks with client-generated ids', async () => {
+    answer((_socket, frame) => (frame.type === 'run-task' || frame.type === 'cancel-task' ? { type: 'ack', payload: { status: 'accepted' } } : undefined));
+    await tick();
+    const { taskId, status } = await client.runTask({ workspaceId: 'w1', command: 'npm', args: ['test'] });
+    expect(status).toBe('accepted');
+    expect(taskId).toMatch(/^[0-9a-f-]{36}$/);
+    const sent = gateway.last.frames.find((frame) => frame.type === 'run-task')!;
+    expect(sent.payload).toEqual({ taskId, workspaceId: 'w1', command: 'npm', args: ['test'] });
+    await client.runTask({ workspaceId: 'w1', command: 'ls', taskId: 'mine' });
+    expect(gateway.last.frames.at(-1)!.payload).toMatchObject({ taskId: 'mine' });
+    await expect(client.cancelTask('mine')).resolves.toEqual({ status: 'accepted' });
+  });
+
+  it('queues requests while disconnected and sends them after reconnecting', async () => {
+    answer(() => ({ type: 'workspace-status', payload: { workspaceId: 'w1', status: 'idle' } }));
+    await tick();
+    gateway.last.drop();
+    const pending = client.getWorkspaceStatus('w1');
+    await tick(500);
+    await expect(pending).resolves.toMatchObject({ status: 'idle' });
+    expect(gateway.sockets).toHaveLength(2);
+  });
+
+  it('times requests out, and rejects pending ones when the link stops for good', async () => {
+    await tick();
+    const silent = client.getWorkspaceStatus('w1');
+    const timedOut = expect(silent).rejects.toBeInstanceOf(RequestTimeoutError);
+    await tick(1000);
+    await timedOut;
+    const pending = client.getWorkspaceStatus('w1');
+    gateway.last.closeFromServer(4403, 'forbidden');
+    await expect(pending).rejects.toBeInstanceOf(ConnectionClosedError);
+    expect(client.state).toBe(ConnectionState.Forbidden);
+  });
+
+  it('dispose leaves no timers behind', async () => {
+    await tick();
+    void client.getWorkspaceStatus('w1').catch(() => undefined);
+    client.dispose();
+    await tick();
+    expect(jest.getTimerCount()).toBe(0);
+  });
+});
+
+describe('DaemonClient', () => {
+  let gateway: FakeGateway;
+  let daemon: DaemonClient;
+
+  beforeEach(() => {
+    jest.useFakeTimers();
+    gateway = new FakeGateway();
+    daemon = new DaemonClient({ url: 'ws://gateway.test/ws', getToken: () => 'tok', WebSocket: gateway.WebSocket, network: null, workspaceIds: ['w1'], daemonHeartbeatInterval: 1000 });
+  });
+
+  afterEach(() => {
+    daemon.dispose();
+    jest.useRealTimers();
+  });
+
+  const heartbeats = () => gateway.last.frames.filter((frame) => frame.type === 'heartbeat');
+
+  it('sends a heartbeat with its workspaces on connect and every interval', async () => {
+    await tick();
+    expect(heartbeats()).toEqual([{ type: 'heartbeat', payload: { workspaceIds: ['w1'] } }]);
+    await tick(3000);
+    expect(heartbeats()).toHaveLength(4);
+    daemon.setWorkspaces(['w1', 'w2']);
+    expect(heartbeats().at(-1)).toEqual({ type: 'heartbeat', payload: { workspaceIds: ['w1', 'w2'] } });
+  });
+
+  it('sends events through typed helpers and queues them while disconnected, never heartbeats', async () => {
+    await tick();
+    expect(daemon.fileChange('w1', 'a.ts', 'add')).toBe(true);
+    gateway.last.drop();
+    expect(daemon.workspaceUpdate('w1', 'syncing')).toBe(false);
+    expect(daemon.taskStatus('t1', 'failed', { error: 'boom' })).toBe(false);
+    await tick(2000);
+    expect(gateway.sockets).toHaveLength(2);
+    expect(gateway.last.frames.slice(0, 3)).toEqual([
+      { type: 'workspace-update', payload: { workspaceId: 'w1', status: 'syncing' } },
+      { type: 'task-status', payload: { taskId: 't1', status: 'failed', error: 'boom' } },
+      { type: 'heartbeat', payload: { workspaceIds: ['w1'] } },
+    ]);
+  });
+
+  it('receives commands as typed events', async () => {
+    const received: string[] = [];
+    daemon.on('run-task', (task) => received.push(`run:${task.taskId}:${task.userId}`));
+    daemon.on('cancel-task', (task) => received.push(`cancel:${task.taskId}`));
+    await tick();
+    gateway.last.deliver({ type: 'run-task', payload: { taskId: 't1', workspaceId: 'w1', command: 'ls', userId: 'u1' } });
+    gateway.last.deliver({ type: 'cancel-task', payload: { taskId: 't1', userId: 'u1' } });
+    expect(received).toEqual(['run:t1:u1', 'cancel:t1']);
+  });
+
+  it('stops heartbeats while disconnected and leaves no timers after dispose', async () => {
+    await tick();
+    gateway.options.autoAccept = false;
+    gateway.last.drop();
+    await tick(5000);
+    expect(gateway.sockets.length).toBeGreaterThan(1);
+    expect(gateway.sockets.slice(1).every((socket) => socket.sent.length === 0)).toBe(true);
+    daemon.dispose();
+    await tick();
+    expect(jest.getTimerCount()).toBe(0);
+  });
+});

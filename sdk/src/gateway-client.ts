@@ -1,0 +1,198 @@
+import { Emitter, type Listener, type Unsubscribe } from './emitter.js';
+import { GatewayRequestError } from './errors.js';
+import {
+  ClientMessageType,
+  DAEMON_EVENT_TYPES,
+  DaemonMessageType,
+  DEFAULT_PORT,
+  ServerMessageType,
+  WS_PATH,
+  type AckPayload,
+  type ClientConnectedPayload,
+  type DaemonEventFrame,
+  type DaemonStatus,
+  type DaemonStatusPayload,
+  type ErrorPayload,
+  type Frame,
+  type RunTaskPayload,
+  type WorkspaceStatusPayload,
+} from './protocol.js';
+import { ConnectionState, ReconnectingWebSocket, type ReconnectingWebSocketOptions, type UrlSource } from './reconnecting-websocket.js';
+import { RequestTracker } from './requests.js';
+import { systemTimers, TimerSet } from './timers.js';
+
+export const DEFAULT_GATEWAY_URL = `ws://localhost:${DEFAULT_PORT}${WS_PATH}`;
+
+export interface GatewayClientOptions extends Omit<ReconnectingWebSocketOptions, 'url'> {
+  /** The gateway's WebSocket URL (string or function); `daemonId` is added. Default ws://localhost:3001/ws. */
+  url?: UrlSource;
+  /** The daemon to watch; the token's `daemons` claim must include it. */
+  daemonId: string;
+  /** How long requests wait for their reply. Default 10 000 ms. */
+  requestTimeout?: number;
+}
+
+export interface GatewayClientEvents {
+  'file-change': DaemonEventFrame<DaemonMessageType.FileChange>;
+  'task-status': DaemonEventFrame<DaemonMessageType.TaskStatus>;
+  'workspace-update': DaemonEventFrame<DaemonMessageType.WorkspaceUpdate>;
+  'daemon-status': DaemonStatusPayload;
+  /** The gateway admitted (or re-admitted) this client. */
+  connected: ClientConnectedPayload;
+  /** The link's state changed. */
+  state: ConnectionState;
+  /** Every frame, for anything the typed events do not cover. */
+  message: Frame;
+  /** An `error` frame that answered no request, or a connection error. */
+  error: Error;
+}
+
+export interface RunTaskRequest {
+  workspaceId: string;
+  command: string;
+  args?: string[];
+  /** Generated when omitted. */
+  taskId?: string;
+}
+
+/** A typed client for apps: one daemon, seen through the gateway. */
+export class GatewayClient {
+  readonly connection: ReconnectingWebSocket;
+  readonly daemonId: string;
+  private readonly events = new Emitter<GatewayClientEvents>();
+  private readonly timers: TimerSet;
+  private readonly requests: RequestTracker;
+  private readonly unsubscribers: Unsubscribe[] = [];
+  private status: DaemonStatus | undefined;
+  private heartbeatAt: string | null = null;
+  private workspaces: string[] = [];
+
+  constructor(options: GatewayClientOptions) {
+    const { url = DEFAULT_GATEWAY_URL, daemonId, requestTimeout = 10_000, ...rest } = options;
+    this.daemonId = daemonId;
+    this.timers = new TimerSet(options.timers ?? systemTimers);
+    this.requests = new RequestTracker(this.timers, requestTimeout);
+    const startClosed = rest.startClosed;
+    this.connection = new ReconnectingWebSocket({ ...rest, url: withDaemonId(url, daemonId), startClosed: true });
+    this.unsubscribers.push(
+      this.connection.on('message', (frame) => this.handle(frame)),
+      this.connection.on('statechange', ({ current }) => this.events.emit('state', current)),
+      this.connection.on('error', ({ error }) => this.events.emit('error', error)),
+      this.connection.on('close', ({ willRetry }) => {
+        if (!willRetry) this.requests.rejectAll();
+      }),
+    );
+    if (!startClosed) this.connection.connect();
+  }
+
+  /** The link to the gateway. */
+  get state(): ConnectionState {
+    return this.connection.state;
+  }
+
+  /** The daemon's status as last reported by the gateway; undefined before the first `connected`. */
+  get daemonStatus(): DaemonStatus | undefined {
+    return this.status;
+  }
+
+  get lastHeartbeat(): string | null {
+    return this.heartbeatAt;
+  }
+
+  get workspaceIds(): readonly string[] {
+    return this.workspaces;
+  }
+
+  on<K extends keyof GatewayClientEvents>(event: K, listener: Listener<GatewayClientEvents[K]>): Unsubscribe {
+    return this.events.on(event, listener);
+  }
+
+  async getWorkspaceStatus(workspaceId: string): Promise<WorkspaceStatusPayload> {
+    const reply = await this.request(ClientMessageType.GetWorkspaceStatus, { workspaceId });
+    return reply.payload as WorkspaceStatusPayload;
+  }
+
+  /** Starts a task on the daemon; resolves once the gateway handed it over. */
+  async runTask(request: RunTaskRequest): Promise<{ taskId: string } & AckPayload> {
+    const payload: RunTaskPayload = {
+      taskId: request.taskId ?? newTaskId(),
+      workspaceId: request.workspaceId,
+      command: request.command,
+      ...(request.args ? { args: request.args } : {}),
+    };
+    const reply = await this.request(ClientMessageType.RunTask, payload);
+    return { taskId: payload.taskId, ...(reply.payload as AckPayload) };
+  }
+
+  async cancelTask(taskId: string): Promise<AckPayload> {
+    return (await this.request(ClientMessageType.CancelTask, { taskId })).payload as AckPayload;
+  }
+
+  /** Sends a raw frame; returns whether it went out now (otherwise it is queued). */
+  send(frame: Frame): boolean {
+    return this.connection.send(frame);
+  }
+
+  connect(): void {
+    this.connection.connect();
+  }
+
+  close(): void {
+    this.connection.close();
+  }
+
+  /** Closes and releases every timer, listener and pending request. */
+  dispose(): void {
+    for (const unsubscribe of this.unsubscribers.splice(0)) unsubscribe();
+    this.requests.rejectAll();
+    this.timers.cancelAll();
+    this.connection.dispose();
+    this.events.removeAll();
+  }
+
+  private request(type: ClientMessageType, payload?: object): Promise<Frame> {
+    return this.requests.request(type, payload, (frame) => this.connection.send(frame));
+  }
+
+  private handle(frame: Frame): void {
+    if (this.requests.settle(frame)) return;
+    this.events.emit('message', frame);
+    switch (frame.type) {
+      case ServerMessageType.Connected: {
+        const payload = frame.payload as ClientConnectedPayload;
+        this.status = payload.daemonStatus;
+        this.workspaces = payload.workspaceIds;
+        this.events.emit('connected', payload);
+        return;
+      }
+      case ServerMessageType.DaemonStatus: {
+        const payload = frame.payload as DaemonStatusPayload;
+        this.status = payload.status;
+        this.heartbeatAt = payload.lastHeartbeat;
+        this.events.emit('daemon-status', payload);
+        return;
+      }
+      case ServerMessageType.Error:
+        this.events.emit('error', new GatewayRequestError(frame.payload as ErrorPayload));
+        return;
+      default:
+        if ((DAEMON_EVENT_TYPES as readonly string[]).includes(frame.type)) {
+          this.events.emit(frame.type as keyof GatewayClientEvents, frame as never);
+        }
+    }
+  }
+}
+
+function withDaemonId(url: UrlSource, daemonId: string): () => Promise<string> {
+  return async () => {
+    const base = new URL(String(typeof url === 'function' ? await url() : url));
+    base.searchParams.set('daemonId', daemonId);
+    return base.toString();
+  };
+}
+
+export function newTaskId(): string {
+  const crypto = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
+  if (crypto?.randomUUID) return crypto.randomUUID();
+  return `task-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+}

@@ -1,0 +1,21 @@
+export * from './protocol.js';
+export { DEFAULT_BACKOFF, fullJitterDelay, type BackoffOptions } from './backoff.js';
+export type { Listener, Unsubscribe } from './emitter.js';
+export { ConnectionClosedError, GatewayRequestError, RequestTimeoutError } from './errors.js';
+export { browserNetwork, type NetworkMonitor } from './network.js';
+export {
+  ConnectionState,
+  GatewayCloseError,
+  ReconnectingWebSocket,
+  type CloseEvent,
+  type ReconnectingWebSocketEvents,
+  type ReconnectingWebSocketOptions,
+  type SendOptions,
+  type TokenSource,
+  type UrlSource,
+  type WebSocketConstructor,
+  type WebSocketLike,
+} from './reconnecting-websocket.js';
+export { DEFAULT_GATEWAY_URL, GatewayClient, newTaskId, type GatewayClientEvents, type GatewayClientOptions, type RunTaskRequest } from './gateway-client.js';
+export { DaemonClient, type DaemonClientEvents, type DaemonClientOptions } from './daemon-client.js';
+export { systemTimers, type Timers } from './timers.js';

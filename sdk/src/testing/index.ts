@@ -1,0 +1,1 @@
+export { FakeGateway, FakeSocket, type FakeGatewayOptions } from './fake-gateway.js';
