@@ -1,0 +1,112 @@
+import { JwtService } from '@nestjs/jwt';
+import { parseArgs } from 'node:util';
+import WebSocket from 'ws';
+import { DaemonClient, DEFAULT_GATEWAY_URL, FILE_CHANGE_EVENTS, Role, type WebSocketConstructor } from '@arbor/gateway-client';
+import { AuthService } from '../auth/auth.service.js';
+import { GatewayConfig } from '../config/gateway-config.js';
+
+const USAGE = `Usage: npm run daemon:sim -- --daemon <id> [--workspaces w1,w2] [--rate <events/s>] [--url <ws url>] [--token <jwt>]
+                                [--heartbeat-ms <ms>] [--quiet]
+
+Simulates a daemon: heartbeats, workspace updates and file changes at --rate, and task-status
+progress for every run-task it receives. Without --token it mints its own daemon tokens from
+JWT_SECRET (or the gateway's development secret), a fresh one for every reconnect.`;
+
+const WORKSPACE_STATUSES = ['idle', 'syncing', 'idle', 'indexing'];
+const TASK_STEPS = 3;
+const TASK_STEP_MS = 300;
+
+function main(): void {
+  const { values } = parseArgs({
+    options: {
+      daemon: { type: 'string', default: 'daemon-123' },
+      workspaces: { type: 'string', default: 'w1,w2' },
+      rate: { type: 'string', default: '1' },
+      url: { type: 'string', default: DEFAULT_GATEWAY_URL },
+      token: { type: 'string' },
+      'heartbeat-ms': { type: 'string', default: '10000' },
+      quiet: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) return void process.stdout.write(USAGE + '\n');
+  const rate = Number(values.rate);
+  const heartbeatMs = Number(values['heartbeat-ms']);
+  if (!(rate >= 0) || !(heartbeatMs > 0)) fail('--rate must be >= 0 and --heartbeat-ms > 0');
+  const daemonId = values.daemon!;
+  const workspaceIds = values.workspaces!.split(',').map((id) => id.trim()).filter(Boolean);
+  const log = (message: string) => values.quiet || process.stdout.write(`[daemon-sim ${daemonId}] ${message}\n`);
+
+  const fixedToken = values.token;
+  const auth = fixedToken ? undefined : new AuthService(new JwtService({}), GatewayConfig.load());
+  const getToken = () => fixedToken ?? auth!.issueToken({ sub: daemonId, role: Role.Daemon }).token;
+
+  const daemon = new DaemonClient({
+    url: values.url,
+    getToken,
+    WebSocket: WebSocket as unknown as WebSocketConstructor,
+    workspaceIds,
+    daemonHeartbeatInterval: heartbeatMs,
+    startClosed: true,
+  });
+  daemon.on('state', (state) => log(`link ${state}`));
+  daemon.on('error', (error) => log(`error: ${error.message}`));
+
+  const tasks = new Map<string, NodeJS.Timeout>();
+  daemon.on('run-task', (task) => {
+    log(`run-task ${task.taskId} from ${task.userId}: ${task.command} ${(task.args ?? []).join(' ')}`);
+    daemon.taskStatus(task.taskId, 'queued');
+    let step = 0;
+    const timer = setInterval(() => {
+      step += 1;
+      if (step <= TASK_STEPS) {
+        daemon.taskStatus(task.taskId, 'running', { output: `step ${step}/${TASK_STEPS}` });
+        return;
+      }
+      clearInterval(timer);
+      tasks.delete(task.taskId);
+      daemon.taskStatus(task.taskId, 'succeeded', { output: 'done' });
+    }, TASK_STEP_MS);
+    tasks.set(task.taskId, timer);
+  });
+  daemon.on('cancel-task', (task) => {
+    const timer = tasks.get(task.taskId);
+    if (!timer) return;
+    clearInterval(timer);
+    tasks.delete(task.taskId);
+    daemon.taskStatus(task.taskId, 'cancelled');
+    log(`cancel-task ${task.taskId}`);
+  });
+
+  let sequence = 0;
+  const emitter =
+    rate > 0
+      ? setInterval(() => {
+          sequence += 1;
+          const workspaceId = workspaceIds[sequence % workspaceIds.length];
+          if (sequence % 10 === 0) {
+            daemon.workspaceUpdate(workspaceId, WORKSPACE_STATUSES[(sequence / 10) % WORKSPACE_STATUSES.length]);
+          } else {
+            daemon.fileChange(workspaceId, `src/file-${sequence % 50}.ts`, FILE_CHANGE_EVENTS[sequence % 3]);
+          }
+        }, 1000 / rate)
+      : undefined;
+
+  const stop = () => {
+    clearInterval(emitter);
+    for (const timer of tasks.values()) clearInterval(timer);
+    daemon.dispose();
+    process.exit(0);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  log(`connecting to ${values.url} with workspaces ${workspaceIds.join(', ')}`);
+  daemon.connect();
+}
+
+function fail(message: string): never {
+  process.stderr.write(`${message}\n\n${USAGE}\n`);
+  process.exit(2);
+}
+
+main();
