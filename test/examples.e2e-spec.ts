@@ -1,0 +1,84 @@
+import { ConnectionState, GatewayClient, Role, type WebSocketConstructor } from '@arbor/gateway-client';
+import WebSocket from 'ws';
+import { waitFor } from './support/ports.js';
+import { execFile, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { GatewayHarness, TEST_SECRET } from './support/gateway-harness.js';
+
+const run = promisify(execFile);
+const example = (name: string) => fileURLToPath(new URL(`../examples/${name}`, import.meta.url));
+const SIMULATOR = fileURLToPath(new URL('../dist/cli/daemon-sim.js', import.meta.url));
+
+describe('README walk-throughs', () => {
+  let gateway: GatewayHarness;
+
+  beforeEach(async () => {
+    gateway = await GatewayHarness.start();
+  });
+
+  afterEach(async () => {
+    await gateway.stop();
+  });
+
+  it('walkthrough.mjs shows a file-change travelling from the daemon to the client', async () => {
+    const { stdout } = await run(process.execPath, [example('walkthrough.mjs')], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        GATEWAY_URL: gateway.wsUrl(),
+        DAEMON_TOKEN: gateway.token(Role.Daemon, 'daemon-123'),
+        CLIENT_TOKEN: gateway.token(Role.Client, 'user-1', { daemons: ['daemon-123'] }),
+      },
+    });
+    expect(stdout).toContain('client ← {"type":"file-change","daemonId":"daemon-123","payload":{"workspaceId":"w1","path":"src/a.ts","event":"change"}}');
+    expect(stdout).toContain('file-change arrived at the client for daemon-123: src/a.ts (change)');
+  });
+
+  it('the daemon simulator streams events that watch-daemon.mjs receives through the SDK', async () => {
+    const simulator = spawn(process.execPath, [SIMULATOR, '--daemon', 'daemon-123', '--workspaces', 'w1,w2', '--rate', '50', '--url', gateway.wsUrl()], {
+      env: { PATH: process.env.PATH ?? '', JWT_SECRET: TEST_SECRET },
+      stdio: 'ignore',
+    });
+    try {
+      const { stdout } = await run(process.execPath, [example('watch-daemon.mjs'), 'daemon-123', '--count', '15'], {
+        env: { PATH: process.env.PATH ?? '', GATEWAY_URL: gateway.wsUrl(), CLIENT_TOKEN: gateway.token(Role.Client, 'user-1', { daemons: ['daemon-123'] }) },
+        timeout: 15_000,
+      });
+      expect(stdout).toMatch(/connected: daemon daemon-123 is (online|offline)/);
+      expect(stdout).toMatch(/file-change: \{"workspaceId":"w[12]","path":"src\/file-\d+\.ts","event":"(add|change|unlink)"\}/);
+      expect(stdout).toMatch(/workspace-update: \{"workspaceId":"w[12]","status":"\w+"\}/);
+    } finally {
+      simulator.kill('SIGKILL');
+    }
+  });
+
+  it('the daemon simulator answers run-task with task-status progress and honours cancel-task', async () => {
+    const simulator = spawn(process.execPath, [SIMULATOR, '--daemon', 'daemon-123', '--rate', '0', '--url', gateway.wsUrl()], {
+      env: { PATH: process.env.PATH ?? '', JWT_SECRET: TEST_SECRET },
+      stdio: 'ignore',
+    });
+    const client = new GatewayClient({
+      url: gateway.wsUrl(),
+      daemonId: 'daemon-123',
+      WebSocket: WebSocket as unknown as WebSocketConstructor,
+      getToken: () => gateway.token(Role.Client, 'user-1', { daemons: ['daemon-123'] }),
+      network: null,
+    });
+    const updates: string[] = [];
+    client.on('task-status', (frame) => updates.push(`${frame.payload.taskId}:${frame.payload.status}`));
+    try {
+      await waitFor(() => client.state === ConnectionState.Open && client.daemonStatus === 'online', 'simulator online');
+      await client.runTask({ workspaceId: 'w1', command: 'npm', args: ['test'], taskId: 'build-1' });
+      await waitFor(() => updates.includes('build-1:succeeded'), 'task finished');
+      expect(updates).toEqual(['build-1:queued', 'build-1:running', 'build-1:running', 'build-1:running', 'build-1:succeeded']);
+      await client.runTask({ workspaceId: 'w1', command: 'sleep', taskId: 'long-1' });
+      await waitFor(() => updates.includes('long-1:queued'), 'second task queued');
+      await client.cancelTask('long-1');
+      await waitFor(() => updates.includes('long-1:cancelled'), 'task cancelled');
+      expect(updates).not.toContain('long-1:succeeded');
+    } finally {
+      client.dispose();
+      simulator.kill('SIGKILL');
+    }
+  });
+});
