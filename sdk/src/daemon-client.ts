@@ -1,4 +1,4 @@
-import { Emitter, type Listener, type Unsubscribe } from './emitter.js';
+import { ClientBase } from './client-base.js';
 import { GatewayRequestError } from './errors.js';
 import { DEFAULT_GATEWAY_URL } from './gateway-client.js';
 import {
@@ -13,8 +13,8 @@ import {
   type Frame,
   type TaskStatus,
 } from './protocol.js';
-import { ConnectionState, ReconnectingWebSocket, type ReconnectingWebSocketOptions, type UrlSource } from './reconnecting-websocket.js';
-import { systemTimers, TimerSet, type TimerHandle } from './timers.js';
+import { ConnectionState, type ReconnectingWebSocketOptions, type UrlSource } from './reconnecting-websocket.js';
+import type { TimerHandle } from './timers.js';
 
 export interface DaemonClientOptions extends Omit<ReconnectingWebSocketOptions, 'url'> {
   /** The gateway's WebSocket URL. Default ws://localhost:3001/ws. */
@@ -35,44 +35,28 @@ export interface DaemonClientEvents {
 }
 
 /** A typed client for daemon authors (Node): heartbeats, event helpers, commands as events. */
-export class DaemonClient {
-  readonly connection: ReconnectingWebSocket;
-  private readonly events = new Emitter<DaemonClientEvents>();
-  private readonly timers: TimerSet;
+export class DaemonClient extends ClientBase<DaemonClientEvents> {
   private readonly heartbeatIntervalMs: number;
-  private readonly unsubscribers: Unsubscribe[] = [];
   private heartbeatTimer: TimerHandle | undefined;
   private workspaces: string[];
 
   constructor(options: DaemonClientOptions) {
     const { url = DEFAULT_GATEWAY_URL, workspaceIds = [], daemonHeartbeatInterval = 10_000, ...rest } = options;
+    super({ ...rest, url });
     this.workspaces = [...workspaceIds];
     this.heartbeatIntervalMs = daemonHeartbeatInterval;
-    this.timers = new TimerSet(options.timers ?? systemTimers);
-    const startClosed = rest.startClosed;
-    this.connection = new ReconnectingWebSocket({ ...rest, url, startClosed: true });
     this.unsubscribers.push(
       this.connection.on('open', () => this.sendHeartbeat()),
       this.connection.on('message', (frame) => this.handle(frame)),
       this.connection.on('statechange', ({ current }) => {
         if (current !== ConnectionState.Open) this.timers.cancel(this.heartbeatTimer);
-        this.events.emit('state', current);
       }),
-      this.connection.on('error', ({ error }) => this.events.emit('error', error)),
     );
-    if (!startClosed) this.connection.connect();
-  }
-
-  get state(): ConnectionState {
-    return this.connection.state;
+    this.start();
   }
 
   get workspaceIds(): readonly string[] {
     return this.workspaces;
-  }
-
-  on<K extends keyof DaemonClientEvents>(event: K, listener: Listener<DaemonClientEvents[K]>): Unsubscribe {
-    return this.events.on(event, listener);
   }
 
   /** Replaces the workspace list and announces it with a heartbeat right away. */
@@ -94,21 +78,6 @@ export class DaemonClient {
     return this.connection.send({ type: DaemonMessageType.TaskStatus, payload: { taskId, status, ...details } });
   }
 
-  connect(): void {
-    this.connection.connect();
-  }
-
-  close(): void {
-    this.connection.close();
-  }
-
-  dispose(): void {
-    for (const unsubscribe of this.unsubscribers.splice(0)) unsubscribe();
-    this.timers.cancelAll();
-    this.connection.dispose();
-    this.events.removeAll();
-  }
-
   private sendHeartbeat(): void {
     this.timers.cancel(this.heartbeatTimer);
     // Volatile: a heartbeat is only meaningful now; a stale one must not be replayed later.
@@ -121,16 +90,16 @@ export class DaemonClient {
   private handle(frame: Frame): void {
     switch (frame.type) {
       case ServerMessageType.Connected:
-        this.events.emit('connected', frame.payload as DaemonConnectedPayload);
+        this.emit('connected', frame.payload as DaemonConnectedPayload);
         return;
       case ClientMessageType.RunTask:
-        this.events.emit('run-task', frame.payload as ForwardedRunTaskPayload);
+        this.emit('run-task', frame.payload as ForwardedRunTaskPayload);
         return;
       case ClientMessageType.CancelTask:
-        this.events.emit('cancel-task', frame.payload as ForwardedCancelTaskPayload);
+        this.emit('cancel-task', frame.payload as ForwardedCancelTaskPayload);
         return;
       case ServerMessageType.Error:
-        this.events.emit('error', new GatewayRequestError(frame.payload as ErrorPayload));
+        this.emit('error', new GatewayRequestError(frame.payload as ErrorPayload));
         return;
     }
   }

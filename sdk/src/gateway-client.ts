@@ -1,4 +1,4 @@
-import { Emitter, type Listener, type Unsubscribe } from './emitter.js';
+import { ClientBase } from './client-base.js';
 import { GatewayRequestError } from './errors.js';
 import {
   ClientMessageType,
@@ -17,9 +17,8 @@ import {
   type RunTaskPayload,
   type WorkspaceStatusPayload,
 } from './protocol.js';
-import { ConnectionState, ReconnectingWebSocket, type ReconnectingWebSocketOptions, type UrlSource } from './reconnecting-websocket.js';
+import type { ConnectionState, ReconnectingWebSocketOptions, UrlSource } from './reconnecting-websocket.js';
 import { RequestTracker } from './requests.js';
-import { systemTimers, TimerSet } from './timers.js';
 
 export const DEFAULT_GATEWAY_URL = `ws://localhost:${DEFAULT_PORT}${WS_PATH}`;
 
@@ -56,38 +55,25 @@ export interface RunTaskRequest {
 }
 
 /** A typed client for apps: one daemon, seen through the gateway. */
-export class GatewayClient {
-  readonly connection: ReconnectingWebSocket;
+export class GatewayClient extends ClientBase<GatewayClientEvents> {
   readonly daemonId: string;
-  private readonly events = new Emitter<GatewayClientEvents>();
-  private readonly timers: TimerSet;
   private readonly requests: RequestTracker;
-  private readonly unsubscribers: Unsubscribe[] = [];
   private status: DaemonStatus | undefined;
   private heartbeatAt: string | null = null;
   private workspaces: string[] = [];
 
   constructor(options: GatewayClientOptions) {
     const { url = DEFAULT_GATEWAY_URL, daemonId, requestTimeout = 10_000, ...rest } = options;
+    super({ ...rest, url: withDaemonId(url, daemonId) });
     this.daemonId = daemonId;
-    this.timers = new TimerSet(options.timers ?? systemTimers);
     this.requests = new RequestTracker(this.timers, requestTimeout);
-    const startClosed = rest.startClosed;
-    this.connection = new ReconnectingWebSocket({ ...rest, url: withDaemonId(url, daemonId), startClosed: true });
     this.unsubscribers.push(
       this.connection.on('message', (frame) => this.handle(frame)),
-      this.connection.on('statechange', ({ current }) => this.events.emit('state', current)),
-      this.connection.on('error', ({ error }) => this.events.emit('error', error)),
       this.connection.on('close', ({ willRetry }) => {
         if (!willRetry) this.requests.rejectAll();
       }),
     );
-    if (!startClosed) this.connection.connect();
-  }
-
-  /** The link to the gateway. */
-  get state(): ConnectionState {
-    return this.connection.state;
+    this.start();
   }
 
   /** The daemon's status as last reported by the gateway; undefined before the first `connected`. */
@@ -101,10 +87,6 @@ export class GatewayClient {
 
   get workspaceIds(): readonly string[] {
     return this.workspaces;
-  }
-
-  on<K extends keyof GatewayClientEvents>(event: K, listener: Listener<GatewayClientEvents[K]>): Unsubscribe {
-    return this.events.on(event, listener);
   }
 
   async getWorkspaceStatus(workspaceId: string): Promise<WorkspaceStatusPayload> {
@@ -133,21 +115,8 @@ export class GatewayClient {
     return this.connection.send(frame);
   }
 
-  connect(): void {
-    this.connection.connect();
-  }
-
-  close(): void {
-    this.connection.close();
-  }
-
-  /** Closes and releases every timer, listener and pending request. */
-  dispose(): void {
-    for (const unsubscribe of this.unsubscribers.splice(0)) unsubscribe();
+  protected override releaseResources(): void {
     this.requests.rejectAll();
-    this.timers.cancelAll();
-    this.connection.dispose();
-    this.events.removeAll();
   }
 
   private request(type: ClientMessageType, payload?: object): Promise<Frame> {
@@ -156,28 +125,28 @@ export class GatewayClient {
 
   private handle(frame: Frame): void {
     if (this.requests.settle(frame)) return;
-    this.events.emit('message', frame);
+    this.emit('message', frame);
     switch (frame.type) {
       case ServerMessageType.Connected: {
         const payload = frame.payload as ClientConnectedPayload;
         this.status = payload.daemonStatus;
         this.workspaces = payload.workspaceIds;
-        this.events.emit('connected', payload);
+        this.emit('connected', payload);
         return;
       }
       case ServerMessageType.DaemonStatus: {
         const payload = frame.payload as DaemonStatusPayload;
         this.status = payload.status;
         this.heartbeatAt = payload.lastHeartbeat;
-        this.events.emit('daemon-status', payload);
+        this.emit('daemon-status', payload);
         return;
       }
       case ServerMessageType.Error:
-        this.events.emit('error', new GatewayRequestError(frame.payload as ErrorPayload));
+        this.emit('error', new GatewayRequestError(frame.payload as ErrorPayload));
         return;
       default:
         if ((DAEMON_EVENT_TYPES as readonly string[]).includes(frame.type)) {
-          this.events.emit(frame.type as keyof GatewayClientEvents, frame as never);
+          this.emit(frame.type as keyof GatewayClientEvents, frame as never);
         }
     }
   }
