@@ -1,0 +1,278 @@
+// The load generator: one scenario against one server, in its own process. Prints `RESULT {json}`.
+// For scenarios the orchestrator measures mid-way, it prints `READY` and waits for a line on stdin.
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import WebSocket from 'ws';
+import { ConnectionState, GatewayClient } from '@arbor/gateway-client';
+import { mintToken, percentile, sleep } from './lib/common.mjs';
+import { fileChange, protocols, sentAtOf, sequenceOf } from './lib/protocols.mjs';
+
+const { values } = parseArgs({
+  options: {
+    protocol: { type: 'string' },
+    port: { type: 'string' },
+    scenario: { type: 'string' },
+    clients: { type: 'string', default: '100' },
+    events: { type: 'string', default: '10000' },
+    rate: { type: 'string', default: '500' },
+    seconds: { type: 'string', default: '5' },
+    connections: { type: 'string', default: '1000' },
+    concurrency: { type: 'string', default: '100' },
+    'source-base': { type: 'string', default: '2' },
+    'per-source': { type: 'string', default: '20000' },
+    'timeout-ms': { type: 'string', default: '120000' },
+  },
+});
+const protocol = protocols[values.protocol];
+const port = Number(values.port);
+const DAEMON = 'bench-daemon';
+const HIGH_WATER = 1024 * 1024;
+
+const lines = createInterface({ input: process.stdin });
+const nextLine = () => new Promise((resolve) => lines.once('line', resolve));
+
+/** Opens `count` peers, `concurrency` at a time, spread over 127.0.0.x source addresses. */
+async function openMany(count, concurrency, make) {
+  const peers = new Array(count);
+  let failures = 0;
+  let next = 0;
+  const perSource = Number(values['per-source']);
+  const sourceBase = Number(values['source-base']);
+  async function worker() {
+    while (next < count) {
+      const index = next++;
+      const localAddress = `127.0.0.${sourceBase + Math.floor(index / perSource)}`;
+      try {
+        const peer = make(index, { localAddress });
+        peers[index] = peer;
+        await peer.ready;
+      } catch {
+        failures += 1;
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  return { peers, failures };
+}
+
+/** Sends `count` file-change events as fast as the daemon's socket drains. */
+async function pump(daemon, count, onSent = () => {}) {
+  for (let seq = 0; seq < count; seq += 1) {
+    while (daemon.buffered() > HIGH_WATER) await new Promise((resolve) => setImmediate(resolve));
+    daemon.send(fileChange(seq));
+    onSent(seq);
+    if ((seq & 255) === 255) await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+function deadline(label) {
+  const ms = Number(values['timeout-ms']);
+  let timer;
+  const promise = new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${label}: timed out after ${ms} ms`)), ms)));
+  return { promise, cancel: () => clearTimeout(timer) };
+}
+
+const scenarios = {
+  /** 1 daemon → N clients: deliveries/s, every delivery counted, order checked. */
+  async fanout() {
+    const clients = Number(values.clients);
+    const events = Number(values.events);
+    const daemon = protocol.daemon(port, DAEMON);
+    await daemon.ready;
+    const { peers, failures } = await openMany(clients, 50, () => protocol.client(port, DAEMON));
+    let delivered = 0;
+    let outOfOrder = 0;
+    let finish;
+    const done = new Promise((resolve) => (finish = resolve));
+    for (const peer of peers) {
+      let expected = 0;
+      peer.onEvent((event) => {
+        if (sequenceOf(event) !== expected) outOfOrder += 1;
+        expected += 1;
+        if (++delivered === clients * events) finish();
+      });
+    }
+    const started = performance.now();
+    const limit = deadline('fanout');
+    await pump(daemon, events);
+    await Promise.race([done, limit.promise]).catch(() => undefined);
+    limit.cancel();
+    const seconds = (performance.now() - started) / 1000;
+    return { expected: clients * events, delivered, lost: clients * events - delivered, outOfOrder, connectFailures: failures, seconds, deliveriesPerSecond: delivered / seconds };
+  },
+
+  /** 1 daemon → 1 client: messages/s through the server. */
+  async ingress() {
+    const events = Number(values.events);
+    const daemon = protocol.daemon(port, DAEMON);
+    await daemon.ready;
+    const client = protocol.client(port, DAEMON);
+    await client.ready;
+    let delivered = 0;
+    let outOfOrder = 0;
+    let finish;
+    const done = new Promise((resolve) => (finish = resolve));
+    client.onEvent((event) => {
+      if (sequenceOf(event) !== delivered) outOfOrder += 1;
+      if (++delivered === events) finish();
+    });
+    process.stdout.write('READY\n');
+    await nextLine();
+    const started = performance.now();
+    const limit = deadline('ingress');
+    await pump(daemon, events);
+    await Promise.race([done, limit.promise]).catch(() => undefined);
+    limit.cancel();
+    const seconds = (performance.now() - started) / 1000;
+    process.stdout.write('MEASURED\n');
+    await nextLine();
+    return { expected: events, delivered, lost: events - delivered, outOfOrder, seconds, messagesPerSecond: delivered / seconds };
+  },
+
+  /** N clients, the daemon at a fixed rate: delivery latency percentiles. */
+  async latency() {
+    const clients = Number(values.clients);
+    const rate = Number(values.rate);
+    const seconds = Number(values.seconds);
+    const events = Math.round(rate * seconds);
+    const daemon = protocol.daemon(port, DAEMON);
+    await daemon.ready;
+    const { peers, failures } = await openMany(clients, 50, () => protocol.client(port, DAEMON));
+    const samples = new Float64Array(clients * events);
+    let count = 0;
+    for (const peer of peers) peer.onEvent((event) => (samples[count++] = performance.now() - sentAtOf(event)));
+    const started = performance.now();
+    for (let seq = 0; seq < events; seq += 1) {
+      const due = started + (seq * 1000) / rate;
+      const wait = due - performance.now();
+      if (wait > 1) await sleep(wait);
+      daemon.send(fileChange(seq));
+    }
+    const limit = Date.now() + 10_000;
+    while (count < clients * events && Date.now() < limit) await sleep(20);
+    const sorted = Array.from(samples.subarray(0, count)).sort((a, b) => a - b);
+    return {
+      expected: clients * events,
+      delivered: count,
+      lost: clients * events - count,
+      connectFailures: failures,
+      p50: percentile(sorted, 50),
+      p99: percentile(sorted, 99),
+      p999: percentile(sorted, 99.9),
+      max: sorted.at(-1),
+    };
+  },
+
+  /** N idle client connections: the orchestrator reads server RSS before and after. */
+  async idle() {
+    const connections = Number(values.connections);
+    const daemon = protocol.daemon(port, DAEMON);
+    await daemon.ready;
+    const { failures } = await openMany(connections, Number(values.concurrency), (index) => protocol.client(port, DAEMON, {}, `user-${index}`));
+    process.stdout.write('READY\n');
+    await nextLine();
+    return { expected: connections, connected: connections - failures, lost: failures };
+  },
+
+  /** Handshakes/s: open connections `concurrency` at a time until each got `connected`. */
+  async connect() {
+    const connections = Number(values.connections);
+    // Tokens are minted before the clock starts: a real client arrives with one.
+    const urlsReady = protocol === protocols.arbor ? Array.from({ length: connections }, (_, index) => mintToken({ sub: `user-${index}`, role: 'client', daemons: [DAEMON] })) : [];
+    const started = performance.now();
+    const { peers, failures } = await openMany(connections, Number(values.concurrency), (index, options) =>
+      protocol === protocols.arbor
+        ? arborClientWithToken(urlsReady[index], options)
+        : protocol.client(port, DAEMON, options),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    for (const peer of peers) peer?.close();
+    return { expected: connections, connected: connections - failures, lost: failures, seconds, handshakesPerSecond: (connections - failures) / seconds };
+  },
+
+  /** Many authenticated connections held open with protocol pings running. */
+  async capacity() {
+    const connections = Number(values.connections);
+    const { peers, failures } = await openMany(connections, Number(values.concurrency), (index, options) => protocol.client(port, DAEMON, options, `user-${index}`));
+    let unexpectedCloses = 0;
+    for (const peer of peers) peer?.socket.on('close', () => (unexpectedCloses += 1));
+    process.stdout.write('READY\n');
+    await nextLine();
+    const result = { expected: connections, connected: connections - failures, failures, unexpectedCloses, lost: failures + unexpectedCloses };
+    for (const peer of peers) peer?.socket.removeAllListeners('close');
+    return result;
+  },
+
+  /** N SDK clients; the orchestrator kills and restarts the gateway; time until all are back. */
+  async storm() {
+    const connections = Number(values.connections);
+    const clients = [];
+    const opens = [];
+    let firstDrop = 0;
+    let reopened = 0;
+    for (let index = 0; index < connections; index += 1) {
+      const client = new GatewayClient({
+        url: `ws://127.0.0.1:${port}/ws`,
+        daemonId: DAEMON,
+        WebSocket,
+        network: null,
+        getToken: () => mintToken({ sub: `user-${index}`, role: 'client', daemons: [DAEMON] }),
+      });
+      let dropped = false;
+      client.on('state', (state) => {
+        if (state === ConnectionState.Reconnecting && !dropped) {
+          dropped = true;
+          firstDrop ||= performance.now();
+        }
+        if (state === ConnectionState.Open && dropped) {
+          reopened += 1;
+          opens.push(performance.now());
+          dropped = false;
+        }
+      });
+      clients.push(client);
+      if (index % 200 === 199) await sleep(20);
+    }
+    const limit = Date.now() + 60_000;
+    while (clients.some((client) => client.state !== ConnectionState.Open) && Date.now() < limit) await sleep(50);
+    const initiallyOpen = clients.filter((client) => client.state === ConnectionState.Open).length;
+    process.stdout.write('READY\n');
+    await nextLine();
+    const backBy = Date.now() + 45_000;
+    while (reopened < initiallyOpen && Date.now() < backBy) await sleep(50);
+    const perSecond = new Map();
+    for (const at of opens) {
+      const bucket = Math.floor((at - firstDrop) / 1000);
+      perSecond.set(bucket, (perSecond.get(bucket) ?? 0) + 1);
+    }
+    const failures = clients.filter((client) => client.state !== ConnectionState.Open).length;
+    for (const client of clients) client.dispose();
+    return {
+      expected: connections,
+      connected: initiallyOpen,
+      reconnected: reopened,
+      lost: failures + (connections - initiallyOpen),
+      secondsUntilAllBack: opens.length ? (Math.max(...opens) - firstDrop) / 1000 : NaN,
+      peakHandshakesPerSecond: Math.max(0, ...perSecond.values()),
+    };
+  },
+};
+
+function arborClientWithToken(token, options) {
+  const socket = new WebSocket(`ws://127.0.0.1:${port}/ws?daemonId=${DAEMON}&token=${token}`, { perMessageDeflate: false, ...options });
+  const ready = new Promise((resolve, reject) => {
+    socket.once('message', () => resolve());
+    socket.once('error', reject);
+    socket.once('close', (code) => reject(new Error(`closed ${code}`)));
+  });
+  return { ready, socket, close: () => socket.terminate() };
+}
+
+try {
+  const result = await scenarios[values.scenario]();
+  process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
+  process.exit(0);
+} catch (error) {
+  process.stdout.write(`RESULT ${JSON.stringify({ error: String(error?.stack ?? error), lost: -1 })}\n`);
+  process.exit(1);
+}

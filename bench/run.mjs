@@ -1,0 +1,274 @@
+// `npm run bench`: our gateway (A) side by side with a raw `ws` relay (B, the baseline) and a
+// Socket.IO relay (C), interleaved in one run; ratios are to B measured in the same run.
+// Every server runs in its own process; the load generator is another process.
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { cpus, totalmem } from 'node:os';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { BENCH_SECRET, cpuSeconds, median, openFilesLimit, peakRssBytes, rssBytes, sleep, waitForPort } from './lib/common.mjs';
+import { freePort } from './lib/ports.mjs';
+
+const here = (path) => fileURLToPath(new URL(path, import.meta.url));
+const require = createRequire(import.meta.url);
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    rounds: { type: 'string' },
+    only: { type: 'string' },
+    servers: { type: 'string', default: 'arbor,raw,socketio' },
+    'fanout-clients': { type: 'string' },
+    'fanout-events': { type: 'string' },
+    'ingress-events': { type: 'string' },
+    'latency-clients': { type: 'string' },
+    'latency-rate': { type: 'string' },
+    'latency-seconds': { type: 'string' },
+    'idle-connections': { type: 'string' },
+    'connect-connections': { type: 'string' },
+    'capacity-connections': { type: 'string' },
+    'capacity-seconds': { type: 'string' },
+    'storm-clients': { type: 'string' },
+    out: { type: 'string', default: here('./results/') },
+  },
+});
+
+const QUICK = values.quick;
+const size = (name, full, quick) => Number(values[name] ?? (QUICK ? quick : full));
+// A server process can hold at most RLIMIT_NOFILE sockets; keep a margin for everything else.
+const fdLimit = openFilesLimit();
+const params = {
+  rounds: Number(values.rounds ?? (QUICK ? 1 : 3)),
+  fanout: { clients: size('fanout-clients', 100, 20), events: size('fanout-events', 20_000, 500) },
+  ingress: { events: size('ingress-events', 100_000, 5_000) },
+  latency: { clients: size('latency-clients', 100, 10), rate: size('latency-rate', 500, 200), seconds: size('latency-seconds', 10, 2) },
+  idle: { connections: size('idle-connections', 10_000, 300) },
+  connect: { connections: size('connect-connections', 3_000, 300) },
+  capacity: { connections: Math.min(size('capacity-connections', 50_000, 500), fdLimit - 500), seconds: size('capacity-seconds', 20, 2) },
+  storm: { clients: size('storm-clients', 10_000, 300) },
+};
+const SERVERS = values.servers.split(',');
+const INTERLEAVED = ['fanout', 'ingress', 'latency', 'idle', 'connect'];
+const ARBOR_ONLY = ['capacity', 'storm'];
+const selected = new Set(values.only ? values.only.split(',') : [...INTERLEAVED, ...ARBOR_ONLY]);
+
+const SERVER_COMMANDS = {
+  arbor: (port, extraEnv = {}) => ({
+    args: [here('../dist/main.js')],
+    env: { NODE_ENV: 'production', JWT_SECRET: BENCH_SECRET, WEBSOCKET_PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', ...extraEnv },
+  }),
+  raw: (port) => ({ args: [here('./servers/raw-ws-relay.mjs')], env: { PORT: String(port) } }),
+  socketio: (port) => ({ args: [here('./servers/socketio-relay.mjs')], env: { PORT: String(port) } }),
+};
+
+async function startServer(kind, port, extraEnv) {
+  const { args, env } = SERVER_COMMANDS[kind](port, extraEnv);
+  const child = spawn(process.execPath, args, { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  await waitForPort(port);
+  await sleep(300);
+  return child;
+}
+
+async function stopServer(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+/** Runs one scenario against one fresh server process. */
+async function runOnce(kind, scenario, scenarioParams, loadgenCount = 1) {
+  const port = await freePort();
+  const serverEnv = scenario === 'capacity' ? { PING_INTERVAL_MS: '5000' } : {};
+  let server = await startServer(kind, port, serverEnv);
+  const measured = { rssBefore: rssBytes(server.pid) };
+  const args = [here('./loadgen.mjs'), '--protocol', kind, '--port', String(port), '--scenario', scenario];
+  for (const [key, value] of Object.entries(scenarioParams)) args.push(`--${key}`, String(value));
+
+  const runLoadgen = (extra) =>
+    new Promise((resolve) => {
+      const child = spawn(process.execPath, [...args, ...extra], { stdio: ['pipe', 'pipe', 'inherit'] });
+      const lines = createInterface({ input: child.stdout });
+      let result;
+      lines.on('line', (line) => {
+        if (line.startsWith('RESULT ')) result = JSON.parse(line.slice(7));
+        else child.emit('marker', line);
+      });
+      child.on('exit', () => resolve(result ?? { error: 'load generator exited without a result', lost: -1 }));
+      resolve.child = child;
+      runLoadgen.children.push(child);
+    });
+  runLoadgen.children = [];
+
+  const loadgens = [];
+  const perLoadgen = Math.ceil((scenarioParams.connections ?? 0) / loadgenCount);
+  for (let i = 0; i < loadgenCount; i += 1) {
+    const extra = loadgenCount > 1 ? ['--connections', String(perLoadgen), '--source-base', String(2 + i * 10), '--per-source', '20000'] : [];
+    loadgens.push(runLoadgen(extra));
+  }
+  const children = runLoadgen.children;
+  const markers = (name) => Promise.all(children.map((child) => new Promise((resolve) => child.on('marker', (line) => line === name && resolve()))));
+  const release = () => children.forEach((child) => child.stdin.write('go\n'));
+
+  if (scenario === 'ingress') {
+    await markers('READY');
+    measured.cpuStart = cpuSeconds(server.pid);
+    release();
+    await markers('MEASURED');
+    measured.cpuEnd = cpuSeconds(server.pid);
+    release();
+  } else if (scenario === 'idle' || scenario === 'capacity') {
+    await markers('READY');
+    await sleep(scenario === 'capacity' ? scenarioParams.seconds * 1000 : 1500);
+    measured.rssAfter = rssBytes(server.pid);
+    release();
+  } else if (scenario === 'storm') {
+    await markers('READY');
+    await stopServer(server);
+    server = await startServer(kind, port, serverEnv);
+    release();
+  }
+  const results = await Promise.all(loadgens);
+  measured.peakRss = peakRssBytes(server.pid);
+  await stopServer(server);
+  return combine(results, measured, scenarioParams);
+}
+
+function combine(results, measured, scenarioParams) {
+  const result = results.length === 1 ? { ...results[0] } : results.reduce((sum, part) => {
+    for (const [key, value] of Object.entries(part)) sum[key] = typeof value === 'number' ? (sum[key] ?? 0) + value : value;
+    return sum;
+  }, {});
+  result.serverRssBefore = measured.rssBefore;
+  result.serverPeakRss = measured.peakRss;
+  if (measured.rssAfter !== undefined) {
+    result.serverRssAfter = measured.rssAfter;
+    const connections = result.connected ?? scenarioParams.connections;
+    result.bytesPerConnection = (measured.rssAfter - measured.rssBefore) / connections;
+  }
+  if (measured.cpuStart !== undefined) result.cpuMicrosPerMessage = ((measured.cpuEnd - measured.cpuStart) / result.delivered) * 1e6;
+  return result;
+}
+
+// ---- the run ------------------------------------------------------------------------------
+
+const METRICS = {
+  fanout: [['deliveriesPerSecond', 'deliveries/s', 'higher'], ['serverPeakRss', 'peak RSS bytes', 'lower']],
+  ingress: [['messagesPerSecond', 'messages/s', 'higher'], ['cpuMicrosPerMessage', 'server CPU µs/message', 'lower']],
+  latency: [['p50', 'p50 ms', 'lower'], ['p99', 'p99 ms', 'lower'], ['p999', 'p99.9 ms', 'lower'], ['max', 'max ms', 'lower']],
+  idle: [['bytesPerConnection', 'bytes/idle connection', 'lower']],
+  connect: [['handshakesPerSecond', 'handshakes/s', 'higher']],
+  capacity: [['connected', 'connections held', 'higher'], ['serverRssAfter', 'server RSS bytes', 'lower']],
+  storm: [['secondsUntilAllBack', 's until all back', 'lower'], ['peakHandshakesPerSecond', 'peak handshakes/s', 'info']],
+};
+
+const runs = [];
+const startedAt = new Date();
+console.log(`Arbor Gateway benchmark ${QUICK ? '(quick)' : ''}: ${params.rounds} round(s), servers ${SERVERS.join(', ')}`);
+console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}, open-files limit ${fdLimit}`);
+for (let round = 0; round < params.rounds; round += 1) {
+  for (const scenario of INTERLEAVED.filter((name) => selected.has(name))) {
+    // Rotate the order each round so no server always runs first (or last) on a warm machine.
+    const order = SERVERS.map((_, i) => SERVERS[(i + round) % SERVERS.length]);
+    for (const server of order) {
+      const result = await runOnce(server, scenario, params[scenario]);
+      runs.push({ round, scenario, server, result });
+      console.log(`  round ${round + 1} ${scenario.padEnd(8)} ${server.padEnd(8)} ${summarize(scenario, result)}`);
+    }
+  }
+}
+if (SERVERS.includes('arbor')) {
+  for (const scenario of ARBOR_ONLY.filter((name) => selected.has(name))) {
+    const loadgenCount = scenario === 'capacity' ? Math.max(1, Math.ceil(params.capacity.connections / 9000)) : 1;
+    const scenarioParams = scenario === 'storm' ? { connections: params.storm.clients } : params[scenario];
+    const result = await runOnce('arbor', scenario, scenarioParams, loadgenCount);
+    runs.push({ round: 0, scenario, server: 'arbor', result });
+    console.log(`  ${scenario.padEnd(16)} arbor    ${summarize(scenario, result)}`);
+  }
+}
+
+function summarize(scenario, result) {
+  if (result.error) return `ERROR ${result.error}`;
+  const parts = METRICS[scenario].map(([key, label]) => `${label} ${format(result[key])}`);
+  parts.push(`lost ${result.lost}`);
+  return parts.join(', ');
+}
+
+function format(value) {
+  if (typeof value !== 'number' || Number.isNaN(value)) return String(value);
+  if (Math.abs(value) >= 1e6) return `${(value / 1e6).toFixed(2)}M`;
+  if (Math.abs(value) >= 1e4) return `${(value / 1e3).toFixed(1)}k`;
+  return value.toFixed(value < 10 ? 2 : 0);
+}
+
+// ---- summary --------------------------------------------------------------------------------
+
+const summary = {};
+for (const scenario of Object.keys(METRICS)) {
+  for (const [key, label, better] of METRICS[scenario]) {
+    for (const server of SERVERS) {
+      const samples = runs.filter((run) => run.scenario === scenario && run.server === server && !run.result.error).map((run) => run.result[key]).filter((value) => typeof value === 'number');
+      if (samples.length === 0) continue;
+      (summary[scenario] ??= {})[key] ??= { label, better, servers: {} };
+      summary[scenario][key].servers[server] = { median: median(samples), min: Math.min(...samples), max: Math.max(...samples), samples };
+    }
+  }
+}
+for (const metrics of Object.values(summary)) {
+  for (const metric of Object.values(metrics)) {
+    const baseline = metric.servers.raw?.median;
+    for (const stats of Object.values(metric.servers)) if (baseline) stats.ratio = stats.median / baseline;
+  }
+}
+
+const ratio = (scenario, key, server = 'arbor') => summary[scenario]?.[key]?.servers[server]?.ratio;
+const value = (scenario, key) => summary[scenario]?.[key]?.servers.arbor?.median;
+const targets = [
+  ['fan-out deliveries/s ≥ 0.90 × raw ws', ratio('fanout', 'deliveriesPerSecond'), (r) => r >= 0.9],
+  ['ingress messages/s ≥ 0.80 × raw ws', ratio('ingress', 'messagesPerSecond'), (r) => r >= 0.8],
+  ['latency p99 ≤ 1.30 × raw ws', ratio('latency', 'p99'), (r) => r <= 1.3],
+  ['memory per idle connection ≤ 1.40 × raw ws', ratio('idle', 'bytesPerConnection'), (r) => r <= 1.4],
+  ['authenticated handshakes/s ≥ 0.70 × raw ws connects', ratio('connect', 'handshakesPerSecond'), (r) => r >= 0.7],
+  [`connection capacity: ${params.capacity.connections} held, no errors`, value('capacity', 'connected'), (v) => v === params.capacity.connections],
+  ['reconnect storm: all back within 30 s', value('storm', 'secondsUntilAllBack'), (v) => v <= 30],
+];
+const lossy = runs.filter((run) => run.result.error || run.result.lost !== 0 || run.result.outOfOrder > 0);
+
+console.log('\nmedians (min–max), ratio to raw ws');
+for (const [scenario, metrics] of Object.entries(summary)) {
+  for (const metric of Object.values(metrics)) {
+    const cells = SERVERS.filter((server) => metric.servers[server]).map((server) => {
+      const stats = metric.servers[server];
+      return `${server} ${format(stats.median)} (${format(stats.min)}–${format(stats.max)})${stats.ratio !== undefined ? ` ×${stats.ratio.toFixed(2)}` : ''}`;
+    });
+    console.log(`  ${scenario.padEnd(8)} ${metric.label.padEnd(24)} ${cells.join('   ')}`);
+  }
+}
+console.log('\ntargets');
+for (const [label, measuredValue, check] of targets) {
+  const verdict = measuredValue === undefined ? 'not run' : check(measuredValue) ? 'met' : 'MISSED';
+  console.log(`  ${verdict.padEnd(8)} ${label}: ${measuredValue === undefined ? '-' : format(measuredValue)}`);
+}
+const completeness = lossy.length === 0 ? 'every scenario complete, zero loss' : `${lossy.length} run(s) lost or reordered deliveries or failed`;
+console.log(`\n${completeness}`);
+
+mkdirSync(values.out, { recursive: true });
+const report = {
+  startedAt: startedAt.toISOString(),
+  quick: QUICK,
+  machine: { cpus: cpus().length, model: cpus()[0]?.model, memoryBytes: totalmem(), node: process.version, openFilesLimit: fdLimit },
+  versions: { ws: require('ws/package.json').version, 'socket.io': require('socket.io/package.json').version, '@nestjs/core': require('@nestjs/core/package.json').version },
+  params,
+  runs,
+  summary,
+  targets: targets.map(([label, measuredValue, check]) => ({ label, value: measuredValue ?? null, met: measuredValue === undefined ? null : check(measuredValue) })),
+  lossy: lossy.length,
+};
+const file = `${values.out}bench-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`;
+writeFileSync(file, JSON.stringify(report, null, 2));
+writeFileSync(`${values.out}latest.json`, JSON.stringify(report, null, 2));
+console.log(`results: ${file}`);
+// Completeness and zero loss decide the exit code; timing never does.
+process.exit(lossy.length === 0 ? 0 : 1);
