@@ -32,6 +32,7 @@ const { values } = parseArgs({
     'capacity-seconds': { type: 'string' },
     'storm-clients': { type: 'string' },
     out: { type: 'string', default: here('./results/') },
+    profile: { type: 'boolean', default: false },
   },
 });
 
@@ -56,7 +57,8 @@ const selected = new Set(values.only ? values.only.split(',') : [...INTERLEAVED,
 
 const SERVER_COMMANDS = {
   arbor: (port, extraEnv = {}) => ({
-    args: [here('../dist/main.js')],
+    // --profile: a CPU profile of our gateway per run, written when it exits on SIGINT.
+    args: [...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.out}profiles`] : []), here('../dist/main.js')],
     env: { NODE_ENV: 'production', JWT_SECRET: BENCH_SECRET, WEBSOCKET_PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', ...extraEnv },
   }),
   raw: (port) => ({ args: [here('./servers/raw-ws-relay.mjs')], env: { PORT: String(port) } }),
@@ -71,10 +73,10 @@ async function startServer(kind, port, extraEnv) {
   return child;
 }
 
-async function stopServer(child) {
+async function stopServer(child, signal = values.profile ? 'SIGINT' : 'SIGKILL') {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGKILL');
+  child.kill(signal);
   await exited;
 }
 
@@ -105,7 +107,7 @@ async function runOnce(kind, scenario, scenarioParams, loadgenCount = 1) {
   const loadgens = [];
   const perLoadgen = Math.ceil((scenarioParams.connections ?? 0) / loadgenCount);
   for (let i = 0; i < loadgenCount; i += 1) {
-    const extra = loadgenCount > 1 ? ['--connections', String(perLoadgen), '--source-base', String(2 + i * 10), '--per-source', '20000'] : [];
+    const extra = loadgenCount > 1 ? ['--connections', String(perLoadgen), '--source-base', String(2 + i * 20)] : [];
     loadgens.push(runLoadgen(extra));
   }
   const children = runLoadgen.children;
@@ -126,7 +128,7 @@ async function runOnce(kind, scenario, scenarioParams, loadgenCount = 1) {
     release();
   } else if (scenario === 'storm') {
     await markers('READY');
-    await stopServer(server);
+    await stopServer(server, 'SIGKILL');
     server = await startServer(kind, port, serverEnv);
     release();
   }

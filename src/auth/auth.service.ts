@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { JwtService } from '@nestjs/jwt';
-import { randomUUID } from 'node:crypto';
+import { JwtService, type JwtVerifyOptions } from '@nestjs/jwt';
+import { createPublicKey, createSecretKey, randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { ErrorCode, Limits, Role } from '@arbor/gateway-client/protocol';
 import { GatewayConfig } from '../config/gateway-config.js';
@@ -15,23 +15,30 @@ import { isValidId } from './id.js';
  */
 @Injectable()
 export class AuthService {
+  private readonly verifyOptions: JwtVerifyOptions;
+
   constructor(
     private readonly jwt: JwtService,
     private readonly config: GatewayConfig,
-  ) {}
+  ) {
+    const key = config.jwt;
+    // A KeyObject built once: given a string, jsonwebtoken re-parses the key on every verify
+    // (first trying it as a PEM public key), which dominated the cost of a handshake.
+    const keyObject = key.kind === 'secret' ? createSecretKey(Buffer.from(key.secret)) : createPublicKey(key.publicKey);
+    this.verifyOptions = {
+      ...(key.kind === 'secret' ? { secret: keyObject as never } : { publicKey: keyObject as never }),
+      algorithms: key.algorithms,
+      audience: config.audience,
+      issuer: config.issuer,
+      clockTolerance: config.clockToleranceSeconds,
+    };
+  }
 
   /** Verifies a token and its claims; throws AuthError(unauthorized) with a reason otherwise. */
   verifyToken(token: string): Principal {
-    const { jwt } = this.config;
     let claims: Partial<TokenClaims>;
     try {
-      claims = this.jwt.verify<Partial<TokenClaims>>(token, {
-        ...(jwt.kind === 'secret' ? { secret: jwt.secret } : { publicKey: jwt.publicKey }),
-        algorithms: jwt.algorithms,
-        audience: this.config.audience,
-        issuer: this.config.issuer,
-        clockTolerance: this.config.clockToleranceSeconds,
-      });
+      claims = this.jwt.verify<Partial<TokenClaims>>(token, this.verifyOptions);
     } catch (error) {
       throw new AuthError(ErrorCode.Unauthorized, describeJwtError(error));
     }
