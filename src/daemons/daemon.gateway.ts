@@ -27,7 +27,7 @@ import { Roles } from '../auth/roles.decorator.js';
 import { WsAuthGuard } from '../auth/ws-auth.guard.js';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { closeWithError, Connection } from '../gateway/connection.js';
-import { createPayloadValidationPipe } from '../gateway/validation.pipe.js';
+import { PayloadValidationPipe } from '../gateway/payload-validation.pipe.js';
 import { WsErrorFilter } from '../gateway/ws-error.filter.js';
 import { GetWorkspaceStatusDto } from '../workspaces/dto/get-workspace-status.dto.js';
 import { DaemonService } from './daemon.service.js';
@@ -47,7 +47,7 @@ const SHUTDOWN_CLOSE_TIMEOUT_MS = 2_000;
  */
 @WebSocketGateway({ path: WS_PATH })
 @UseGuards(WsAuthGuard)
-@UsePipes(createPayloadValidationPipe())
+@UsePipes(PayloadValidationPipe)
 @UseFilters(WsErrorFilter)
 export class DaemonGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, BeforeApplicationShutdown {
   private readonly logger = new Logger(DaemonGateway.name);

@@ -8,9 +8,9 @@ import { TaskStatusDto } from '../daemons/dto/task-status.dto.js';
 import { WorkspaceUpdateDto } from '../daemons/dto/workspace-update.dto.js';
 import { GetWorkspaceStatusDto } from '../workspaces/dto/get-workspace-status.dto.js';
 import { GatewayException } from './gateway.exception.js';
-import { createPayloadValidationPipe } from './validation.pipe.js';
+import { PayloadValidationPipe } from './payload-validation.pipe.js';
 
-const pipe = createPayloadValidationPipe();
+const pipe = new PayloadValidationPipe();
 const body = (metatype: new () => object): ArgumentMetadata => ({ type: 'body', metatype });
 
 async function failure(metatype: new () => object, payload: unknown): Promise<GatewayException> {
@@ -33,10 +33,8 @@ describe('payload DTOs', () => {
     [WorkspaceUpdateDto, { workspaceId: 'w', status: 'syncing' }],
     [FileChangeDto, { workspaceId: 'w', path: 'a/b.ts', event: 'unlinkDir' }],
     [TaskStatusDto, { taskId: 't', status: 'failed', output: 'log', error: 'boom' }],
-  ] as const)('accepts a valid %p payload as a DTO instance', async (metatype, payload) => {
-    const result = await pipe.transform(payload, body(metatype));
-    expect(result).toBeInstanceOf(metatype);
-    expect({ ...result }).toEqual(payload);
+  ] as const)('accepts a valid %p payload unchanged', async (metatype, payload) => {
+    expect(await pipe.transform(payload, body(metatype))).toEqual(payload);
   });
 
   it('accepts every documented file-change event and task status', async () => {
