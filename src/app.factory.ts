@@ -3,6 +3,7 @@ import { Logger, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module.js';
 import { GatewayConfig } from './config/gateway-config.js';
+import { DirectRoutes } from './gateway/direct-routes.js';
 import { GatewayWsAdapter } from './gateway/gateway-ws.adapter.js';
 import { JsonLogger } from './logging/json-logger.js';
 
@@ -10,7 +11,7 @@ import { JsonLogger } from './logging/json-logger.js';
 export async function createGatewayApp(config: GatewayConfig): Promise<INestApplication> {
   const logger = new JsonLogger(config.logLevel);
   const app = await NestFactory.create(AppModule.forRoot(config), { logger, bufferLogs: false });
-  app.useWebSocketAdapter(new GatewayWsAdapter(app, { maxPayloadBytes: config.maxPayloadBytes }));
+  app.useWebSocketAdapter(new GatewayWsAdapter(app, { maxPayloadBytes: config.maxPayloadBytes, directRoutes: app.get(DirectRoutes) }));
   app.getHttpAdapter().getInstance().disable('x-powered-by');
   if (config.jwt.kind === 'secret' && config.jwt.isDevelopmentSecret) {
     new Logger('Config').warn(

@@ -1,4 +1,5 @@
 import { JwtService } from '@nestjs/jwt';
+import { generateKeyPairSync } from 'node:crypto';
 import { Role } from '@arbor/gateway-client/protocol';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { AuthError } from './auth.error.js';
@@ -84,7 +85,7 @@ describe('AuthService', () => {
     });
 
     it('cannot mint with only a public key configured', () => {
-      const pem = '-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----';
+      const pem = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
       const verifier = new AuthService(jwt, GatewayConfig.load({ JWT_PUBLIC_KEY: pem }));
       expect(() => verifier.issueToken({ sub: 'u', role: Role.Daemon })).toThrow('JWT_SECRET');
     });

@@ -16,11 +16,14 @@ export class WsAuthGuard implements CanActivate {
 
   canActivate(context: ExecutionContext): boolean {
     const connection = Connection.of(context.switchToWs().getClient<WebSocket>());
-    if (!connection) throw new GatewayException(ErrorCode.Unauthorized, 'connection is not authenticated');
-    const roles = this.reflector.get<Role[] | undefined>(ROLES_KEY, context.getHandler());
-    if (roles && !roles.includes(connection.identity.principal.role)) {
-      throw new GatewayException(ErrorCode.Forbidden, `a ${connection.identity.principal.role} may not send this message type`);
-    }
+    assertAllowed(connection, this.reflector.get<Role[] | undefined>(ROLES_KEY, context.getHandler()));
     return true;
   }
+}
+
+/** The guard's decision, also applied by directly dispatched handlers. */
+export function assertAllowed(connection: Connection | undefined, roles: readonly Role[] | undefined): asserts connection is Connection {
+  if (!connection) throw new GatewayException(ErrorCode.Unauthorized, 'connection is not authenticated');
+  const role = connection.identity.principal.role;
+  if (roles && !roles.includes(role)) throw new GatewayException(ErrorCode.Forbidden, `a ${role} may not send this message type`);
 }

@@ -1,6 +1,10 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { DEVELOPMENT_JWT_SECRET } from '@arbor/gateway-client/protocol';
 import { ConfigError, validateEnvironment } from './environment.js';
 import { GatewayConfig } from './gateway-config.js';
+
+const PEM = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+const ESCAPED_PEM = PEM.trim().replace(/\n/g, '\\n');
 
 function problemsOf(env: Record<string, string>): string[] {
   try {
@@ -54,15 +58,14 @@ describe('environment validation', () => {
     expect(problemsOf({ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32) })).toEqual([]);
   });
 
-  it('refuses ambiguous keys and a timeout not above the stale threshold', () => {
-    const pem = '-----BEGIN PUBLIC KEY-----\\nabc\\n-----END PUBLIC KEY-----';
-    expect(problemsOf({ JWT_SECRET: 's'.repeat(32), JWT_PUBLIC_KEY: pem })[0]).toContain('both set');
+  it('refuses ambiguous keys, a key that does not parse, and a timeout not above the stale threshold', () => {
+    expect(problemsOf({ JWT_SECRET: 's'.repeat(32), JWT_PUBLIC_KEY: PEM })[0]).toContain('both set');
+    expect(problemsOf({ JWT_PUBLIC_KEY: '-----BEGIN PUBLIC KEY-----\\nabc\\n-----END PUBLIC KEY-----' })).toEqual(['JWT_PUBLIC_KEY is not a valid PEM public key']);
     expect(problemsOf({ DAEMON_STALE_MS: '100', DAEMON_TIMEOUT_MS: '100' })[0]).toContain('DAEMON_TIMEOUT_MS');
   });
 
   it('refuses AUTH_API_KEY when the gateway cannot sign (public key only)', () => {
-    const pem = '-----BEGIN PUBLIC KEY-----\\nabc\\n-----END PUBLIC KEY-----';
-    expect(problemsOf({ JWT_PUBLIC_KEY: pem, AUTH_API_KEY: 'k'.repeat(16) })[0]).toContain('AUTH_API_KEY');
+    expect(problemsOf({ JWT_PUBLIC_KEY: PEM, AUTH_API_KEY: 'k'.repeat(16) })[0]).toContain('AUTH_API_KEY');
   });
 
   it('never echoes secret values', () => {
@@ -71,7 +74,7 @@ describe('environment validation', () => {
   });
 
   it('turns escaped newlines in JWT_PUBLIC_KEY into real ones', () => {
-    const config = GatewayConfig.load({ JWT_PUBLIC_KEY: '-----BEGIN PUBLIC KEY-----\\nabc\\n-----END PUBLIC KEY-----' });
-    expect(config.jwt).toEqual({ kind: 'public-key', publicKey: '-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----', algorithms: ['RS256', 'ES256'] });
+    const config = GatewayConfig.load({ JWT_PUBLIC_KEY: ESCAPED_PEM });
+    expect(config.jwt).toEqual({ kind: 'public-key', publicKey: PEM.trim(), algorithms: ['RS256', 'ES256'] });
   });
 });

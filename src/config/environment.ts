@@ -11,6 +11,7 @@ import {
   getMetadataStorage,
   validateSync,
 } from 'class-validator';
+import { createPublicKey } from 'node:crypto';
 import { DEFAULT_AUDIENCE, DEFAULT_PORT, Limits } from '@arbor/gateway-client/protocol';
 
 export enum NodeEnv {
@@ -121,6 +122,9 @@ export function validateEnvironment(raw: RawEnv): EnvironmentVariables {
     const messages = Object.values(error.constraints ?? {});
     problems.push(`${messages.join('; ')} (got ${describeValue(error.property, error.value)})`);
   }
+  if (env.JWT_PUBLIC_KEY && !problems.some((problem) => problem.startsWith('JWT_PUBLIC_KEY')) && !isPublicKey(env.JWT_PUBLIC_KEY)) {
+    problems.push('JWT_PUBLIC_KEY is not a valid PEM public key');
+  }
   if (env.JWT_SECRET && env.JWT_PUBLIC_KEY) {
     problems.push('JWT_SECRET and JWT_PUBLIC_KEY are both set: configure exactly one verification key');
   }
@@ -142,6 +146,14 @@ const SECRET_VARIABLES = new Set(['JWT_SECRET', 'AUTH_API_KEY', 'JWT_PUBLIC_KEY'
 function describeValue(key: string, value: unknown): string {
   if (SECRET_VARIABLES.has(key)) return 'a value that is not shown';
   return JSON.stringify(value);
+}
+
+function isPublicKey(pem: string): boolean {
+  try {
+    return createPublicKey(pem).type === 'public';
+  } catch {
+    return false;
+  }
 }
 
 /** PEM keys often arrive through env files with literal "\n". */

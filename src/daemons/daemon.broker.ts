@@ -33,8 +33,11 @@ export abstract class DaemonBroker {
   /** Daemons that clients on this instance watch. */
   abstract localWatchedDaemonIds(): Iterable<string>;
 
-  /** Delivers a serialized frame to every client watching the daemon. */
-  abstract publishToWatchers(daemonId: string, frame: string): Promise<void>;
+  /**
+   * Delivers a serialized frame to every client watching the daemon. Fire-and-forget and
+   * ordered: calls made in order are delivered in order; the broker handles its own failures.
+   */
+  abstract publishToWatchers(daemonId: string, frame: string): void;
   /** Delivers a serialized frame to the daemon; false when it is not connected. */
   abstract sendToDaemon(daemonId: string, frame: string): Promise<boolean>;
 }

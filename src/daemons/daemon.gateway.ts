@@ -1,4 +1,5 @@
-import { Logger, BeforeApplicationShutdown, UseFilters, UseGuards, UsePipes } from '@nestjs/common';
+import { BeforeApplicationShutdown, Logger, OnModuleInit, UseFilters, UseGuards, UsePipes } from '@nestjs/common';
+import { MESSAGE_METADATA } from '@nestjs/websockets/constants.js';
 import {
   ConnectedSocket,
   MessageBody,
@@ -23,11 +24,12 @@ import {
 } from '@arbor/gateway-client/protocol';
 import { AuthError } from '../auth/auth.error.js';
 import { AuthService } from '../auth/auth.service.js';
-import { Roles } from '../auth/roles.decorator.js';
+import { Roles, ROLES_KEY } from '../auth/roles.decorator.js';
 import { WsAuthGuard } from '../auth/ws-auth.guard.js';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { closeWithError, Connection } from '../gateway/connection.js';
-import { PayloadValidationPipe } from '../gateway/payload-validation.pipe.js';
+import { DIRECT_DISPATCH_KEY, DirectDispatch, DirectRoutes } from '../gateway/direct-routes.js';
+import { PayloadValidationPipe, validatorFor } from '../gateway/payload-validation.pipe.js';
 import { WsErrorFilter } from '../gateway/ws-error.filter.js';
 import { GetWorkspaceStatusDto } from '../workspaces/dto/get-workspace-status.dto.js';
 import { DaemonService } from './daemon.service.js';
@@ -49,7 +51,7 @@ const SHUTDOWN_CLOSE_TIMEOUT_MS = 2_000;
 @UseGuards(WsAuthGuard)
 @UsePipes(PayloadValidationPipe)
 @UseFilters(WsErrorFilter)
-export class DaemonGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, BeforeApplicationShutdown {
+export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, BeforeApplicationShutdown {
   private readonly logger = new Logger(DaemonGateway.name);
   private server: WebSocketServer | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
@@ -58,7 +60,27 @@ export class DaemonGateway implements OnGatewayInit, OnGatewayConnection, OnGate
     private readonly auth: AuthService,
     private readonly daemons: DaemonService,
     private readonly config: GatewayConfig,
+    private readonly directRoutes: DirectRoutes,
   ) {}
+
+  /** Registers the @DirectDispatch handlers with the adapter's fast path. */
+  onModuleInit(): void {
+    const prototype = DaemonGateway.prototype as unknown as Record<string, (socket: WebSocket, body: object) => void>;
+    for (const name of Object.getOwnPropertyNames(DaemonGateway.prototype)) {
+      const method = prototype[name];
+      if (typeof method !== 'function') continue;
+      const dto = Reflect.getMetadata(DIRECT_DISPATCH_KEY, method) as (new () => object) | undefined;
+      const type = Reflect.getMetadata(MESSAGE_METADATA, method) as string | undefined;
+      if (!dto || !type) continue;
+      const validate = validatorFor(dto);
+      if (!validate) throw new Error(`${name}: @DirectDispatch needs a DTO the validator compiler supports`);
+      this.directRoutes.register(type, {
+        roles: Reflect.getMetadata(ROLES_KEY, method) as Role[] | undefined,
+        validate,
+        handle: (connection, payload) => method.call(this, connection.socket, payload),
+      });
+    }
+  }
 
   afterInit(server: WebSocketServer): void {
     this.server = server;
@@ -135,20 +157,23 @@ export class DaemonGateway implements OnGatewayInit, OnGatewayConnection, OnGate
   @Roles(Role.Daemon)
   @SubscribeMessage(DaemonMessageType.WorkspaceUpdate)
   async workspaceUpdate(@ConnectedSocket() socket: WebSocket, @MessageBody() body: WorkspaceUpdateDto): Promise<void> {
-    await this.daemons.forwardEvent(this.identityOf(socket).daemonId, DaemonMessageType.WorkspaceUpdate, { workspaceId: body.workspaceId, status: body.status });
+    await this.daemons.updateWorkspace(this.identityOf(socket).daemonId, body);
   }
 
+  // Validated payloads carry exactly the DTO's fields (unknown ones are refused), so they are
+  // forwarded as they are.
   @Roles(Role.Daemon)
+  @DirectDispatch(FileChangeDto)
   @SubscribeMessage(DaemonMessageType.FileChange)
-  async fileChange(@ConnectedSocket() socket: WebSocket, @MessageBody() body: FileChangeDto): Promise<void> {
-    await this.daemons.forwardEvent(this.identityOf(socket).daemonId, DaemonMessageType.FileChange, { workspaceId: body.workspaceId, path: body.path, event: body.event });
+  fileChange(@ConnectedSocket() socket: WebSocket, @MessageBody() body: FileChangeDto): void {
+    this.daemons.relayEvent(this.identityOf(socket).daemonId, DaemonMessageType.FileChange, body);
   }
 
   @Roles(Role.Daemon)
+  @DirectDispatch(TaskStatusDto)
   @SubscribeMessage(DaemonMessageType.TaskStatus)
-  async taskStatus(@ConnectedSocket() socket: WebSocket, @MessageBody() body: TaskStatusDto): Promise<void> {
-    const { taskId, status, output, error } = body;
-    await this.daemons.forwardEvent(this.identityOf(socket).daemonId, DaemonMessageType.TaskStatus, { taskId, status, output, error });
+  taskStatus(@ConnectedSocket() socket: WebSocket, @MessageBody() body: TaskStatusDto): void {
+    this.daemons.relayEvent(this.identityOf(socket).daemonId, DaemonMessageType.TaskStatus, body);
   }
 
   // ---- lifecycle -----------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 import { jest } from '@jest/globals';
-import { CloseCode, DaemonStatus, Role } from '@arbor/gateway-client/protocol';
+import { CloseCode, DaemonMessageType, DaemonStatus, Role } from '@arbor/gateway-client/protocol';
 import type { Principal } from '../auth/principal.js';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { GatewayException } from '../gateway/gateway.exception.js';
@@ -111,13 +111,13 @@ describe('DaemonService', () => {
     await service.connectClient('d1', a);
     await service.connectClient('d1', b);
     await service.connectDaemon('d1', new RecordingLink('daemon'));
-    await service.forwardEvent('d1', 'workspace-update', { workspaceId: 'w1', status: 'syncing' });
+    await service.updateWorkspace('d1', { workspaceId: 'w1', status: 'syncing' });
     expect(await service.getWorkspaceStatus('d1', 'w1')).toEqual({ workspaceId: 'w1', status: 'syncing' });
     for (const link of [a, b]) {
       expect(link.frames.filter((frame) => frame.type === 'workspace-update')).toEqual([{ type: 'workspace-update', daemonId: 'd1', payload: { workspaceId: 'w1', status: 'syncing' } }]);
     }
     await service.disconnectClient('d1', a);
-    await service.forwardEvent('d1', 'file-change', { workspaceId: 'w1', path: 'x', event: 'add' });
+    service.relayEvent('d1', DaemonMessageType.FileChange, { workspaceId: 'w1', path: 'x', event: 'add' });
     expect(a.frames.some((frame) => frame.type === 'file-change')).toBe(false);
     expect(b.frames.some((frame) => frame.type === 'file-change')).toBe(true);
   });

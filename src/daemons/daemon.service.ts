@@ -2,6 +2,7 @@ import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/commo
 import {
   AckStatus,
   CloseCode,
+  DaemonMessageType,
   DaemonStatus,
   ErrorCode,
   ServerMessageType,
@@ -13,6 +14,7 @@ import {
   type DaemonEventType,
   type DaemonStatusPayload,
   type WorkspaceStatusPayload,
+  type WorkspaceUpdatePayload,
 } from '@arbor/gateway-client/protocol';
 import type { Principal } from '../auth/principal.js';
 import { GatewayConfig } from '../config/gateway-config.js';
@@ -85,13 +87,15 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy {
     if (presence && before?.status === DaemonStatus.Stale) await this.publishStatus(presence);
   }
 
-  /** Forwards a daemon event to its clients, serialized once for all of them. */
-  async forwardEvent<T extends DaemonEventType>(daemonId: string, type: T, payload: DaemonEventPayloads[T]): Promise<void> {
-    if (type === 'workspace-update') {
-      const update = payload as DaemonEventPayloads['workspace-update'];
-      await this.workspaces.recordStatus(daemonId, update.workspaceId, update.status);
-    }
-    await this.broker.publishToWatchers(daemonId, JSON.stringify({ type, daemonId, payload }));
+  /** Records a workspace's new status, then forwards the update to the daemon's clients. */
+  async updateWorkspace(daemonId: string, payload: WorkspaceUpdatePayload): Promise<void> {
+    await this.workspaces.recordStatus(daemonId, payload.workspaceId, payload.status);
+    this.relayEvent(daemonId, DaemonMessageType.WorkspaceUpdate, payload);
+  }
+
+  /** Forwards a daemon event to its clients, serialized once for all of them. Synchronous. */
+  relayEvent<T extends DaemonEventType>(daemonId: string, type: T, payload: DaemonEventPayloads[T]): void {
+    this.broker.publishToWatchers(daemonId, JSON.stringify({ type, daemonId, payload }));
   }
 
   // ---- clients -------------------------------------------------------------------------------
@@ -174,12 +178,12 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy {
     return now - this.lastSweepAt < 3 * this.config.sweepIntervalMs;
   }
 
-  private async publishStatus(presence: { daemonId: string; status: DaemonStatus; lastHeartbeat: number | null }): Promise<void> {
+  private publishStatus(presence: { daemonId: string; status: DaemonStatus; lastHeartbeat: number | null }): void {
     const payload: DaemonStatusPayload = {
       daemonId: presence.daemonId,
       status: presence.status,
       lastHeartbeat: presence.lastHeartbeat === null ? null : new Date(presence.lastHeartbeat).toISOString(),
     };
-    await this.broker.publishToWatchers(presence.daemonId, JSON.stringify({ type: ServerMessageType.DaemonStatus, daemonId: presence.daemonId, payload }));
+    this.broker.publishToWatchers(presence.daemonId, JSON.stringify({ type: ServerMessageType.DaemonStatus, daemonId: presence.daemonId, payload }));
   }
 }

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module.js';
+import { DirectRoutes } from '../gateway/direct-routes.js';
 import { WorkspacesModule } from '../workspaces/workspaces.module.js';
 import { DaemonBroker } from './daemon.broker.js';
 import { DaemonGateway } from './daemon.gateway.js';
@@ -8,7 +9,7 @@ import { InMemoryDaemonBroker } from './in-memory-daemon.broker.js';
 
 @Module({
   imports: [AuthModule, WorkspacesModule],
-  providers: [{ provide: DaemonBroker, useClass: InMemoryDaemonBroker }, DaemonService, DaemonGateway],
+  providers: [{ provide: DaemonBroker, useClass: InMemoryDaemonBroker }, DaemonService, DaemonGateway, DirectRoutes],
   exports: [DaemonService],
 })
 export class DaemonsModule {}

@@ -70,7 +70,7 @@ export class InMemoryDaemonBroker extends DaemonBroker {
     return this.watchers.keys();
   }
 
-  async publishToWatchers(daemonId: string, frame: string): Promise<void> {
+  publishToWatchers(daemonId: string, frame: string): void {
     const set = this.watchers.get(daemonId);
     if (!set) return;
     for (const link of set) link.send(frame);

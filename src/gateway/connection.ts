@@ -23,6 +23,8 @@ export class Connection implements PeerLink {
   /** The id of the frame being handled, for the error filter. */
   currentFrameId: string | undefined;
   private inbox: Promise<unknown> = Promise.resolve();
+  /** Tasks enqueued and not yet settled; zero means a frame may be handled synchronously. */
+  private pending = 0;
   /** Frames routed to this peer before its `connected` frame went out; null once released. */
   private held: string[] | null = [];
 
@@ -60,11 +62,22 @@ export class Connection implements PeerLink {
     closeWithError(this.socket, code, reason);
   }
 
+  /** True when no earlier frame of this connection is still being handled. */
+  get isIdle(): boolean {
+    return this.pending === 0;
+  }
+
   /** Runs `task` after every earlier task of this connection has settled. */
-  enqueue(task: () => Promise<unknown>): void {
-    this.inbox = this.inbox.then(task).catch((error: unknown) => {
-      Connection.logger.error({ msg: 'unhandled error in frame handler', connectionId: this.id, error: String(error) });
-    });
+  enqueue(task: () => unknown): void {
+    this.pending += 1;
+    this.inbox = this.inbox
+      .then(task)
+      .catch((error: unknown) => {
+        Connection.logger.error({ msg: 'unhandled error in frame handler', connectionId: this.id, error: String(error) });
+      })
+      .finally(() => {
+        this.pending -= 1;
+      });
   }
 }
 

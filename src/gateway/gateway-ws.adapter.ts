@@ -6,11 +6,17 @@ import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket, WebSocketServer } from 'ws';
 import { ErrorCode } from '@arbor/gateway-client/protocol';
 import { Connection } from './connection.js';
-import { FrameRejection, parseFrame } from './frame-parser.js';
+import { assertAllowed } from '../auth/ws-auth.guard.js';
+import type { DirectRoute, DirectRoutes } from './direct-routes.js';
+import { FrameRejection, parseFrame, type InboundFrame } from './frame-parser.js';
+import { assertValid } from './payload-validation.pipe.js';
+import { sendError } from './ws-error.filter.js';
 import { errorFrame, errorFrameOf } from './frames.js';
 
 export interface GatewayWsAdapterOptions {
   maxPayloadBytes: number;
+  /** Hot message types dispatched without Nest's per-message pipeline. */
+  directRoutes: DirectRoutes;
 }
 
 type RegisteredServer = WebSocketServer & { path?: string };
@@ -84,6 +90,13 @@ export class GatewayWsAdapter extends WsAdapter {
       connection.enqueue(async () => connection.send(errorFrame(frame.error.toPayload(), frame.frameId)));
       return;
     }
+    const direct = this.adapterOptions.directRoutes.get(frame.type);
+    if (direct) {
+      // In order: synchronously when nothing of this connection is in flight, else queued.
+      if (connection.isIdle) dispatchDirect(connection, direct, frame);
+      else connection.enqueue(() => dispatchDirect(connection, direct, frame));
+      return;
+    }
     const handler = byType.get(frame.type);
     if (!handler) {
       connection.enqueue(async () => connection.send(errorFrameOf(ErrorCode.UnknownType, `unknown message type "${frame.type}"`, frame.id)));
@@ -107,6 +120,16 @@ export class GatewayWsAdapter extends WsAdapter {
     const target = (this.servers.get(port) ?? []).find((server) => server.path === pathname);
     if (!target) return rejectUpgrade(socket, 404, 'Not Found');
     target.handleUpgrade(request, socket, head, (ws) => target.emit('connection', ws, request));
+  }
+}
+
+function dispatchDirect(connection: Connection, route: DirectRoute, frame: InboundFrame): void {
+  try {
+    assertAllowed(connection, route.roles);
+    assertValid(route.validate, frame.payload);
+    route.handle(connection, frame.payload);
+  } catch (error) {
+    sendError(connection, error, frame.id);
   }
 }
 

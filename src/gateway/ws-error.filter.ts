@@ -13,22 +13,25 @@ import { errorFrame, errorFrameOf } from './frames.js';
  */
 @Catch()
 export class WsErrorFilter implements ExceptionFilter {
-  private readonly logger = new Logger(WsErrorFilter.name);
-
   catch(exception: unknown, host: ArgumentsHost): void {
     const connection = Connection.of(host.switchToWs().getClient<WebSocket>());
-    if (!connection) return;
-    const id = connection.currentFrameId;
-    if (exception instanceof GatewayException) {
-      connection.send(errorFrame(exception.toPayload(), id));
-    } else if (exception instanceof AuthError) {
-      connection.send(errorFrameOf(exception.code, exception.message, id));
-    } else if (exception instanceof WsException) {
-      connection.send(errorFrameOf(ErrorCode.BadRequest, String(exception.message), id));
-    } else {
-      this.logger.error({ msg: 'message handler failed', connectionId: connection.id, error: describe(exception) });
-      connection.send(errorFrameOf(ErrorCode.InternalError, 'internal error', id));
-    }
+    if (connection) sendError(connection, exception, connection.currentFrameId);
+  }
+}
+
+const logger = new Logger(WsErrorFilter.name);
+
+/** Answers a failed frame with its error frame; also used by directly dispatched handlers. */
+export function sendError(connection: Connection, exception: unknown, id: string | undefined): void {
+  if (exception instanceof GatewayException) {
+    connection.send(errorFrame(exception.toPayload(), id));
+  } else if (exception instanceof AuthError) {
+    connection.send(errorFrameOf(exception.code, exception.message, id));
+  } else if (exception instanceof WsException) {
+    connection.send(errorFrameOf(ErrorCode.BadRequest, String(exception.message), id));
+  } else {
+    logger.error({ msg: 'message handler failed', connectionId: connection.id, error: describe(exception) });
+    connection.send(errorFrameOf(ErrorCode.InternalError, 'internal error', id));
   }
 }
 
