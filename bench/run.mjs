@@ -248,7 +248,7 @@ for (const [scenario, metrics] of Object.entries(summary)) {
     console.log(`  ${scenario.padEnd(8)} ${metric.label.padEnd(24)} ${cells.join('   ')}`);
   }
 }
-console.log('\ntargets');
+console.log(QUICK ? '\ntargets (quick sizes: indicative only, judge a full run)' : '\ntargets');
 for (const [label, measuredValue, check] of targets) {
   const verdict = measuredValue === undefined ? 'not run' : check(measuredValue) ? 'met' : 'MISSED';
   console.log(`  ${verdict.padEnd(8)} ${label}: ${measuredValue === undefined ? '-' : format(measuredValue)}`);
