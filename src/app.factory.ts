@@ -10,7 +10,7 @@ import { JsonLogger } from './logging/json-logger.js';
 /** Builds the gateway without listening, so main.ts and the e2e tests boot the same app. */
 export async function createGatewayApp(config: GatewayConfig): Promise<INestApplication> {
   const logger = new JsonLogger(config.logLevel);
-  const app = await NestFactory.create(AppModule.forRoot(config), { logger, bufferLogs: false });
+  const app = await NestFactory.create(AppModule.forRoot(config), { logger, bufferLogs: false, abortOnError: false });
   app.useWebSocketAdapter(new GatewayWsAdapter(app, { maxPayloadBytes: config.maxPayloadBytes, directRoutes: app.get(DirectRoutes) }));
   app.getHttpAdapter().getInstance().disable('x-powered-by');
   if (config.jwt.kind === 'secret' && config.jwt.isDevelopmentSecret) {

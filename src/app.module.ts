@@ -4,6 +4,7 @@ import { ConfigModule } from './config/config.module.js';
 import type { GatewayConfig } from './config/gateway-config.js';
 import { DaemonsModule } from './daemons/daemons.module.js';
 import { HealthModule } from './health/health.module.js';
+import { RedisModule } from './redis/redis.module.js';
 import { WorkspacesModule } from './workspaces/workspaces.module.js';
 
 @Module({})
@@ -11,7 +12,7 @@ export class AppModule {
   static forRoot(config: GatewayConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), AuthModule, WorkspacesModule, DaemonsModule, HealthModule],
+      imports: [ConfigModule.forRoot(config), RedisModule.forRoot(config), AuthModule, WorkspacesModule, DaemonsModule, HealthModule],
     };
   }
 }

@@ -79,6 +79,8 @@ export enum ErrorCode {
   ValidationFailed = 'validation_failed',
   NotFound = 'not_found',
   DaemonOffline = 'daemon_offline',
+  /** Shared state (Redis) is unreachable; retry shortly. */
+  Unavailable = 'unavailable',
   Replaced = 'replaced',
   HeartbeatTimeout = 'heartbeat_timeout',
   InternalError = 'internal_error',

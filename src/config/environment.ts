@@ -80,6 +80,12 @@ export class EnvironmentVariables {
 
   @IsInt() @Min(5) @Max(60_000)
   SWEEP_INTERVAL_MS: number = 1_000;
+
+  @IsOptional() @IsString() @Matches(/^rediss?:\/\/\S+$/, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
+  REDIS_URL?: string;
+
+  @IsString() @Matches(/^[A-Za-z0-9:_.-]{1,64}$/, { message: 'REDIS_KEY_PREFIX must be 1-64 characters of A-Z a-z 0-9 : _ . -' })
+  REDIS_KEY_PREFIX: string = 'arbor:';
 }
 
 /** Every variable, optional ones included, in declaration order (from the validation decorators). */
@@ -141,7 +147,8 @@ export function validateEnvironment(raw: RawEnv): EnvironmentVariables {
   return env;
 }
 
-const SECRET_VARIABLES = new Set(['JWT_SECRET', 'AUTH_API_KEY', 'JWT_PUBLIC_KEY']);
+// A Redis URL may carry a password.
+const SECRET_VARIABLES = new Set(['JWT_SECRET', 'AUTH_API_KEY', 'JWT_PUBLIC_KEY', 'REDIS_URL']);
 
 function describeValue(key: string, value: unknown): string {
   if (SECRET_VARIABLES.has(key)) return 'a value that is not shown';

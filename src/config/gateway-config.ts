@@ -22,6 +22,9 @@ export class GatewayConfig {
   readonly daemonStaleMs: number;
   readonly daemonTimeoutMs: number;
   readonly sweepIntervalMs: number;
+  /** Shared state for several instances; undefined runs one instance on in-memory state. */
+  readonly redisUrl?: string;
+  readonly redisKeyPrefix: string;
 
   constructor(env: EnvironmentVariables) {
     this.nodeEnv = env.NODE_ENV;
@@ -46,6 +49,8 @@ export class GatewayConfig {
     this.daemonStaleMs = env.DAEMON_STALE_MS;
     this.daemonTimeoutMs = env.DAEMON_TIMEOUT_MS;
     this.sweepIntervalMs = env.SWEEP_INTERVAL_MS;
+    this.redisUrl = env.REDIS_URL;
+    this.redisKeyPrefix = env.REDIS_KEY_PREFIX;
   }
 
   get isProduction(): boolean {

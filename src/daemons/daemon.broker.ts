@@ -34,10 +34,18 @@ export abstract class DaemonBroker {
   abstract localWatchedDaemonIds(): Iterable<string>;
 
   /**
-   * Delivers a serialized frame to every client watching the daemon. Fire-and-forget and
-   * ordered: calls made in order are delivered in order; the broker handles its own failures.
+   * Delivers a serialized frame to every client watching the daemon, on every instance.
+   * Fire-and-forget and ordered: calls made in order are delivered in order; the broker handles
+   * its own failures.
    */
   abstract publishToWatchers(daemonId: string, frame: string): void;
+  /** Delivers a serialized frame to the daemon's watchers on this instance only. */
+  abstract deliverLocally(daemonId: string, frame: string): void;
+  /**
+   * Registers the listener told when a daemon watched here vanished without a goodbye (its
+   * instance died). Only shared brokers ever call it.
+   */
+  abstract onDaemonLost(listener: (daemonId: string, lastHeartbeat: number | null) => void): void;
   /** Delivers a serialized frame to the daemon; false when it is not connected. */
   abstract sendToDaemon(daemonId: string, frame: string): Promise<boolean>;
 }

@@ -15,6 +15,7 @@ import {
   ClientMessageType,
   CloseCode,
   DaemonMessageType,
+  ErrorCode,
   Role,
   ServerMessageType,
   WS_PATH,
@@ -29,6 +30,7 @@ import { WsAuthGuard } from '../auth/ws-auth.guard.js';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { closeWithError, Connection } from '../gateway/connection.js';
 import { DIRECT_DISPATCH_KEY, DirectDispatch, DirectRoutes } from '../gateway/direct-routes.js';
+import { GatewayException } from '../gateway/gateway.exception.js';
 import { PayloadValidationPipe, validatorFor } from '../gateway/payload-validation.pipe.js';
 import { WsErrorFilter } from '../gateway/ws-error.filter.js';
 import { GetWorkspaceStatusDto } from '../workspaces/dto/get-workspace-status.dto.js';
@@ -98,11 +100,18 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     const { principal, daemonId } = connection.identity;
     this.logger.log({ msg: 'connection admitted', connectionId: connection.id, role: principal.role, sub: principal.sub, daemonId });
     connection.enqueue(async () => {
-      const payload =
-        principal.role === Role.Daemon
-          ? await this.daemons.connectDaemon(daemonId, connection)
-          : await this.daemons.connectClient(daemonId, connection);
-      connection.release({ type: ServerMessageType.Connected, payload });
+      try {
+        const payload =
+          principal.role === Role.Daemon
+            ? await this.daemons.connectDaemon(daemonId, connection)
+            : await this.daemons.connectClient(daemonId, connection);
+        connection.release({ type: ServerMessageType.Connected, payload });
+      } catch (error) {
+        // Never leave an admitted peer waiting for `connected`: tell it to come back.
+        const retryable = error instanceof GatewayException && error.code === ErrorCode.Unavailable;
+        if (!retryable) this.logger.error({ msg: 'admission failed', connectionId: connection.id, error: String(error) });
+        connection.close(retryable ? CloseCode.TryAgainLater : CloseCode.InternalError, retryable ? 'shared state unavailable; retry' : 'internal error');
+      }
     });
   }
 

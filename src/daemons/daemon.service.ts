@@ -23,6 +23,10 @@ import { WorkspacesService } from '../workspaces/workspaces.service.js';
 import { DaemonBroker } from './daemon.broker.js';
 import type { PeerLink } from './peer-link.js';
 
+function isUnavailable(error: unknown): boolean {
+  return error instanceof GatewayException && error.code === ErrorCode.Unavailable;
+}
+
 export interface DaemonHealthSnapshot {
   online: number;
   stale: number;
@@ -51,6 +55,8 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy {
   ) {}
 
   onModuleInit(): void {
+    // A daemon whose instance died never says goodbye: the shared broker notices, we announce it.
+    this.broker.onDaemonLost((daemonId, lastHeartbeat) => this.announce(daemonId, DaemonStatus.Offline, lastHeartbeat, true));
     this.lastSweepAt = Date.now();
     this.sweepTimer = setInterval(() => void this.sweep(), this.config.sweepIntervalMs);
   }
@@ -69,27 +75,27 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy {
       this.logger.log({ msg: 'daemon replaced by a newer connection', daemonId, connectionId: replaced.id });
       replaced.close(CloseCode.Replaced, 'replaced by a newer connection');
     }
-    if (previous?.status !== DaemonStatus.Online) await this.publishStatus(presence);
-    return { workspaceIds: await this.workspaces.listWorkspaces(daemonId), timestamp: new Date().toISOString() };
+    if (previous?.status !== DaemonStatus.Online) this.publishStatus(presence);
+    return { workspaceIds: await this.knownWorkspaces(daemonId), timestamp: new Date().toISOString() };
   }
 
   async disconnectDaemon(daemonId: string, link: PeerLink): Promise<void> {
     const presence = await this.broker.getPresence(daemonId);
     if (!(await this.broker.detachDaemon(daemonId, link))) return;
-    await this.publishStatus({ daemonId, status: DaemonStatus.Offline, lastHeartbeat: presence?.lastHeartbeat ?? null });
+    this.publishStatus({ daemonId, status: DaemonStatus.Offline, lastHeartbeat: presence?.lastHeartbeat ?? null });
     if (!(await this.broker.hasWatchers(daemonId))) await this.workspaces.forget(daemonId);
   }
 
   async heartbeat(daemonId: string, workspaceIds: readonly string[]): Promise<void> {
     const before = await this.broker.getPresence(daemonId);
     const presence = await this.broker.updatePresence(daemonId, { lastHeartbeat: Date.now(), status: DaemonStatus.Online });
-    await this.workspaces.replaceWorkspaces(daemonId, workspaceIds);
-    if (presence && before?.status === DaemonStatus.Stale) await this.publishStatus(presence);
+    if (presence && before?.status === DaemonStatus.Stale) this.publishStatus(presence);
+    await this.degradeGracefully('workspace list', () => this.workspaces.replaceWorkspaces(daemonId, workspaceIds));
   }
 
   /** Records a workspace's new status, then forwards the update to the daemon's clients. */
   async updateWorkspace(daemonId: string, payload: WorkspaceUpdatePayload): Promise<void> {
-    await this.workspaces.recordStatus(daemonId, payload.workspaceId, payload.status);
+    await this.degradeGracefully('workspace status', () => this.workspaces.recordStatus(daemonId, payload.workspaceId, payload.status));
     this.relayEvent(daemonId, DaemonMessageType.WorkspaceUpdate, payload);
   }
 
@@ -106,7 +112,7 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy {
     const presence = await this.broker.getPresence(daemonId);
     return {
       daemonId,
-      workspaceIds: await this.workspaces.listWorkspaces(daemonId),
+      workspaceIds: await this.knownWorkspaces(daemonId),
       daemonStatus: presence?.status ?? DaemonStatus.Offline,
       timestamp: new Date().toISOString(),
     };
@@ -147,7 +153,7 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy {
         await this.disconnectDaemon(presence.daemonId, link);
       } else if (silentFor >= this.config.daemonStaleMs && presence.status === DaemonStatus.Online) {
         const stale = await this.broker.updatePresence(presence.daemonId, { status: DaemonStatus.Stale });
-        if (stale) await this.publishStatus(stale);
+        if (stale) this.publishStatus(stale);
       }
     }
   }
@@ -179,11 +185,34 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy {
   }
 
   private publishStatus(presence: { daemonId: string; status: DaemonStatus; lastHeartbeat: number | null }): void {
-    const payload: DaemonStatusPayload = {
-      daemonId: presence.daemonId,
-      status: presence.status,
-      lastHeartbeat: presence.lastHeartbeat === null ? null : new Date(presence.lastHeartbeat).toISOString(),
-    };
-    this.broker.publishToWatchers(presence.daemonId, JSON.stringify({ type: ServerMessageType.DaemonStatus, daemonId: presence.daemonId, payload }));
+    this.announce(presence.daemonId, presence.status, presence.lastHeartbeat, false);
+  }
+
+  /** Sends daemon-status to the daemon's watchers: everywhere, or on this instance only. */
+  private announce(daemonId: string, status: DaemonStatus, lastHeartbeat: number | null, localOnly: boolean): void {
+    const payload: DaemonStatusPayload = { daemonId, status, lastHeartbeat: lastHeartbeat === null ? null : new Date(lastHeartbeat).toISOString() };
+    const frame = JSON.stringify({ type: ServerMessageType.DaemonStatus, daemonId, payload });
+    if (localOnly) this.broker.deliverLocally(daemonId, frame);
+    else this.broker.publishToWatchers(daemonId, frame);
+  }
+
+  /** The workspace ids on record, or none while the shared cache is unreachable. */
+  private async knownWorkspaces(daemonId: string): Promise<string[]> {
+    try {
+      return await this.workspaces.listWorkspaces(daemonId);
+    } catch (error) {
+      if (!isUnavailable(error)) throw error;
+      return [];
+    }
+  }
+
+  /** The cache is an optimization: an outage of shared state must not stop events flowing. */
+  private async degradeGracefully(what: string, operation: () => Promise<void>): Promise<void> {
+    try {
+      await operation();
+    } catch (error) {
+      if (!isUnavailable(error)) throw error;
+      this.logger.debug({ msg: 'shared state unavailable, continuing without it', what });
+    }
   }
 }

@@ -1,5 +1,8 @@
 import { Module } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module.js';
+import { GatewayConfig } from '../config/gateway-config.js';
+import { RedisConnections } from '../redis/redis-connections.js';
+import { RedisDaemonBroker } from './redis-daemon.broker.js';
 import { DirectRoutes } from '../gateway/direct-routes.js';
 import { WorkspacesModule } from '../workspaces/workspaces.module.js';
 import { DaemonBroker } from './daemon.broker.js';
@@ -9,7 +12,16 @@ import { InMemoryDaemonBroker } from './in-memory-daemon.broker.js';
 
 @Module({
   imports: [AuthModule, WorkspacesModule],
-  providers: [{ provide: DaemonBroker, useClass: InMemoryDaemonBroker }, DaemonService, DaemonGateway, DirectRoutes],
+  providers: [
+    {
+      provide: DaemonBroker,
+      inject: [RedisConnections, GatewayConfig],
+      useFactory: (redis: RedisConnections | null, config: GatewayConfig) => (redis ? new RedisDaemonBroker(redis, config) : new InMemoryDaemonBroker()),
+    },
+    DaemonService,
+    DaemonGateway,
+    DirectRoutes,
+  ],
   exports: [DaemonService],
 })
 export class DaemonsModule {}

@@ -12,8 +12,8 @@ interface DaemonEntry {
 /** Single-instance broker. Presence is handed out as copies, as a shared store would. */
 @Injectable()
 export class InMemoryDaemonBroker extends DaemonBroker {
-  private readonly daemons = new Map<string, DaemonEntry>();
-  private readonly watchers = new Map<string, Set<PeerLink>>();
+  protected readonly daemons = new Map<string, DaemonEntry>();
+  protected readonly watchers = new Map<string, Set<PeerLink>>();
 
   async attachDaemon(daemonId: string, link: PeerLink, now: number): Promise<AttachResult> {
     const previous = this.daemons.get(daemonId);
@@ -71,9 +71,17 @@ export class InMemoryDaemonBroker extends DaemonBroker {
   }
 
   publishToWatchers(daemonId: string, frame: string): void {
+    this.deliverLocally(daemonId, frame);
+  }
+
+  deliverLocally(daemonId: string, frame: string): void {
     const set = this.watchers.get(daemonId);
     if (!set) return;
     for (const link of set) link.send(frame);
+  }
+
+  onDaemonLost(_listener: (daemonId: string, lastHeartbeat: number | null) => void): void {
+    // A single instance sees every goodbye itself.
   }
 
   async sendToDaemon(daemonId: string, frame: string): Promise<boolean> {

@@ -3,6 +3,7 @@ import { HealthCheck, HealthCheckService, MemoryHealthIndicator, type HealthChec
 import { getHeapStatistics } from 'node:v8';
 import { AcceptingHealthIndicator } from './accepting.health.js';
 import { DaemonsHealthIndicator } from './daemons.health.js';
+import { RedisHealthIndicator } from './redis.health.js';
 
 /** Heap use past this share of V8's limit is reported down: the process is close to an OOM kill. */
 const HEAP_LIMIT_SHARE = 0.9;
@@ -16,6 +17,7 @@ export class HealthController {
     private readonly memory: MemoryHealthIndicator,
     private readonly daemons: DaemonsHealthIndicator,
     private readonly accepting: AcceptingHealthIndicator,
+    private readonly redis: RedisHealthIndicator,
   ) {}
 
   /** Full status: daemon counts and sweep, heap, and whether connections are accepted. */
@@ -26,6 +28,7 @@ export class HealthController {
       () => this.accepting.check(),
       () => this.daemons.check(),
       () => this.memory.checkHeap('heap', this.heapThresholdBytes),
+      ...this.redisCheck(),
     ]);
   }
 
@@ -36,10 +39,14 @@ export class HealthController {
     return this.health.check([]);
   }
 
-  /** Readiness: accepting connections and the event loop keeps the sweep on schedule. */
+  /** Readiness: accepting connections, the event loop keeps the sweep on schedule, Redis (if used) reachable. */
   @Get('ready')
   @HealthCheck()
   ready(): Promise<HealthCheckResult> {
-    return this.health.check([() => this.accepting.check(), () => this.daemons.check()]);
+    return this.health.check([() => this.accepting.check(), () => this.daemons.check(), ...this.redisCheck()]);
+  }
+
+  private redisCheck() {
+    return this.redis.isConfigured ? [() => this.redis.check()] : [];
   }
 }

@@ -1,0 +1,261 @@
+import { Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { CloseCode, DaemonStatus, ErrorCode, ServerMessageType } from '@arbor/gateway-client/protocol';
+import type { GatewayConfig } from '../config/gateway-config.js';
+import { GatewayException } from '../gateway/gateway.exception.js';
+import type { RedisConnections } from '../redis/redis-connections.js';
+import type { AttachResult, PresencePatch } from './daemon.broker.js';
+import type { DaemonPresence } from './daemon-presence.js';
+import { InMemoryDaemonBroker } from './in-memory-daemon.broker.js';
+import type { PeerLink } from './peer-link.js';
+
+/** Makes this instance the daemon's holder; returns the previous holder (instance, connection). */
+const ATTACH = `
+local previous = redis.call('HMGET', KEYS[1], 'instance', 'connection')
+redis.call('HSET', KEYS[1], 'instance', ARGV[1], 'connection', ARGV[2], 'status', 'online', 'connectedAt', ARGV[3], 'lastHeartbeat', '')
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return previous`;
+
+/** Removes the presence only if this connection still holds it. */
+const DETACH = `
+if redis.call('HGET', KEYS[1], 'instance') == ARGV[1] and redis.call('HGET', KEYS[1], 'connection') == ARGV[2] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0`;
+
+type InstanceMessage = { t: 'replaced'; d: string; c: string } | { t: 'command'; d: string; f: string };
+
+const unavailable = () => new GatewayException(ErrorCode.Unavailable, 'shared state is unavailable; retry shortly');
+
+/**
+ * Presence, routing and fan-out across instances through Redis, on top of the in-memory broker's
+ * local bookkeeping. Local pairs never depend on Redis: events reach this instance's watchers
+ * directly and are published for the others; daemons' presence keys expire unless their holder
+ * refreshes them, so a crashed instance's daemons go offline by themselves.
+ */
+export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger(RedisDaemonBroker.name);
+  private readonly presenceTtlMs: number;
+  private readonly refreshEveryMs: number;
+  /** Last status known here of daemons watched here but held elsewhere. */
+  private readonly remoteStatus = new Map<string, { status: DaemonStatus; lastHeartbeat: number | null }>();
+  private lostListeners: Array<(daemonId: string, lastHeartbeat: number | null) => void> = [];
+  private refreshTimer: NodeJS.Timeout | undefined;
+  private readonly warned = new Set<string>();
+
+  constructor(
+    private readonly redis: RedisConnections,
+    config: GatewayConfig,
+  ) {
+    super();
+    this.presenceTtlMs = config.daemonStaleMs;
+    this.refreshEveryMs = Math.max(5, Math.min(Math.floor(config.daemonStaleMs / 3), 5000));
+  }
+
+  onModuleInit(): void {
+    this.redis.onMessage((channel, message) => this.received(channel, message));
+    this.redis.subscribe(this.instanceChannel(this.redis.instanceId));
+    this.redis.onReady(() => {
+      this.warned.clear();
+      void this.republishPresence();
+    });
+    this.refreshTimer = setInterval(() => void this.refresh(), this.refreshEveryMs);
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.refreshTimer);
+  }
+
+  override async attachDaemon(daemonId: string, link: PeerLink, now: number): Promise<AttachResult> {
+    const result = await super.attachDaemon(daemonId, link, now);
+    try {
+      const [instance, connection] = (await this.redis.commands.eval(ATTACH, 1, this.presenceKey(daemonId), this.redis.instanceId, link.id, String(now), String(this.presenceTtlMs))) as [string | null, string | null];
+      if (instance && instance !== this.redis.instanceId && connection) {
+        await this.redis.commands.publish(this.instanceChannel(instance), JSON.stringify({ t: 'replaced', d: daemonId, c: connection } satisfies InstanceMessage));
+      }
+    } catch (error) {
+      this.warn('attach', error);
+    }
+    this.remoteStatus.delete(daemonId);
+    return result;
+  }
+
+  override async detachDaemon(daemonId: string, link: PeerLink): Promise<boolean> {
+    if (!(await super.detachDaemon(daemonId, link))) return false;
+    try {
+      // 0: another instance took the daemon over meanwhile, so it is not offline.
+      return (await this.redis.commands.eval(DETACH, 1, this.presenceKey(daemonId), this.redis.instanceId, link.id)) === 1;
+    } catch (error) {
+      this.warn('detach', error);
+      return true;
+    }
+  }
+
+  override async getPresence(daemonId: string): Promise<DaemonPresence | undefined> {
+    const local = await super.getPresence(daemonId);
+    if (local) return local;
+    let fields: Record<string, string>;
+    try {
+      fields = await this.redis.commands.hgetall(this.presenceKey(daemonId));
+    } catch {
+      throw unavailable();
+    }
+    if (!fields.instance) return undefined;
+    return {
+      daemonId,
+      status: fields.status === DaemonStatus.Stale ? DaemonStatus.Stale : DaemonStatus.Online,
+      lastHeartbeat: fields.lastHeartbeat ? Number(fields.lastHeartbeat) : null,
+      connectedAt: Number(fields.connectedAt),
+    };
+  }
+
+  override async updatePresence(daemonId: string, patch: PresencePatch): Promise<DaemonPresence | undefined> {
+    const presence = await super.updatePresence(daemonId, patch);
+    if (presence) {
+      const fields: string[] = [];
+      if (patch.status !== undefined) fields.push('status', patch.status);
+      if (patch.lastHeartbeat !== undefined) fields.push('lastHeartbeat', patch.lastHeartbeat === null ? '' : String(patch.lastHeartbeat));
+      const key = this.presenceKey(daemonId);
+      this.redis.commands.multi().hset(key, ...fields).pexpire(key, this.presenceTtlMs).exec().catch((error: unknown) => this.warn('update presence', error));
+    }
+    return presence;
+  }
+
+  override async watch(daemonId: string, link: PeerLink): Promise<void> {
+    const first = !this.watchers.has(daemonId);
+    await super.watch(daemonId, link);
+    if (first) this.redis.subscribe(this.eventsChannel(daemonId));
+  }
+
+  override async unwatch(daemonId: string, link: PeerLink): Promise<number> {
+    const remaining = await super.unwatch(daemonId, link);
+    if (remaining === 0 && !this.watchers.has(daemonId)) {
+      this.redis.unsubscribe(this.eventsChannel(daemonId));
+      this.remoteStatus.delete(daemonId);
+    }
+    return remaining;
+  }
+
+  override publishToWatchers(daemonId: string, frame: string): void {
+    this.deliverLocally(daemonId, frame);
+    // Tagged with our id: our own subscription hands it back, and it was delivered here already.
+    this.redis.commands.publish(this.eventsChannel(daemonId), `${this.redis.instanceId}|${frame}`).catch((error: unknown) => this.warn('publish', error));
+  }
+
+  override async sendToDaemon(daemonId: string, frame: string): Promise<boolean> {
+    if (await super.sendToDaemon(daemonId, frame)) return true;
+    try {
+      const holder = await this.redis.commands.hget(this.presenceKey(daemonId), 'instance');
+      if (!holder || holder === this.redis.instanceId) return false;
+      const receivers = await this.redis.commands.publish(this.instanceChannel(holder), JSON.stringify({ t: 'command', d: daemonId, f: frame } satisfies InstanceMessage));
+      return receivers > 0;
+    } catch {
+      throw unavailable();
+    }
+  }
+
+  override onDaemonLost(listener: (daemonId: string, lastHeartbeat: number | null) => void): void {
+    this.lostListeners.push(listener);
+  }
+
+  // ---- incoming ------------------------------------------------------------------------------
+
+  private received(channel: string, message: string): void {
+    const eventsPrefix = this.redis.key('events', '');
+    if (channel.startsWith(eventsPrefix)) {
+      const separator = message.indexOf('|');
+      if (message.slice(0, separator) === this.redis.instanceId) return;
+      const daemonId = channel.slice(eventsPrefix.length);
+      const frame = message.slice(separator + 1);
+      if (frame.startsWith(`{"type":"${ServerMessageType.DaemonStatus}"`)) this.rememberStatus(daemonId, frame);
+      this.deliverLocally(daemonId, frame);
+      return;
+    }
+    if (channel === this.instanceChannel(this.redis.instanceId)) this.instanceMessage(JSON.parse(message) as InstanceMessage);
+  }
+
+  private instanceMessage(message: InstanceMessage): void {
+    const link = this.localDaemonLink(message.d);
+    if (message.t === 'command') {
+      if (link) link.send(message.f);
+      return;
+    }
+    if (link && link.id === message.c) {
+      // Forget it first: its close must not announce the daemon offline, it lives on elsewhere.
+      this.daemons.delete(message.d);
+      this.logger.log({ msg: 'daemon replaced by a connection on another instance', daemonId: message.d, connectionId: link.id });
+      link.close(CloseCode.Replaced, 'replaced by a newer connection');
+    }
+  }
+
+  private rememberStatus(daemonId: string, frame: string): void {
+    const { payload } = JSON.parse(frame) as { payload: { status: DaemonStatus; lastHeartbeat: string | null } };
+    this.remoteStatus.set(daemonId, { status: payload.status, lastHeartbeat: payload.lastHeartbeat ? Date.parse(payload.lastHeartbeat) : null });
+  }
+
+  // ---- upkeep --------------------------------------------------------------------------------
+
+  /** Keeps our daemons' presence alive and notices watched daemons whose holder vanished. */
+  private async refresh(): Promise<void> {
+    if (!this.redis.isReady) return;
+    try {
+      const pipeline = this.redis.commands.pipeline();
+      for (const daemonId of this.daemons.keys()) pipeline.pexpire(this.presenceKey(daemonId), this.presenceTtlMs);
+      const remote = [...this.watchers.keys()].filter((daemonId) => !this.daemons.has(daemonId));
+      for (const daemonId of remote) pipeline.hmget(this.presenceKey(daemonId), 'status', 'lastHeartbeat');
+      const results = (await pipeline.exec()) ?? [];
+      const lookups = results.slice(this.daemons.size);
+      remote.forEach((daemonId, index) => {
+        const [error, value] = lookups[index] ?? [];
+        if (error) return;
+        const [status, lastHeartbeat] = value as [string | null, string | null];
+        const known = this.remoteStatus.get(daemonId);
+        if (status) {
+          this.remoteStatus.set(daemonId, { status: status as DaemonStatus, lastHeartbeat: lastHeartbeat ? Number(lastHeartbeat) : null });
+        } else if (known && known.status !== DaemonStatus.Offline) {
+          this.remoteStatus.set(daemonId, { status: DaemonStatus.Offline, lastHeartbeat: known.lastHeartbeat });
+          for (const listener of this.lostListeners) listener(daemonId, known.lastHeartbeat);
+        } else if (!known) {
+          this.remoteStatus.set(daemonId, { status: DaemonStatus.Offline, lastHeartbeat: null });
+        }
+      });
+    } catch (error) {
+      this.warn('refresh', error);
+    }
+  }
+
+  /** After Redis comes back (possibly empty), say again which daemons we hold. */
+  private async republishPresence(): Promise<void> {
+    if (this.daemons.size === 0) return;
+    try {
+      const pipeline = this.redis.commands.pipeline();
+      for (const { presence, link } of this.daemons.values()) {
+        const key = this.presenceKey(presence.daemonId);
+        pipeline.hset(key, 'instance', this.redis.instanceId, 'connection', link.id, 'status', presence.status, 'connectedAt', String(presence.connectedAt), 'lastHeartbeat', presence.lastHeartbeat === null ? '' : String(presence.lastHeartbeat));
+        pipeline.pexpire(key, this.presenceTtlMs);
+      }
+      await pipeline.exec();
+      this.logger.log({ msg: 'presence re-published', daemons: this.daemons.size });
+    } catch (error) {
+      this.warn('republish presence', error);
+    }
+  }
+
+  private presenceKey(daemonId: string): string {
+    return this.redis.key('daemon', daemonId);
+  }
+
+  private eventsChannel(daemonId: string): string {
+    return this.redis.key('events', daemonId);
+  }
+
+  private instanceChannel(instanceId: string): string {
+    return this.redis.key('instance', instanceId);
+  }
+
+  /** Once per operation per outage: a Redis outage must not become a log flood. */
+  private warn(operation: string, error: unknown): void {
+    if (this.warned.has(operation)) return;
+    this.warned.add(operation);
+    this.logger.warn({ msg: 'redis operation failed', operation, error: error instanceof Error ? error.message : String(error) });
+  }
+}

@@ -1,0 +1,100 @@
+import { Logger, type OnModuleDestroy } from '@nestjs/common';
+import { Redis } from 'ioredis';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+
+export type MessageListener = (channel: string, message: string) => void;
+
+/** Reconnect quickly but without hammering a Redis that is down. */
+const RETRY_DELAY_MS = (attempt: number) => Math.min(100 * attempt, 2000);
+
+/**
+ * The two Redis connections an instance needs: one for commands (pipelined), one for
+ * subscriptions. Commands fail fast while Redis is unreachable (no offline queue), so callers
+ * answer `unavailable` instead of hanging; subscriptions are re-established on every reconnect.
+ */
+export class RedisConnections implements OnModuleDestroy {
+  readonly commands: Redis;
+  readonly subscriber: Redis;
+  /** Unique per process: presence says which instance holds a daemon. */
+  readonly instanceId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  private readonly logger = new Logger('Redis');
+  private readonly channels = new Set<string>();
+  private readonly listeners = new Set<MessageListener>();
+  private readonly readyListeners = new Set<() => void>();
+  private lastProblem: string | undefined = 'connecting';
+
+  constructor(
+    url: string,
+    readonly prefix: string,
+  ) {
+    const options = { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: RETRY_DELAY_MS, autoResubscribe: false, lazyConnect: false };
+    this.commands = new Redis(url, { ...options, connectionName: `arbor-${this.instanceId}` });
+    this.subscriber = new Redis(url, { ...options, connectionName: `arbor-sub-${this.instanceId}` });
+    for (const [name, client] of [['commands', this.commands], ['subscriber', this.subscriber]] as const) {
+      client.on('error', (error: Error) => this.problem(`${name}: ${error.message}`));
+      client.on('end', () => this.problem(`${name}: connection ended`));
+      client.on('ready', () => this.ready(name));
+    }
+    this.subscriber.on('message', (channel: string, message: string) => {
+      for (const listener of this.listeners) listener(channel, message);
+    });
+  }
+
+  /** Both connections are usable. */
+  get isReady(): boolean {
+    return this.commands.status === 'ready' && this.subscriber.status === 'ready';
+  }
+
+  /** Why Redis is not usable, for the health indicator. */
+  get problemDescription(): string {
+    return this.lastProblem ?? `commands ${this.commands.status}, subscriber ${this.subscriber.status}`;
+  }
+
+  key(...parts: string[]): string {
+    return this.prefix + parts.join(':');
+  }
+
+  onMessage(listener: MessageListener): void {
+    this.listeners.add(listener);
+  }
+
+  /** Called after every (re)connection of the command connection, e.g. to re-publish presence. */
+  onReady(listener: () => void): void {
+    this.readyListeners.add(listener);
+  }
+
+  /** Subscribes now if connected, and again after every reconnect. */
+  subscribe(channel: string): void {
+    this.channels.add(channel);
+    if (this.subscriber.status === 'ready') this.subscriber.subscribe(channel).catch((error: Error) => this.problem(`subscribe: ${error.message}`));
+  }
+
+  unsubscribe(channel: string): void {
+    this.channels.delete(channel);
+    if (this.subscriber.status === 'ready') this.subscriber.unsubscribe(channel).catch((error: Error) => this.problem(`unsubscribe: ${error.message}`));
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    this.listeners.clear();
+    this.readyListeners.clear();
+    await Promise.all([this.commands.quit().catch(() => this.commands.disconnect()), this.subscriber.quit().catch(() => this.subscriber.disconnect())]);
+  }
+
+  private ready(name: 'commands' | 'subscriber'): void {
+    if (name === 'subscriber' && this.channels.size > 0) {
+      this.subscriber.subscribe(...this.channels).catch((error: Error) => this.problem(`resubscribe: ${error.message}`));
+    }
+    if (name === 'commands') for (const listener of this.readyListeners) listener();
+    if (this.isReady) {
+      if (this.lastProblem) this.logger.log({ msg: 'redis connected', instanceId: this.instanceId });
+      this.lastProblem = undefined;
+    }
+  }
+
+  /** Logs each new problem once, not every reconnect attempt. */
+  private problem(description: string): void {
+    if (description !== this.lastProblem) this.logger.warn({ msg: 'redis unavailable', reason: description });
+    this.lastProblem = description;
+  }
+}
