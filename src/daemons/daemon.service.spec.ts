@@ -7,22 +7,7 @@ import { InMemoryWorkspaceStatusStore } from '../workspaces/in-memory-workspace-
 import { WorkspacesService } from '../workspaces/workspaces.service.js';
 import { DaemonService } from './daemon.service.js';
 import { InMemoryDaemonBroker } from './in-memory-daemon.broker.js';
-import type { PeerLink } from './peer-link.js';
-
-class RecordingLink implements PeerLink {
-  readonly frames: any[] = [];
-  closedWith: { code: CloseCode; reason: string } | undefined;
-  constructor(readonly id: string) {}
-  send(frame: object | string): void {
-    this.frames.push(typeof frame === 'string' ? JSON.parse(frame) : frame);
-  }
-  close(code: CloseCode, reason: string): void {
-    this.closedWith = { code, reason };
-  }
-  statuses(): string[] {
-    return this.frames.filter((frame) => frame.type === 'daemon-status').map((frame) => frame.payload.status);
-  }
-}
+import { RecordingLink } from '../../test/support/recording-link.js';
 
 const user: Principal = { sub: 'user-1', role: Role.Client, daemons: new Set(['d1']), expiresAt: 0 };
 const T0 = Date.parse('2026-01-01T00:00:00Z');

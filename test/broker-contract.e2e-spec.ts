@@ -1,0 +1,134 @@
+import { CloseCode, DaemonMessageType, Role } from '@arbor/gateway-client/protocol';
+import type { Principal } from '../src/auth/principal.js';
+import { GatewayConfig } from '../src/config/gateway-config.js';
+import { DaemonService } from '../src/daemons/daemon.service.js';
+import { InMemoryDaemonBroker } from '../src/daemons/in-memory-daemon.broker.js';
+import { RedisDaemonBroker } from '../src/daemons/redis-daemon.broker.js';
+import { RedisConnections } from '../src/redis/redis-connections.js';
+import { InMemoryWorkspaceStatusStore } from '../src/workspaces/in-memory-workspace-status.store.js';
+import { RedisWorkspaceStatusStore } from '../src/workspaces/redis-workspace-status.store.js';
+import { WorkspacesService } from '../src/workspaces/workspaces.service.js';
+import { waitFor } from './support/ports.js';
+import { RecordingLink } from './support/recording-link.js';
+import { deletePrefix, SHARED_REDIS_URL, uniquePrefix } from './support/redis.js';
+
+/** Two "instances" of the gateway's services; in memory they are one and the same. */
+interface Cluster {
+  a: DaemonService;
+  b: DaemonService;
+  close(): Promise<void>;
+}
+
+const config = GatewayConfig.load({ DAEMON_STALE_MS: '300', DAEMON_TIMEOUT_MS: '900', SWEEP_INTERVAL_MS: '50' });
+const user: Principal = { sub: 'user-1', role: Role.Client, daemons: new Set(['d1']), expiresAt: 0 };
+
+function inMemoryCluster(): Cluster {
+  const service = new DaemonService(new InMemoryDaemonBroker(), new WorkspacesService(new InMemoryWorkspaceStatusStore()), config);
+  service.onModuleInit();
+  return { a: service, b: service, close: async () => service.onModuleDestroy() };
+}
+
+async function redisCluster(): Promise<Cluster> {
+  const prefix = uniquePrefix();
+  const parts = [0, 1].map(() => {
+    const redis = new RedisConnections(SHARED_REDIS_URL, prefix);
+    const broker = new RedisDaemonBroker(redis, config);
+    broker.onModuleInit();
+    const service = new DaemonService(broker, new WorkspacesService(new RedisWorkspaceStatusStore(redis)), config);
+    service.onModuleInit();
+    return { redis, broker, service };
+  });
+  await waitFor(() => parts.every((part) => part.redis.isReady), 'redis ready');
+  return {
+    a: parts[0].service,
+    b: parts[1].service,
+    close: async () => {
+      for (const part of parts) {
+        part.service.onModuleDestroy();
+        part.broker.onModuleDestroy();
+        await part.redis.onModuleDestroy();
+      }
+      await deletePrefix(SHARED_REDIS_URL, prefix);
+    },
+  };
+}
+
+describe.each([
+  ['in-memory', inMemoryCluster],
+  ['redis', redisCluster],
+] as const)('DaemonBroker contract: %s', (_name, makeCluster) => {
+  let cluster: Cluster;
+
+  beforeEach(async () => {
+    cluster = await makeCluster();
+  });
+
+  afterEach(async () => {
+    await cluster.close();
+  });
+
+  it('a client on one instance sees a daemon on another come online, send events and go offline', async () => {
+    const client = new RecordingLink('client');
+    expect((await cluster.b.connectClient('d1', client)).daemonStatus).toBe('offline');
+    const daemon = new RecordingLink('daemon');
+    await cluster.a.connectDaemon('d1', daemon);
+    await waitFor(() => client.statuses().includes('online'), 'online');
+    for (let i = 0; i < 200; i += 1) cluster.a.relayEvent('d1', DaemonMessageType.FileChange, { workspaceId: 'w1', path: `p${i}`, event: 'add' });
+    await waitFor(() => client.ofType('file-change').length === 200, 'events');
+    expect(client.ofType('file-change').map((frame) => frame.payload.path)).toEqual(Array.from({ length: 200 }, (_, i) => `p${i}`));
+    expect(client.ofType('file-change')[0].daemonId).toBe('d1');
+    await cluster.a.disconnectDaemon('d1', daemon);
+    await waitFor(() => client.statuses().at(-1) === 'offline', 'offline');
+    expect(client.statuses()).toEqual(['online', 'offline']);
+  });
+
+  it('answers get-workspace-status the same on every instance', async () => {
+    await cluster.a.connectDaemon('d1', new RecordingLink('daemon'));
+    await cluster.a.heartbeat('d1', ['w1', 'w2']);
+    await cluster.a.updateWorkspace('d1', { workspaceId: 'w1', status: 'syncing' });
+    for (const service of [cluster.a, cluster.b]) {
+      expect(await service.getWorkspaceStatus('d1', 'w1')).toEqual({ workspaceId: 'w1', status: 'syncing' });
+      expect(await service.getWorkspaceStatus('d1', 'w2')).toEqual({ workspaceId: 'w2', status: 'unknown' });
+      await expect(service.getWorkspaceStatus('d1', 'w3')).rejects.toMatchObject({ code: 'not_found' });
+    }
+    const client = new RecordingLink('client');
+    expect((await cluster.b.connectClient('d1', client)).workspaceIds.sort()).toEqual(['w1', 'w2']);
+  });
+
+  it('routes commands to the instance holding the daemon, and reports daemon_offline when none does', async () => {
+    await expect(cluster.b.sendCommand('d1', user, 'run-task' as never, { taskId: 't0' })).rejects.toMatchObject({ code: 'daemon_offline' });
+    const daemon = new RecordingLink('daemon');
+    await cluster.a.connectDaemon('d1', daemon);
+    expect(await cluster.b.sendCommand('d1', user, 'run-task' as never, { taskId: 't1', workspaceId: 'w1', command: 'ls' })).toEqual({ status: 'accepted' });
+    await waitFor(() => daemon.ofType('run-task').length === 1, 'command at the daemon');
+    expect(daemon.ofType('run-task')[0]).toEqual({ type: 'run-task', payload: { taskId: 't1', workspaceId: 'w1', command: 'ls', userId: 'user-1' } });
+  });
+
+  it('replaces a daemon connection across instances with 4409 and no offline blip', async () => {
+    const client = new RecordingLink('client');
+    await cluster.b.connectClient('d1', client);
+    const older = new RecordingLink('older');
+    await cluster.a.connectDaemon('d1', older);
+    await waitFor(() => client.statuses().includes('online'), 'online');
+    const newer = new RecordingLink('newer');
+    await cluster.b.connectDaemon('d1', newer);
+    await waitFor(() => older.closedWith !== undefined, 'older closed');
+    expect(older.closedWith).toEqual({ code: CloseCode.Replaced, reason: 'replaced by a newer connection' });
+    // The closed connection's own disconnect must not announce the daemon offline.
+    await cluster.a.disconnectDaemon('d1', older);
+    await cluster.a.sendCommand('d1', user, 'cancel-task' as never, { taskId: 't1' });
+    await waitFor(() => newer.ofType('cancel-task').length === 1, 'command reaches the newer connection');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(client.statuses()).toEqual(['online']);
+    expect(older.ofType('cancel-task')).toEqual([]);
+  });
+
+  it('marks a silent daemon stale and then offline for clients everywhere', async () => {
+    const client = new RecordingLink('client');
+    await cluster.b.connectClient('d1', client);
+    const daemon = new RecordingLink('daemon');
+    await cluster.a.connectDaemon('d1', daemon);
+    await waitFor(() => client.statuses().join() === 'online,stale,offline', 'stale then offline', 5000);
+    expect(daemon.closedWith?.code).toBe(CloseCode.HeartbeatTimeout);
+  });
+});

@@ -1,0 +1,26 @@
+import type { CloseCode } from '@arbor/gateway-client/protocol';
+import type { PeerLink } from '../../src/daemons/peer-link.js';
+
+/** A PeerLink that records what the services send it, for tests below the socket layer. */
+export class RecordingLink implements PeerLink {
+  readonly frames: any[] = [];
+  closedWith: { code: CloseCode; reason: string } | undefined;
+
+  constructor(readonly id: string) {}
+
+  send(frame: object | string): void {
+    this.frames.push(typeof frame === 'string' ? JSON.parse(frame) : frame);
+  }
+
+  close(code: CloseCode, reason: string): void {
+    this.closedWith = { code, reason };
+  }
+
+  statuses(): string[] {
+    return this.frames.filter((frame) => frame.type === 'daemon-status').map((frame) => frame.payload.status);
+  }
+
+  ofType(type: string): any[] {
+    return this.frames.filter((frame) => frame.type === type);
+  }
+}
