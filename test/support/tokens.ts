@@ -11,3 +11,9 @@ export function handcraftToken(header: Record<string, unknown>, claims: Record<s
 export function nowSeconds(): number {
   return Math.floor(Date.now() / 1000);
 }
+
+/** A valid HS256 token for the given secret, as an app backend would mint it. */
+export function signToken(secret: string, claims: Record<string, unknown>, ttlSeconds = 300): string {
+  const now = nowSeconds();
+  return handcraftToken({ alg: 'HS256', typ: 'JWT' }, { aud: 'arbor-gateway', iat: now, exp: now + ttlSeconds, ...claims }, secret);
+}
