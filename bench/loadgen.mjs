@@ -11,6 +11,8 @@ const { values } = parseArgs({
   options: {
     protocol: { type: 'string' },
     port: { type: 'string' },
+    // Clients may connect to another instance than the daemon (the Redis scenario).
+    'client-port': { type: 'string' },
     scenario: { type: 'string' },
     clients: { type: 'string', default: '100' },
     events: { type: 'string', default: '10000' },
@@ -27,6 +29,7 @@ const { values } = parseArgs({
 });
 const protocol = protocols[values.protocol];
 const port = Number(values.port);
+const clientPort = Number(values['client-port'] ?? values.port);
 const DAEMON = 'bench-daemon';
 const HIGH_WATER = 1024 * 1024;
 
@@ -81,7 +84,7 @@ const scenarios = {
     const events = Number(values.events);
     const daemon = protocol.daemon(port, DAEMON);
     await daemon.ready;
-    const { peers, failures } = await openMany(clients, 50, () => protocol.client(port, DAEMON));
+    const { peers, failures } = await openMany(clients, 50, () => protocol.client(clientPort, DAEMON));
     let delivered = 0;
     let outOfOrder = 0;
     let finish;
@@ -108,7 +111,7 @@ const scenarios = {
     const events = Number(values.events);
     const daemon = protocol.daemon(port, DAEMON);
     await daemon.ready;
-    const client = protocol.client(port, DAEMON);
+    const client = protocol.client(clientPort, DAEMON);
     await client.ready;
     let delivered = 0;
     let outOfOrder = 0;
@@ -139,7 +142,7 @@ const scenarios = {
     const events = Math.round(rate * seconds);
     const daemon = protocol.daemon(port, DAEMON);
     await daemon.ready;
-    const { peers, failures } = await openMany(clients, 50, () => protocol.client(port, DAEMON));
+    const { peers, failures } = await openMany(clients, 50, () => protocol.client(clientPort, DAEMON));
     const samples = new Float64Array(clients * events);
     let count = 0;
     for (const peer of peers) peer.onEvent((event) => (samples[count++] = performance.now() - sentAtOf(event)));

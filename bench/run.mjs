@@ -19,7 +19,7 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     rounds: { type: 'string' },
     only: { type: 'string' },
-    servers: { type: 'string', default: 'arbor,raw,socketio' },
+    servers: { type: 'string', default: 'arbor,raw,socketio,arbor-redis' },
     'fanout-clients': { type: 'string' },
     'fanout-events': { type: 'string' },
     'ingress-events': { type: 'string' },
@@ -51,6 +51,9 @@ const params = {
   storm: { clients: size('storm-clients', 10_000, 300) },
 };
 const SERVERS = values.servers.split(',');
+/** (D) spans two instances: scenarios about one process's connections do not apply to it. */
+const APPLIES = { 'arbor-redis': new Set(['fanout', 'ingress', 'latency']) };
+const applies = (server, scenario) => !APPLIES[server] || APPLIES[server].has(scenario);
 const INTERLEAVED = ['fanout', 'ingress', 'latency', 'idle', 'connect'];
 const ARBOR_ONLY = ['capacity', 'storm'];
 const selected = new Set(values.only ? values.only.split(',') : [...INTERLEAVED, ...ARBOR_ONLY]);
@@ -65,19 +68,39 @@ const SERVER_COMMANDS = {
   socketio: (port) => ({ args: [here('./servers/socketio-relay.mjs')], env: { PORT: String(port) } }),
 };
 
+// (D): two instances of our gateway sharing Redis; the daemon connects to the first, clients to the second.
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const REDIS_PREFIX = `arbor-bench:${Date.now().toString(36)}:`;
+
 async function startServer(kind, port, extraEnv) {
-  const { args, env } = SERVER_COMMANDS[kind](port, extraEnv);
+  if (kind !== 'arbor-redis') {
+    const child = await startProcess(SERVER_COMMANDS[kind](port, extraEnv), port);
+    return { children: [child], clientPort: port };
+  }
+  const env = { REDIS_URL, REDIS_KEY_PREFIX: REDIS_PREFIX, ...extraEnv };
+  const clientPort = await freePort();
+  const children = await Promise.all([startProcess(SERVER_COMMANDS.arbor(port, env), port), startProcess(SERVER_COMMANDS.arbor(clientPort, env), clientPort)]);
+  return { children, clientPort };
+}
+
+const sum = (server, measure) => server.children.reduce((total, child) => total + measure(child.pid), 0);
+
+async function startProcess({ args, env }, port) {
   const child = spawn(process.execPath, args, { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
   await waitForPort(port);
   await sleep(300);
   return child;
 }
 
-async function stopServer(child, signal = values.profile ? 'SIGINT' : 'SIGKILL') {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill(signal);
-  await exited;
+async function stopServer(server, signal = values.profile ? 'SIGINT' : 'SIGKILL') {
+  await Promise.all(
+    server.children.map(async (child) => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill(signal);
+      await exited;
+    }),
+  );
 }
 
 /** Runs one scenario against one fresh server process. */
@@ -85,8 +108,9 @@ async function runOnce(kind, scenario, scenarioParams, loadgenCount = 1) {
   const port = await freePort();
   const serverEnv = scenario === 'capacity' ? { PING_INTERVAL_MS: '5000' } : {};
   let server = await startServer(kind, port, serverEnv);
-  const measured = { rssBefore: rssBytes(server.pid) };
-  const args = [here('./loadgen.mjs'), '--protocol', kind, '--port', String(port), '--scenario', scenario];
+  const measured = { rssBefore: sum(server, rssBytes) };
+  const protocol = kind === 'arbor-redis' ? 'arbor' : kind;
+  const args = [here('./loadgen.mjs'), '--protocol', protocol, '--port', String(port), '--client-port', String(server.clientPort), '--scenario', scenario];
   for (const [key, value] of Object.entries(scenarioParams)) args.push(`--${key}`, String(value));
 
   const runLoadgen = (extra) =>
@@ -116,15 +140,15 @@ async function runOnce(kind, scenario, scenarioParams, loadgenCount = 1) {
 
   if (scenario === 'ingress') {
     await markers('READY');
-    measured.cpuStart = cpuSeconds(server.pid);
+    measured.cpuStart = sum(server, cpuSeconds);
     release();
     await markers('MEASURED');
-    measured.cpuEnd = cpuSeconds(server.pid);
+    measured.cpuEnd = sum(server, cpuSeconds);
     release();
   } else if (scenario === 'idle' || scenario === 'capacity') {
     await markers('READY');
     await sleep(scenario === 'capacity' ? scenarioParams.seconds * 1000 : 1500);
-    measured.rssAfter = rssBytes(server.pid);
+    measured.rssAfter = sum(server, rssBytes);
     release();
   } else if (scenario === 'storm') {
     await markers('READY');
@@ -133,7 +157,7 @@ async function runOnce(kind, scenario, scenarioParams, loadgenCount = 1) {
     release();
   }
   const results = await Promise.all(loadgens);
-  measured.peakRss = peakRssBytes(server.pid);
+  measured.peakRss = sum(server, peakRssBytes);
   await stopServer(server);
   return combine(results, measured, scenarioParams);
 }
@@ -173,7 +197,7 @@ console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(total
 for (let round = 0; round < params.rounds; round += 1) {
   for (const scenario of INTERLEAVED.filter((name) => selected.has(name))) {
     // Rotate the order each round so no server always runs first (or last) on a warm machine.
-    const order = SERVERS.map((_, i) => SERVERS[(i + round) % SERVERS.length]);
+    const order = SERVERS.map((_, i) => SERVERS[(i + round) % SERVERS.length]).filter((server) => applies(server, scenario));
     for (const server of order) {
       const result = await runOnce(server, scenario, params[scenario]);
       runs.push({ round, scenario, server, result });
@@ -226,6 +250,10 @@ for (const metrics of Object.values(summary)) {
 }
 
 const ratio = (scenario, key, server = 'arbor') => summary[scenario]?.[key]?.servers[server]?.ratio;
+const ratioBetween = (scenario, key, server, reference) => {
+  const servers = summary[scenario]?.[key]?.servers;
+  return servers?.[server] && servers?.[reference] ? servers[server].median / servers[reference].median : undefined;
+};
 const value = (scenario, key) => summary[scenario]?.[key]?.servers.arbor?.median;
 const targets = [
   ['fan-out deliveries/s ≥ 0.90 × raw ws', ratio('fanout', 'deliveriesPerSecond'), (r) => r >= 0.9],
@@ -235,6 +263,7 @@ const targets = [
   ['authenticated handshakes/s ≥ 0.70 × raw ws connects', ratio('connect', 'handshakesPerSecond'), (r) => r >= 0.7],
   [`connection capacity: ${params.capacity.connections} held, no errors`, value('capacity', 'connected'), (v) => v === params.capacity.connections],
   ['reconnect storm: all back within 30 s', value('storm', 'secondsUntilAllBack'), (v) => v <= 30],
+  ['cross-instance fan-out (D) ≥ 0.70 × single instance (A)', ratioBetween('fanout', 'deliveriesPerSecond', 'arbor-redis', 'arbor'), (r) => r >= 0.7],
 ];
 const lossy = runs.filter((run) => run.result.error || run.result.lost !== 0 || run.result.outOfOrder > 0);
 

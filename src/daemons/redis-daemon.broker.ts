@@ -53,7 +53,7 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
 
   onModuleInit(): void {
     this.redis.onMessage((channel, message) => this.received(channel, message));
-    this.redis.subscribe(this.instanceChannel(this.redis.instanceId));
+    void this.redis.subscribe(this.instanceChannel(this.redis.instanceId));
     this.redis.onReady(() => {
       this.warned.clear();
       void this.republishPresence();
@@ -120,10 +120,10 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
     return presence;
   }
 
+  /** Resolves once events published anywhere reach this watcher (the subscription is confirmed). */
   override async watch(daemonId: string, link: PeerLink): Promise<void> {
-    const first = !this.watchers.has(daemonId);
     await super.watch(daemonId, link);
-    if (first) this.redis.subscribe(this.eventsChannel(daemonId));
+    await this.redis.subscribe(this.eventsChannel(daemonId));
   }
 
   override async unwatch(daemonId: string, link: PeerLink): Promise<number> {

@@ -19,7 +19,8 @@ export class RedisConnections implements OnModuleDestroy {
   /** Unique per process: presence says which instance holds a daemon. */
   readonly instanceId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   private readonly logger = new Logger('Redis');
-  private readonly channels = new Set<string>();
+  /** Wanted channels, each with the promise of its current subscription. */
+  private readonly channels = new Map<string, Promise<void>>();
   private readonly listeners = new Set<MessageListener>();
   private readonly readyListeners = new Set<() => void>();
   private lastProblem: string | undefined = 'connecting';
@@ -64,10 +65,17 @@ export class RedisConnections implements OnModuleDestroy {
     this.readyListeners.add(listener);
   }
 
-  /** Subscribes now if connected, and again after every reconnect. */
-  subscribe(channel: string): void {
-    this.channels.add(channel);
-    if (this.subscriber.status === 'ready') this.subscriber.subscribe(channel).catch((error: Error) => this.problem(`subscribe: ${error.message}`));
+  /**
+   * Subscribes now if connected, and again after every reconnect. Resolves once Redis confirmed
+   * the subscription (at once while Redis is away), so a caller knows publishes reach it from now on.
+   */
+  subscribe(channel: string): Promise<void> {
+    let subscribed = this.channels.get(channel);
+    if (!subscribed) {
+      subscribed = this.subscriber.status === 'ready' ? this.subscriber.subscribe(channel).then(() => undefined, (error: Error) => this.problem(`subscribe: ${error.message}`)) : Promise.resolve();
+      this.channels.set(channel, subscribed);
+    }
+    return subscribed;
   }
 
   unsubscribe(channel: string): void {
@@ -83,7 +91,8 @@ export class RedisConnections implements OnModuleDestroy {
 
   private ready(name: 'commands' | 'subscriber'): void {
     if (name === 'subscriber' && this.channels.size > 0) {
-      this.subscriber.subscribe(...this.channels).catch((error: Error) => this.problem(`resubscribe: ${error.message}`));
+      const resubscribed = this.subscriber.subscribe(...this.channels.keys()).then(() => undefined, (error: Error) => this.problem(`resubscribe: ${error.message}`));
+      for (const channel of this.channels.keys()) this.channels.set(channel, resubscribed);
     }
     if (name === 'commands') for (const listener of this.readyListeners) listener();
     if (this.isReady) {
