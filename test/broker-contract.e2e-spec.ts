@@ -3,6 +3,7 @@ import type { Principal } from '../src/auth/principal.js';
 import { GatewayConfig } from '../src/config/gateway-config.js';
 import { DaemonService } from '../src/daemons/daemon.service.js';
 import { InMemoryDaemonBroker } from '../src/daemons/in-memory-daemon.broker.js';
+import { InMemoryEventStreams } from '../src/daemons/streams/in-memory-event-streams.js';
 import { RedisDaemonBroker } from '../src/daemons/redis-daemon.broker.js';
 import { RedisConnections } from '../src/redis/redis-connections.js';
 import { InMemoryWorkspaceStatusStore } from '../src/workspaces/in-memory-workspace-status.store.js';
@@ -20,10 +21,11 @@ interface Cluster {
 }
 
 const config = GatewayConfig.load({ DAEMON_STALE_MS: '300', DAEMON_TIMEOUT_MS: '900', SWEEP_INTERVAL_MS: '50' });
+const streams = () => new InMemoryEventStreams(config.replayMaxEvents, config.replayTtlMs);
 const user: Principal = { sub: 'user-1', role: Role.Client, daemons: new Set(['d1']), expiresAt: 0 };
 
 function inMemoryCluster(): Cluster {
-  const service = new DaemonService(new InMemoryDaemonBroker(), new WorkspacesService(new InMemoryWorkspaceStatusStore()), config);
+  const service = new DaemonService(new InMemoryDaemonBroker(), new WorkspacesService(new InMemoryWorkspaceStatusStore()), config, streams());
   service.onModuleInit();
   return { a: service, b: service, close: async () => service.onModuleDestroy() };
 }
@@ -34,7 +36,7 @@ async function redisCluster(): Promise<Cluster> {
     const redis = new RedisConnections(SHARED_REDIS_URL, prefix);
     const broker = new RedisDaemonBroker(redis, config);
     broker.onModuleInit();
-    const service = new DaemonService(broker, new WorkspacesService(new RedisWorkspaceStatusStore(redis)), config);
+    const service = new DaemonService(broker, new WorkspacesService(new RedisWorkspaceStatusStore(redis)), config, streams());
     service.onModuleInit();
     return { redis, broker, service };
   });
@@ -69,7 +71,7 @@ describe.each([
 
   it('a client on one instance sees a daemon on another come online, send events and go offline', async () => {
     const client = new RecordingLink('client');
-    expect((await cluster.b.connectClient('d1', client)).daemonStatus).toBe('offline');
+    expect((await cluster.b.connectClient('d1', client)).connected.daemonStatus).toBe('offline');
     const daemon = new RecordingLink('daemon');
     await cluster.a.connectDaemon('d1', daemon);
     await waitFor(() => client.statuses().includes('online'), 'online');
@@ -92,7 +94,7 @@ describe.each([
       await expect(service.getWorkspaceStatus('d1', 'w3')).rejects.toMatchObject({ code: 'not_found' });
     }
     const client = new RecordingLink('client');
-    expect((await cluster.b.connectClient('d1', client)).workspaceIds.sort()).toEqual(['w1', 'w2']);
+    expect((await cluster.b.connectClient('d1', client)).connected.workspaceStatuses).toEqual({ w1: 'syncing', w2: 'unknown' });
   });
 
   it('routes commands to the instance holding the daemon, and reports daemon_offline when none does', async () => {

@@ -24,7 +24,7 @@ describe('health endpoints', () => {
 
     const response = await fetch(`${gateway.httpUrl}/health`);
     expect(response.status).toBe(200);
-    const body = await response.json();
+    const body = (await response.json()) as any;
     expect(body.status).toBe('ok');
     expect(body.details.daemons).toMatchObject({ status: 'up', online: 2, stale: 0, offline: 1, timedOutTotal: 0 });
     expect(Date.parse(body.details.daemons.lastSweepAt)).toBeGreaterThan(Date.now() - 10_000);
@@ -36,14 +36,14 @@ describe('health endpoints', () => {
     expect((await fetch(`${gateway.httpUrl}/health/live`)).status).toBe(200);
     const ready = await fetch(`${gateway.httpUrl}/health/ready`);
     expect(ready.status).toBe(200);
-    expect((await ready.json()).details.daemons.status).toBe('up');
+    expect(((await ready.json()) as any).details.daemons.status).toBe('up');
   });
 
   it('readiness answers 503 once shutdown begins while liveness stays up', async () => {
     gateway.app.get(LifecycleState).beforeApplicationShutdown();
     const ready = await fetch(`${gateway.httpUrl}/health/ready`);
     expect(ready.status).toBe(503);
-    expect((await ready.json()).error.gateway).toEqual({ status: 'down', reason: 'shutting down' });
+    expect(((await ready.json()) as any).error.gateway).toEqual({ status: 'down', reason: 'shutting down' });
     expect((await fetch(`${gateway.httpUrl}/health`)).status).toBe(503);
     expect((await fetch(`${gateway.httpUrl}/health/live`)).status).toBe(200);
   });
@@ -103,7 +103,7 @@ describe('POST /auth/token', () => {
     it('issues a token the WebSocket endpoint accepts, capped at the maximum lifetime', async () => {
       const response = await post({ sub: 'user-1', role: 'client', daemons: ['daemon-1'], ttlSeconds: 3600 });
       expect(response.status).toBe(201);
-      const { token, expiresAt } = await response.json();
+      const { token, expiresAt } = (await response.json()) as any;
       const lifetime = Date.parse(expiresAt) - Date.now();
       expect(lifetime).toBeLessThanOrEqual(300_000);
       expect(lifetime).toBeGreaterThan(290_000);
@@ -111,7 +111,7 @@ describe('POST /auth/token', () => {
       expect((await peer.next('connected')).payload.daemonId).toBe('daemon-1');
 
       const daemonResponse = await post({ sub: 'daemon-1', role: Role.Daemon });
-      const daemon = await gateway.open(gateway.wsUrl({ token: (await daemonResponse.json()).token }));
+      const daemon = await gateway.open(gateway.wsUrl({ token: ((await daemonResponse.json()) as any).token }));
       await daemon.next('connected');
     });
   });

@@ -23,7 +23,15 @@ describe('relay between daemons and clients', () => {
 
     const client = await gateway.open(gateway.wsUrl({ daemonId: 'daemon-1', token: gateway.token(Role.Client, 'user-1', { daemons: ['daemon-1'] }) }));
     const connected = await client.next('connected');
-    expect(connected.payload).toEqual({ daemonId: 'daemon-1', workspaceIds: ['w1', 'w2'], daemonStatus: 'online', timestamp: expect.any(String) });
+    expect(connected.payload).toEqual({
+      daemonId: 'daemon-1',
+      workspaceIds: ['w1', 'w2'],
+      workspaceStatuses: { w1: 'unknown', w2: 'unknown' },
+      daemonStatus: 'online',
+      stream: { epoch: expect.any(String), seq: 1 },
+      recovered: false,
+      timestamp: expect.any(String),
+    });
     // The connected frame is always the first frame a peer receives.
     expect(client.received[0].type).toBe('connected');
   });
@@ -51,16 +59,22 @@ describe('relay between daemons and clients', () => {
       expect(await client.next('file-change')).toEqual({
         type: 'file-change',
         daemonId: 'daemon-123',
+        epoch: expect.any(String),
+        seq: 2,
         payload: { workspaceId: 'w1', path: 'src/a.ts', event: 'change' },
       });
       expect(await client.next('task-status')).toEqual({
         type: 'task-status',
         daemonId: 'daemon-123',
+        epoch: expect.any(String),
+        seq: 3,
         payload: { taskId: 't1', status: 'running', output: 'step 1' },
       });
       expect(await client.next('workspace-update')).toEqual({
         type: 'workspace-update',
         daemonId: 'daemon-123',
+        epoch: expect.any(String),
+        seq: 4,
         payload: { workspaceId: 'w1', status: 'syncing' },
       });
     }
@@ -149,6 +163,8 @@ describe('relay between daemons and clients', () => {
     expect(await client.next('daemon-status')).toEqual({
       type: 'daemon-status',
       daemonId: 'daemon-1',
+      epoch: client.received[0].payload.stream.epoch,
+      seq: 1,
       payload: { daemonId: 'daemon-1', status: 'online', lastHeartbeat: null },
     });
     daemon.send({ type: 'heartbeat', payload: { workspaceIds: [] } });

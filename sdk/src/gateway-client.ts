@@ -5,6 +5,7 @@ import {
   DAEMON_EVENT_TYPES,
   DaemonMessageType,
   DEFAULT_PORT,
+  formatPosition,
   ServerMessageType,
   WS_PATH,
   type AckPayload,
@@ -14,7 +15,9 @@ import {
   type DaemonStatusPayload,
   type ErrorPayload,
   type Frame,
+  type ResyncRequiredPayload,
   type RunTaskPayload,
+  type StreamPosition,
   type WorkspaceStatusPayload,
 } from './protocol.js';
 import type { ConnectionState, ReconnectingWebSocketOptions, UrlSource } from './reconnecting-websocket.js';
@@ -36,8 +39,13 @@ export interface GatewayClientEvents {
   'task-status': DaemonEventFrame<DaemonMessageType.TaskStatus>;
   'workspace-update': DaemonEventFrame<DaemonMessageType.WorkspaceUpdate>;
   'daemon-status': DaemonStatusPayload;
-  /** The gateway admitted (or re-admitted) this client. */
+  /** The gateway admitted (or re-admitted) this client; `recovered` says whether it resumed. */
   connected: ClientConnectedPayload;
+  /**
+   * Resuming failed (the position left the history, or the stream's epoch changed): rebuild
+   * from `snapshot`; events from here on continue from its position.
+   */
+  resync: { reason: string; snapshot: ClientConnectedPayload | undefined };
   /** The link's state changed. */
   state: ConnectionState;
   /** Every frame, for anything the typed events do not cover. */
@@ -61,10 +69,13 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> {
   private status: DaemonStatus | undefined;
   private heartbeatAt: string | null = null;
   private workspaces: string[] = [];
+  private streamPosition: StreamPosition | undefined;
+  private lastSnapshot: ClientConnectedPayload | undefined;
 
   constructor(options: GatewayClientOptions) {
     const { url = DEFAULT_GATEWAY_URL, daemonId, requestTimeout = 10_000, ...rest } = options;
-    super({ ...rest, url: withDaemonId(url, daemonId) });
+    // Every attempt resumes from the last event processed (`since`), once there is one.
+    super({ ...rest, url: withDaemonId(url, daemonId, () => this.streamPosition) });
     this.daemonId = daemonId;
     this.requests = new RequestTracker(this.timers, requestTimeout);
     this.unsubscribers.push(
@@ -87,6 +98,16 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> {
 
   get workspaceIds(): readonly string[] {
     return this.workspaces;
+  }
+
+  /** The last event processed: where the next connection resumes. */
+  get position(): StreamPosition | undefined {
+    return this.streamPosition;
+  }
+
+  /** Whether the latest (re)connection resumed without loss. */
+  get recovered(): boolean {
+    return this.lastSnapshot?.recovered ?? false;
   }
 
   async getWorkspaceStatus(workspaceId: string): Promise<WorkspaceStatusPayload> {
@@ -119,21 +140,48 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> {
     this.requests.rejectAll();
   }
 
+  /**
+   * Moves the position along the daemon's stream. Returns false for a frame already processed
+   * (a duplicate); on an impossible gap, reconnects to resume from the last good position.
+   */
+  private advance(frame: Frame & { epoch?: string; seq?: number }): boolean {
+    if (frame.seq === undefined || frame.epoch === undefined) return true;
+    const position = this.streamPosition;
+    if (position && frame.epoch === position.epoch) {
+      if (frame.seq <= position.seq) return false;
+      if (frame.seq > position.seq + 1) {
+        this.connection.reconnect();
+        return false;
+      }
+    } else if (position) {
+      this.emit('resync', { reason: 'epoch_changed', snapshot: this.lastSnapshot });
+    }
+    this.streamPosition = { epoch: frame.epoch, seq: frame.seq };
+    return true;
+  }
+
   private request(type: ClientMessageType, payload?: object): Promise<Frame> {
     return this.requests.request(type, payload, (frame) => this.connection.send(frame));
   }
 
   private handle(frame: Frame): void {
     if (this.requests.settle(frame)) return;
+    if (!this.advance(frame as Frame & { epoch?: string; seq?: number })) return;
     this.emit('message', frame);
     switch (frame.type) {
       case ServerMessageType.Connected: {
         const payload = frame.payload as ClientConnectedPayload;
         this.status = payload.daemonStatus;
         this.workspaces = payload.workspaceIds;
+        // Resumed: the missed events follow, so the position stays until they arrive.
+        if (!payload.recovered || !this.streamPosition) this.streamPosition = payload.stream;
+        this.lastSnapshot = payload;
         this.emit('connected', payload);
         return;
       }
+      case ServerMessageType.ResyncRequired:
+        this.emit('resync', { reason: (frame.payload as ResyncRequiredPayload).reason, snapshot: this.lastSnapshot });
+        return;
       case ServerMessageType.DaemonStatus: {
         const payload = frame.payload as DaemonStatusPayload;
         this.status = payload.status;
@@ -152,10 +200,12 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> {
   }
 }
 
-function withDaemonId(url: UrlSource, daemonId: string): () => Promise<string> {
+function withDaemonId(url: UrlSource, daemonId: string, position: () => StreamPosition | undefined): () => Promise<string> {
   return async () => {
     const base = new URL(String(typeof url === 'function' ? await url() : url));
     base.searchParams.set('daemonId', daemonId);
+    const since = position();
+    if (since) base.searchParams.set('since', formatPosition(since));
     return base.toString();
   };
 }

@@ -37,6 +37,8 @@ export enum ServerMessageType {
   Connected = 'connected',
   DaemonStatus = 'daemon-status',
   WorkspaceStatus = 'workspace-status',
+  /** A resuming client's position is no longer in the history: rebuild from the snapshot. */
+  ResyncRequired = 'resync-required',
   /** Reply to a command that carried an `id`: the gateway handed it to the daemon. */
   Ack = 'ack',
   Error = 'error',
@@ -63,6 +65,8 @@ export enum CloseCode {
   InternalError = 1011,
   ServiceRestart = 1012,
   TryAgainLater = 1013,
+  /** The client did not read its outbound buffer down in time; it resumes like any reconnect. */
+  SlowConsumer = 4008,
   BadRequest = 4400,
   Unauthorized = 4401,
   Forbidden = 4403,
@@ -83,6 +87,7 @@ export enum ErrorCode {
   Unavailable = 'unavailable',
   Replaced = 'replaced',
   HeartbeatTimeout = 'heartbeat_timeout',
+  SlowConsumer = 'slow_consumer',
   InternalError = 'internal_error',
 }
 
@@ -92,6 +97,7 @@ export const CLOSE_ERROR_CODES: Readonly<Partial<Record<CloseCode, ErrorCode>>> 
   [CloseCode.Unauthorized]: ErrorCode.Unauthorized,
   [CloseCode.Forbidden]: ErrorCode.Forbidden,
   [CloseCode.HeartbeatTimeout]: ErrorCode.HeartbeatTimeout,
+  [CloseCode.SlowConsumer]: ErrorCode.SlowConsumer,
   [CloseCode.Replaced]: ErrorCode.Replaced,
 };
 
@@ -114,6 +120,7 @@ export const CLOSE_ACTIONS: Readonly<Record<number, CloseAction>> = {
   [CloseCode.InternalError]: CloseAction.Retry,
   [CloseCode.ServiceRestart]: CloseAction.Retry,
   [CloseCode.TryAgainLater]: CloseAction.Retry,
+  [CloseCode.SlowConsumer]: CloseAction.Retry,
   [CloseCode.BadRequest]: CloseAction.Stop,
   [CloseCode.Unauthorized]: CloseAction.RefreshTokenAndRetry,
   [CloseCode.Forbidden]: CloseAction.Stop,
@@ -159,6 +166,8 @@ export const Limits = {
   MAX_DAEMONS_PER_TOKEN: 1024,
   DEFAULT_MAX_PAYLOAD_BYTES: 1024 * 1024,
   DEFAULT_TOKEN_MAX_TTL_SECONDS: 300,
+  DEFAULT_REPLAY_MAX_EVENTS: 1000,
+  DEFAULT_REPLAY_TTL_MS: 5 * 60 * 1000,
   MAX_CLOCK_TOLERANCE_SECONDS: 30,
 } as const;
 
@@ -226,11 +235,39 @@ export interface TaskStatusPayload {
 
 // ---- payloads: gateway → client / daemon ----------------------------------------------------
 
+/** A point in a daemon's event stream: `seq` is the last event it covers (0: none yet). */
+export interface StreamPosition {
+  epoch: string;
+  seq: number;
+}
+
+/** The `since` connect parameter: `{epoch}:{seq}` of the last event the client processed. */
+export function formatPosition(position: StreamPosition): string {
+  return `${position.epoch}:${position.seq}`;
+}
+
+export function parsePosition(value: string): StreamPosition | undefined {
+  const match = /^([A-Za-z0-9_-]{1,64}):(\d{1,15})$/.exec(value);
+  return match ? { epoch: match[1], seq: Number(match[2]) } : undefined;
+}
+
 export interface ClientConnectedPayload {
   daemonId: string;
   workspaceIds: string[];
+  /** Last known status of each workspace (`unknown` until reported). */
+  workspaceStatuses: Record<string, string>;
   daemonStatus: DaemonStatus;
+  /** The stream position this snapshot reflects; events after it follow. */
+  stream: StreamPosition;
+  /** True when the `since` position was resumed: the missed events follow, in order. */
+  recovered: boolean;
   timestamp: string;
+}
+
+export interface ResyncRequiredPayload {
+  /** Why the requested position could not be resumed. */
+  reason: 'epoch_changed' | 'history_expired';
+  stream: StreamPosition;
 }
 
 export interface DaemonConnectedPayload {
@@ -251,11 +288,17 @@ export interface WorkspaceStatusPayload {
 }
 
 export enum AckStatus {
+  /** Handed to the daemon. */
   Accepted = 'accepted',
+  /** This command id was seen before: not forwarded again; `outcome` is the original result. */
+  Duplicate = 'duplicate',
+  DaemonOffline = 'daemon_offline',
 }
 
 export interface AckPayload {
   status: AckStatus;
+  /** For `duplicate`: what happened to the original. */
+  outcome?: AckStatus.Accepted | AckStatus.DaemonOffline;
 }
 
 export interface ErrorPayload {
@@ -269,10 +312,12 @@ export interface ErrorPayload {
 export type ForwardedRunTaskPayload = RunTaskPayload & { userId: string };
 export type ForwardedCancelTaskPayload = CancelTaskPayload & { userId: string };
 
-/** A daemon event as clients receive it: `daemonId` sits in the envelope beside `type`. */
+/** A daemon event as clients receive it: `daemonId`, `epoch` and `seq` sit in the envelope beside `type`. */
 export interface DaemonEventFrame<T extends DaemonEventType = DaemonEventType> {
   type: T;
   daemonId: string;
+  epoch: string;
+  seq: number;
   payload: DaemonEventPayloads[T];
 }
 

@@ -81,6 +81,12 @@ export class EnvironmentVariables {
   @IsInt() @Min(5) @Max(60_000)
   SWEEP_INTERVAL_MS: number = 1_000;
 
+  @IsInt() @Min(0) @Max(1_000_000)
+  REPLAY_MAX_EVENTS: number = Limits.DEFAULT_REPLAY_MAX_EVENTS;
+
+  @IsInt() @Min(1000) @Max(86_400_000)
+  REPLAY_TTL_MS: number = Limits.DEFAULT_REPLAY_TTL_MS;
+
   @IsOptional() @IsString() @Matches(/^rediss?:\/\/\S+$/, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
   REDIS_URL?: string;
 

@@ -22,6 +22,8 @@ export class GatewayConfig {
   readonly daemonStaleMs: number;
   readonly daemonTimeoutMs: number;
   readonly sweepIntervalMs: number;
+  readonly replayMaxEvents: number;
+  readonly replayTtlMs: number;
   /** Shared state for several instances; undefined runs one instance on in-memory state. */
   readonly redisUrl?: string;
   readonly redisKeyPrefix: string;
@@ -49,6 +51,8 @@ export class GatewayConfig {
     this.daemonStaleMs = env.DAEMON_STALE_MS;
     this.daemonTimeoutMs = env.DAEMON_TIMEOUT_MS;
     this.sweepIntervalMs = env.SWEEP_INTERVAL_MS;
+    this.replayMaxEvents = env.REPLAY_MAX_EVENTS;
+    this.replayTtlMs = env.REPLAY_TTL_MS;
     this.redisUrl = env.REDIS_URL;
     this.redisKeyPrefix = env.REDIS_KEY_PREFIX;
   }

@@ -19,7 +19,9 @@ import {
   Role,
   ServerMessageType,
   WS_PATH,
+  parsePosition,
   type AckPayload,
+  type StreamPosition,
   type Frame,
   type WorkspaceStatusPayload,
 } from '@arbor/gateway-client/protocol';
@@ -41,6 +43,15 @@ import { HeartbeatDto } from './dto/heartbeat.dto.js';
 import { RunTaskDto } from './dto/run-task.dto.js';
 import { TaskStatusDto } from './dto/task-status.dto.js';
 import { WorkspaceUpdateDto } from './dto/workspace-update.dto.js';
+
+/** The `since={epoch}:{seq}` a resuming client sends; malformed is a bad connect request. */
+function resumePosition(requestUrl: string | undefined): StreamPosition | undefined {
+  const value = new URL(requestUrl ?? '/', 'http://gateway.invalid').searchParams.get('since');
+  if (value === null) return undefined;
+  const position = parsePosition(value);
+  if (!position) throw new AuthError(ErrorCode.BadRequest, 'since must be {epoch}:{seq}');
+  return position;
+}
 
 /** How long shutdown waits for peers to answer the close frame before terminating them. */
 const SHUTDOWN_CLOSE_TIMEOUT_MS = 2_000;
@@ -91,8 +102,11 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
 
   handleConnection(socket: WebSocket, request: IncomingMessage): void {
     let connection: Connection;
+    let since: StreamPosition | undefined;
     try {
-      connection = new Connection(socket, this.auth.authenticateConnection(request.url, request.headers));
+      const identity = this.auth.authenticateConnection(request.url, request.headers);
+      since = resumePosition(request.url);
+      connection = new Connection(socket, identity);
     } catch (error) {
       return this.refuse(socket, error);
     }
@@ -101,11 +115,12 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     this.logger.log({ msg: 'connection admitted', connectionId: connection.id, role: principal.role, sub: principal.sub, daemonId });
     connection.enqueue(async () => {
       try {
-        const payload =
-          principal.role === Role.Daemon
-            ? await this.daemons.connectDaemon(daemonId, connection)
-            : await this.daemons.connectClient(daemonId, connection);
-        connection.release({ type: ServerMessageType.Connected, payload });
+        if (principal.role === Role.Daemon) {
+          connection.release({ type: ServerMessageType.Connected, payload: await this.daemons.connectDaemon(daemonId, connection) });
+        } else {
+          const admission = await this.daemons.connectClient(daemonId, connection, since);
+          connection.release({ type: ServerMessageType.Connected, payload: admission.connected }, admission.follow, admission.afterSeq);
+        }
       } catch (error) {
         // Never leave an admitted peer waiting for `connected`: tell it to come back.
         const retryable = error instanceof GatewayException && error.code === ErrorCode.Unavailable;

@@ -7,6 +7,7 @@ import { InMemoryWorkspaceStatusStore } from '../workspaces/in-memory-workspace-
 import { WorkspacesService } from '../workspaces/workspaces.service.js';
 import { DaemonService } from './daemon.service.js';
 import { InMemoryDaemonBroker } from './in-memory-daemon.broker.js';
+import { InMemoryEventStreams } from './streams/in-memory-event-streams.js';
 import { RecordingLink } from '../../test/support/recording-link.js';
 
 const user: Principal = { sub: 'user-1', role: Role.Client, daemons: new Set(['d1']), expiresAt: 0 };
@@ -20,7 +21,7 @@ describe('DaemonService', () => {
     jest.useFakeTimers({ now: T0 });
     config = GatewayConfig.load({ DAEMON_STALE_MS: '1000', DAEMON_TIMEOUT_MS: '3000', SWEEP_INTERVAL_MS: '100' });
     const workspaces = new WorkspacesService(new InMemoryWorkspaceStatusStore());
-    service = new DaemonService(new InMemoryDaemonBroker(), workspaces, config);
+    service = new DaemonService(new InMemoryDaemonBroker(), workspaces, config, new InMemoryEventStreams(100, 60_000));
   });
 
   afterEach(() => {
@@ -30,9 +31,14 @@ describe('DaemonService', () => {
 
   it('snapshots an offline daemon for a client and announces it when it connects', async () => {
     const client = new RecordingLink('c1');
-    expect(await service.connectClient('d1', client)).toEqual({ daemonId: 'd1', workspaceIds: [], daemonStatus: DaemonStatus.Offline, timestamp: new Date(T0).toISOString() });
+    const admission = await service.connectClient('d1', client);
+    expect(admission).toEqual({
+      connected: { daemonId: 'd1', workspaceIds: [], workspaceStatuses: {}, daemonStatus: DaemonStatus.Offline, stream: { epoch: expect.any(String), seq: 0 }, recovered: false, timestamp: new Date(T0).toISOString() },
+      follow: [],
+      afterSeq: 0,
+    });
     await service.connectDaemon('d1', new RecordingLink('daemon'));
-    expect(client.frames).toEqual([{ type: 'daemon-status', daemonId: 'd1', payload: { daemonId: 'd1', status: 'online', lastHeartbeat: null } }]);
+    expect(client.frames).toEqual([{ type: 'daemon-status', daemonId: 'd1', epoch: admission.connected.stream.epoch, seq: 1, payload: { daemonId: 'd1', status: 'online', lastHeartbeat: null } }]);
   });
 
   it('replaces an older daemon link, closing it with 4409, without an offline blip', async () => {
@@ -99,7 +105,7 @@ describe('DaemonService', () => {
     await service.updateWorkspace('d1', { workspaceId: 'w1', status: 'syncing' });
     expect(await service.getWorkspaceStatus('d1', 'w1')).toEqual({ workspaceId: 'w1', status: 'syncing' });
     for (const link of [a, b]) {
-      expect(link.frames.filter((frame) => frame.type === 'workspace-update')).toEqual([{ type: 'workspace-update', daemonId: 'd1', payload: { workspaceId: 'w1', status: 'syncing' } }]);
+      expect(link.frames.filter((frame) => frame.type === 'workspace-update')).toEqual([{ type: 'workspace-update', daemonId: 'd1', epoch: expect.any(String), seq: 2, payload: { workspaceId: 'w1', status: 'syncing' } }]);
     }
     await service.disconnectClient('d1', a);
     service.relayEvent('d1', DaemonMessageType.FileChange, { workspaceId: 'w1', path: 'x', event: 'add' });

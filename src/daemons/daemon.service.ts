@@ -13,6 +13,8 @@ import {
   type DaemonEventPayloads,
   type DaemonEventType,
   type DaemonStatusPayload,
+  type ResyncRequiredPayload,
+  type StreamPosition,
   type WorkspaceStatusPayload,
   type WorkspaceUpdatePayload,
 } from '@arbor/gateway-client/protocol';
@@ -21,10 +23,20 @@ import { GatewayConfig } from '../config/gateway-config.js';
 import { GatewayException } from '../gateway/gateway.exception.js';
 import { WorkspacesService } from '../workspaces/workspaces.service.js';
 import { DaemonBroker } from './daemon.broker.js';
+import { EventStreams } from './streams/event-streams.js';
 import type { PeerLink } from './peer-link.js';
 
 function isUnavailable(error: unknown): boolean {
   return error instanceof GatewayException && error.code === ErrorCode.Unavailable;
+}
+
+/** What admitting a client produces: its `connected` payload and what follows it. */
+export interface ClientAdmission {
+  connected: ClientConnectedPayload;
+  /** Replayed events, or a resync-required frame, to send right after `connected`. */
+  follow: string[];
+  /** Events at or before this seq are covered by the snapshot or the replay. */
+  afterSeq: number;
 }
 
 export interface DaemonHealthSnapshot {
@@ -52,6 +64,7 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy {
     private readonly broker: DaemonBroker,
     private readonly workspaces: WorkspacesService,
     private readonly config: GatewayConfig,
+    private readonly streams: EventStreams,
   ) {}
 
   onModuleInit(): void {
@@ -99,23 +112,43 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy {
     this.relayEvent(daemonId, DaemonMessageType.WorkspaceUpdate, payload);
   }
 
-  /** Forwards a daemon event to its clients, serialized once for all of them. Synchronous. */
+  /**
+   * Numbers a daemon event in its stream, records it for resuming clients and forwards it to the
+   * daemon's clients, serialized once for all of them. Synchronous, so order is the daemon's.
+   */
   relayEvent<T extends DaemonEventType>(daemonId: string, type: T, payload: DaemonEventPayloads[T]): void {
-    this.broker.publishToWatchers(daemonId, JSON.stringify({ type, daemonId, payload }));
+    this.broker.publishToWatchers(daemonId, this.streams.append(daemonId, (epoch, seq) => JSON.stringify({ type, daemonId, epoch, seq, payload })));
   }
 
   // ---- clients -------------------------------------------------------------------------------
 
-  async connectClient(daemonId: string, link: PeerLink): Promise<ClientConnectedPayload> {
-    // Watch before taking the snapshot: a change racing the snapshot is then delivered after it.
+  /**
+   * Admits a client: the snapshot, and — when it resumes from `since` — the events it missed or a
+   * resync notice. Watching starts first: events racing the snapshot are held by the link and
+   * released after it, minus those the snapshot or replay already covers (`afterSeq`).
+   */
+  async connectClient(daemonId: string, link: PeerLink, since?: StreamPosition): Promise<ClientAdmission> {
     await this.broker.watch(daemonId, link);
     const presence = await this.broker.getPresence(daemonId);
-    return {
+    const workspaceStatuses = await this.knownStatuses(daemonId);
+    const replay = since ? await this.streams.replay(daemonId, since) : undefined;
+    const position = replay?.position ?? (await this.streams.position(daemonId));
+    const connected: ClientConnectedPayload = {
       daemonId,
-      workspaceIds: await this.knownWorkspaces(daemonId),
+      workspaceIds: Object.keys(workspaceStatuses),
+      workspaceStatuses,
       daemonStatus: presence?.status ?? DaemonStatus.Offline,
+      stream: position,
+      recovered: replay?.kind === 'events',
       timestamp: new Date().toISOString(),
     };
+    const follow =
+      replay?.kind === 'events'
+        ? replay.frames
+        : replay?.kind === 'resync'
+          ? [JSON.stringify({ type: ServerMessageType.ResyncRequired, daemonId, payload: { reason: replay.reason, stream: position } satisfies ResyncRequiredPayload })]
+          : [];
+    return { connected, follow, afterSeq: position.seq };
   }
 
   async disconnectClient(daemonId: string, link: PeerLink): Promise<void> {
@@ -141,6 +174,7 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy {
   /** Marks silent daemons stale, then closes them with 4408 and reports them offline. */
   async sweep(now = Date.now()): Promise<void> {
     this.lastSweepAt = now;
+    this.streams.prune((daemonId) => this.broker.localDaemonLink(daemonId) !== undefined || this.isWatchedHere(daemonId));
     for (const presence of Array.from(this.broker.localDaemons())) {
       const silentFor = now - (presence.lastHeartbeat ?? presence.connectedAt);
       if (silentFor >= this.config.daemonTimeoutMs) {
@@ -179,6 +213,11 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy {
     };
   }
 
+  private isWatchedHere(daemonId: string): boolean {
+    for (const watched of this.broker.localWatchedDaemonIds()) if (watched === daemonId) return true;
+    return false;
+  }
+
   /** True while the sweep keeps its schedule; false when the event loop is stuck. */
   isSweepOnSchedule(now = Date.now()): boolean {
     return now - this.lastSweepAt < 3 * this.config.sweepIntervalMs;
@@ -188,12 +227,26 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy {
     this.announce(presence.daemonId, presence.status, presence.lastHeartbeat, false);
   }
 
-  /** Sends daemon-status to the daemon's watchers: everywhere, or on this instance only. */
+  /**
+   * Sends daemon-status to the daemon's watchers. Changes seen by the daemon's holder are events
+   * of its stream; a vanished holder's daemon is announced here only, outside the stream (no
+   * instance can number it), and a resuming client learns the status from its snapshot.
+   */
   private announce(daemonId: string, status: DaemonStatus, lastHeartbeat: number | null, localOnly: boolean): void {
     const payload: DaemonStatusPayload = { daemonId, status, lastHeartbeat: lastHeartbeat === null ? null : new Date(lastHeartbeat).toISOString() };
-    const frame = JSON.stringify({ type: ServerMessageType.DaemonStatus, daemonId, payload });
-    if (localOnly) this.broker.deliverLocally(daemonId, frame);
-    else this.broker.publishToWatchers(daemonId, frame);
+    const type = ServerMessageType.DaemonStatus;
+    if (localOnly) this.broker.deliverLocally(daemonId, JSON.stringify({ type, daemonId, payload }));
+    else this.broker.publishToWatchers(daemonId, this.streams.append(daemonId, (epoch, seq) => JSON.stringify({ type, daemonId, epoch, seq, payload })));
+  }
+
+  /** Workspace id → status (`unknown` until reported); empty while the shared cache is unreachable. */
+  private async knownStatuses(daemonId: string): Promise<Record<string, string>> {
+    try {
+      return await this.workspaces.statuses(daemonId);
+    } catch (error) {
+      if (!isUnavailable(error)) throw error;
+      return {};
+    }
   }
 
   /** The workspace ids on record, or none while the shared cache is unreachable. */

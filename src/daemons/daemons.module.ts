@@ -3,6 +3,8 @@ import { AuthModule } from '../auth/auth.module.js';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { RedisConnections } from '../redis/redis-connections.js';
 import { RedisDaemonBroker } from './redis-daemon.broker.js';
+import { EventStreams } from './streams/event-streams.js';
+import { InMemoryEventStreams } from './streams/in-memory-event-streams.js';
 import { DirectRoutes } from '../gateway/direct-routes.js';
 import { WorkspacesModule } from '../workspaces/workspaces.module.js';
 import { DaemonBroker } from './daemon.broker.js';
@@ -17,6 +19,11 @@ import { InMemoryDaemonBroker } from './in-memory-daemon.broker.js';
       provide: DaemonBroker,
       inject: [RedisConnections, GatewayConfig],
       useFactory: (redis: RedisConnections | null, config: GatewayConfig) => (redis ? new RedisDaemonBroker(redis, config) : new InMemoryDaemonBroker()),
+    },
+    {
+      provide: EventStreams,
+      inject: [GatewayConfig],
+      useFactory: (config: GatewayConfig) => new InMemoryEventStreams(config.replayMaxEvents, config.replayTtlMs),
     },
     DaemonService,
     DaemonGateway,

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import { CLOSE_ERROR_CODES, type CloseCode, type Frame } from '@arbor/gateway-client/protocol';
+import { seqOf } from '../daemons/streams/event-streams.js';
 import { errorFrameOf } from './frames.js';
 import type { ConnectionIdentity } from '../auth/principal.js';
 import type { PeerLink } from '../daemons/peer-link.js';
@@ -50,12 +51,20 @@ export class Connection implements PeerLink {
     else this.socket.send(text);
   }
 
-  /** Sends the `connected` frame, then whatever was routed here while the peer was admitted. */
-  release(connected: Frame): void {
+  /**
+   * Sends the `connected` frame, then `follow` (replayed events, a resync notice), then whatever
+   * was routed here meanwhile — minus events at or before `afterSeq`, which the snapshot or the
+   * replay already covers: no gap and no duplicate at the seam.
+   */
+  release(connected: Frame, follow: readonly string[] = [], afterSeq = -1): void {
     const held = this.held ?? [];
     this.held = null;
     this.send(connected);
-    for (const text of held) this.send(text);
+    for (const text of follow) this.send(text);
+    for (const text of held) {
+      const seq = seqOf(text);
+      if (seq === undefined || seq > afterSeq) this.send(text);
+    }
   }
 
   close(code: CloseCode, reason: string): void {

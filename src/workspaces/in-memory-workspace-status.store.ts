@@ -23,6 +23,10 @@ export class InMemoryWorkspaceStatusStore extends WorkspaceStatusStore {
     return [...(this.daemons.get(daemonId)?.keys() ?? [])];
   }
 
+  async allStatuses(daemonId: string): Promise<Record<string, string | null>> {
+    return Object.fromEntries(this.daemons.get(daemonId) ?? []);
+  }
+
   async getStatus(daemonId: string, workspaceId: string): Promise<string | null | undefined> {
     return this.daemons.get(daemonId)?.get(workspaceId);
   }

@@ -37,6 +37,13 @@ export class RedisWorkspaceStatusStore extends WorkspaceStatusStore {
     return this.run(() => this.redis.commands.hkeys(this.key(daemonId)));
   }
 
+  async allStatuses(daemonId: string): Promise<Record<string, string | null>> {
+    const stored = await this.run(() => this.redis.commands.hgetall(this.key(daemonId)));
+    const statuses: Record<string, string | null> = {};
+    for (const [workspaceId, status] of Object.entries(stored)) statuses[workspaceId] = status === NO_STATUS ? null : status;
+    return statuses;
+  }
+
   async getStatus(daemonId: string, workspaceId: string): Promise<string | null | undefined> {
     const status = await this.run(() => this.redis.commands.hget(this.key(daemonId), workspaceId));
     if (status === null) return undefined;

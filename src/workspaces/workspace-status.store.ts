@@ -9,6 +9,8 @@ export abstract class WorkspaceStatusStore {
   /** Records a status, adding the workspace to the daemon's list. */
   abstract setStatus(daemonId: string, workspaceId: string, status: string): Promise<void>;
   abstract listWorkspaces(daemonId: string): Promise<string[]>;
+  /** Workspace id → status (null until reported), in one read. */
+  abstract allStatuses(daemonId: string): Promise<Record<string, string | null>>;
   /** `undefined` when the workspace is not among the daemon's; `null` when it has no status yet. */
   abstract getStatus(daemonId: string, workspaceId: string): Promise<string | null | undefined>;
   /** Drops everything known about a daemon. */

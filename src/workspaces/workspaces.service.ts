@@ -23,6 +23,13 @@ export class WorkspacesService {
     return this.store.listWorkspaces(daemonId);
   }
 
+  /** Every workspace of the daemon with its status (`unknown` until reported). */
+  async statuses(daemonId: string): Promise<Record<string, string>> {
+    const statuses: Record<string, string> = {};
+    for (const [workspaceId, status] of Object.entries(await this.store.allStatuses(daemonId))) statuses[workspaceId] = status ?? UNKNOWN_WORKSPACE_STATUS;
+    return statuses;
+  }
+
   /** The cached status; `not_found` for a workspace that is not among this daemon's. */
   async getStatus(daemonId: string, workspaceId: string): Promise<WorkspaceStatusPayload> {
     const status = await this.store.getStatus(daemonId, workspaceId);

@@ -5,6 +5,8 @@ export interface ReceivedFrame {
   payload?: any;
   id?: string;
   daemonId?: string;
+  epoch?: string;
+  seq?: number;
   [key: string]: unknown;
 }
 

@@ -46,7 +46,8 @@ export class SharedConnection {
   ) {
     this.client = new GatewayClient({ ...options, getToken: () => this.currentTokenSource()?.(), startClosed: true });
     this.client.on('state', () => this.update({}));
-    this.client.on('connected', () => this.update({}));
+    // A fresh snapshot replaces what was known: after a failed recovery nothing stale survives.
+    this.client.on('connected', (payload) => this.update({ workspaceStatuses: { ...payload.workspaceStatuses } }));
     this.client.on('daemon-status', () => this.update({}));
     this.client.connection.on('reconnecting', () => this.update({}));
     this.client.on('message', (frame) => {

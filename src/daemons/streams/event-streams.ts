@@ -1,0 +1,31 @@
+import type { StreamPosition } from '@arbor/gateway-client/protocol';
+
+/** Events after a position, or why they cannot all be given. */
+export type Replay =
+  | { kind: 'events'; position: StreamPosition; frames: string[] }
+  | { kind: 'resync'; reason: 'epoch_changed' | 'history_expired'; position: StreamPosition };
+
+/**
+ * Each daemon's event stream: a per-daemon, strictly increasing `seq` within an `epoch` (a new
+ * epoch whenever the history is lost), and the last events kept for resuming clients.
+ */
+export abstract class EventStreams {
+  /**
+   * Gives the daemon's next event its position and records it. Synchronous, so events are
+   * numbered in the order the daemon sent them; `build` serializes the frame once.
+   */
+  abstract append(daemonId: string, build: (epoch: string, seq: number) => string): string;
+  /** Where the daemon's stream is now. */
+  abstract position(daemonId: string): Promise<StreamPosition>;
+  /** The events after `since`, in order, or `resync` when they are not all retained. */
+  abstract replay(daemonId: string, since: StreamPosition): Promise<Replay>;
+  /** Periodic upkeep (the heartbeat sweep calls it); `inUse` tells which daemons are still relevant here. */
+  abstract prune(inUse: (daemonId: string) => boolean): void;
+}
+
+/** `"seq":N` as written by append's builders: cheap to find without parsing the frame. */
+export function seqOf(frame: string): number | undefined {
+  const index = frame.indexOf('"seq":');
+  if (index < 0) return undefined;
+  return Number.parseInt(frame.slice(index + 6, index + 22), 10);
+}
