@@ -147,3 +147,37 @@ describe('GatewayClient resumes by itself', () => {
     }
   });
 });
+
+describe('slow consumers', () => {
+  it('a client that stops reading is closed with 4008 while a reading client of the same daemon gets everything', async () => {
+    const gateway = await GatewayHarness.start({ MAX_BUFFERED_BYTES: '65536', SLOW_CONSUMER_GRACE_MS: '300', REPLAY_MAX_EVENTS: '20000' });
+    try {
+      const daemon = await gateway.daemon('d1');
+      const reader = await gateway.client('d1', 'user-1');
+      const stalled = await gateway.client('d1', 'user-2');
+      const tcp = (stalled.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+      tcp.pause();
+      const server = (gateway.app.get(DaemonGateway) as unknown as { server: { clients: Set<WebSocket> } }).server;
+      const stalledOnServer = [...server.clients].find((socket) => Connection.of(socket)?.identity.principal.sub === 'user-2')!;
+      const total = 8000;
+      const filler = 'x'.repeat(1000);
+      for (let i = 0; i < total; i += 1) daemon.send(fileChange(`${filler}/${i}`));
+      await daemon.assertAlive();
+      await waitFor(() => stalledOnServer.readyState !== stalledOnServer.OPEN, 'the gateway closes the stalled client', 10_000);
+      tcp.resume();
+      expect((await stalled.waitClosed(10_000)).code).toBe(4008);
+      expect(stalled.received.at(-1)).toEqual({ type: 'error', payload: { code: 'slow_consumer', message: 'slow consumer' } });
+      const got = await reader.collect('file-change', total, 15_000);
+      expect(got.map((frame) => Number(frame.payload.path.split('/')[1]))).toEqual(Array.from({ length: total }, (_, i) => i));
+      // It resumes from its position like any reconnect.
+      const seen = stalled.received.filter((frame) => frame.type === 'file-change');
+      const position = seen.length ? { epoch: seen.at(-1)!.epoch, seq: seen.at(-1)!.seq } : stalled.received[0].payload.stream;
+      const resumed = await gateway.open(gateway.wsUrl({ daemonId: 'd1', since: `${position.epoch}:${position.seq}`, token: gateway.token(Role.Client, 'user-2', { daemons: ['d1'] }) }));
+      expect((await resumed.next('connected')).payload.recovered).toBe(true);
+      const rest = await resumed.collect('file-change', total - seen.length, 15_000);
+      expect([...seen, ...rest].map((frame) => Number(frame.payload.path.split('/')[1]))).toEqual(Array.from({ length: total }, (_, i) => i));
+    } finally {
+      await gateway.stop();
+    }
+  });
+});

@@ -22,6 +22,8 @@ export class GatewayConfig {
   readonly daemonStaleMs: number;
   readonly daemonTimeoutMs: number;
   readonly sweepIntervalMs: number;
+  readonly maxBufferedBytes: number;
+  readonly slowConsumerGraceMs: number;
   readonly replayMaxEvents: number;
   readonly replayTtlMs: number;
   /** Shared state for several instances; undefined runs one instance on in-memory state. */
@@ -51,6 +53,8 @@ export class GatewayConfig {
     this.daemonStaleMs = env.DAEMON_STALE_MS;
     this.daemonTimeoutMs = env.DAEMON_TIMEOUT_MS;
     this.sweepIntervalMs = env.SWEEP_INTERVAL_MS;
+    this.maxBufferedBytes = env.MAX_BUFFERED_BYTES;
+    this.slowConsumerGraceMs = env.SLOW_CONSUMER_GRACE_MS;
     this.replayMaxEvents = env.REPLAY_MAX_EVENTS;
     this.replayTtlMs = env.REPLAY_TTL_MS;
     this.redisUrl = env.REDIS_URL;

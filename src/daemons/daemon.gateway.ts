@@ -34,6 +34,7 @@ import { closeWithError, Connection } from '../gateway/connection.js';
 import { DIRECT_DISPATCH_KEY, DirectDispatch, DirectRoutes } from '../gateway/direct-routes.js';
 import { GatewayException } from '../gateway/gateway.exception.js';
 import { PayloadValidationPipe, validatorFor } from '../gateway/payload-validation.pipe.js';
+import { SlowConsumerMonitor } from '../gateway/slow-consumer.monitor.js';
 import { WsErrorFilter } from '../gateway/ws-error.filter.js';
 import { GetWorkspaceStatusDto } from '../workspaces/dto/get-workspace-status.dto.js';
 import { DaemonService } from './daemon.service.js';
@@ -74,6 +75,7 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     private readonly daemons: DaemonService,
     private readonly config: GatewayConfig,
     private readonly directRoutes: DirectRoutes,
+    private readonly slowConsumers: SlowConsumerMonitor,
   ) {}
 
   /** Registers the @DirectDispatch handlers with the adapter's fast path. */
@@ -106,7 +108,7 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     try {
       const identity = this.auth.authenticateConnection(request.url, request.headers);
       since = resumePosition(request.url);
-      connection = new Connection(socket, identity);
+      connection = new Connection(socket, identity, this.slowConsumers);
     } catch (error) {
       return this.refuse(socket, error);
     }

@@ -6,6 +6,7 @@ import { RedisDaemonBroker } from './redis-daemon.broker.js';
 import { EventStreams } from './streams/event-streams.js';
 import { InMemoryEventStreams } from './streams/in-memory-event-streams.js';
 import { DirectRoutes } from '../gateway/direct-routes.js';
+import { SlowConsumerMonitor } from '../gateway/slow-consumer.monitor.js';
 import { WorkspacesModule } from '../workspaces/workspaces.module.js';
 import { DaemonBroker } from './daemon.broker.js';
 import { DaemonGateway } from './daemon.gateway.js';
@@ -28,6 +29,7 @@ import { InMemoryDaemonBroker } from './in-memory-daemon.broker.js';
     DaemonService,
     DaemonGateway,
     DirectRoutes,
+    SlowConsumerMonitor,
   ],
   exports: [DaemonService],
 })

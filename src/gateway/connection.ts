@@ -4,6 +4,7 @@ import type { WebSocket } from 'ws';
 import { CLOSE_ERROR_CODES, type CloseCode, type Frame } from '@arbor/gateway-client/protocol';
 import { seqOf } from '../daemons/streams/event-streams.js';
 import { errorFrameOf } from './frames.js';
+import type { SlowConsumerMonitor } from './slow-consumer.monitor.js';
 import type { ConnectionIdentity } from '../auth/principal.js';
 import type { PeerLink } from '../daemons/peer-link.js';
 
@@ -32,6 +33,7 @@ export class Connection implements PeerLink {
   constructor(
     readonly socket: WebSocket,
     readonly identity: ConnectionIdentity,
+    private readonly slowConsumers?: SlowConsumerMonitor,
   ) {
     connections.set(socket, this);
   }
@@ -44,11 +46,28 @@ export class Connection implements PeerLink {
     return this.socket.readyState === this.socket.OPEN;
   }
 
+  get isClosed(): boolean {
+    return this.socket.readyState === this.socket.CLOSED;
+  }
+
+  /** Bytes queued for this peer and not yet written to the network. */
+  get bufferedAmount(): number {
+    return this.socket.bufferedAmount;
+  }
+
+  terminate(): void {
+    this.socket.terminate();
+  }
+
   send(frame: Frame | string): void {
     if (!this.isOpen) return;
     const text = typeof frame === 'string' ? frame : JSON.stringify(frame);
-    if (this.held) this.held.push(text);
-    else this.socket.send(text);
+    if (this.held) {
+      this.held.push(text);
+      return;
+    }
+    this.socket.send(text);
+    if (this.slowConsumers && this.socket.bufferedAmount > this.slowConsumers.maxBufferedBytes) this.slowConsumers.overLimit(this);
   }
 
   /**

@@ -5,8 +5,9 @@ import { EventStreams, type Replay } from './event-streams.js';
 interface Stream {
   epoch: string;
   seq: number;
-  /** Retained events, oldest first: [seq, recordedAt, frame]. */
+  /** Events oldest first: [seq, recordedAt, frame]; those before `start` are dropped. */
   events: Array<[number, number, string]>;
+  start: number;
   touchedAt: number;
 }
 
@@ -33,7 +34,7 @@ export class InMemoryEventStreams extends EventStreams {
     const at = this.now();
     stream.events.push([seq, at, frame]);
     stream.touchedAt = at;
-    if (stream.events.length > this.maxEvents) stream.events.splice(0, stream.events.length - this.maxEvents);
+    if (stream.events.length - stream.start > this.maxEvents) this.dropOldest(stream, 1);
     return frame;
   }
 
@@ -47,9 +48,11 @@ export class InMemoryEventStreams extends EventStreams {
     const position = { epoch: stream.epoch, seq: stream.seq };
     if (since.epoch !== stream.epoch || since.seq > stream.seq) return { kind: 'resync', reason: 'epoch_changed', position };
     this.expire(stream);
-    const oldest = stream.events.length ? stream.events[0][0] : stream.seq + 1;
+    const oldest = stream.events.length > stream.start ? stream.events[stream.start][0] : stream.seq + 1;
     if (since.seq + 1 < oldest) return { kind: 'resync', reason: 'history_expired', position };
-    return { kind: 'events', position, frames: stream.events.filter(([seq]) => seq > since.seq).map(([, , frame]) => frame) };
+    const frames: string[] = [];
+    for (let i = stream.start + (since.seq + 1 - oldest); i < stream.events.length; i += 1) frames.push(stream.events[i][2]);
+    return { kind: 'events', position, frames };
   }
 
   /**
@@ -67,14 +70,23 @@ export class InMemoryEventStreams extends EventStreams {
   private expire(stream: Stream): void {
     const cutoff = this.now() - this.ttlMs;
     let drop = 0;
-    while (drop < stream.events.length && stream.events[drop][1] < cutoff) drop += 1;
-    if (drop) stream.events.splice(0, drop);
+    while (stream.start + drop < stream.events.length && stream.events[stream.start + drop][1] < cutoff) drop += 1;
+    if (drop) this.dropOldest(stream, drop);
+  }
+
+  /** Amortized O(1): advance the start, compact only once the dropped part outgrows the kept one. */
+  private dropOldest(stream: Stream, count: number): void {
+    stream.start += count;
+    if (stream.start > this.maxEvents) {
+      stream.events = stream.events.slice(stream.start);
+      stream.start = 0;
+    }
   }
 
   private stream(daemonId: string): Stream {
     let stream = this.streams.get(daemonId);
     if (!stream) {
-      stream = { epoch: newEpoch(), seq: 0, events: [], touchedAt: this.now() };
+      stream = { epoch: newEpoch(), seq: 0, events: [], start: 0, touchedAt: this.now() };
       this.streams.set(daemonId, stream);
     }
     return stream;

@@ -1,0 +1,48 @@
+import { InMemoryEventStreams } from './in-memory-event-streams.js';
+
+describe('InMemoryEventStreams', () => {
+  let now = 0;
+  const streams = () => new InMemoryEventStreams(5, 1000, () => now);
+  const append = (target: InMemoryEventStreams, count: number) => {
+    for (let i = 0; i < count; i += 1) target.append('d1', (epoch, seq) => `${epoch}:${seq}`);
+  };
+
+  beforeEach(() => {
+    now = 0;
+  });
+
+  it('numbers events from 1 within one epoch per daemon', async () => {
+    const target = streams();
+    expect(await target.position('d1')).toEqual({ epoch: expect.any(String), seq: 0 });
+    append(target, 3);
+    const position = await target.position('d1');
+    expect(position.seq).toBe(3);
+    expect(await target.position('d2')).not.toEqual(expect.objectContaining({ epoch: position.epoch }));
+  });
+
+  it('replays what is retained after a position, and asks for a resync beyond it', async () => {
+    const target = streams();
+    append(target, 12);
+    const { epoch } = await target.position('d1');
+    expect(await target.replay('d1', { epoch, seq: 9 })).toEqual({ kind: 'events', position: { epoch, seq: 12 }, frames: [`${epoch}:10`, `${epoch}:11`, `${epoch}:12`] });
+    expect(await target.replay('d1', { epoch, seq: 7 })).toMatchObject({ kind: 'events', frames: [`${epoch}:8`, `${epoch}:9`, `${epoch}:10`, `${epoch}:11`, `${epoch}:12`] });
+    expect(await target.replay('d1', { epoch, seq: 6 })).toMatchObject({ kind: 'resync', reason: 'history_expired' });
+    expect(await target.replay('d1', { epoch, seq: 12 })).toMatchObject({ kind: 'events', frames: [] });
+    expect(await target.replay('d1', { epoch: 'other', seq: 12 })).toMatchObject({ kind: 'resync', reason: 'epoch_changed' });
+  });
+
+  it('expires events older than the TTL, and forgets unused streams but never a used one', async () => {
+    const target = streams();
+    append(target, 2);
+    const { epoch } = await target.position('d1');
+    now = 1500;
+    append(target, 1);
+    expect(await target.replay('d1', { epoch, seq: 1 })).toMatchObject({ kind: 'resync', reason: 'history_expired' });
+    expect(await target.replay('d1', { epoch, seq: 2 })).toMatchObject({ kind: 'events', frames: [`${epoch}:3`] });
+    now = 3000;
+    target.prune(() => true);
+    expect((await target.position('d1')).epoch).toBe(epoch);
+    target.prune(() => false);
+    expect((await target.position('d1')).epoch).not.toBe(epoch);
+  });
+});

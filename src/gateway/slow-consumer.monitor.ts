@@ -1,0 +1,70 @@
+import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import { CloseCode } from '@arbor/gateway-client/protocol';
+import { GatewayConfig } from '../config/gateway-config.js';
+import type { Connection } from './connection.js';
+
+/**
+ * Bounds each connection's outbound buffer. A peer over MAX_BUFFERED_BYTES for
+ * SLOW_CONSUMER_GRACE_MS is closed with 4008 (retryable: it resumes from its position); if it
+ * does not even read its close frame within another grace period (at least 5 s), it is terminated, so a reader
+ * that stopped reading never holds more than the bound for long. Other peers are not slowed.
+ */
+/** At least this long to read the close frame before the socket is torn down. */
+const CLOSE_FRAME_GRACE_MS = 5_000;
+
+@Injectable()
+export class SlowConsumerMonitor implements OnModuleDestroy {
+  private readonly logger = new Logger(SlowConsumerMonitor.name);
+  private readonly overSince = new Map<Connection, number>();
+  private readonly closing = new Map<Connection, number>();
+  private timer: NodeJS.Timeout | undefined;
+  private closedTotal = 0;
+
+  constructor(private readonly config: GatewayConfig) {}
+
+  get maxBufferedBytes(): number {
+    return this.config.maxBufferedBytes;
+  }
+
+  /** Slow-consumer closes since start. */
+  get closes(): number {
+    return this.closedTotal;
+  }
+
+  /** Called by a connection whose buffer went over the bound. */
+  overLimit(connection: Connection): void {
+    if (this.overSince.has(connection) || this.closing.has(connection)) return;
+    this.overSince.set(connection, Date.now());
+    this.timer ??= setInterval(() => this.check(), Math.max(10, Math.min(250, Math.floor(this.config.slowConsumerGraceMs / 4))));
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private check(now = Date.now()): void {
+    for (const [connection, since] of this.overSince) {
+      if (!connection.isOpen || connection.bufferedAmount <= this.config.maxBufferedBytes) {
+        this.overSince.delete(connection);
+      } else if (now - since >= this.config.slowConsumerGraceMs) {
+        this.overSince.delete(connection);
+        this.closing.set(connection, now);
+        this.closedTotal += 1;
+        this.logger.warn({ msg: 'closing slow consumer', connectionId: connection.id, bufferedBytes: connection.bufferedAmount });
+        connection.close(CloseCode.SlowConsumer, 'slow consumer');
+      }
+    }
+    for (const [connection, since] of this.closing) {
+      if (connection.isClosed) this.closing.delete(connection);
+      else if (now - since >= Math.max(this.config.slowConsumerGraceMs, CLOSE_FRAME_GRACE_MS)) {
+        this.closing.delete(connection);
+        connection.terminate();
+      }
+    }
+    if (this.overSince.size === 0 && this.closing.size === 0) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+}
