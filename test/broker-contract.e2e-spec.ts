@@ -2,7 +2,9 @@ import { CloseCode, DaemonMessageType, Role } from '@arbor/gateway-client/protoc
 import type { Principal } from '../src/auth/principal.js';
 import { GatewayConfig } from '../src/config/gateway-config.js';
 import { DaemonService } from '../src/daemons/daemon.service.js';
+import { InMemoryCommandLedger } from '../src/daemons/command-ledger.js';
 import { InMemoryDaemonBroker } from '../src/daemons/in-memory-daemon.broker.js';
+import { RedisCommandLedger } from '../src/daemons/redis-command-ledger.js';
 import { InMemoryEventStreams } from '../src/daemons/streams/in-memory-event-streams.js';
 import { RedisDaemonBroker } from '../src/daemons/redis-daemon.broker.js';
 import { RedisConnections } from '../src/redis/redis-connections.js';
@@ -25,7 +27,7 @@ const streams = () => new InMemoryEventStreams(config.replayMaxEvents, config.re
 const user: Principal = { sub: 'user-1', role: Role.Client, daemons: new Set(['d1']), expiresAt: 0 };
 
 function inMemoryCluster(): Cluster {
-  const service = new DaemonService(new InMemoryDaemonBroker(), new WorkspacesService(new InMemoryWorkspaceStatusStore()), config, streams());
+  const service = new DaemonService(new InMemoryDaemonBroker(), new WorkspacesService(new InMemoryWorkspaceStatusStore()), config, streams(), new InMemoryCommandLedger(60_000));
   service.onModuleInit();
   return { a: service, b: service, close: async () => service.onModuleDestroy() };
 }
@@ -36,7 +38,7 @@ async function redisCluster(): Promise<Cluster> {
     const redis = new RedisConnections(SHARED_REDIS_URL, prefix);
     const broker = new RedisDaemonBroker(redis, config);
     broker.onModuleInit();
-    const service = new DaemonService(broker, new WorkspacesService(new RedisWorkspaceStatusStore(redis)), config, streams());
+    const service = new DaemonService(broker, new WorkspacesService(new RedisWorkspaceStatusStore(redis)), config, streams(), new RedisCommandLedger(redis, 60_000));
     service.onModuleInit();
     return { redis, broker, service };
   });
@@ -104,6 +106,16 @@ describe.each([
     expect(await cluster.b.sendCommand('d1', user, 'run-task' as never, { taskId: 't1', workspaceId: 'w1', command: 'ls' })).toEqual({ status: 'accepted' });
     await waitFor(() => daemon.ofType('run-task').length === 1, 'command at the daemon');
     expect(daemon.ofType('run-task')[0]).toEqual({ type: 'run-task', payload: { taskId: 't1', workspaceId: 'w1', command: 'ls', userId: 'user-1' } });
+  });
+
+  it('forwards a command id once across instances: a retry through the other gets the original outcome', async () => {
+    const daemon = new RecordingLink('daemon');
+    await cluster.a.connectDaemon('d1', daemon);
+    expect(await cluster.b.sendCommand('d1', user, 'run-task' as never, { taskId: 't1', workspaceId: 'w1', command: 'ls' }, 'cmd-1')).toEqual({ status: 'accepted' });
+    expect(await cluster.a.sendCommand('d1', user, 'run-task' as never, { taskId: 't1', workspaceId: 'w1', command: 'ls' }, 'cmd-1')).toEqual({ status: 'duplicate', outcome: 'accepted' });
+    await waitFor(() => daemon.ofType('run-task').length === 1, 'command at the daemon');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(daemon.ofType('run-task')).toHaveLength(1);
   });
 
   it('replaces a daemon connection across instances with 4409 and no offline blip', async () => {

@@ -28,7 +28,7 @@ describe('daemon heartbeats and connection liveness', () => {
     expect(offline.payload.status).toBe('offline');
     expect(await daemon.waitClosed()).toEqual({ code: 4408, reason: 'heartbeat timeout' });
     expect(daemon.received.at(-1)).toEqual({ type: 'error', payload: { code: 'heartbeat_timeout', message: 'heartbeat timeout' } });
-    expect((await client.request('run-task', { taskId: 't', workspaceId: 'w1', command: 'ls' })).payload.code).toBe('daemon_offline');
+    expect((await client.request('run-task', { taskId: 't', workspaceId: 'w1', command: 'ls' })).payload.status).toBe('daemon_offline');
   });
 
   it('a heartbeat brings a stale daemon back online', async () => {

@@ -124,6 +124,20 @@ describe('relay between daemons and clients', () => {
     expect((await client.request('get-workspace-status', { workspaceId: 'w2' })).payload.status).toBe('unknown');
   });
 
+  it('forwards a command id at most once: a retry gets duplicate and the original outcome', async () => {
+    const daemon = await gateway.daemon('daemon-1');
+    const client = await gateway.client('daemon-1', 'user-42');
+    const command = { type: 'run-task', id: 'cmd-7', payload: { taskId: 't7', workspaceId: 'w1', command: 'make' } };
+    client.send(command);
+    expect((await client.next('ack')).payload).toEqual({ status: 'accepted' });
+    client.terminate();
+    const again = await gateway.client('daemon-1', 'user-42');
+    again.send(command);
+    expect(await again.next('ack')).toEqual({ type: 'ack', id: 'cmd-7', payload: { status: 'duplicate', outcome: 'accepted' } });
+    await daemon.assertAlive();
+    expect(daemon.received.filter((frame) => frame.type === 'run-task')).toHaveLength(1);
+  });
+
   it('routes run-task and cancel-task to the daemon with the requesting user', async () => {
     const daemon = await gateway.daemon('daemon-1');
     const client = await gateway.client('daemon-1', 'user-42');
@@ -151,9 +165,12 @@ describe('relay between daemons and clients', () => {
   it('answers daemon_offline when the daemon is not connected', async () => {
     const client = await gateway.client('daemon-absent');
     expect(client.received[0].payload.daemonStatus).toBe('offline');
+    // A command with an id is acknowledged with its outcome; without an id, daemon_offline is an error.
     const reply = await client.request('run-task', { taskId: 't1', workspaceId: 'w1', command: 'ls' });
-    expect(reply).toEqual({ type: 'error', id: 'req-1', payload: { code: 'daemon_offline', message: 'daemon is not connected' } });
-    expect((await client.request('cancel-task', { taskId: 't1' })).payload.code).toBe('daemon_offline');
+    expect(reply).toEqual({ type: 'ack', id: 'req-1', payload: { status: 'daemon_offline' } });
+    expect((await client.request('cancel-task', { taskId: 't1' })).payload.status).toBe('daemon_offline');
+    client.send({ type: 'cancel-task', payload: { taskId: 't1' } });
+    expect((await client.next('error')).payload).toEqual({ code: 'daemon_offline', message: 'daemon is not connected' });
     await client.assertAlive();
   });
 

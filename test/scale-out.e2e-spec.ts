@@ -88,7 +88,7 @@ describe('three instances sharing Redis behave as one gateway', () => {
     expect((await client.request('run-task', { taskId: 't1', workspaceId: 'w1', command: 'make' })).payload).toEqual({ status: 'accepted' });
     expect((await daemon.next('run-task')).payload).toEqual({ taskId: 't1', workspaceId: 'w1', command: 'make', userId: 'user-1' });
     const offline = track(await connected(instances[2].client('d-nobody')));
-    expect((await offline.request('run-task', { taskId: 't2', workspaceId: 'w1', command: 'make' })).payload.code).toBe('daemon_offline');
+    expect((await offline.request('run-task', { taskId: 't2', workspaceId: 'w1', command: 'make' })).payload.status).toBe('daemon_offline');
   });
 
   it('a daemon connecting to instance 2 replaces its connection on instance 1 with 4409', async () => {

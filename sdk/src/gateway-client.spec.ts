@@ -82,6 +82,30 @@ describe('GatewayClient', () => {
     await expect(client.cancelTask('mine')).resolves.toEqual({ status: 'accepted' });
   });
 
+  it('sends an unanswered command again after a reconnect, with the same id, exactly once', async () => {
+    await tick();
+    const first = gateway.last;
+    const pending = client.runTask({ workspaceId: 'w1', command: 'ls', taskId: 't1' });
+    await tick();
+    const sent = first.frames.find((frame) => frame.type === 'run-task')!;
+    first.drop();
+    const queued = client.cancelTask('t0');
+    answer((_socket, frame) => (frame.type === 'run-task' || frame.type === 'cancel-task' ? { type: 'ack', payload: { status: 'duplicate', outcome: 'accepted' } } : undefined));
+    await tick(500);
+    const second = gateway.last;
+    expect(second).not.toBe(first);
+    expect(second.frames.filter((frame) => frame.type === 'run-task')).toEqual([sent]);
+    expect(second.frames.filter((frame) => frame.type === 'cancel-task')).toHaveLength(1);
+    await expect(pending).resolves.toEqual({ taskId: 't1', status: 'duplicate', outcome: 'accepted' });
+    await expect(queued).resolves.toEqual({ status: 'duplicate', outcome: 'accepted' });
+  });
+
+  it('rejects a command the gateway could not hand to the daemon', async () => {
+    answer(() => ({ type: 'ack', payload: { status: 'daemon_offline' } }));
+    await tick();
+    await expect(client.runTask({ workspaceId: 'w1', command: 'ls' })).rejects.toMatchObject({ code: 'daemon_offline' });
+  });
+
   it('queues requests while disconnected and sends them after reconnecting', async () => {
     answer(() => ({ type: 'workspace-status', payload: { workspaceId: 'w1', status: 'idle' } }));
     await tick();

@@ -1,7 +1,10 @@
 import { ClientBase } from './client-base.js';
 import { GatewayRequestError } from './errors.js';
 import {
+  AckStatus,
   ClientMessageType,
+  COMMAND_TYPES,
+  ErrorCode,
   DAEMON_EVENT_TYPES,
   DaemonMessageType,
   DEFAULT_PORT,
@@ -70,6 +73,9 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> {
   private heartbeatAt: string | null = null;
   private workspaces: string[] = [];
   private streamPosition: StreamPosition | undefined;
+  /** Command request id → the connection (count of opens) it last went out on. */
+  private readonly commandsSentOn = new Map<string, number>();
+  private opens = 0;
   private lastSnapshot: ClientConnectedPayload | undefined;
 
   constructor(options: GatewayClientOptions) {
@@ -80,6 +86,9 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> {
     this.requests = new RequestTracker(this.timers, requestTimeout);
     this.unsubscribers.push(
       this.connection.on('message', (frame) => this.handle(frame)),
+      // A command sent just before a drop may or may not have arrived: send it again with the
+      // same id; the gateway forwards each id once and answers the retry with the original outcome.
+      this.connection.on('open', () => this.resendCommands()),
       this.connection.on('close', ({ willRetry }) => {
         if (!willRetry) this.requests.rejectAll();
       }),
@@ -123,12 +132,21 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> {
       command: request.command,
       ...(request.args ? { args: request.args } : {}),
     };
-    const reply = await this.request(ClientMessageType.RunTask, payload);
-    return { taskId: payload.taskId, ...(reply.payload as AckPayload) };
+    return { taskId: payload.taskId, ...(await this.command(ClientMessageType.RunTask, payload)) };
   }
 
+  /** Resolves with `accepted` (or `duplicate` for a retried id); rejects with daemon_offline. */
   async cancelTask(taskId: string): Promise<AckPayload> {
-    return (await this.request(ClientMessageType.CancelTask, { taskId })).payload as AckPayload;
+    return this.command(ClientMessageType.CancelTask, { taskId });
+  }
+
+  private async command(type: ClientMessageType, payload: object): Promise<AckPayload> {
+    const ack = (await this.requests.request(type, payload, (frame) => {
+      // Queued frames go out with the next open; sent ones may need sending again after it.
+      this.commandsSentOn.set(frame.id!, this.connection.send(frame) ? this.opens : this.opens + 1);
+    })).payload as AckPayload;
+    if (ack.status === AckStatus.DaemonOffline) throw new GatewayRequestError({ code: ErrorCode.DaemonOffline, message: 'daemon is not connected' });
+    return ack;
   }
 
   /** Sends a raw frame; returns whether it went out now (otherwise it is queued). */
@@ -158,6 +176,18 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> {
     }
     this.streamPosition = { epoch: frame.epoch, seq: frame.seq };
     return true;
+  }
+
+  /** After a reconnect: send again every command still unanswered that went out on an earlier connection. */
+  private resendCommands(): void {
+    this.opens += 1;
+    const unanswered = new Map(this.requests.unanswered(COMMAND_TYPES).map((frame) => [frame.id!, frame]));
+    for (const id of this.commandsSentOn.keys()) if (!unanswered.has(id)) this.commandsSentOn.delete(id);
+    for (const [id, frame] of unanswered) {
+      if ((this.commandsSentOn.get(id) ?? 0) >= this.opens) continue;
+      this.commandsSentOn.set(id, this.opens);
+      this.connection.send(frame);
+    }
   }
 
   private request(type: ClientMessageType, payload?: object): Promise<Frame> {

@@ -4,14 +4,22 @@ import type { TimerHandle, TimerSet } from './timers.js';
 
 interface Pending {
   type: string;
+  frame: Frame;
   resolve: (frame: Frame) => void;
   reject: (error: Error) => void;
   timer: TimerHandle;
 }
 
+/** Random per tracker: ids double as command ids, which the gateway deduplicates for minutes. */
+function idPrefix(): string {
+  const crypto = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
+  return crypto?.randomUUID ? crypto.randomUUID().slice(0, 13) : Math.random().toString(36).slice(2, 14);
+}
+
 /** Correlates requests with replies by `id`, each with a timeout. */
 export class RequestTracker {
   private readonly pending = new Map<string, Pending>();
+  private readonly prefix = idPrefix();
   private counter = 0;
 
   constructor(
@@ -21,14 +29,15 @@ export class RequestTracker {
 
   /** Registers a request; `send` is called with the frame (id included). */
   request(type: string, payload: object | undefined, send: (frame: Frame) => void): Promise<Frame> {
-    const id = `r${++this.counter}`;
+    const id = `${this.prefix}-${++this.counter}`;
+    const frame: Frame = payload === undefined ? { type, id } : { type, payload, id };
     return new Promise<Frame>((resolve, reject) => {
       const timer = this.timers.after(this.timeoutMs, () => {
         this.pending.delete(id);
         reject(new RequestTimeoutError(type, this.timeoutMs));
       });
-      this.pending.set(id, { type, resolve, reject, timer });
-      send(payload === undefined ? { type, id } : { type, payload, id });
+      this.pending.set(id, { type, frame, resolve, reject, timer });
+      send(frame);
     });
   }
 
@@ -42,6 +51,11 @@ export class RequestTracker {
     if (frame.type === ServerMessageType.Error) entry.reject(new GatewayRequestError(frame.payload as ErrorPayload));
     else entry.resolve(frame);
     return true;
+  }
+
+  /** Frames of unanswered requests of these types, oldest first (to send again after a reconnect). */
+  unanswered(types: readonly string[]): Frame[] {
+    return [...this.pending.values()].filter((entry) => types.includes(entry.type)).map((entry) => entry.frame);
   }
 
   rejectAll(): void {

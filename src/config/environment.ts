@@ -93,6 +93,9 @@ export class EnvironmentVariables {
   @IsInt() @Min(1000) @Max(86_400_000)
   REPLAY_TTL_MS: number = Limits.DEFAULT_REPLAY_TTL_MS;
 
+  @IsInt() @Min(1000) @Max(86_400_000)
+  COMMAND_DEDUPE_TTL_MS: number = 10 * 60 * 1000;
+
   @IsOptional() @IsString() @Matches(/^rediss?:\/\/\S+$/, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
   REDIS_URL?: string;
 

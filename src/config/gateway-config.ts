@@ -26,6 +26,7 @@ export class GatewayConfig {
   readonly slowConsumerGraceMs: number;
   readonly replayMaxEvents: number;
   readonly replayTtlMs: number;
+  readonly commandDedupeTtlMs: number;
   /** Shared state for several instances; undefined runs one instance on in-memory state. */
   readonly redisUrl?: string;
   readonly redisKeyPrefix: string;
@@ -57,6 +58,7 @@ export class GatewayConfig {
     this.slowConsumerGraceMs = env.SLOW_CONSUMER_GRACE_MS;
     this.replayMaxEvents = env.REPLAY_MAX_EVENTS;
     this.replayTtlMs = env.REPLAY_TTL_MS;
+    this.commandDedupeTtlMs = env.COMMAND_DEDUPE_TTL_MS;
     this.redisUrl = env.REDIS_URL;
     this.redisKeyPrefix = env.REDIS_KEY_PREFIX;
   }

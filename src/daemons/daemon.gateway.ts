@@ -220,8 +220,10 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
   }
 
   private async command(socket: WebSocket, type: ClientMessageType.RunTask | ClientMessageType.CancelTask, payload: object): Promise<Frame<ServerMessageType, AckPayload>> {
-    const { daemonId, principal } = this.identityOf(socket);
-    return { type: ServerMessageType.Ack, payload: await this.daemons.sendCommand(daemonId, principal, type, payload) };
+    const connection = Connection.of(socket)!;
+    const { daemonId, principal } = connection.identity;
+    // The frame's id is the command id: a retry with the same id is not executed twice.
+    return { type: ServerMessageType.Ack, payload: await this.daemons.sendCommand(daemonId, principal, type, payload, connection.currentFrameId) };
   }
 
   private identityOf(socket: WebSocket) {

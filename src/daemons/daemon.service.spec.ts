@@ -6,6 +6,7 @@ import { GatewayException } from '../gateway/gateway.exception.js';
 import { InMemoryWorkspaceStatusStore } from '../workspaces/in-memory-workspace-status.store.js';
 import { WorkspacesService } from '../workspaces/workspaces.service.js';
 import { DaemonService } from './daemon.service.js';
+import { InMemoryCommandLedger } from './command-ledger.js';
 import { InMemoryDaemonBroker } from './in-memory-daemon.broker.js';
 import { InMemoryEventStreams } from './streams/in-memory-event-streams.js';
 import { RecordingLink } from '../../test/support/recording-link.js';
@@ -21,7 +22,7 @@ describe('DaemonService', () => {
     jest.useFakeTimers({ now: T0 });
     config = GatewayConfig.load({ DAEMON_STALE_MS: '1000', DAEMON_TIMEOUT_MS: '3000', SWEEP_INTERVAL_MS: '100' });
     const workspaces = new WorkspacesService(new InMemoryWorkspaceStatusStore());
-    service = new DaemonService(new InMemoryDaemonBroker(), workspaces, config, new InMemoryEventStreams(100, 60_000));
+    service = new DaemonService(new InMemoryDaemonBroker(), workspaces, config, new InMemoryEventStreams(100, 60_000), new InMemoryCommandLedger(60_000));
   });
 
   afterEach(() => {
@@ -129,6 +130,19 @@ describe('DaemonService', () => {
     expect((await service.getWorkspaceStatus('d1', 'w1')).status).toBe('unknown');
     await service.disconnectClient('d1', client);
     await expect(service.getWorkspaceStatus('d1', 'w1')).rejects.toMatchObject({ code: 'not_found' });
+  });
+
+  it('forwards a command id at most once, and lets a command that found no daemon be retried', async () => {
+    const daemon = new RecordingLink('daemon');
+    expect(await service.sendCommand('d1', user, 'run-task' as never, { taskId: 't1' }, 'c1')).toEqual({ status: 'daemon_offline' });
+    await service.connectDaemon('d1', daemon);
+    expect(await service.sendCommand('d1', user, 'run-task' as never, { taskId: 't1' }, 'c1')).toEqual({ status: 'accepted' });
+    expect(await service.sendCommand('d1', user, 'run-task' as never, { taskId: 't1' }, 'c1')).toEqual({ status: 'duplicate', outcome: 'accepted' });
+    // Another user's command with the same id is a different command.
+    expect(await service.sendCommand('d1', { ...user, sub: 'user-2' }, 'run-task' as never, { taskId: 't9' }, 'c1')).toEqual({ status: 'accepted' });
+    expect(daemon.ofType('run-task').map((frame) => frame.payload.taskId)).toEqual(['t1', 't9']);
+    jest.setSystemTime(T0 + 60_001);
+    expect(await service.sendCommand('d1', user, 'run-task' as never, { taskId: 't1' }, 'c1')).toEqual({ status: 'accepted' });
   });
 
   it('reports the sweep late after three missed intervals', () => {

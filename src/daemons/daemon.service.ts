@@ -22,6 +22,7 @@ import type { Principal } from '../auth/principal.js';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { GatewayException } from '../gateway/gateway.exception.js';
 import { WorkspacesService } from '../workspaces/workspaces.service.js';
+import { CommandLedger, commandKey } from './command-ledger.js';
 import { DaemonBroker } from './daemon.broker.js';
 import { EventStreams } from './streams/event-streams.js';
 import type { PeerLink } from './peer-link.js';
@@ -65,6 +66,7 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy {
     private readonly workspaces: WorkspacesService,
     private readonly config: GatewayConfig,
     private readonly streams: EventStreams,
+    private readonly commands: CommandLedger,
   ) {}
 
   onModuleInit(): void {
@@ -160,13 +162,31 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy {
     return this.workspaces.getStatus(daemonId, workspaceId);
   }
 
-  /** Hands a command to the daemon with the requesting user added; `daemon_offline` otherwise. */
-  async sendCommand(daemonId: string, principal: Principal, type: CommandType, payload: object): Promise<AckPayload> {
+  /**
+   * Hands a command to the daemon with the requesting user added. With a command id it happens at
+   * most once per id within COMMAND_DEDUPE_TTL_MS: a retry gets `duplicate` and the original
+   * outcome; a command that found no daemon may be retried. Without an id, `daemon_offline` is an
+   * error.
+   */
+  async sendCommand(daemonId: string, principal: Principal, type: CommandType, payload: object, commandId?: string): Promise<AckPayload> {
     const frame = JSON.stringify({ type, payload: { ...payload, userId: principal.sub } });
-    if (!(await this.broker.sendToDaemon(daemonId, frame))) {
-      throw new GatewayException(ErrorCode.DaemonOffline, 'daemon is not connected');
+    if (commandId === undefined) {
+      if (!(await this.broker.sendToDaemon(daemonId, frame))) throw new GatewayException(ErrorCode.DaemonOffline, 'daemon is not connected');
+      return { status: AckStatus.Accepted };
     }
-    return { status: AckStatus.Accepted };
+    const key = commandKey(daemonId, principal.sub, commandId);
+    const original = await this.commands.claim(key);
+    if (original) return { status: AckStatus.Duplicate, outcome: original };
+    let delivered: boolean;
+    try {
+      delivered = await this.broker.sendToDaemon(daemonId, frame);
+    } catch (error) {
+      await this.commands.release(key);
+      throw error;
+    }
+    if (delivered) return { status: AckStatus.Accepted };
+    await this.commands.release(key);
+    return { status: AckStatus.DaemonOffline };
   }
 
   // ---- heartbeat sweep -----------------------------------------------------------------------

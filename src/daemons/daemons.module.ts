@@ -2,6 +2,8 @@ import { Module } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module.js';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { RedisConnections } from '../redis/redis-connections.js';
+import { CommandLedger, InMemoryCommandLedger } from './command-ledger.js';
+import { RedisCommandLedger } from './redis-command-ledger.js';
 import { RedisDaemonBroker } from './redis-daemon.broker.js';
 import { EventStreams } from './streams/event-streams.js';
 import { InMemoryEventStreams } from './streams/in-memory-event-streams.js';
@@ -25,6 +27,12 @@ import { InMemoryDaemonBroker } from './in-memory-daemon.broker.js';
       provide: EventStreams,
       inject: [GatewayConfig],
       useFactory: (config: GatewayConfig) => new InMemoryEventStreams(config.replayMaxEvents, config.replayTtlMs),
+    },
+    {
+      provide: CommandLedger,
+      inject: [RedisConnections, GatewayConfig],
+      useFactory: (redis: RedisConnections | null, config: GatewayConfig) =>
+        redis ? new RedisCommandLedger(redis, config.commandDedupeTtlMs) : new InMemoryCommandLedger(config.commandDedupeTtlMs),
     },
     DaemonService,
     DaemonGateway,
