@@ -6,6 +6,7 @@ import { InMemoryCommandLedger } from '../src/daemons/command-ledger.js';
 import { InMemoryDaemonBroker } from '../src/daemons/in-memory-daemon.broker.js';
 import { RedisCommandLedger } from '../src/daemons/redis-command-ledger.js';
 import { InMemoryEventStreams } from '../src/daemons/streams/in-memory-event-streams.js';
+import { RedisEventStreams } from '../src/daemons/streams/redis-event-streams.js';
 import { RedisDaemonBroker } from '../src/daemons/redis-daemon.broker.js';
 import { RedisConnections } from '../src/redis/redis-connections.js';
 import { InMemoryWorkspaceStatusStore } from '../src/workspaces/in-memory-workspace-status.store.js';
@@ -36,9 +37,10 @@ async function redisCluster(): Promise<Cluster> {
   const prefix = uniquePrefix();
   const parts = [0, 1].map(() => {
     const redis = new RedisConnections(SHARED_REDIS_URL, prefix);
-    const broker = new RedisDaemonBroker(redis, config);
+    const history = new RedisEventStreams(redis, config.replayMaxEvents, config.replayTtlMs);
+    const broker = new RedisDaemonBroker(redis, config, history);
     broker.onModuleInit();
-    const service = new DaemonService(broker, new WorkspacesService(new RedisWorkspaceStatusStore(redis)), config, streams(), new RedisCommandLedger(redis, 60_000));
+    const service = new DaemonService(broker, new WorkspacesService(new RedisWorkspaceStatusStore(redis)), config, history, new RedisCommandLedger(redis, 60_000));
     service.onModuleInit();
     return { redis, broker, service };
   });
@@ -84,6 +86,26 @@ describe.each([
     await cluster.a.disconnectDaemon('d1', daemon);
     await waitFor(() => client.statuses().at(-1) === 'offline', 'offline');
     expect(client.statuses()).toEqual(['online', 'offline']);
+  });
+
+  it('numbers events once per daemon and resumes a client on any instance from its position', async () => {
+    const daemon = new RecordingLink('daemon');
+    await cluster.a.connectDaemon('d1', daemon);
+    const first = new RecordingLink('first');
+    const admission = await cluster.b.connectClient('d1', first);
+    for (let i = 0; i < 50; i += 1) cluster.a.relayEvent('d1', DaemonMessageType.FileChange, { workspaceId: 'w1', path: `p${i}`, event: 'add' });
+    await waitFor(() => first.ofType('file-change').length === 50, 'events');
+    const events = first.ofType('file-change');
+    expect(events.map((frame) => frame.seq)).toEqual(Array.from({ length: 50 }, (_, i) => admission.connected.stream.seq + 1 + i));
+    const position = { epoch: events[19].epoch, seq: events[19].seq };
+    for (const service of [cluster.a, cluster.b]) {
+      const resumed = await service.connectClient('d1', new RecordingLink('resumed'), position);
+      expect(resumed.connected.recovered).toBe(true);
+      expect(resumed.follow.map((frame) => JSON.parse(frame).payload.path)).toEqual(Array.from({ length: 30 }, (_, i) => `p${20 + i}`));
+      const stranger = await service.connectClient('d1', new RecordingLink('stranger'), { epoch: 'elsewhere', seq: 3 });
+      expect(stranger.connected.recovered).toBe(false);
+      expect(JSON.parse(stranger.follow[0])).toMatchObject({ type: 'resync-required', payload: { reason: 'epoch_changed' } });
+    }
   });
 
   it('answers get-workspace-status the same on every instance', async () => {

@@ -85,6 +85,7 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy {
 
   async connectDaemon(daemonId: string, link: PeerLink): Promise<DaemonConnectedPayload> {
     const previous = await this.broker.getPresence(daemonId);
+    await this.streams.prepare(daemonId);
     const { presence, replaced } = await this.broker.attachDaemon(daemonId, link, Date.now());
     if (replaced) {
       this.logger.log({ msg: 'daemon replaced by a newer connection', daemonId, connectionId: replaced.id });

@@ -7,6 +7,7 @@ import { RedisCommandLedger } from './redis-command-ledger.js';
 import { RedisDaemonBroker } from './redis-daemon.broker.js';
 import { EventStreams } from './streams/event-streams.js';
 import { InMemoryEventStreams } from './streams/in-memory-event-streams.js';
+import { RedisEventStreams } from './streams/redis-event-streams.js';
 import { DirectRoutes } from '../gateway/direct-routes.js';
 import { SlowConsumerMonitor } from '../gateway/slow-consumer.monitor.js';
 import { WorkspacesModule } from '../workspaces/workspaces.module.js';
@@ -20,13 +21,15 @@ import { InMemoryDaemonBroker } from './in-memory-daemon.broker.js';
   providers: [
     {
       provide: DaemonBroker,
-      inject: [RedisConnections, GatewayConfig],
-      useFactory: (redis: RedisConnections | null, config: GatewayConfig) => (redis ? new RedisDaemonBroker(redis, config) : new InMemoryDaemonBroker()),
+      inject: [RedisConnections, GatewayConfig, EventStreams],
+      useFactory: (redis: RedisConnections | null, config: GatewayConfig, streams: EventStreams) =>
+        redis ? new RedisDaemonBroker(redis, config, streams as RedisEventStreams) : new InMemoryDaemonBroker(),
     },
     {
       provide: EventStreams,
-      inject: [GatewayConfig],
-      useFactory: (config: GatewayConfig) => new InMemoryEventStreams(config.replayMaxEvents, config.replayTtlMs),
+      inject: [RedisConnections, GatewayConfig],
+      useFactory: (redis: RedisConnections | null, config: GatewayConfig) =>
+        redis ? new RedisEventStreams(redis, config.replayMaxEvents, config.replayTtlMs) : new InMemoryEventStreams(config.replayMaxEvents, config.replayTtlMs),
     },
     {
       provide: CommandLedger,

@@ -6,6 +6,7 @@ import type { RedisConnections } from '../redis/redis-connections.js';
 import type { AttachResult, PresencePatch } from './daemon.broker.js';
 import type { DaemonPresence } from './daemon-presence.js';
 import { InMemoryDaemonBroker } from './in-memory-daemon.broker.js';
+import { epochOf, seqOf } from './streams/event-streams.js';
 import type { PeerLink } from './peer-link.js';
 
 /** Makes this instance the daemon's holder; returns the previous holder (instance, connection). */
@@ -42,9 +43,14 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
   private refreshTimer: NodeJS.Timeout | undefined;
   private readonly warned = new Set<string>();
 
+  /** Per daemon watched here: the last event delivered, and arrivals held while a gap is filled. */
+  private readonly delivered = new Map<string, { epoch: string; seq: number; filling: boolean; backlog: string[] }>();
+
   constructor(
     private readonly redis: RedisConnections,
     config: GatewayConfig,
+    /** Reads missed events back from the shared history, to fill gaps pub/sub left. */
+    private readonly history?: { range(daemonId: string, from: number, to: number): Promise<string[] | undefined> },
   ) {
     super();
     this.presenceTtlMs = config.daemonStaleMs;
@@ -131,6 +137,7 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
     if (remaining === 0 && !this.watchers.has(daemonId)) {
       this.redis.unsubscribe(this.eventsChannel(daemonId));
       this.remoteStatus.delete(daemonId);
+      this.delivered.delete(daemonId);
     }
     return remaining;
   }
@@ -165,9 +172,7 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
       const separator = message.indexOf('|');
       if (message.slice(0, separator) === this.redis.instanceId) return;
       const daemonId = channel.slice(eventsPrefix.length);
-      const frame = message.slice(separator + 1);
-      if (frame.startsWith(`{"type":"${ServerMessageType.DaemonStatus}"`)) this.rememberStatus(daemonId, frame);
-      this.deliverLocally(daemonId, frame);
+      this.arrived(daemonId, message.slice(separator + 1));
       return;
     }
     if (channel === this.instanceChannel(this.redis.instanceId)) this.instanceMessage(JSON.parse(message) as InstanceMessage);
@@ -185,6 +190,48 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
       this.logger.log({ msg: 'daemon replaced by a connection on another instance', daemonId: message.d, connectionId: link.id });
       link.close(CloseCode.Replaced, 'replaced by a newer connection');
     }
+  }
+
+  /**
+   * Delivers events from other instances in stream order: duplicates are dropped, and a gap in
+   * `seq` (pub/sub lost messages, e.g. while its connection was cut) is filled from the shared
+   * history before anything after it is delivered.
+   */
+  private arrived(daemonId: string, frame: string): void {
+    let state = this.delivered.get(daemonId);
+    if (state?.filling) {
+      state.backlog.push(frame);
+      return;
+    }
+    const seq = seqOf(frame);
+    const epoch = epochOf(frame);
+    if (seq === undefined || epoch === undefined) return this.deliverRemote(daemonId, frame);
+    if (!state || state.epoch !== epoch) {
+      this.delivered.set(daemonId, (state = { epoch, seq, filling: false, backlog: [] }));
+      return this.deliverRemote(daemonId, frame);
+    }
+    if (seq <= state.seq) return;
+    if (seq === state.seq + 1 || !this.history) {
+      state.seq = seq;
+      return this.deliverRemote(daemonId, frame);
+    }
+    void this.fill(daemonId, state, state.seq + 1, seq, frame);
+  }
+
+  private async fill(daemonId: string, state: { epoch: string; seq: number; filling: boolean; backlog: string[] }, from: number, seq: number, frame: string): Promise<void> {
+    state.filling = true;
+    const missing = await this.history!.range(daemonId, from, seq - 1).catch(() => undefined);
+    if (missing) for (const filled of missing) this.deliverRemote(daemonId, filled);
+    else this.warn('fill gap', new Error(`events ${from}-${seq - 1} of ${daemonId} are not in the history`));
+    state.seq = seq;
+    this.deliverRemote(daemonId, frame);
+    state.filling = false;
+    for (const next of state.backlog.splice(0)) this.arrived(daemonId, next);
+  }
+
+  private deliverRemote(daemonId: string, frame: string): void {
+    if (frame.startsWith(`{"type":"${ServerMessageType.DaemonStatus}"`)) this.rememberStatus(daemonId, frame);
+    this.deliverLocally(daemonId, frame);
   }
 
   private rememberStatus(daemonId: string, frame: string): void {

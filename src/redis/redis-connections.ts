@@ -30,7 +30,8 @@ export class RedisConnections implements OnModuleDestroy {
     readonly prefix: string,
   ) {
     const options = { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: RETRY_DELAY_MS, autoResubscribe: false, lazyConnect: false };
-    this.commands = new Redis(url, { ...options, connectionName: `arbor-${this.instanceId}` });
+    // Auto-pipelining batches the commands of one event-loop turn (appends, publishes) into one write.
+    this.commands = new Redis(url, { ...options, enableAutoPipelining: true, connectionName: `arbor-${this.instanceId}` });
     this.subscriber = new Redis(url, { ...options, connectionName: `arbor-sub-${this.instanceId}` });
     for (const [name, client] of [['commands', this.commands], ['subscriber', this.subscriber]] as const) {
       client.on('error', (error: Error) => this.problem(`${name}: ${error.message}`));

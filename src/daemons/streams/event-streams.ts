@@ -10,6 +10,9 @@ export type Replay =
  * epoch whenever the history is lost), and the last events kept for resuming clients.
  */
 export abstract class EventStreams {
+  /** Loads the daemon's position before this instance starts numbering its events (it now holds the daemon). */
+  async prepare(_daemonId: string): Promise<void> {}
+
   /**
    * Gives the daemon's next event its position and records it. Synchronous, so events are
    * numbered in the order the daemon sent them; `build` serializes the frame once.
@@ -21,6 +24,13 @@ export abstract class EventStreams {
   abstract replay(daemonId: string, since: StreamPosition): Promise<Replay>;
   /** Periodic upkeep (the heartbeat sweep calls it); `inUse` tells which daemons are still relevant here. */
   abstract prune(inUse: (daemonId: string) => boolean): void;
+}
+
+/** `"epoch":"…"` as written by append's builders. */
+export function epochOf(frame: string): string | undefined {
+  const index = frame.indexOf('"epoch":"');
+  if (index < 0) return undefined;
+  return frame.slice(index + 9, frame.indexOf('"', index + 9));
 }
 
 /** `"seq":N` as written by append's builders: cheap to find without parsing the frame. */

@@ -1,0 +1,152 @@
+import { Logger } from '@nestjs/common';
+import { ErrorCode, type StreamPosition } from '@arbor/gateway-client/protocol';
+import { GatewayException } from '../../gateway/gateway.exception.js';
+import type { RedisConnections } from '../../redis/redis-connections.js';
+import { EventStreams, type Replay } from './event-streams.js';
+import { newEpoch } from './in-memory-event-streams.js';
+
+/** How long a daemon's epoch and last seq outlive its last event: a quiet daemon keeps its epoch. */
+const POSITION_TTL_MS = 24 * 60 * 60 * 1000;
+
+/** The daemon's position, creating its epoch (seq 0) if the stream has none — once, for every instance. */
+const POSITION = `
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX')
+  epoch = redis.call('GET', KEYS[1])
+  redis.call('SET', KEYS[2], '0', 'PX', ARGV[2])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return {epoch, redis.call('GET', KEYS[2]) or '0'}`;
+
+/**
+ * Event history in a Redis Stream per daemon (`XADD … MAXLEN ~`, entry id `{seq}-1`), so any
+ * instance can replay it and it survives the loss of any instance. The daemon's holder numbers
+ * its events itself (appending stays synchronous) from the position it loaded when the daemon
+ * connected; the epoch changes whenever Redis lost the stream.
+ */
+export class RedisEventStreams extends EventStreams {
+  private readonly logger = new Logger(RedisEventStreams.name);
+  /** Positions of the streams this instance appends to. */
+  private readonly local = new Map<string, StreamPosition>();
+  private warned = false;
+
+  constructor(
+    private readonly redis: RedisConnections,
+    private readonly maxEvents: number,
+    private readonly ttlMs: number,
+  ) {
+    super();
+    // Redis may come back empty: then the history is gone and the epochs must change.
+    redis.onReady(() => void this.verifyEpochs());
+  }
+
+  override async prepare(daemonId: string): Promise<void> {
+    try {
+      this.local.set(daemonId, await this.load(daemonId));
+    } catch {
+      // Keep numbering through the outage; verifyEpochs decides when Redis returns.
+      if (!this.local.has(daemonId)) this.local.set(daemonId, { epoch: newEpoch(), seq: 0 });
+    }
+  }
+
+  append(daemonId: string, build: (epoch: string, seq: number) => string): string {
+    let position = this.local.get(daemonId);
+    if (!position) this.local.set(daemonId, (position = { epoch: newEpoch(), seq: 0 }));
+    position.seq += 1;
+    const frame = build(position.epoch, position.seq);
+    const stream = this.streamKey(daemonId);
+    this.redis.commands
+      .multi()
+      .xadd(stream, 'MAXLEN', '~', String(this.maxEvents), `${position.seq}-1`, 't', String(Date.now()), 'f', frame)
+      .pexpire(stream, this.ttlMs)
+      .set(this.seqKey(daemonId), String(position.seq), 'PX', POSITION_TTL_MS)
+      .exec()
+      .catch((error: unknown) => this.warn(error));
+    return frame;
+  }
+
+  async position(daemonId: string): Promise<StreamPosition> {
+    const local = this.local.get(daemonId);
+    if (local) return { ...local };
+    try {
+      return await this.load(daemonId);
+    } catch {
+      throw new GatewayException(ErrorCode.Unavailable, 'shared state is unavailable; retry shortly');
+    }
+  }
+
+  async replay(daemonId: string, since: StreamPosition): Promise<Replay> {
+    const position = await this.position(daemonId);
+    if (since.epoch !== position.epoch || since.seq > position.seq) return { kind: 'resync', reason: 'epoch_changed', position };
+    if (since.seq === position.seq) return { kind: 'events', position, frames: [] };
+    const frames = await this.range(daemonId, since.seq + 1, position.seq);
+    return frames ? { kind: 'events', position, frames } : { kind: 'resync', reason: 'history_expired', position };
+  }
+
+  /**
+   * Frames `from`…`to` from the stream, or undefined unless every one of them is there and
+   * younger than the history's age limit (a hole is never papered over).
+   */
+  async range(daemonId: string, from: number, to: number): Promise<string[] | undefined> {
+    let entries: Array<[string, string[]]>;
+    try {
+      entries = (await this.redis.commands.xrange(this.streamKey(daemonId), `${from}-0`, `${to}-1`)) as Array<[string, string[]]>;
+    } catch {
+      throw new GatewayException(ErrorCode.Unavailable, 'shared state is unavailable; retry shortly');
+    }
+    const oldestAllowed = Date.now() - this.ttlMs;
+    const frames: string[] = [];
+    for (const [id, fields] of entries) {
+      const seq = Number.parseInt(id, 10);
+      if (seq !== from + frames.length) return undefined;
+      if (Number(fields[1]) < oldestAllowed) return undefined;
+      frames.push(fields[3]);
+    }
+    return frames.length === to - from + 1 ? frames : undefined;
+  }
+
+  prune(inUse: (daemonId: string) => boolean): void {
+    for (const daemonId of this.local.keys()) if (!inUse(daemonId)) this.local.delete(daemonId);
+  }
+
+  private async load(daemonId: string): Promise<StreamPosition> {
+    const [epoch, seq] = (await this.redis.commands.eval(POSITION, 2, this.epochKey(daemonId), this.seqKey(daemonId), newEpoch(), String(POSITION_TTL_MS))) as [string, string];
+    return { epoch, seq: Number(seq) };
+  }
+
+  /** After a reconnect: a stream whose epoch Redis no longer has lost its history, so it gets a new epoch. */
+  private async verifyEpochs(): Promise<void> {
+    this.warned = false;
+    for (const [daemonId, position] of this.local) {
+      try {
+        const stored = await this.redis.commands.get(this.epochKey(daemonId));
+        if (stored === position.epoch) continue;
+        const fresh = await this.load(daemonId);
+        this.logger.warn({ msg: 'event history lost: new epoch', daemonId, epoch: fresh.epoch });
+        this.local.set(daemonId, fresh);
+      } catch (error) {
+        this.warn(error);
+      }
+    }
+  }
+
+  private warn(error: unknown): void {
+    if (this.warned) return;
+    this.warned = true;
+    this.logger.warn({ msg: 'event history not recorded while Redis is unavailable', error: error instanceof Error ? error.message : String(error) });
+  }
+
+  private streamKey(daemonId: string): string {
+    return this.redis.key('stream', daemonId);
+  }
+
+  private epochKey(daemonId: string): string {
+    return this.redis.key('epoch', daemonId);
+  }
+
+  private seqKey(daemonId: string): string {
+    return this.redis.key('seq', daemonId);
+  }
+}
