@@ -1,9 +1,9 @@
 import WebSocket from 'ws';
 import { Redis } from 'ioredis';
-import { ConnectionState, GatewayClient, Role, type WebSocketConstructor } from '@arbor/gateway-client';
+import { ConnectionState, DaemonClient, GatewayClient, Role, type WebSocketConstructor } from '@arbor/gateway-client';
 import { GatewayProcess } from './support/gateway-process.js';
 import { waitFor } from './support/ports.js';
-import { deletePrefix, SHARED_REDIS_URL, uniquePrefix } from './support/redis.js';
+import { deletePrefix, DisposableRedis, SHARED_REDIS_URL, uniquePrefix } from './support/redis.js';
 import { TestPeer } from './support/test-peer.js';
 import { signToken } from './support/tokens.js';
 
@@ -100,3 +100,71 @@ describe('nothing lost across instances: 20 000 events through cuts, a SIGKILL a
     }
   });
 });
+
+describe('Redis restarted empty', () => {
+  it('changes the epoch: clients are told to resync, nothing crashes, events flow on', async () => {
+    const redis = await DisposableRedis.start();
+    const prefix = uniquePrefix();
+    const started = [0, 1].map(
+      () =>
+        new GatewayProcess({ WEBSOCKET_PORT: '0', HOST: '127.0.0.1', JWT_SECRET: SECRET, LOG_LEVEL: 'info', REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix }),
+    );
+    const [portA, portB] = await Promise.all(started.map((process) => process.listening()));
+    const daemon = new DaemonClient({
+      url: `ws://127.0.0.1:${portA}/ws`,
+      WebSocket: WebSocket as unknown as WebSocketConstructor,
+      getToken: () => signToken(SECRET, { sub: 'd-epoch', role: Role.Daemon }),
+      network: null,
+      minDelay: 20,
+      maxDelay: 200,
+    });
+    const client = new GatewayClient({
+      url: `ws://127.0.0.1:${portB}/ws`,
+      daemonId: 'd-epoch',
+      WebSocket: WebSocket as unknown as WebSocketConstructor,
+      getToken: () => signToken(SECRET, { sub: 'user-1', role: Role.Client, daemons: ['d-epoch'] }),
+      network: null,
+      minDelay: 20,
+      maxDelay: 200,
+    });
+    const seen: string[] = [];
+    const resyncs: string[] = [];
+    client.on('file-change', (frame) => seen.push(frame.payload.path));
+    client.on('resync', ({ reason }) => resyncs.push(reason));
+    try {
+      await waitFor(() => daemon.state === ConnectionState.Open && client.state === ConnectionState.Open, 'both open');
+      await waitFor(() => client.daemonStatus === 'online', 'daemon online');
+      for (let i = 0; i < 100; i += 1) daemon.fileChange('w1', `before-${i}`, 'add');
+      await waitFor(() => seen.length === 100, 'events before');
+      const oldPosition = client.position!;
+
+      await redis.stop();
+      await redis.start();
+      // Instances reconnect, notice the history is gone and start a new epoch.
+      await waitForAsync(async () => {
+        daemon.fileChange('w1', `after-${seen.length}`, 'add');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        return seen.some((path) => path.startsWith('after-'));
+      }, 'events after the restart');
+      expect(client.position!.epoch).not.toBe(oldPosition.epoch);
+      expect(resyncs).toContain('epoch_changed');
+      const stale = new TestPeer(`ws://127.0.0.1:${portB}/ws?daemonId=d-epoch&since=${oldPosition.epoch}:${oldPosition.seq}&token=${signToken(SECRET, { sub: 'user-2', role: Role.Client, daemons: ['d-epoch'] })}`);
+      expect((await stale.next('connected')).payload.recovered).toBe(false);
+      expect((await stale.next('resync-required')).payload.reason).toBe('epoch_changed');
+      stale.terminate();
+      for (const process of started) expect(process.child.exitCode).toBeNull();
+    } finally {
+      daemon.dispose();
+      client.dispose();
+      for (const process of started) process.kill('SIGKILL');
+      await redis.stop().catch(() => undefined);
+    }
+  });
+});
+
+async function waitForAsync(condition: () => Promise<boolean>, label: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${label}`);
+  }
+}

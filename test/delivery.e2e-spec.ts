@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import { ConnectionState, GatewayClient, Role, type WebSocketConstructor } from '@arbor/gateway-client';
+import { ConnectionState, DaemonClient, GatewayClient, Role, type WebSocketConstructor } from '@arbor/gateway-client';
 import { DaemonGateway } from '../src/daemons/daemon.gateway.js';
 import { Connection } from '../src/gateway/connection.js';
 import { GatewayHarness } from './support/gateway-harness.js';
@@ -177,6 +177,40 @@ describe('slow consumers', () => {
       const rest = await resumed.collect('file-change', total - seen.length, 15_000);
       expect([...seen, ...rest].map((frame) => Number(frame.payload.path.split('/')[1]))).toEqual(Array.from({ length: total }, (_, i) => i));
     } finally {
+      await gateway.stop();
+    }
+  });
+});
+
+describe('DaemonClient → gateway: nothing lost, nothing twice', () => {
+  it('the daemon link is cut mid-burst: the gateway ends with every daemon event exactly once', async () => {
+    const gateway = await GatewayHarness.start();
+    const daemon = new DaemonClient({
+      url: gateway.wsUrl(),
+      WebSocket: WebSocket as unknown as WebSocketConstructor,
+      getToken: () => gateway.token(Role.Daemon, 'd1'),
+      network: null,
+      minDelay: 10,
+      maxDelay: 50,
+    });
+    try {
+      const client = await gateway.client('d1');
+      await waitFor(() => daemon.state === ConnectionState.Open, 'daemon open');
+      const server = (gateway.app.get(DaemonGateway) as unknown as { server: { clients: Set<WebSocket> } }).server;
+      const total = 5000;
+      for (let i = 0; i < total; i += 1) {
+        daemon.fileChange('w1', `e${i}`, 'change');
+        if (i === 1500 || i === 3500) {
+          for (const socket of server.clients) if (Connection.of(socket)?.identity.principal.role === Role.Daemon) socket.terminate();
+        }
+        if (i % 250 === 249) await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+      await waitFor(() => paths(client.received).length >= total, `${total} events`, 15_000);
+      await waitFor(() => daemon.unacknowledgedCount === 0, 'everything acknowledged');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(paths(client.received)).toEqual(Array.from({ length: total }, (_, i) => `e${i}`));
+    } finally {
+      daemon.dispose();
       await gateway.stop();
     }
   });

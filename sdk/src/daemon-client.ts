@@ -5,6 +5,7 @@ import {
   ClientMessageType,
   DaemonMessageType,
   ServerMessageType,
+  type DaemonAckPayload,
   type DaemonConnectedPayload,
   type ErrorPayload,
   type FileChangeEvent,
@@ -23,6 +24,8 @@ export interface DaemonClientOptions extends Omit<ReconnectingWebSocketOptions, 
   workspaceIds?: string[];
   /** How often the `heartbeat` frame goes out. Default 10 000 ms (the gateway marks a daemon stale after 30 s). */
   daemonHeartbeatInterval?: number;
+  /** Events kept until the gateway acknowledges them (sent again after a reconnect). Default 10 000; past it the oldest are dropped (`drop`). */
+  maxUnacknowledged?: number;
 }
 
 export interface DaemonClientEvents {
@@ -32,6 +35,8 @@ export interface DaemonClientEvents {
   state: ConnectionState;
   /** An `error` frame from the gateway (e.g. validation_failed), or a connection error. */
   error: Error;
+  /** An unacknowledged event dropped because more than `maxUnacknowledged` were outstanding. */
+  drop: { seq: number; frame: string };
 }
 
 /** A typed client for daemon authors (Node): heartbeats, event helpers, commands as events. */
@@ -39,10 +44,17 @@ export class DaemonClient extends ClientBase<DaemonClientEvents> {
   private readonly heartbeatIntervalMs: number;
   private heartbeatTimer: TimerHandle | undefined;
   private workspaces: string[];
+  /** Names this numbering of our events; the gateway keeps the last number it recorded per session. */
+  readonly session = randomSession();
+  private nextSeq = 1;
+  /** Events sent (or waiting) and not yet acknowledged, oldest first. */
+  private unacknowledged: Array<{ seq: number; frame: string }> = [];
+  private readonly maxUnacknowledged: number;
 
   constructor(options: DaemonClientOptions) {
-    const { url = DEFAULT_GATEWAY_URL, workspaceIds = [], daemonHeartbeatInterval = 10_000, ...rest } = options;
-    super({ ...rest, url });
+    const { url = DEFAULT_GATEWAY_URL, workspaceIds = [], daemonHeartbeatInterval = 10_000, maxUnacknowledged = 10_000, ...rest } = options;
+    super({ ...rest, url: withSession(url, () => this.session) });
+    this.maxUnacknowledged = maxUnacknowledged;
     this.workspaces = [...workspaceIds];
     this.heartbeatIntervalMs = daemonHeartbeatInterval;
     this.unsubscribers.push(
@@ -65,17 +77,40 @@ export class DaemonClient extends ClientBase<DaemonClientEvents> {
     this.sendHeartbeat();
   }
 
-  /** Each helper returns whether the frame went out now; otherwise it is queued until reconnected. */
+  /**
+   * Each helper numbers the event and returns whether it went out now; either way it is kept
+   * until the gateway acknowledges it and sent again after a reconnect, so none is lost and
+   * the gateway drops the repeats.
+   */
   workspaceUpdate(workspaceId: string, status: string): boolean {
-    return this.connection.send({ type: DaemonMessageType.WorkspaceUpdate, payload: { workspaceId, status } });
+    return this.sendEvent(DaemonMessageType.WorkspaceUpdate, { workspaceId, status });
   }
 
   fileChange(workspaceId: string, path: string, event: FileChangeEvent): boolean {
-    return this.connection.send({ type: DaemonMessageType.FileChange, payload: { workspaceId, path, event } });
+    return this.sendEvent(DaemonMessageType.FileChange, { workspaceId, path, event });
   }
 
   taskStatus(taskId: string, status: TaskStatus, details: { output?: string; error?: string } = {}): boolean {
-    return this.connection.send({ type: DaemonMessageType.TaskStatus, payload: { taskId, status, ...details } });
+    return this.sendEvent(DaemonMessageType.TaskStatus, { taskId, status, ...details });
+  }
+
+  /** Events not yet acknowledged by the gateway. */
+  get unacknowledgedCount(): number {
+    return this.unacknowledged.length;
+  }
+
+  private sendEvent(type: DaemonMessageType, payload: object): boolean {
+    const seq = this.nextSeq++;
+    const frame = JSON.stringify({ type, payload, seq });
+    this.unacknowledged.push({ seq, frame });
+    if (this.unacknowledged.length > this.maxUnacknowledged) this.emit('drop', this.unacknowledged.shift()!);
+    return this.connection.send(frame, { volatile: true });
+  }
+
+  private acknowledged(seq: number): void {
+    let count = 0;
+    while (count < this.unacknowledged.length && this.unacknowledged[count].seq <= seq) count += 1;
+    if (count) this.unacknowledged.splice(0, count);
   }
 
   private sendHeartbeat(): void {
@@ -89,8 +124,16 @@ export class DaemonClient extends ClientBase<DaemonClientEvents> {
 
   private handle(frame: Frame): void {
     switch (frame.type) {
-      case ServerMessageType.Connected:
-        this.emit('connected', frame.payload as DaemonConnectedPayload);
+      case ServerMessageType.Connected: {
+        const payload = frame.payload as DaemonConnectedPayload;
+        // Whatever the gateway recorded is done; everything after it goes again, in order.
+        this.acknowledged(payload.lastSeq);
+        for (const { frame: event } of this.unacknowledged) this.connection.send(event, { volatile: true });
+        this.emit('connected', payload);
+        return;
+      }
+      case ServerMessageType.Ack:
+        this.acknowledged((frame.payload as DaemonAckPayload).seq);
         return;
       case ClientMessageType.RunTask:
         this.emit('run-task', frame.payload as ForwardedRunTaskPayload);
@@ -103,4 +146,17 @@ export class DaemonClient extends ClientBase<DaemonClientEvents> {
         return;
     }
   }
+}
+
+function withSession(url: UrlSource, session: () => string): () => Promise<string> {
+  return async () => {
+    const base = new URL(String(typeof url === 'function' ? await url() : url));
+    base.searchParams.set('session', session());
+    return base.toString();
+  };
+}
+
+function randomSession(): string {
+  const crypto = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
+  return crypto?.randomUUID ? crypto.randomUUID() : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 12)}`;
 }

@@ -171,11 +171,31 @@ describe('DaemonClient', () => {
     expect(daemon.taskStatus('t1', 'failed', { error: 'boom' })).toBe(false);
     await tick(2000);
     expect(gateway.sockets).toHaveLength(2);
-    expect(gateway.last.frames.slice(0, 3)).toEqual([
-      { type: 'workspace-update', payload: { workspaceId: 'w1', status: 'syncing' } },
-      { type: 'task-status', payload: { taskId: 't1', status: 'failed', error: 'boom' } },
+    // Everything unacknowledged goes again, in order, numbered: the gateway drops what it already has.
+    expect(gateway.last.frames.slice(0, 4)).toEqual([
+      { type: 'file-change', payload: { workspaceId: 'w1', path: 'a.ts', event: 'add' }, seq: 1 },
+      { type: 'workspace-update', payload: { workspaceId: 'w1', status: 'syncing' }, seq: 2 },
+      { type: 'task-status', payload: { taskId: 't1', status: 'failed', error: 'boom' }, seq: 3 },
       { type: 'heartbeat', payload: { workspaceIds: ['w1'] } },
     ]);
+    expect(gateway.last.url.searchParams.get('session')).toBe(daemon.session);
+    gateway.last.deliver({ type: 'ack', payload: { seq: 2 } });
+    expect(daemon.unacknowledgedCount).toBe(1);
+  });
+
+  it('forgets what the gateway recorded before the reconnect, and drops the oldest past maxUnacknowledged', async () => {
+    daemon.dispose();
+    daemon = new DaemonClient({ url: 'ws://gateway.test/ws', WebSocket: gateway.WebSocket, network: null, maxUnacknowledged: 3 });
+    const dropped: number[] = [];
+    daemon.on('drop', ({ seq }) => dropped.push(seq));
+    await tick();
+    for (let i = 0; i < 4; i += 1) daemon.fileChange('w1', `f${i}`, 'add');
+    expect(dropped).toEqual([1]);
+    gateway.options.autoAccept = false;
+    gateway.last.drop();
+    await tick(1000);
+    gateway.last.accept({ workspaceIds: [], lastSeq: 3, timestamp: 'now' });
+    expect(gateway.last.frames.filter((frame) => frame.type === 'file-change')).toEqual([{ type: 'file-change', payload: { workspaceId: 'w1', path: 'f3', event: 'add' }, seq: 4 }]);
   });
 
   it('receives commands as typed events', async () => {

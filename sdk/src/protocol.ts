@@ -272,8 +272,21 @@ export interface ResyncRequiredPayload {
 
 export interface DaemonConnectedPayload {
   workspaceIds: string[];
+  /**
+   * The last event `seq` the gateway accepted from this daemon session (`session` connect
+   * parameter); 0 for a new session. Send again everything after it.
+   */
+  lastSeq: number;
   timestamp: string;
 }
+
+/** Gateway → daemon: every event up to `seq` is recorded; the daemon may forget them. */
+export interface DaemonAckPayload {
+  seq: number;
+}
+
+/** A daemon session id: names one numbering of a daemon's outgoing events (`session` connect parameter). */
+export const SESSION_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 export interface DaemonStatusPayload {
   daemonId: string;

@@ -20,6 +20,7 @@ import {
   ServerMessageType,
   WS_PATH,
   parsePosition,
+  SESSION_PATTERN,
   type AckPayload,
   type StreamPosition,
   type Frame,
@@ -52,6 +53,14 @@ function resumePosition(requestUrl: string | undefined): StreamPosition | undefi
   const position = parsePosition(value);
   if (!position) throw new AuthError(ErrorCode.BadRequest, 'since must be {epoch}:{seq}');
   return position;
+}
+
+/** A daemon's `session` connect parameter, naming the numbering of its events. */
+function daemonSession(requestUrl: string | undefined): string | undefined {
+  const value = new URL(requestUrl ?? '/', 'http://gateway.invalid').searchParams.get('session');
+  if (value === null) return undefined;
+  if (!SESSION_PATTERN.test(value)) throw new AuthError(ErrorCode.BadRequest, 'session must be 1-64 characters of A-Z a-z 0-9 _ -');
+  return value;
 }
 
 /** How long shutdown waits for peers to answer the close frame before terminating them. */
@@ -108,7 +117,9 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     try {
       const identity = this.auth.authenticateConnection(request.url, request.headers);
       since = resumePosition(request.url);
+      const session = daemonSession(request.url);
       connection = new Connection(socket, identity, this.slowConsumers);
+      connection.session = session;
     } catch (error) {
       return this.refuse(socket, error);
     }
@@ -118,7 +129,9 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     connection.enqueue(async () => {
       try {
         if (principal.role === Role.Daemon) {
-          connection.release({ type: ServerMessageType.Connected, payload: await this.daemons.connectDaemon(daemonId, connection) });
+          const payload = await this.daemons.connectDaemon(daemonId, connection, connection.session);
+          connection.inboundSeq = payload.lastSeq;
+          connection.release({ type: ServerMessageType.Connected, payload });
         } else {
           const admission = await this.daemons.connectClient(daemonId, connection, since);
           connection.release({ type: ServerMessageType.Connected, payload: admission.connected }, admission.follow, admission.afterSeq);
@@ -183,7 +196,8 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
   @Roles(Role.Daemon)
   @SubscribeMessage(DaemonMessageType.WorkspaceUpdate)
   async workspaceUpdate(@ConnectedSocket() socket: WebSocket, @MessageBody() body: WorkspaceUpdateDto): Promise<void> {
-    await this.daemons.updateWorkspace(this.identityOf(socket).daemonId, body);
+    const connection = Connection.of(socket)!;
+    await this.daemons.updateWorkspace(connection.identity.daemonId, body, connection.inbound());
   }
 
   // Validated payloads carry exactly the DTO's fields (unknown ones are refused), so they are
@@ -192,14 +206,16 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
   @DirectDispatch(FileChangeDto)
   @SubscribeMessage(DaemonMessageType.FileChange)
   fileChange(@ConnectedSocket() socket: WebSocket, @MessageBody() body: FileChangeDto): void {
-    this.daemons.relayEvent(this.identityOf(socket).daemonId, DaemonMessageType.FileChange, body);
+    const connection = Connection.of(socket)!;
+    this.daemons.relayEvent(connection.identity.daemonId, DaemonMessageType.FileChange, body, connection.inbound());
   }
 
   @Roles(Role.Daemon)
   @DirectDispatch(TaskStatusDto)
   @SubscribeMessage(DaemonMessageType.TaskStatus)
   taskStatus(@ConnectedSocket() socket: WebSocket, @MessageBody() body: TaskStatusDto): void {
-    this.daemons.relayEvent(this.identityOf(socket).daemonId, DaemonMessageType.TaskStatus, body);
+    const connection = Connection.of(socket)!;
+    this.daemons.relayEvent(connection.identity.daemonId, DaemonMessageType.TaskStatus, body, connection.inbound());
   }
 
   // ---- lifecycle -----------------------------------------------------------------------------

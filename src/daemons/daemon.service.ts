@@ -24,7 +24,7 @@ import { GatewayException } from '../gateway/gateway.exception.js';
 import { WorkspacesService } from '../workspaces/workspaces.service.js';
 import { CommandLedger, commandKey } from './command-ledger.js';
 import { DaemonBroker } from './daemon.broker.js';
-import { EventStreams } from './streams/event-streams.js';
+import { EventStreams, type InboundPosition } from './streams/event-streams.js';
 import type { PeerLink } from './peer-link.js';
 
 function isUnavailable(error: unknown): boolean {
@@ -83,16 +83,17 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy {
 
   // ---- daemons -------------------------------------------------------------------------------
 
-  async connectDaemon(daemonId: string, link: PeerLink): Promise<DaemonConnectedPayload> {
+  async connectDaemon(daemonId: string, link: PeerLink, session?: string): Promise<DaemonConnectedPayload> {
     const previous = await this.broker.getPresence(daemonId);
     await this.streams.prepare(daemonId);
+    const lastSeq = session === undefined ? 0 : await this.streams.lastInbound(daemonId, session);
     const { presence, replaced } = await this.broker.attachDaemon(daemonId, link, Date.now());
     if (replaced) {
       this.logger.log({ msg: 'daemon replaced by a newer connection', daemonId, connectionId: replaced.id });
       replaced.close(CloseCode.Replaced, 'replaced by a newer connection');
     }
     if (previous?.status !== DaemonStatus.Online) this.publishStatus(presence);
-    return { workspaceIds: await this.knownWorkspaces(daemonId), timestamp: new Date().toISOString() };
+    return { workspaceIds: await this.knownWorkspaces(daemonId), lastSeq, timestamp: new Date().toISOString() };
   }
 
   async disconnectDaemon(daemonId: string, link: PeerLink): Promise<void> {
@@ -110,17 +111,17 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy {
   }
 
   /** Records a workspace's new status, then forwards the update to the daemon's clients. */
-  async updateWorkspace(daemonId: string, payload: WorkspaceUpdatePayload): Promise<void> {
+  async updateWorkspace(daemonId: string, payload: WorkspaceUpdatePayload, inbound?: InboundPosition): Promise<void> {
     await this.degradeGracefully('workspace status', () => this.workspaces.recordStatus(daemonId, payload.workspaceId, payload.status));
-    this.relayEvent(daemonId, DaemonMessageType.WorkspaceUpdate, payload);
+    this.relayEvent(daemonId, DaemonMessageType.WorkspaceUpdate, payload, inbound);
   }
 
   /**
    * Numbers a daemon event in its stream, records it for resuming clients and forwards it to the
    * daemon's clients, serialized once for all of them. Synchronous, so order is the daemon's.
    */
-  relayEvent<T extends DaemonEventType>(daemonId: string, type: T, payload: DaemonEventPayloads[T]): void {
-    this.broker.publishToWatchers(daemonId, this.streams.append(daemonId, (epoch, seq) => JSON.stringify({ type, daemonId, epoch, seq, payload })));
+  relayEvent<T extends DaemonEventType>(daemonId: string, type: T, payload: DaemonEventPayloads[T], inbound?: InboundPosition): void {
+    this.broker.publishToWatchers(daemonId, this.streams.append(daemonId, (epoch, seq) => JSON.stringify({ type, daemonId, epoch, seq, payload }), inbound));
   }
 
   // ---- clients -------------------------------------------------------------------------------

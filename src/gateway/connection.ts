@@ -10,6 +10,9 @@ import type { PeerLink } from '../daemons/peer-link.js';
 
 const connections = new WeakMap<WebSocket, Connection>();
 
+/** Daemon acks are coalesced: one frame acknowledges everything accepted in this window. */
+const ACK_DELAY_MS = 20;
+
 /** Close reasons are limited to 123 bytes by RFC 6455. */
 const MAX_CLOSE_REASON_BYTES = 123;
 
@@ -24,6 +27,12 @@ export class Connection implements PeerLink {
   isAlive = true;
   /** The id of the frame being handled, for the error filter. */
   currentFrameId: string | undefined;
+  /** The daemon's own number of the frame being handled (daemon sessions only). */
+  currentFrameSeq: number | undefined;
+  /** A daemon's session (`session` connect parameter) and the last of its events accepted. */
+  session: string | undefined;
+  inboundSeq = 0;
+  private ackTimer: NodeJS.Timeout | undefined;
   private inbox: Promise<unknown> = Promise.resolve();
   /** Tasks enqueued and not yet settled; zero means a frame may be handled synchronously. */
   private pending = 0;
@@ -57,6 +66,26 @@ export class Connection implements PeerLink {
 
   terminate(): void {
     this.socket.terminate();
+  }
+
+  /** False for a daemon event already accepted (a replay after a reconnect): drop it. */
+  acceptInbound(seq: number): boolean {
+    if (seq <= this.inboundSeq) return false;
+    this.inboundSeq = seq;
+    return true;
+  }
+
+  /** The daemon session position of the frame being handled, recorded with the event it produces. */
+  inbound(): { session: string; seq: number } | undefined {
+    return this.session !== undefined && this.currentFrameSeq !== undefined ? { session: this.session, seq: this.currentFrameSeq } : undefined;
+  }
+
+  /** Acknowledges accepted daemon events cumulatively, at most one ack frame per ACK_DELAY_MS. */
+  scheduleAck(): void {
+    this.ackTimer ??= setTimeout(() => {
+      this.ackTimer = undefined;
+      this.send({ type: 'ack', payload: { seq: this.inboundSeq } });
+    }, ACK_DELAY_MS);
   }
 
   send(frame: Frame | string): void {

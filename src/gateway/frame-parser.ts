@@ -5,6 +5,8 @@ export interface InboundFrame {
   type: string;
   payload: Record<string, unknown>;
   id?: string;
+  /** A daemon's own number for the event (with a `session`): the gateway drops repeats. */
+  seq?: number;
 }
 
 const MAX_TYPE_LENGTH = 64;
@@ -32,13 +34,16 @@ export function parseFrame(text: string): InboundFrame | FrameRejection {
     return reject(ErrorCode.InvalidJson, 'frame is not valid JSON');
   }
   if (!isPlainObject(value)) return reject(ErrorCode.BadRequest, 'frame must be a JSON object');
-  const { type, payload, id } = value;
+  const { type, payload, id, seq } = value;
   if (id !== undefined && (typeof id !== 'string' || id.length === 0 || id.length > Limits.MAX_ID_LENGTH)) {
     return reject(ErrorCode.BadRequest, `id must be a string of 1-${Limits.MAX_ID_LENGTH} characters`, 'id');
   }
   const frameId = id as string | undefined;
   if (typeof type !== 'string' || type.length === 0 || type.length > MAX_TYPE_LENGTH) {
     return reject(ErrorCode.BadRequest, 'frame must carry a string "type"', 'type', frameId);
+  }
+  if (seq !== undefined && !(Number.isSafeInteger(seq) && (seq as number) > 0)) {
+    return reject(ErrorCode.BadRequest, 'seq must be a positive integer', 'seq', frameId);
   }
   if (payload !== undefined && !isPlainObject(payload)) {
     return reject(ErrorCode.BadRequest, 'payload must be a JSON object', 'payload', frameId);
@@ -49,11 +54,11 @@ export function parseFrame(text: string): InboundFrame | FrameRejection {
     if (key) return reject(ErrorCode.BadRequest, `key "${key}" is not allowed`, key, frameId);
   }
   for (const key of Object.keys(value)) {
-    if (key !== 'type' && key !== 'payload' && key !== 'id') {
+    if (key !== 'type' && key !== 'payload' && key !== 'id' && key !== 'seq') {
       return reject(ErrorCode.BadRequest, `unknown envelope field "${key}"`, key, frameId);
     }
   }
-  return { type, payload: (payload as Record<string, unknown> | undefined) ?? {}, id: frameId };
+  return { type, payload: (payload as Record<string, unknown> | undefined) ?? {}, id: frameId, seq: seq as number | undefined };
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

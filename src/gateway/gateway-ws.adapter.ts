@@ -90,6 +90,14 @@ export class GatewayWsAdapter extends WsAdapter {
       connection.enqueue(async () => connection.send(errorFrame(frame.error.toPayload(), frame.frameId)));
       return;
     }
+    if (frame.seq !== undefined) {
+      if (connection.session === undefined) {
+        connection.enqueue(async () => connection.send(errorFrameOf(ErrorCode.BadRequest, 'seq needs a session (connect with session=…)', frame.id)));
+        return;
+      }
+      // A repeat of an event already accepted (the daemon replays after a reconnect): drop, acknowledge.
+      if (!connection.acceptInbound(frame.seq)) return connection.scheduleAck();
+    }
     const direct = this.adapterOptions.directRoutes.get(frame.type);
     if (direct) {
       // In order: synchronously when nothing of this connection is in flight, else queued.
@@ -104,8 +112,11 @@ export class GatewayWsAdapter extends WsAdapter {
     }
     connection.enqueue(async () => {
       connection.currentFrameId = frame.id;
+      connection.currentFrameSeq = frame.seq;
       const reply = (await handler(frame.payload, frame.type)) as Record<string, unknown> | undefined;
       connection.currentFrameId = undefined;
+      connection.currentFrameSeq = undefined;
+      if (frame.seq !== undefined) connection.scheduleAck();
       if (reply) connection.send(frame.id === undefined ? (reply as never) : ({ ...reply, id: frame.id } as never));
     });
   }
@@ -124,13 +135,17 @@ export class GatewayWsAdapter extends WsAdapter {
 }
 
 function dispatchDirect(connection: Connection, route: DirectRoute, frame: InboundFrame): void {
+  connection.currentFrameSeq = frame.seq;
   try {
     assertAllowed(connection, route.roles);
     assertValid(route.validate, frame.payload);
     route.handle(connection, frame.payload);
   } catch (error) {
     sendError(connection, error, frame.id);
+  } finally {
+    connection.currentFrameSeq = undefined;
   }
+  if (frame.seq !== undefined) connection.scheduleAck();
 }
 
 function rejectUpgrade(socket: Duplex, status: number, text: string): void {

@@ -9,6 +9,12 @@ export type Replay =
  * Each daemon's event stream: a per-daemon, strictly increasing `seq` within an `epoch` (a new
  * epoch whenever the history is lost), and the last events kept for resuming clients.
  */
+/** Where a daemon session's own numbering stands: the last event of it the gateway recorded. */
+export interface InboundPosition {
+  session: string;
+  seq: number;
+}
+
 export abstract class EventStreams {
   /** Loads the daemon's position before this instance starts numbering its events (it now holds the daemon). */
   async prepare(_daemonId: string): Promise<void> {}
@@ -17,7 +23,12 @@ export abstract class EventStreams {
    * Gives the daemon's next event its position and records it. Synchronous, so events are
    * numbered in the order the daemon sent them; `build` serializes the frame once.
    */
-  abstract append(daemonId: string, build: (epoch: string, seq: number) => string): string;
+  abstract append(daemonId: string, build: (epoch: string, seq: number) => string, inbound?: InboundPosition): string;
+  /**
+   * The last event seq recorded from this daemon session (0 for another or a new session).
+   * Recorded with the event itself, so it survives exactly as the event does.
+   */
+  abstract lastInbound(daemonId: string, session: string): Promise<number>;
   /** Where the daemon's stream is now. */
   abstract position(daemonId: string): Promise<StreamPosition>;
   /** The events after `since`, in order, or `resync` when they are not all retained. */

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { StreamPosition } from '@arbor/gateway-client/protocol';
-import { EventStreams, type Replay } from './event-streams.js';
+import { EventStreams, type InboundPosition, type Replay } from './event-streams.js';
 
 interface Stream {
   epoch: string;
@@ -9,6 +9,7 @@ interface Stream {
   events: Array<[number, number, string]>;
   start: number;
   touchedAt: number;
+  inbound?: InboundPosition;
 }
 
 export function newEpoch(): string {
@@ -27,8 +28,9 @@ export class InMemoryEventStreams extends EventStreams {
     super();
   }
 
-  append(daemonId: string, build: (epoch: string, seq: number) => string): string {
+  append(daemonId: string, build: (epoch: string, seq: number) => string, inbound?: InboundPosition): string {
     const stream = this.stream(daemonId);
+    if (inbound) stream.inbound = { ...inbound };
     const seq = ++stream.seq;
     const frame = build(stream.epoch, seq);
     const at = this.now();
@@ -36,6 +38,11 @@ export class InMemoryEventStreams extends EventStreams {
     stream.touchedAt = at;
     if (stream.events.length - stream.start > this.maxEvents) this.dropOldest(stream, 1);
     return frame;
+  }
+
+  async lastInbound(daemonId: string, session: string): Promise<number> {
+    const inbound = this.streams.get(daemonId)?.inbound;
+    return inbound?.session === session ? inbound.seq : 0;
   }
 
   async position(daemonId: string): Promise<StreamPosition> {

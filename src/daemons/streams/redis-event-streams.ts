@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { ErrorCode, type StreamPosition } from '@arbor/gateway-client/protocol';
 import { GatewayException } from '../../gateway/gateway.exception.js';
 import type { RedisConnections } from '../../redis/redis-connections.js';
-import { EventStreams, type Replay } from './event-streams.js';
+import { EventStreams, type InboundPosition, type Replay } from './event-streams.js';
 import { newEpoch } from './in-memory-event-streams.js';
 
 /** How long a daemon's epoch and last seq outlive its last event: a quiet daemon keeps its epoch. */
@@ -51,20 +51,32 @@ export class RedisEventStreams extends EventStreams {
     }
   }
 
-  append(daemonId: string, build: (epoch: string, seq: number) => string): string {
+  append(daemonId: string, build: (epoch: string, seq: number) => string, inbound?: InboundPosition): string {
     let position = this.local.get(daemonId);
     if (!position) this.local.set(daemonId, (position = { epoch: newEpoch(), seq: 0 }));
     position.seq += 1;
     const frame = build(position.epoch, position.seq);
     const stream = this.streamKey(daemonId);
-    this.redis.commands
+    const transaction = this.redis.commands
       .multi()
       .xadd(stream, 'MAXLEN', '~', String(this.maxEvents), `${position.seq}-1`, 't', String(Date.now()), 'f', frame)
       .pexpire(stream, this.ttlMs)
-      .set(this.seqKey(daemonId), String(position.seq), 'PX', POSITION_TTL_MS)
-      .exec()
-      .catch((error: unknown) => this.warn(error));
+      .set(this.seqKey(daemonId), String(position.seq), 'PX', POSITION_TTL_MS);
+    // The daemon's own number goes in the same transaction: recorded exactly when the event is.
+    if (inbound) transaction.set(this.inboundKey(daemonId), `${inbound.session}:${inbound.seq}`, 'PX', POSITION_TTL_MS);
+    transaction.exec().catch((error: unknown) => this.warn(error));
     return frame;
+  }
+
+  async lastInbound(daemonId: string, session: string): Promise<number> {
+    try {
+      const stored = await this.redis.commands.get(this.inboundKey(daemonId));
+      if (!stored) return 0;
+      const separator = stored.lastIndexOf(':');
+      return stored.slice(0, separator) === session ? Number(stored.slice(separator + 1)) : 0;
+    } catch {
+      throw new GatewayException(ErrorCode.Unavailable, 'shared state is unavailable; retry shortly');
+    }
   }
 
   async position(daemonId: string): Promise<StreamPosition> {
@@ -144,6 +156,10 @@ export class RedisEventStreams extends EventStreams {
 
   private epochKey(daemonId: string): string {
     return this.redis.key('epoch', daemonId);
+  }
+
+  private inboundKey(daemonId: string): string {
+    return this.redis.key('inbound', daemonId);
   }
 
   private seqKey(daemonId: string): string {
