@@ -69,7 +69,7 @@ describe('docs/asyncapi.yaml', () => {
   it('documents what the gateway sends to each role', () => {
     const toClient = [ServerMessageType.Pong, ServerMessageType.Connected, ServerMessageType.DaemonStatus, ServerMessageType.WorkspaceStatus, ServerMessageType.Ack, ServerMessageType.Error, ServerMessageType.ResyncRequired, ...DAEMON_EVENT_TYPES];
     expect(operationTypes('sendToClient')).toEqual(sorted(toClient));
-    expect(operationTypes('sendToDaemon')).toEqual(sorted([ServerMessageType.Pong, ServerMessageType.Connected, ServerMessageType.Error, ...COMMAND_TYPES]));
+    expect(operationTypes('sendToDaemon')).toEqual(sorted([ServerMessageType.Pong, ServerMessageType.Connected, ServerMessageType.Error, ServerMessageType.Ack, ...COMMAND_TYPES]));
   });
 
   it.each([
