@@ -2,7 +2,7 @@ import WebSocket from 'ws';
 import { Redis } from 'ioredis';
 import { ConnectionState, DaemonClient, GatewayClient, Role, type WebSocketConstructor } from '@arbor/gateway-client';
 import { GatewayProcess } from './support/gateway-process.js';
-import { waitFor } from './support/ports.js';
+import { waitFor, waitForAsync } from './support/ports.js';
 import { deletePrefix, DisposableRedis, SHARED_REDIS_URL, uniquePrefix } from './support/redis.js';
 import { TestPeer } from './support/test-peer.js';
 import { signToken } from './support/tokens.js';
@@ -162,9 +162,3 @@ describe('Redis restarted empty', () => {
   });
 });
 
-async function waitForAsync(condition: () => Promise<boolean>, label: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${label}`);
-  }
-}

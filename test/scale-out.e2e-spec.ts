@@ -1,6 +1,6 @@
 import { Role } from '@arbor/gateway-client/protocol';
 import { GatewayProcess } from './support/gateway-process.js';
-import { freePort, waitFor } from './support/ports.js';
+import { freePort, waitFor, waitForAsync } from './support/ports.js';
 import { deletePrefix, DisposableRedis, SHARED_REDIS_URL, uniquePrefix } from './support/redis.js';
 import { TestPeer } from './support/test-peer.js';
 import { signToken } from './support/tokens.js';
@@ -189,10 +189,3 @@ describe('Redis faults', () => {
   });
 });
 
-async function waitForAsync(condition: () => Promise<boolean>, label: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${label}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}

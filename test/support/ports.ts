@@ -19,3 +19,12 @@ export async function waitFor(condition: () => boolean, label: string, timeoutMs
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+/** Polls an async condition (each call may itself wait) until it holds. */
+export async function waitForAsync(condition: () => Promise<boolean>, label: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${label}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
