@@ -91,6 +91,20 @@ describe('three instances sharing Redis behave as one gateway', () => {
     expect((await offline.request('run-task', { taskId: 't2', workspaceId: 'w1', command: 'make' })).payload.status).toBe('daemon_offline');
   });
 
+  it('run-task sent, link cut before the ack, retried through another instance: the daemon runs it once, the retry gets the original outcome', async () => {
+    const daemon = track(await connected(instances[0].daemon('d-once')));
+    const first = track(await connected(instances[1].client('d-once')));
+    const command = { type: 'run-task', id: 'cmd-once-1', payload: { taskId: 't-once', workspaceId: 'w1', command: 'deploy' } };
+    first.send(command);
+    first.terminate();
+    const retry = track(await connected(instances[2].client('d-once')));
+    retry.send(command);
+    expect(await retry.next('ack')).toEqual({ type: 'ack', id: 'cmd-once-1', payload: { status: 'duplicate', outcome: 'accepted' } });
+    await daemon.next('run-task');
+    await daemon.assertAlive();
+    expect(daemon.received.filter((frame) => frame.type === 'run-task')).toHaveLength(1);
+  });
+
   it('a daemon connecting to instance 2 replaces its connection on instance 1 with 4409', async () => {
     const client = track(await connected(instances[2].client('d-replace')));
     const older = track(await connected(instances[0].daemon('d-replace')));

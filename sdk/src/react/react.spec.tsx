@@ -146,6 +146,24 @@ describe('React bindings', () => {
       await waitFor(() => expect(status.textContent).toContain('Gateway: unauthorized'));
     });
 
+    it('shows the fresh snapshot after a failed recovery, never the stale state', async () => {
+      render(wrap(<DaemonConnectionStatus daemonId="daemon-123" workspaceId="w1" />));
+      const status = await screen.findByRole('status');
+      await waitFor(() => expect(status.textContent).toContain('online'));
+      act(() => gateway.last.deliver({ type: 'workspace-update', daemonId: 'daemon-123', epoch: 'e1', seq: 1, payload: { workspaceId: 'w1', status: 'syncing' } }));
+      await waitFor(() => expect(status.textContent).toContain('Workspace w1: syncing'));
+      gateway.options.autoAccept = false;
+      act(() => gateway.last.drop());
+      await waitFor(() => expect(gateway.sockets).toHaveLength(2), { timeout: 3000 });
+      // The resume failed: the gateway answers with a fresh snapshot in a new epoch.
+      act(() => {
+        gateway.last.accept({ daemonId: 'daemon-123', workspaceIds: ['w1'], workspaceStatuses: { w1: 'error' }, daemonStatus: 'offline', stream: { epoch: 'e2', seq: 7 }, recovered: false, timestamp: 'now' });
+        gateway.last.deliver({ type: 'resync-required', daemonId: 'daemon-123', payload: { reason: 'history_expired', stream: { epoch: 'e2', seq: 7 } } });
+      });
+      await waitFor(() => expect(status.textContent).toBe('Gateway: connected Daemon daemon-123: offline Workspace w1: error'));
+      expect(gateway.last.url.searchParams.get('since')).toBe('e1:1');
+    });
+
     it('says so when the user has no access', async () => {
       gateway.onConnection = (socket) => socket.closeFromServer(4403, 'no access to this daemon');
       gateway.options.autoAccept = false;
