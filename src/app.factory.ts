@@ -5,13 +5,16 @@ import { AppModule } from './app.module.js';
 import { GatewayConfig } from './config/gateway-config.js';
 import { DirectRoutes } from './gateway/direct-routes.js';
 import { GatewayWsAdapter } from './gateway/gateway-ws.adapter.js';
+import { LifecycleState } from './lifecycle/lifecycle.state.js';
 import { JsonLogger } from './logging/json-logger.js';
 
 /** Builds the gateway without listening, so main.ts and the e2e tests boot the same app. */
 export async function createGatewayApp(config: GatewayConfig): Promise<INestApplication> {
   const logger = new JsonLogger(config.logLevel);
   const app = await NestFactory.create(AppModule.forRoot(config), { logger, bufferLogs: false, abortOnError: false });
-  app.useWebSocketAdapter(new GatewayWsAdapter(app, { maxPayloadBytes: config.maxPayloadBytes, directRoutes: app.get(DirectRoutes) }));
+  app.useWebSocketAdapter(
+    new GatewayWsAdapter(app, { maxPayloadBytes: config.maxPayloadBytes, directRoutes: app.get(DirectRoutes), lifecycle: app.get(LifecycleState) }),
+  );
   app.getHttpAdapter().getInstance().disable('x-powered-by');
   if (config.jwt.kind === 'secret' && config.jwt.isDevelopmentSecret) {
     new Logger('Config').warn(

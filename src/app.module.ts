@@ -4,6 +4,7 @@ import { ConfigModule } from './config/config.module.js';
 import type { GatewayConfig } from './config/gateway-config.js';
 import { DaemonsModule } from './daemons/daemons.module.js';
 import { HealthModule } from './health/health.module.js';
+import { LifecycleModule } from './lifecycle/lifecycle.module.js';
 import { RedisModule } from './redis/redis.module.js';
 import { WorkspacesModule } from './workspaces/workspaces.module.js';
 
@@ -12,7 +13,7 @@ export class AppModule {
   static forRoot(config: GatewayConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), RedisModule.forRoot(config), AuthModule, WorkspacesModule, DaemonsModule, HealthModule],
+      imports: [ConfigModule.forRoot(config), LifecycleModule, RedisModule.forRoot(config), AuthModule, WorkspacesModule, DaemonsModule, HealthModule],
     };
   }
 }

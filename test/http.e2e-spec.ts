@@ -1,5 +1,5 @@
 import { Role } from '@arbor/gateway-client/protocol';
-import { LifecycleState } from '../src/health/lifecycle.state.js';
+import { LifecycleState } from '../src/lifecycle/lifecycle.state.js';
 import { GatewayHarness } from './support/gateway-harness.js';
 
 const API_KEY = 'backend-api-key-0123456789';
@@ -56,7 +56,7 @@ describe('graceful close', () => {
     const client = await gateway.client('daemon-1');
     await gateway.app.close();
     expect((await daemon.waitClosed()).code).toBe(1012);
-    expect(await client.waitClosed()).toEqual({ code: 1012, reason: 'server shutting down' });
+    expect(await client.waitClosed()).toEqual({ code: 1012, reason: expect.stringMatching(/^server draining; retry-after-ms=\d+$/) });
   });
 });
 

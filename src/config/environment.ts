@@ -81,6 +81,12 @@ export class EnvironmentVariables {
   @IsInt() @Min(5) @Max(60_000)
   SWEEP_INTERVAL_MS: number = 1_000;
 
+  @IsInt() @Min(0) @Max(120_000)
+  DRAIN_DELAY_MS: number = 5_000;
+
+  @IsInt() @Min(0) @Max(600_000)
+  DRAIN_WINDOW_MS: number = 15_000;
+
   @IsInt() @Min(1024) @Max(1024 * 1024 * 1024)
   MAX_BUFFERED_BYTES: number = 1024 * 1024;
 

@@ -22,6 +22,8 @@ export class GatewayConfig {
   readonly daemonStaleMs: number;
   readonly daemonTimeoutMs: number;
   readonly sweepIntervalMs: number;
+  readonly drainDelayMs: number;
+  readonly drainWindowMs: number;
   readonly maxBufferedBytes: number;
   readonly slowConsumerGraceMs: number;
   readonly replayMaxEvents: number;
@@ -54,6 +56,8 @@ export class GatewayConfig {
     this.daemonStaleMs = env.DAEMON_STALE_MS;
     this.daemonTimeoutMs = env.DAEMON_TIMEOUT_MS;
     this.sweepIntervalMs = env.SWEEP_INTERVAL_MS;
+    this.drainDelayMs = env.DRAIN_DELAY_MS;
+    this.drainWindowMs = env.DRAIN_WINDOW_MS;
     this.maxBufferedBytes = env.MAX_BUFFERED_BYTES;
     this.slowConsumerGraceMs = env.SLOW_CONSUMER_GRACE_MS;
     this.replayMaxEvents = env.REPLAY_MAX_EVENTS;

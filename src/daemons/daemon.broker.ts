@@ -16,8 +16,13 @@ export interface AttachResult {
 export abstract class DaemonBroker {
   /** Makes `link` the daemon's current connection. */
   abstract attachDaemon(daemonId: string, link: PeerLink, now: number): Promise<AttachResult>;
-  /** Removes the daemon if `link` is still its current connection; false when it was replaced. */
-  abstract detachDaemon(daemonId: string, link: PeerLink): Promise<boolean>;
+  /**
+   * Removes the daemon if `link` is still its current connection; false when it was replaced.
+   * With `handover`, shared presence is left to expire instead of being removed.
+   */
+  abstract detachDaemon(daemonId: string, link: PeerLink, handover?: boolean): Promise<boolean>;
+  /** True when other instances share this state (they outlive this one). */
+  abstract readonly isShared: boolean;
   abstract getPresence(daemonId: string): Promise<DaemonPresence | undefined>;
   /** Updates a connected daemon's presence; undefined when it is not connected. */
   abstract updatePresence(daemonId: string, patch: PresencePatch): Promise<DaemonPresence | undefined>;

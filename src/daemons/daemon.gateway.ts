@@ -19,6 +19,7 @@ import {
   Role,
   ServerMessageType,
   WS_PATH,
+  formatRetryHint,
   parsePosition,
   SESSION_PATTERN,
   type AckPayload,
@@ -36,6 +37,7 @@ import { DIRECT_DISPATCH_KEY, DirectDispatch, DirectRoutes } from '../gateway/di
 import { GatewayException } from '../gateway/gateway.exception.js';
 import { PayloadValidationPipe, validatorFor } from '../gateway/payload-validation.pipe.js';
 import { SlowConsumerMonitor } from '../gateway/slow-consumer.monitor.js';
+import { LifecycleState } from '../lifecycle/lifecycle.state.js';
 import { WsErrorFilter } from '../gateway/ws-error.filter.js';
 import { GetWorkspaceStatusDto } from '../workspaces/dto/get-workspace-status.dto.js';
 import { DaemonService } from './daemon.service.js';
@@ -65,6 +67,18 @@ function daemonSession(requestUrl: string | undefined): string | undefined {
 
 /** How long shutdown waits for peers to answer the close frame before terminating them. */
 const SHUTDOWN_CLOSE_TIMEOUT_MS = 2_000;
+/** The drain closes one batch of connections this often. */
+const DRAIN_BATCH_EVERY_MS = 100;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function shuffle<T>(items: T[]): T[] {
+  for (let i = items.length - 1; i > 0; i -= 1) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [items[i], items[j]] = [items[j], items[i]];
+  }
+  return items;
+}
 
 /**
  * The WebSocket edge: admits connections through AuthService, keeps them alive with protocol
@@ -85,6 +99,7 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     private readonly config: GatewayConfig,
     private readonly directRoutes: DirectRoutes,
     private readonly slowConsumers: SlowConsumerMonitor,
+    private readonly lifecycle: LifecycleState,
   ) {}
 
   /** Registers the @DirectDispatch handlers with the adapter's fast path. */
@@ -152,7 +167,7 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     this.logger.log({ msg: 'connection closed', connectionId: connection.id, role: principal.role, daemonId });
     connection.enqueue(() =>
       principal.role === Role.Daemon
-        ? this.daemons.disconnectDaemon(daemonId, connection)
+        ? this.daemons.disconnectDaemon(daemonId, connection, connection.handover)
         : this.daemons.disconnectClient(daemonId, connection),
     );
   }
@@ -220,19 +235,36 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
 
   // ---- lifecycle -----------------------------------------------------------------------------
 
-  /** Nest's adapter would terminate sockets without a close frame; close them properly first. */
+  /**
+   * The drain (Nest's adapter would terminate sockets without a close frame): refuse new work at
+   * once, wait DRAIN_DELAY_MS for the load balancer to notice, then close every connection with
+   * 1012 in batches spread over DRAIN_WINDOW_MS, each with a jittered retry hint, so the
+   * reconnects land on other replicas without a spike. Queued frames go out before each close
+   * frame. Daemons are handed over: they are not announced offline unless they fail to return.
+   */
   async beforeApplicationShutdown(): Promise<void> {
+    this.lifecycle.beginShutdown();
+    const { drainDelayMs, drainWindowMs } = this.config;
+    this.logger.log({ msg: 'draining', connections: this.server?.clients.size ?? 0, drainDelayMs, drainWindowMs });
+    await sleep(drainDelayMs);
     clearInterval(this.pingTimer);
-    const sockets = [...(this.server?.clients ?? [])];
-    if (sockets.length === 0) return;
-    const closed = sockets.map((socket) => new Promise<void>((resolve) => {
-      if (socket.readyState === socket.CLOSED) return resolve();
-      socket.once('close', () => resolve());
-      socket.close(CloseCode.ServiceRestart, 'server shutting down');
-    }));
+    const sockets = shuffle([...(this.server?.clients ?? [])]);
+    const closed = sockets.map((socket) => new Promise<void>((resolve) => (socket.readyState === socket.CLOSED ? resolve() : socket.once('close', () => resolve()))));
+    const batches = Math.max(1, Math.floor(drainWindowMs / DRAIN_BATCH_EVERY_MS));
+    const perBatch = Math.ceil(sockets.length / batches);
+    for (let start = 0; start < sockets.length; start += perBatch) {
+      for (const socket of sockets.slice(start, start + perBatch)) {
+        const connection = Connection.of(socket);
+        if (connection) connection.handover = true;
+        if (socket.readyState === socket.OPEN) socket.close(CloseCode.ServiceRestart, formatRetryHint('server draining', Math.random() * DRAIN_BATCH_EVERY_MS));
+      }
+      if (start + perBatch < sockets.length) await sleep(DRAIN_BATCH_EVERY_MS);
+    }
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.all(closed), new Promise((resolve) => (timer = setTimeout(resolve, SHUTDOWN_CLOSE_TIMEOUT_MS)))]);
     clearTimeout(timer);
+    for (const socket of sockets) if (socket.readyState !== socket.CLOSED) socket.terminate();
+    this.logger.log({ msg: 'drained', connections: sockets.length });
   }
 
   private async command(socket: WebSocket, type: ClientMessageType.RunTask | ClientMessageType.CancelTask, payload: object): Promise<Frame<ServerMessageType, AckPayload>> {

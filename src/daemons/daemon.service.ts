@@ -96,9 +96,15 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy {
     return { workspaceIds: await this.knownWorkspaces(daemonId), lastSeq, timestamp: new Date().toISOString() };
   }
 
-  async disconnectDaemon(daemonId: string, link: PeerLink): Promise<void> {
+  /**
+   * A daemon's connection closed. With `handover` (a drain) it is expected back on another
+   * instance: its presence is left to expire rather than announced offline, so its clients see no
+   * blip if it returns in time, and `offline` (from the expiry) if it does not.
+   */
+  async disconnectDaemon(daemonId: string, link: PeerLink, handover = false): Promise<void> {
     const presence = await this.broker.getPresence(daemonId);
-    if (!(await this.broker.detachDaemon(daemonId, link))) return;
+    if (!(await this.broker.detachDaemon(daemonId, link, handover))) return;
+    if (handover && this.broker.isShared) return;
     this.publishStatus({ daemonId, status: DaemonStatus.Offline, lastHeartbeat: presence?.lastHeartbeat ?? null });
     if (!(await this.broker.hasWatchers(daemonId))) await this.workspaces.forget(daemonId);
   }

@@ -12,6 +12,7 @@ interface DaemonEntry {
 /** Single-instance broker. Presence is handed out as copies, as a shared store would. */
 @Injectable()
 export class InMemoryDaemonBroker extends DaemonBroker {
+  readonly isShared: boolean = false;
   protected readonly daemons = new Map<string, DaemonEntry>();
   protected readonly watchers = new Map<string, Set<PeerLink>>();
 

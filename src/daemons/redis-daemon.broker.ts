@@ -85,8 +85,12 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
     return result;
   }
 
-  override async detachDaemon(daemonId: string, link: PeerLink): Promise<boolean> {
+  override readonly isShared = true;
+
+  override async detachDaemon(daemonId: string, link: PeerLink, handover = false): Promise<boolean> {
     if (!(await super.detachDaemon(daemonId, link))) return false;
+    // Handed over: the presence expires by itself unless the daemon attaches elsewhere first.
+    if (handover) return true;
     try {
       // 0: another instance took the daemon over meanwhile, so it is not offline.
       return (await this.redis.commands.eval(DETACH, 1, this.presenceKey(daemonId), this.redis.instanceId, link.id)) === 1;

@@ -32,6 +32,8 @@ export class Connection implements PeerLink {
   /** A daemon's session (`session` connect parameter) and the last of its events accepted. */
   session: string | undefined;
   inboundSeq = 0;
+  /** Closed by a drain: a daemon is handed over to another instance, not announced offline. */
+  handover = false;
   private ackTimer: NodeJS.Timeout | undefined;
   private inbox: Promise<unknown> = Promise.resolve();
   /** Tasks enqueued and not yet settled; zero means a frame may be handled synchronously. */

@@ -7,6 +7,7 @@ import type { RawData, WebSocket, WebSocketServer } from 'ws';
 import { ErrorCode } from '@arbor/gateway-client/protocol';
 import { Connection } from './connection.js';
 import { assertAllowed } from '../auth/ws-auth.guard.js';
+import type { LifecycleState } from '../lifecycle/lifecycle.state.js';
 import type { DirectRoute, DirectRoutes } from './direct-routes.js';
 import { FrameRejection, parseFrame, type InboundFrame } from './frame-parser.js';
 import { assertValid } from './payload-validation.pipe.js';
@@ -17,6 +18,8 @@ export interface GatewayWsAdapterOptions {
   maxPayloadBytes: number;
   /** Hot message types dispatched without Nest's per-message pipeline. */
   directRoutes: DirectRoutes;
+  /** While shutting down, new upgrades get 503 with Retry-After: the load balancer sends them elsewhere. */
+  lifecycle: LifecycleState;
 }
 
 type RegisteredServer = WebSocketServer & { path?: string };
@@ -130,6 +133,7 @@ export class GatewayWsAdapter extends WsAdapter {
     }
     const target = (this.servers.get(port) ?? []).find((server) => server.path === pathname);
     if (!target) return rejectUpgrade(socket, 404, 'Not Found');
+    if (this.adapterOptions.lifecycle.isShuttingDown) return rejectUpgrade(socket, 503, 'Service Unavailable', 'Retry-After: 1\r\n');
     target.handleUpgrade(request, socket, head, (ws) => target.emit('connection', ws, request));
   }
 }
@@ -148,8 +152,8 @@ function dispatchDirect(connection: Connection, route: DirectRoute, frame: Inbou
   if (frame.seq !== undefined) connection.scheduleAck();
 }
 
-function rejectUpgrade(socket: Duplex, status: number, text: string): void {
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+function rejectUpgrade(socket: Duplex, status: number, text: string, headers = ''): void {
+  socket.end(`HTTP/1.1 ${status} ${text}\r\n${headers}Connection: close\r\nContent-Length: 0\r\n\r\n`);
 }
 
 function rawDataToString(data: RawData): string {

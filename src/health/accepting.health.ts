@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
-import { LifecycleState } from './lifecycle.state.js';
+import { LifecycleState } from '../lifecycle/lifecycle.state.js';
 
 /** Down from the moment shutdown begins, so the load balancer stops sending new connections. */
 @Injectable()

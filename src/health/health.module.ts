@@ -4,12 +4,11 @@ import { DaemonsModule } from '../daemons/daemons.module.js';
 import { AcceptingHealthIndicator } from './accepting.health.js';
 import { DaemonsHealthIndicator } from './daemons.health.js';
 import { HealthController } from './health.controller.js';
-import { LifecycleState } from './lifecycle.state.js';
 import { RedisHealthIndicator } from './redis.health.js';
 
 @Module({
   imports: [TerminusModule.forRoot({ errorLogStyle: 'json' }), DaemonsModule],
   controllers: [HealthController],
-  providers: [LifecycleState, DaemonsHealthIndicator, AcceptingHealthIndicator, RedisHealthIndicator],
+  providers: [DaemonsHealthIndicator, AcceptingHealthIndicator, RedisHealthIndicator],
 })
 export class HealthModule {}

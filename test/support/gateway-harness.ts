@@ -36,6 +36,9 @@ export class GatewayHarness {
       JWT_SECRET: TEST_SECRET,
       WEBSOCKET_PORT: '0',
       HOST: '127.0.0.1',
+      // Tests close apps constantly: no drain unless a test asks for one.
+      DRAIN_DELAY_MS: '0',
+      DRAIN_WINDOW_MS: '0',
       ...env,
     });
     const app = await createGatewayApp(config);

@@ -16,7 +16,8 @@ export class GatewayProcess {
   readonly exited: Promise<ExitInfo>;
 
   constructor(env: Record<string, string>) {
-    this.child = spawn(process.execPath, [MAIN_JS], { env: { PATH: process.env.PATH ?? '', ...env } });
+    // No drain unless a test asks for one: SIGTERM then exits promptly.
+    this.child = spawn(process.execPath, [MAIN_JS], { env: { PATH: process.env.PATH ?? '', DRAIN_DELAY_MS: '0', DRAIN_WINDOW_MS: '0', ...env } });
     this.child.stdout.on('data', (chunk: Buffer) => (this.stdout += chunk.toString()));
     this.child.stderr.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
     this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));

@@ -1,6 +1,9 @@
 import { BeforeApplicationShutdown, Injectable } from '@nestjs/common';
 
-/** Whether the gateway is still accepting work; readiness goes down the moment shutdown begins. */
+/**
+ * Whether the gateway still accepts work. Shutdown starts the moment a drain begins (or Nest
+ * starts closing): readiness goes down and new WebSocket upgrades are refused.
+ */
 @Injectable()
 export class LifecycleState implements BeforeApplicationShutdown {
   private shuttingDown = false;
@@ -9,7 +12,11 @@ export class LifecycleState implements BeforeApplicationShutdown {
     return this.shuttingDown;
   }
 
-  beforeApplicationShutdown(): void {
+  beginShutdown(): void {
     this.shuttingDown = true;
+  }
+
+  beforeApplicationShutdown(): void {
+    this.beginShutdown();
   }
 }
