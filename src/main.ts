@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { createGatewayApp } from './app.factory.js';
 import { ConfigError } from './config/environment.js';
 import { GatewayConfig } from './config/gateway-config.js';
+import { DaemonGateway } from './daemons/daemon.gateway.js';
 
 async function main(): Promise<void> {
   let config: GatewayConfig;
@@ -26,7 +27,12 @@ async function main(): Promise<void> {
     }
     stopping = true;
     logger.log({ msg: 'shutting down', signal });
-    app.close().then(
+    // Drain while every service (Redis, the sweep) is still up; Nest's close hooks tear them down.
+    app
+      .get(DaemonGateway)
+      .drain()
+      .then(() => app.close())
+      .then(
       () => process.exit(0),
       (error: unknown) => {
         logger.error({ msg: 'shutdown failed', error: String(error) });

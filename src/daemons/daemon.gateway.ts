@@ -91,6 +91,7 @@ function shuffle<T>(items: T[]): T[] {
 export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, BeforeApplicationShutdown {
   private readonly logger = new Logger(DaemonGateway.name);
   private server: WebSocketServer | undefined;
+  private draining: Promise<void> | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -242,7 +243,17 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
    * reconnects land on other replicas without a spike. Queued frames go out before each close
    * frame. Daemons are handed over: they are not announced offline unless they fail to return.
    */
+  async drain(): Promise<void> {
+    this.draining ??= this.runDrain();
+    return this.draining;
+  }
+
+  /** Nest is closing: finish (or run) the drain before it tears sockets and Redis down. */
   async beforeApplicationShutdown(): Promise<void> {
+    await this.drain();
+  }
+
+  private async runDrain(): Promise<void> {
     this.lifecycle.beginShutdown();
     const { drainDelayMs, drainWindowMs } = this.config;
     this.logger.log({ msg: 'draining', connections: this.server?.clients.size ?? 0, drainDelayMs, drainWindowMs });

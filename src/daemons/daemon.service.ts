@@ -139,10 +139,12 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy {
    */
   async connectClient(daemonId: string, link: PeerLink, since?: StreamPosition): Promise<ClientAdmission> {
     await this.broker.watch(daemonId, link);
-    const presence = await this.broker.getPresence(daemonId);
-    const workspaceStatuses = await this.knownStatuses(daemonId);
+    // Position first, snapshot after: whatever happens after the position is delivered (held by
+    // the link), and a snapshot read later can only be newer — never older than the events skipped.
     const replay = since ? await this.streams.replay(daemonId, since) : undefined;
     const position = replay?.position ?? (await this.streams.position(daemonId));
+    const presence = await this.broker.getPresence(daemonId);
+    const workspaceStatuses = await this.knownStatuses(daemonId);
     const connected: ClientConnectedPayload = {
       daemonId,
       workspaceIds: Object.keys(workspaceStatuses),

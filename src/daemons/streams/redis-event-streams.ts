@@ -45,15 +45,19 @@ export class RedisEventStreams extends EventStreams {
   override async prepare(daemonId: string): Promise<void> {
     try {
       this.local.set(daemonId, await this.load(daemonId));
-    } catch {
+    } catch (error) {
       // Keep numbering through the outage; verifyEpochs decides when Redis returns.
+      this.logger.warn({ msg: 'could not load the stream position', daemonId, error: error instanceof Error ? error.message : String(error) });
       if (!this.local.has(daemonId)) this.local.set(daemonId, { epoch: newEpoch(), seq: 0 });
     }
   }
 
   append(daemonId: string, build: (epoch: string, seq: number) => string, inbound?: InboundPosition): string {
     let position = this.local.get(daemonId);
-    if (!position) this.local.set(daemonId, (position = { epoch: newEpoch(), seq: 0 }));
+    if (!position) {
+      this.logger.warn({ msg: 'appending to a stream this instance did not prepare', daemonId });
+      this.local.set(daemonId, (position = { epoch: newEpoch(), seq: 0 }));
+    }
     position.seq += 1;
     const frame = build(position.epoch, position.seq);
     const stream = this.streamKey(daemonId);
