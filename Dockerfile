@@ -1,0 +1,26 @@
+# syntax=docker/dockerfile:1
+# Build stage: everything needed to compile the gateway and the SDK it imports the protocol from.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY sdk/package.json sdk/
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json nest-cli.json ./
+COPY sdk ./sdk
+COPY src ./src
+RUN npm run build
+
+# Runtime stage: production dependencies and compiled output only; no sources, no dev tools.
+FROM node:20-bookworm-slim AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY sdk/package.json sdk/
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist ./dist
+COPY --from=build /app/sdk/dist ./sdk/dist
+USER node
+EXPOSE 3001
+# node is PID 1 and handles SIGTERM/SIGINT itself (graceful drain; a second signal exits at once).
+STOPSIGNAL SIGTERM
+CMD ["node", "dist/main.js"]

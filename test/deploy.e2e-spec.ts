@@ -1,0 +1,110 @@
+import { execFile, spawn } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { parseAllDocuments } from 'yaml';
+import { GatewayHarness } from './support/gateway-harness.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const read = (path: string) => readFileSync(join(root, path), 'utf8');
+const manifests = (path: string) => parseAllDocuments(read(path)).map((document) => document.toJS());
+const run = promisify(execFile);
+
+describe('deploy files', () => {
+  const [deployment] = manifests('deploy/kubernetes/deployment.yaml');
+  const container = deployment.spec.template.spec.containers[0];
+  const env = Object.fromEntries(container.env.map((entry: any) => [entry.name, entry]));
+
+  it('kustomization lists the manifests, and every manifest parses', () => {
+    const [kustomization] = manifests('deploy/kubernetes/kustomization.yaml');
+    expect(kustomization.resources.sort()).toEqual(['deployment.yaml', 'hpa.yaml', 'pdb.yaml', 'service.yaml']);
+    for (const file of kustomization.resources) expect(manifests(`deploy/kubernetes/${file}`)[0].kind).toEqual(expect.any(String));
+  });
+
+  it('probes point at paths and a port the app serves', async () => {
+    const http = container.ports.find((port: any) => port.name === 'http');
+    expect(String(http.containerPort)).toBe(env.WEBSOCKET_PORT.value);
+    expect(container.livenessProbe.httpGet).toEqual({ path: '/health/live', port: 'http' });
+    expect(container.readinessProbe.httpGet).toEqual({ path: '/health/ready', port: 'http' });
+    const gateway = await GatewayHarness.start();
+    try {
+      for (const probe of [container.livenessProbe, container.readinessProbe, container.startupProbe]) {
+        expect((await fetch(`${gateway.httpUrl}${probe.httpGet.path}`)).status).toBe(200);
+      }
+    } finally {
+      await gateway.stop();
+    }
+  });
+
+  it('the grace period covers the drain, secrets come from a Secret, the pod is locked down', () => {
+    const drainSeconds = (Number(env.DRAIN_DELAY_MS.value) + Number(env.DRAIN_WINDOW_MS.value)) / 1000;
+    expect(deployment.spec.template.spec.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(drainSeconds + 5);
+    expect(container.lifecycle.preStop).toBeDefined();
+    expect(env.JWT_SECRET.valueFrom.secretKeyRef.name).toBe('arbor-gateway');
+    expect(env.REDIS_URL.valueFrom.secretKeyRef.name).toBe('arbor-gateway');
+    expect(env.NODE_ENV.value).toBe('production');
+    expect(deployment.spec.template.spec.securityContext.runAsNonRoot).toBe(true);
+    expect(container.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    expect(container.resources.requests).toEqual(expect.objectContaining({ cpu: expect.anything(), memory: expect.anything() }));
+    expect(container.resources.limits).toEqual(expect.objectContaining({ cpu: expect.anything(), memory: expect.anything() }));
+  });
+
+  it('Service, PodDisruptionBudget and HPA select the Deployment', () => {
+    const labels = deployment.spec.template.metadata.labels;
+    const [service] = manifests('deploy/kubernetes/service.yaml');
+    const [pdb] = manifests('deploy/kubernetes/pdb.yaml');
+    const [hpa] = manifests('deploy/kubernetes/hpa.yaml');
+    expect(service.spec.selector).toEqual(labels);
+    expect(service.spec.sessionAffinity ?? 'None').toBe('None');
+    expect(service.spec.ports[0].targetPort).toBe('http');
+    expect(pdb.spec.selector.matchLabels).toEqual(labels);
+    expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: deployment.metadata.name });
+  });
+
+  it('the Dockerfile runs node dist/main.js as a non-root user from production dependencies only', () => {
+    const dockerfile = read('Dockerfile');
+    const runtime = dockerfile.slice(dockerfile.lastIndexOf('FROM '));
+    expect(runtime).toMatch(/^FROM node:20/);
+    expect(runtime).toContain('npm ci --omit=dev');
+    expect(runtime).toMatch(/^USER node$/m);
+    expect(runtime).toContain('CMD ["node", "dist/main.js"]');
+    expect(runtime).not.toMatch(/COPY (--from=build \/app\/)?src/);
+    const ignored = read('.dockerignore').split('\n');
+    expect(ignored).toEqual(expect.arrayContaining(['node_modules', 'dist', 'test', '.git']));
+    expect(ignored).not.toContain('src');
+  });
+
+  it("the image's start command works from npm ci --omit=dev output", async () => {
+    const app = mkdtempSync(join(tmpdir(), 'arbor-image-'));
+    try {
+      for (const file of ['package.json', 'package-lock.json']) cpSync(join(root, file), join(app, file));
+      mkdirSync(join(app, 'sdk'));
+      cpSync(join(root, 'sdk/package.json'), join(app, 'sdk/package.json'));
+      await run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund'], { cwd: app, timeout: 120_000 });
+      cpSync(join(root, 'dist'), join(app, 'dist'), { recursive: true });
+      cpSync(join(root, 'sdk/dist'), join(app, 'sdk/dist'), { recursive: true });
+      const child = spawn(process.execPath, ['dist/main.js'], {
+        cwd: app,
+        env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', JWT_SECRET: 'image-test-secret-at-least-32-characters', WEBSOCKET_PORT: '0', HOST: '127.0.0.1', DRAIN_DELAY_MS: '0', DRAIN_WINDOW_MS: '0' },
+      });
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      const deadline = Date.now() + 15_000;
+      let port: number | undefined;
+      while (!port && Date.now() < deadline) {
+        const line = output.split('\n').find((entry) => entry.includes('"gateway listening"'));
+        port = line ? JSON.parse(line).port : undefined;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(port).toBeDefined();
+      expect((await fetch(`http://127.0.0.1:${port}/health/ready`)).status).toBe(200);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      rmSync(app, { recursive: true, force: true });
+    }
+  });
+});
