@@ -6,6 +6,7 @@ import { GatewayConfig } from './config/gateway-config.js';
 import { DirectRoutes } from './gateway/direct-routes.js';
 import { GatewayWsAdapter } from './gateway/gateway-ws.adapter.js';
 import { LifecycleState } from './lifecycle/lifecycle.state.js';
+import { GatewayMetrics } from './metrics/gateway-metrics.js';
 import { JsonLogger } from './logging/json-logger.js';
 
 /** Builds the gateway without listening, so main.ts and the e2e tests boot the same app. */
@@ -13,7 +14,12 @@ export async function createGatewayApp(config: GatewayConfig): Promise<INestAppl
   const logger = new JsonLogger(config.logLevel);
   const app = await NestFactory.create(AppModule.forRoot(config), { logger, bufferLogs: false, abortOnError: false });
   app.useWebSocketAdapter(
-    new GatewayWsAdapter(app, { maxPayloadBytes: config.maxPayloadBytes, directRoutes: app.get(DirectRoutes), lifecycle: app.get(LifecycleState) }),
+    new GatewayWsAdapter(app, {
+      maxPayloadBytes: config.maxPayloadBytes,
+      directRoutes: app.get(DirectRoutes),
+      lifecycle: app.get(LifecycleState),
+      metrics: app.get(GatewayMetrics),
+    }),
   );
   app.getHttpAdapter().getInstance().disable('x-powered-by');
   if (config.jwt.kind === 'secret' && config.jwt.isDevelopmentSecret) {

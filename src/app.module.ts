@@ -5,6 +5,8 @@ import type { GatewayConfig } from './config/gateway-config.js';
 import { DaemonsModule } from './daemons/daemons.module.js';
 import { HealthModule } from './health/health.module.js';
 import { LifecycleModule } from './lifecycle/lifecycle.module.js';
+import { MetricsCoreModule } from './metrics/metrics-core.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
 import { RedisModule } from './redis/redis.module.js';
 import { WorkspacesModule } from './workspaces/workspaces.module.js';
 
@@ -13,7 +15,7 @@ export class AppModule {
   static forRoot(config: GatewayConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), LifecycleModule, RedisModule.forRoot(config), AuthModule, WorkspacesModule, DaemonsModule, HealthModule],
+      imports: [ConfigModule.forRoot(config), LifecycleModule, MetricsCoreModule, RedisModule.forRoot(config), AuthModule, WorkspacesModule, DaemonsModule, HealthModule, MetricsModule],
     };
   }
 }

@@ -61,6 +61,8 @@ describe('three instances sharing Redis behave as one gateway', () => {
       const ready = await instance.health('/health/ready');
       expect(ready.status).toBe(200);
       expect(ready.body.details.redis.status).toBe('up');
+      const metrics = await (await fetch(`http://127.0.0.1:${instance.port}/metrics`)).text();
+      expect(metrics).toMatch(/^arbor_redis_up 1$/m);
     }
   });
 

@@ -102,6 +102,9 @@ export class EnvironmentVariables {
   @IsInt() @Min(1000) @Max(86_400_000)
   COMMAND_DEDUPE_TTL_MS: number = 10 * 60 * 1000;
 
+  @IsOptional() @IsInt() @Min(1) @Max(65535)
+  METRICS_PORT?: number;
+
   @IsOptional() @IsString() @Matches(/^rediss?:\/\/\S+$/, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
   REDIS_URL?: string;
 
@@ -133,8 +136,7 @@ export function validateEnvironment(raw: RawEnv): EnvironmentVariables {
   for (const key of declaredVariables()) {
     const value = raw[key];
     if (value === undefined || value === '') continue;
-    // Numeric variables are exactly those with a numeric default.
-    if (typeof target[key] === 'number') {
+    if (typeof target[key] === 'number' || NUMERIC_OPTIONAL.has(key)) {
       if (!/^\d+$/.test(value.trim())) {
         problems.push(`${key} must be a whole number (got ${JSON.stringify(value)})`);
         continue;
@@ -167,6 +169,9 @@ export function validateEnvironment(raw: RawEnv): EnvironmentVariables {
   if (problems.length > 0) throw new ConfigError(problems);
   return env;
 }
+
+/** Numeric variables without a default (the rest are recognised by their numeric default). */
+const NUMERIC_OPTIONAL = new Set(['METRICS_PORT']);
 
 // A Redis URL may carry a password.
 const SECRET_VARIABLES = new Set(['JWT_SECRET', 'AUTH_API_KEY', 'JWT_PUBLIC_KEY', 'REDIS_URL']);

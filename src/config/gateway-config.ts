@@ -29,6 +29,8 @@ export class GatewayConfig {
   readonly replayMaxEvents: number;
   readonly replayTtlMs: number;
   readonly commandDedupeTtlMs: number;
+  /** Serve /metrics on a port of its own (and not on the main port). */
+  readonly metricsPort?: number;
   /** Shared state for several instances; undefined runs one instance on in-memory state. */
   readonly redisUrl?: string;
   readonly redisKeyPrefix: string;
@@ -63,6 +65,7 @@ export class GatewayConfig {
     this.replayMaxEvents = env.REPLAY_MAX_EVENTS;
     this.replayTtlMs = env.REPLAY_TTL_MS;
     this.commandDedupeTtlMs = env.COMMAND_DEDUPE_TTL_MS;
+    this.metricsPort = env.METRICS_PORT;
     this.redisUrl = env.REDIS_URL;
     this.redisKeyPrefix = env.REDIS_KEY_PREFIX;
   }

@@ -38,6 +38,7 @@ import { GatewayException } from '../gateway/gateway.exception.js';
 import { PayloadValidationPipe, validatorFor } from '../gateway/payload-validation.pipe.js';
 import { SlowConsumerMonitor } from '../gateway/slow-consumer.monitor.js';
 import { LifecycleState } from '../lifecycle/lifecycle.state.js';
+import { closeCodeLabel, GatewayMetrics, reasonLabel } from '../metrics/gateway-metrics.js';
 import { WsErrorFilter } from '../gateway/ws-error.filter.js';
 import { GetWorkspaceStatusDto } from '../workspaces/dto/get-workspace-status.dto.js';
 import { DaemonService } from './daemon.service.js';
@@ -101,6 +102,7 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     private readonly directRoutes: DirectRoutes,
     private readonly slowConsumers: SlowConsumerMonitor,
     private readonly lifecycle: LifecycleState,
+    private readonly metrics: GatewayMetrics,
   ) {}
 
   /** Registers the @DirectDispatch handlers with the adapter's fast path. */
@@ -134,13 +136,15 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
       const identity = this.auth.authenticateConnection(request.url, request.headers);
       since = resumePosition(request.url);
       const session = daemonSession(request.url);
-      connection = new Connection(socket, identity, this.slowConsumers);
+      connection = new Connection(socket, identity, this.slowConsumers, this.metrics);
       connection.session = session;
     } catch (error) {
       return this.refuse(socket, error);
     }
     socket.on('pong', () => (connection.isAlive = true));
     const { principal, daemonId } = connection.identity;
+    this.metrics.connects.labels(principal.role).inc();
+    this.metrics.connections.labels(principal.role).inc();
     this.logger.log({ msg: 'connection admitted', connectionId: connection.id, role: principal.role, sub: principal.sub, daemonId });
     connection.enqueue(async () => {
       try {
@@ -161,10 +165,13 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     });
   }
 
-  handleDisconnect(socket: WebSocket): void {
+  /** Nest passes on what the socket's `close` event carried first: the close code. */
+  handleDisconnect(socket: WebSocket, closeCode?: string): void {
     const connection = Connection.of(socket);
     if (!connection) return;
     const { principal, daemonId } = connection.identity;
+    this.metrics.connections.labels(principal.role).dec();
+    this.metrics.disconnects.labels(principal.role, closeCodeLabel(Number(closeCode ?? CloseCode.AbnormalClosure))).inc();
     this.logger.log({ msg: 'connection closed', connectionId: connection.id, role: principal.role, daemonId });
     connection.enqueue(() =>
       principal.role === Role.Daemon
@@ -261,6 +268,8 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     clearInterval(this.pingTimer);
     const sockets = shuffle([...(this.server?.clients ?? [])]);
     const closed = sockets.map((socket) => new Promise<void>((resolve) => (socket.readyState === socket.CLOSED ? resolve() : socket.once('close', () => resolve()))));
+    this.metrics.draining.set(1);
+    this.metrics.drainRemaining.set(sockets.length);
     const batches = Math.max(1, Math.floor(drainWindowMs / DRAIN_BATCH_EVERY_MS));
     const perBatch = Math.ceil(sockets.length / batches);
     for (let start = 0; start < sockets.length; start += perBatch) {
@@ -269,6 +278,7 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
         if (connection) connection.handover = true;
         if (socket.readyState === socket.OPEN) socket.close(CloseCode.ServiceRestart, formatRetryHint('server draining', Math.random() * DRAIN_BATCH_EVERY_MS));
       }
+      this.metrics.drainRemaining.set(Math.max(0, sockets.length - start - perBatch));
       if (start + perBatch < sockets.length) await sleep(DRAIN_BATCH_EVERY_MS);
     }
     let timer: NodeJS.Timeout | undefined;
@@ -297,6 +307,7 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
       return;
     }
     this.logger.log({ msg: 'connection refused', code: error.code, reason: error.message });
+    this.metrics.authFailures.labels(reasonLabel(error.code)).inc();
     closeWithError(socket, error.closeCode, error.message);
   }
 

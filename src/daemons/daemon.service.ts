@@ -1,4 +1,4 @@
-import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, OnModuleDestroy, OnModuleInit, Optional } from '@nestjs/common';
 import {
   AckStatus,
   CloseCode,
@@ -21,6 +21,7 @@ import {
 import type { Principal } from '../auth/principal.js';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { GatewayException } from '../gateway/gateway.exception.js';
+import { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import { WorkspacesService } from '../workspaces/workspaces.service.js';
 import { CommandLedger, commandKey } from './command-ledger.js';
 import { DaemonBroker } from './daemon.broker.js';
@@ -67,6 +68,7 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy {
     private readonly config: GatewayConfig,
     private readonly streams: EventStreams,
     private readonly commands: CommandLedger,
+    @Optional() private readonly metrics?: GatewayMetrics,
   ) {}
 
   onModuleInit(): void {
@@ -142,6 +144,7 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy {
     // Position first, snapshot after: whatever happens after the position is delivered (held by
     // the link), and a snapshot read later can only be newer — never older than the events skipped.
     const replay = since ? await this.streams.replay(daemonId, since) : undefined;
+    if (replay) this.metrics?.replays.labels(replay.kind === 'events' ? 'recovered' : 'resync').inc();
     const position = replay?.position ?? (await this.streams.position(daemonId));
     const presence = await this.broker.getPresence(daemonId);
     const workspaceStatuses = await this.knownStatuses(daemonId);

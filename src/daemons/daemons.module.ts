@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module.js';
 import { GatewayConfig } from '../config/gateway-config.js';
+import { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import { RedisConnections } from '../redis/redis-connections.js';
 import { CommandLedger, InMemoryCommandLedger } from './command-ledger.js';
 import { RedisCommandLedger } from './redis-command-ledger.js';
@@ -21,9 +22,9 @@ import { InMemoryDaemonBroker } from './in-memory-daemon.broker.js';
   providers: [
     {
       provide: DaemonBroker,
-      inject: [RedisConnections, GatewayConfig, EventStreams],
-      useFactory: (redis: RedisConnections | null, config: GatewayConfig, streams: EventStreams) =>
-        redis ? new RedisDaemonBroker(redis, config, streams as RedisEventStreams) : new InMemoryDaemonBroker(),
+      inject: [RedisConnections, GatewayConfig, EventStreams, GatewayMetrics],
+      useFactory: (redis: RedisConnections | null, config: GatewayConfig, streams: EventStreams, metrics: GatewayMetrics) =>
+        redis ? new RedisDaemonBroker(redis, config, streams as RedisEventStreams, metrics) : new InMemoryDaemonBroker(),
     },
     {
       provide: EventStreams,

@@ -2,6 +2,7 @@ import { Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common'
 import { CloseCode, DaemonStatus, ErrorCode, ServerMessageType } from '@arbor/gateway-client/protocol';
 import type { GatewayConfig } from '../config/gateway-config.js';
 import { GatewayException } from '../gateway/gateway.exception.js';
+import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { RedisConnections } from '../redis/redis-connections.js';
 import type { AttachResult, PresencePatch } from './daemon.broker.js';
 import type { DaemonPresence } from './daemon-presence.js';
@@ -23,7 +24,10 @@ if redis.call('HGET', KEYS[1], 'instance') == ARGV[1] and redis.call('HGET', KEY
 end
 return 0`;
 
-type InstanceMessage = { t: 'replaced'; d: string; c: string } | { t: 'command'; d: string; f: string };
+type InstanceMessage = { t: 'replaced'; d: string; c: string } | { t: 'command'; d: string; f: string } | { t: 'probe'; at: number };
+
+/** How often an instance measures its pub/sub round trip. */
+const PROBE_EVERY_MS = 5_000;
 
 const unavailable = () => new GatewayException(ErrorCode.Unavailable, 'shared state is unavailable; retry shortly');
 
@@ -41,6 +45,7 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
   private readonly remoteStatus = new Map<string, { status: DaemonStatus; lastHeartbeat: number | null }>();
   private lostListeners: Array<(daemonId: string, lastHeartbeat: number | null) => void> = [];
   private refreshTimer: NodeJS.Timeout | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
   private readonly warned = new Set<string>();
 
   /** Per daemon watched here: the last event delivered, and arrivals held while a gap is filled. */
@@ -51,6 +56,7 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
     config: GatewayConfig,
     /** Reads missed events back from the shared history, to fill gaps pub/sub left. */
     private readonly history?: { range(daemonId: string, from: number, to: number): Promise<string[] | undefined> },
+    private readonly metrics?: GatewayMetrics,
   ) {
     super();
     this.presenceTtlMs = config.daemonStaleMs;
@@ -65,10 +71,19 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
       void this.republishPresence();
     });
     this.refreshTimer = setInterval(() => void this.refresh(), this.refreshEveryMs);
+    if (this.metrics) this.probeTimer = setInterval(() => this.probe(), PROBE_EVERY_MS);
   }
 
   onModuleDestroy(): void {
     clearInterval(this.refreshTimer);
+    clearInterval(this.probeTimer);
+  }
+
+  /** Publishes a timestamp to ourselves: the round trip is the pub/sub lag. */
+  private probe(): void {
+    if (!this.redis.isReady) return;
+    const message: InstanceMessage = { t: 'probe', at: Date.now() };
+    this.redis.commands.publish(this.instanceChannel(this.redis.instanceId), JSON.stringify(message)).catch((error: unknown) => this.warn('probe', error));
   }
 
   override async attachDaemon(daemonId: string, link: PeerLink, now: number): Promise<AttachResult> {
@@ -183,6 +198,7 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
   }
 
   private instanceMessage(message: InstanceMessage): void {
+    if (message.t === 'probe') return void this.metrics?.pubsubLag.set((Date.now() - message.at) / 1000);
     const link = this.localDaemonLink(message.d);
     if (message.t === 'command') {
       if (link) link.send(message.f);

@@ -4,6 +4,7 @@ import type { WebSocket } from 'ws';
 import { CLOSE_ERROR_CODES, type CloseCode, type Frame } from '@arbor/gateway-client/protocol';
 import { seqOf } from '../daemons/streams/event-streams.js';
 import { errorFrameOf } from './frames.js';
+import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { SlowConsumerMonitor } from './slow-consumer.monitor.js';
 import type { ConnectionIdentity } from '../auth/principal.js';
 import type { PeerLink } from '../daemons/peer-link.js';
@@ -45,6 +46,7 @@ export class Connection implements PeerLink {
     readonly socket: WebSocket,
     readonly identity: ConnectionIdentity,
     private readonly slowConsumers?: SlowConsumerMonitor,
+    private readonly metrics?: GatewayMetrics,
   ) {
     connections.set(socket, this);
   }
@@ -98,6 +100,7 @@ export class Connection implements PeerLink {
       return;
     }
     this.socket.send(text);
+    this.metrics?.sentText(text);
     if (this.slowConsumers && this.socket.bufferedAmount > this.slowConsumers.maxBufferedBytes) this.slowConsumers.overLimit(this);
   }
 

@@ -8,6 +8,7 @@ import { ErrorCode } from '@arbor/gateway-client/protocol';
 import { Connection } from './connection.js';
 import { assertAllowed } from '../auth/ws-auth.guard.js';
 import type { LifecycleState } from '../lifecycle/lifecycle.state.js';
+import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { DirectRoute, DirectRoutes } from './direct-routes.js';
 import { FrameRejection, parseFrame, type InboundFrame } from './frame-parser.js';
 import { assertValid } from './payload-validation.pipe.js';
@@ -20,6 +21,7 @@ export interface GatewayWsAdapterOptions {
   directRoutes: DirectRoutes;
   /** While shutting down, new upgrades get 503 with Retry-After: the load balancer sends them elsewhere. */
   lifecycle: LifecycleState;
+  metrics: GatewayMetrics;
 }
 
 type RegisteredServer = WebSocketServer & { path?: string };
@@ -84,11 +86,14 @@ export class GatewayWsAdapter extends WsAdapter {
     const connection = Connection.of(client);
     // A refused connection is already closing with its close code; frames racing it are moot.
     if (!connection || !connection.isOpen) return;
+    const bytes = rawDataLength(data);
     if (isBinary) {
+      this.adapterOptions.metrics.received('binary', bytes);
       connection.enqueue(async () => connection.send(errorFrameOf(ErrorCode.BadRequest, 'binary frames are not supported')));
       return;
     }
     const frame = parseFrame(rawDataToString(data));
+    this.adapterOptions.metrics.received(frame instanceof FrameRejection ? 'invalid' : frame.type, bytes);
     if (frame instanceof FrameRejection) {
       connection.enqueue(async () => connection.send(errorFrame(frame.error.toPayload(), frame.frameId)));
       return;
@@ -104,8 +109,9 @@ export class GatewayWsAdapter extends WsAdapter {
     const direct = this.adapterOptions.directRoutes.get(frame.type);
     if (direct) {
       // In order: synchronously when nothing of this connection is in flight, else queued.
-      if (connection.isIdle) dispatchDirect(connection, direct, frame);
-      else connection.enqueue(() => dispatchDirect(connection, direct, frame));
+      const metrics = this.adapterOptions.metrics;
+      if (connection.isIdle) dispatchDirect(connection, direct, frame, metrics);
+      else connection.enqueue(() => dispatchDirect(connection, direct, frame, metrics));
       return;
     }
     const handler = byType.get(frame.type);
@@ -138,12 +144,15 @@ export class GatewayWsAdapter extends WsAdapter {
   }
 }
 
-function dispatchDirect(connection: Connection, route: DirectRoute, frame: InboundFrame): void {
+function dispatchDirect(connection: Connection, route: DirectRoute, frame: InboundFrame, metrics: GatewayMetrics): void {
   connection.currentFrameSeq = frame.seq;
   try {
     assertAllowed(connection, route.roles);
     assertValid(route.validate, frame.payload);
+    const started = performance.now();
     route.handle(connection, frame.payload);
+    // Direct handlers are daemon events: this is receipt → last local client write.
+    metrics.fanoutLatency.observe((performance.now() - started) / 1000);
   } catch (error) {
     sendError(connection, error, frame.id);
   } finally {
@@ -154,6 +163,11 @@ function dispatchDirect(connection: Connection, route: DirectRoute, frame: Inbou
 
 function rejectUpgrade(socket: Duplex, status: number, text: string, headers = ''): void {
   socket.end(`HTTP/1.1 ${status} ${text}\r\n${headers}Connection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+function rawDataLength(data: RawData): number {
+  if (Array.isArray(data)) return data.reduce((total, chunk) => total + chunk.length, 0);
+  return Buffer.isBuffer(data) ? data.length : data.byteLength;
 }
 
 function rawDataToString(data: RawData): string {

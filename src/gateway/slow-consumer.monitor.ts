@@ -1,6 +1,7 @@
 import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { CloseCode } from '@arbor/gateway-client/protocol';
 import { GatewayConfig } from '../config/gateway-config.js';
+import { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { Connection } from './connection.js';
 
 /**
@@ -20,7 +21,10 @@ export class SlowConsumerMonitor implements OnModuleDestroy {
   private timer: NodeJS.Timeout | undefined;
   private closedTotal = 0;
 
-  constructor(private readonly config: GatewayConfig) {}
+  constructor(
+    private readonly config: GatewayConfig,
+    private readonly metrics: GatewayMetrics,
+  ) {}
 
   get maxBufferedBytes(): number {
     return this.config.maxBufferedBytes;
@@ -51,6 +55,7 @@ export class SlowConsumerMonitor implements OnModuleDestroy {
         this.overSince.delete(connection);
         this.closing.set(connection, now);
         this.closedTotal += 1;
+        this.metrics.slowConsumerCloses.inc();
         this.logger.warn({ msg: 'closing slow consumer', connectionId: connection.id, bufferedBytes: connection.bufferedAmount });
         connection.close(CloseCode.SlowConsumer, 'slow consumer');
       }

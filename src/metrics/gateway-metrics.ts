@@ -1,0 +1,102 @@
+import { Injectable } from '@nestjs/common';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { ClientMessageType, CloseCode, DaemonMessageType, ErrorCode, ServerMessageType } from '@arbor/gateway-client/protocol';
+import { FastHistogram } from './fast-histogram.js';
+
+/** Label values are drawn from these sets only: never a daemon id, user id or other unbounded value. */
+const MESSAGE_TYPES = new Set<string>([...Object.values(ClientMessageType), ...Object.values(DaemonMessageType), ...Object.values(ServerMessageType), 'invalid', 'binary']);
+const CLOSE_CODES = new Set<string>(Object.values(CloseCode).filter((value) => typeof value === 'number').map(String));
+const ERROR_CODES = new Set<string>(Object.values(ErrorCode));
+
+export const messageTypeLabel = (type: string) => (MESSAGE_TYPES.has(type) ? type : 'other');
+export const closeCodeLabel = (code: number) => (CLOSE_CODES.has(String(code)) ? String(code) : 'other');
+export const reasonLabel = (code: string) => (ERROR_CODES.has(code) ? code : 'other');
+
+/**
+ * Every Prometheus metric the gateway exports, in one registry. Hot paths use pre-labelled
+ * children, so counting a message is an increment, not a label lookup.
+ */
+@Injectable()
+export class GatewayMetrics {
+  readonly registry = new Registry();
+
+  readonly connections = new Gauge({ name: 'arbor_connections', help: 'Open WebSocket connections', labelNames: ['role'], registers: [this.registry] });
+  readonly connects = new Counter({ name: 'arbor_connects_total', help: 'Admitted WebSocket connections', labelNames: ['role'], registers: [this.registry] });
+  readonly disconnects = new Counter({ name: 'arbor_disconnects_total', help: 'Closed WebSocket connections by close code', labelNames: ['role', 'code'], registers: [this.registry] });
+  readonly authFailures = new Counter({ name: 'arbor_auth_failures_total', help: 'Refused connections by reason', labelNames: ['reason'], registers: [this.registry] });
+  readonly messagesIn: Counter<'type'> = new Counter({ name: 'arbor_messages_in_total', help: 'Frames received, by type', labelNames: ['type'], registers: [this.registry], collect: () => this.flushIn() });
+  readonly messagesOut: Counter<'type'> = new Counter({
+    name: 'arbor_messages_out_total',
+    help: 'Frames delivered, by type (a fan-out counts each recipient)',
+    labelNames: ['type'],
+    registers: [this.registry],
+    collect: () => this.flushOut(),
+  });
+  readonly bytesIn: Counter = new Counter({ name: 'arbor_received_bytes_total', help: 'Frame bytes received', registers: [this.registry], collect: () => this.flushIn() });
+  readonly bytesOut: Counter = new Counter({ name: 'arbor_sent_bytes_total', help: 'Frame bytes sent (a fan-out counts each recipient)', registers: [this.registry], collect: () => this.flushOut() });
+  readonly fanoutLatency = new FastHistogram(
+    'arbor_fanout_duration_seconds',
+    'From a daemon event received to its last local client write',
+    [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1],
+  );
+  readonly replays = new Counter({ name: 'arbor_replay_total', help: 'Resuming clients by outcome', labelNames: ['outcome'], registers: [this.registry] });
+  readonly slowConsumerCloses = new Counter({ name: 'arbor_slow_consumer_closes_total', help: 'Connections closed with 4008 slow_consumer', registers: [this.registry] });
+  readonly rateLimited = new Counter({ name: 'arbor_rate_limited_messages_total', help: 'Messages refused by rate limits (none are enforced yet)', registers: [this.registry] });
+  readonly daemons = new Gauge({ name: 'arbor_daemons', help: 'Daemons seen from this instance by status (connected here, or watched here while offline)', labelNames: ['status'], registers: [this.registry] });
+  readonly redisUp = new Gauge({ name: 'arbor_redis_up', help: '1 when both Redis connections are ready (absent without REDIS_URL)', registers: [] });
+  readonly pubsubLag = new Gauge({ name: 'arbor_redis_pubsub_lag_seconds', help: 'Round trip of a probe published to this instance through Redis pub/sub', registers: [] });
+  readonly draining = new Gauge({ name: 'arbor_draining', help: '1 while this instance drains its connections', registers: [this.registry] });
+  readonly drainRemaining = new Gauge({ name: 'arbor_drain_remaining_connections', help: 'Connections the drain has yet to close', registers: [this.registry] });
+
+  private pendingIn = new Map<string, number>();
+  private pendingInBytes = 0;
+  /** Deliveries are counted in plain numbers on the hot path and moved into the counters at scrape. */
+  private pendingOut = new Map<string, number>();
+  private pendingOutBytes = 0;
+  private lastText = '';
+  private lastTextType = 'other';
+  private lastTextBytes = 0;
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+    this.registry.registerMetric(this.fanoutLatency as never);
+  }
+
+  /** Registers the Redis gauges: only instances configured with Redis export them. */
+  enableRedis(): void {
+    this.registry.registerMetric(this.redisUp);
+    this.registry.registerMetric(this.pubsubLag);
+  }
+
+  received(type: string, bytes: number): void {
+    this.pendingIn.set(type, (this.pendingIn.get(type) ?? 0) + 1);
+    this.pendingInBytes += bytes;
+  }
+
+  private flushIn(): void {
+    const pending = this.pendingIn;
+    this.pendingIn = new Map();
+    for (const [type, count] of pending) this.messagesIn.labels(messageTypeLabel(type)).inc(count);
+    this.bytesIn.inc(this.pendingInBytes);
+    this.pendingInBytes = 0;
+  }
+
+  /** One frame written to one peer. A fan-out passes the same string each time: parsed once. */
+  sentText(text: string): void {
+    if (text !== this.lastText) {
+      this.lastText = text;
+      this.lastTextType = text.startsWith('{"type":"') ? text.slice(9, text.indexOf('"', 9)) : 'other';
+      this.lastTextBytes = Buffer.byteLength(text);
+    }
+    this.pendingOut.set(this.lastTextType, (this.pendingOut.get(this.lastTextType) ?? 0) + 1);
+    this.pendingOutBytes += this.lastTextBytes;
+  }
+
+  private flushOut(): void {
+    const pending = this.pendingOut;
+    this.pendingOut = new Map();
+    for (const [type, count] of pending) this.messagesOut.labels(messageTypeLabel(type)).inc(count);
+    this.bytesOut.inc(this.pendingOutBytes);
+    this.pendingOutBytes = 0;
+  }
+}

@@ -1,0 +1,53 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { createServer, type Server } from 'node:http';
+import { DaemonStatus } from '@arbor/gateway-client/protocol';
+import { GatewayConfig } from '../config/gateway-config.js';
+import { DaemonService } from '../daemons/daemon.service.js';
+import { RedisConnections } from '../redis/redis-connections.js';
+import { GatewayMetrics } from './gateway-metrics.js';
+
+/**
+ * Renders the registry, refreshing the gauges read from state at scrape time; serves it on
+ * METRICS_PORT when that is set.
+ */
+@Injectable()
+export class MetricsRenderer implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('Metrics');
+  private server: Server | undefined;
+
+  constructor(
+    private readonly metrics: GatewayMetrics,
+    private readonly daemons: DaemonService,
+    private readonly config: GatewayConfig,
+    @Inject(RedisConnections) private readonly redis: RedisConnections | null,
+  ) {
+    if (redis) metrics.enableRedis();
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    const snapshot = this.daemons.healthSnapshot();
+    this.metrics.daemons.labels(DaemonStatus.Online).set(snapshot.online);
+    this.metrics.daemons.labels(DaemonStatus.Stale).set(snapshot.stale);
+    this.metrics.daemons.labels(DaemonStatus.Offline).set(snapshot.offline);
+    if (this.redis) this.metrics.redisUp.set(this.redis.isReady ? 1 : 0);
+    return { contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() };
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    const port = this.config.metricsPort;
+    if (port === undefined) return;
+    this.server = createServer((request, response) => {
+      if (request.method !== 'GET' || request.url?.split('?')[0] !== '/metrics') return void response.writeHead(404).end();
+      this.render().then(
+        ({ contentType, body }) => response.writeHead(200, { 'Content-Type': contentType, 'Cache-Control': 'no-store' }).end(body),
+        () => response.writeHead(500).end(),
+      );
+    });
+    await new Promise<void>((resolve) => this.server!.listen(port, this.config.host, resolve));
+    this.logger.log({ msg: 'metrics listening', port });
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}
