@@ -11,7 +11,7 @@ import { JsonLogger } from './logging/json-logger.js';
 
 /** Builds the gateway without listening, so main.ts and the e2e tests boot the same app. */
 export async function createGatewayApp(config: GatewayConfig): Promise<INestApplication> {
-  const logger = new JsonLogger(config.logLevel);
+  const logger = new JsonLogger(config.logLevel, undefined, config.logFormat);
   const app = await NestFactory.create(AppModule.forRoot(config), { logger, bufferLogs: false, abortOnError: false });
   app.useWebSocketAdapter(
     new GatewayWsAdapter(app, {

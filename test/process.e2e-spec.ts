@@ -61,7 +61,12 @@ describe('the built gateway process', () => {
       for (const line of lines) expect(line).toEqual(expect.objectContaining({ time: expect.any(String), level: expect.any(String) }));
       const admitted = lines.filter((line) => line.msg === 'connection admitted');
       expect(admitted).toHaveLength(2);
-      for (const line of admitted) expect(line.connectionId).toEqual(expect.any(String));
+      // Every line about a connection names it, refusals included.
+      const aboutConnections = lines.filter((line) => typeof line.msg === 'string' && /^connection /.test(line.msg));
+      expect(aboutConnections.length).toBeGreaterThanOrEqual(5);
+      for (const line of aboutConnections) expect(line.connectionId).toEqual(expect.any(String));
+      // No query string reaches the log, not even a token-free one.
+      expect(gateway.stdout).not.toMatch(/daemonId=daemon-1/);
       for (const token of [daemonToken, clientToken, forbiddenToken, badToken]) {
         expect(gateway.stdout).not.toContain(token);
         expect(gateway.stderr).not.toContain(token);

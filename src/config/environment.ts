@@ -32,6 +32,11 @@ export enum LogLevel {
  * Every environment variable the gateway reads, with its default. `.env.example` lists them in
  * this order. Numbers are parsed strictly (digits only) before validation: no implicit coercion.
  */
+export enum LogFormat {
+  Json = 'json',
+  Pretty = 'pretty',
+}
+
 export class EnvironmentVariables {
   @IsIn(Object.values(NodeEnv))
   NODE_ENV: NodeEnv = NodeEnv.Development;
@@ -44,6 +49,9 @@ export class EnvironmentVariables {
 
   @IsIn(Object.values(LogLevel))
   LOG_LEVEL: LogLevel = LogLevel.Info;
+
+  @IsIn(Object.values(LogFormat))
+  LOG_FORMAT: LogFormat = LogFormat.Json;
 
   @IsOptional() @IsString() @MinLength(32, { message: 'JWT_SECRET must be at least 32 characters' })
   JWT_SECRET?: string;
@@ -156,6 +164,9 @@ export function validateEnvironment(raw: RawEnv): EnvironmentVariables {
   }
   if (env.JWT_SECRET && env.JWT_PUBLIC_KEY) {
     problems.push('JWT_SECRET and JWT_PUBLIC_KEY are both set: configure exactly one verification key');
+  }
+  if (env.LOG_FORMAT === LogFormat.Pretty && env.NODE_ENV !== NodeEnv.Development) {
+    problems.push('LOG_FORMAT=pretty is for development only (NODE_ENV=development): production logs are JSON lines');
   }
   if (env.AUTH_API_KEY && env.JWT_PUBLIC_KEY) {
     problems.push('AUTH_API_KEY requires JWT_SECRET: with only JWT_PUBLIC_KEY the gateway cannot sign the tokens POST /auth/token issues');

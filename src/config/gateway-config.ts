@@ -1,5 +1,5 @@
 import { DEVELOPMENT_JWT_SECRET } from '@arbor/gateway-client/protocol';
-import { EnvironmentVariables, LogLevel, NodeEnv, validateEnvironment } from './environment.js';
+import { EnvironmentVariables, LogFormat, LogLevel, NodeEnv, validateEnvironment } from './environment.js';
 
 export type JwtKeyConfig =
   | { kind: 'secret'; secret: string; algorithms: ['HS256']; isDevelopmentSecret: boolean }
@@ -11,6 +11,7 @@ export class GatewayConfig {
   readonly port: number;
   readonly host: string;
   readonly logLevel: LogLevel;
+  readonly logFormat: LogFormat;
   readonly jwt: JwtKeyConfig;
   readonly audience: string;
   readonly issuer?: string;
@@ -40,6 +41,7 @@ export class GatewayConfig {
     this.port = env.WEBSOCKET_PORT;
     this.host = env.HOST;
     this.logLevel = env.LOG_LEVEL;
+    this.logFormat = env.LOG_FORMAT;
     this.jwt = env.JWT_PUBLIC_KEY
       ? { kind: 'public-key', publicKey: env.JWT_PUBLIC_KEY, algorithms: ['RS256', 'ES256'] }
       : {

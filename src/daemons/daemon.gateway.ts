@@ -9,6 +9,7 @@ import {
   SubscribeMessage,
   WebSocketGateway,
 } from '@nestjs/websockets';
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket, WebSocketServer } from 'ws';
 import {
@@ -132,14 +133,15 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
   handleConnection(socket: WebSocket, request: IncomingMessage): void {
     let connection: Connection;
     let since: StreamPosition | undefined;
+    const connectionId = randomUUID();
     try {
       const identity = this.auth.authenticateConnection(request.url, request.headers);
       since = resumePosition(request.url);
       const session = daemonSession(request.url);
-      connection = new Connection(socket, identity, this.slowConsumers, this.metrics);
+      connection = new Connection(socket, identity, this.slowConsumers, this.metrics, connectionId);
       connection.session = session;
     } catch (error) {
-      return this.refuse(socket, error);
+      return this.refuse(socket, error, connectionId);
     }
     socket.on('pong', () => (connection.isAlive = true));
     const { principal, daemonId } = connection.identity;
@@ -300,13 +302,13 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     return Connection.of(socket)!.identity;
   }
 
-  private refuse(socket: WebSocket, error: unknown): void {
+  private refuse(socket: WebSocket, error: unknown, connectionId: string): void {
     if (!(error instanceof AuthError)) {
-      this.logger.error({ msg: 'connection admission failed', error: error instanceof Error ? error.message : String(error) });
+      this.logger.error({ msg: 'connection admission failed', connectionId, error: error instanceof Error ? error.message : String(error) });
       socket.close(CloseCode.InternalError, 'internal error');
       return;
     }
-    this.logger.log({ msg: 'connection refused', code: error.code, reason: error.message });
+    this.logger.log({ msg: 'connection refused', connectionId, code: error.code, reason: error.message });
     this.metrics.authFailures.labels(reasonLabel(error.code)).inc();
     closeWithError(socket, error.closeCode, error.message);
   }

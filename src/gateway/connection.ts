@@ -24,7 +24,7 @@ const MAX_CLOSE_REASON_BYTES = 123;
  */
 export class Connection implements PeerLink {
   private static readonly logger = new Logger('Connection');
-  readonly id = randomUUID();
+
   isAlive = true;
   /** The id of the frame being handled, for the error filter. */
   currentFrameId: string | undefined;
@@ -47,6 +47,8 @@ export class Connection implements PeerLink {
     readonly identity: ConnectionIdentity,
     private readonly slowConsumers?: SlowConsumerMonitor,
     private readonly metrics?: GatewayMetrics,
+    /** Given before admission, so even a refused connection's log line carries it. */
+    readonly id: string = randomUUID(),
   ) {
     connections.set(socket, this);
   }

@@ -1,4 +1,4 @@
-import { LogLevel } from '../config/environment.js';
+import { LogFormat, LogLevel } from '../config/environment.js';
 import { JsonLogger } from './json-logger.js';
 import { redact } from './redact.js';
 
@@ -36,15 +36,23 @@ describe('JsonLogger', () => {
     logger.error(new Error(`bad header Bearer ${JWT}`));
     logger.debug(`raw ${JWT}`);
     for (const line of lines) expect(line).not.toContain('c2lnbmF0dXJlLXBhcnQ');
-    expect(lines[0]).toContain('token=[REDACTED]');
+    expect(lines[0]).toContain('"url":"/ws?[REDACTED]"');
   });
 });
 
 describe('redact', () => {
   it('keeps ordinary text', () => {
-    expect(redact('daemon d1 connected from /ws?daemonId=d1')).toBe('daemon d1 connected from /ws?daemonId=d1');
+    expect(redact('daemon d1 connected to /ws from 10.0.0.1: is it there?')).toBe('daemon d1 connected to /ws from 10.0.0.1: is it there?');
   });
-  it('removes opaque access tokens in query strings too', () => {
-    expect(redact('/ws?access_token=abc.def&x=1')).toBe('/ws?access_token=[REDACTED]&x=1');
+  it('removes whole query strings of paths and URLs, and bare token parameters', () => {
+    expect(redact('/ws?access_token=abc.def&x=1')).toBe('/ws?[REDACTED]');
+    expect(redact('connect ws://gw.example/ws?daemonId=d1&since=e:4 failed')).toBe('connect ws://gw.example/ws?[REDACTED] failed');
+    expect(redact('token=abc.def')).toBe('token=[REDACTED]');
+  });
+
+  it('writes readable lines in the pretty format', () => {
+    const lines: string[] = [];
+    new JsonLogger(LogLevel.Info, (line) => lines.push(line), LogFormat.Pretty).log({ msg: 'connection admitted', connectionId: 'c1', role: 'client' }, 'DaemonGateway');
+    expect(lines[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO  \[DaemonGateway\] connection admitted connectionId=c1 role=client\n$/);
   });
 });

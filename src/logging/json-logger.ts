@@ -1,5 +1,5 @@
 import { LoggerService } from '@nestjs/common';
-import { LogLevel } from '../config/environment.js';
+import { LogFormat, LogLevel } from '../config/environment.js';
 import { redact } from './redact.js';
 
 const SEVERITY: Record<LogLevel, number> = {
@@ -22,6 +22,7 @@ export class JsonLogger implements LoggerService {
   constructor(
     level: LogLevel,
     private readonly write: Write = (line) => process.stdout.write(line),
+    private readonly format: LogFormat = LogFormat.Json,
   ) {
     this.threshold = SEVERITY[level];
   }
@@ -64,8 +65,18 @@ export class JsonLogger implements LoggerService {
       else if (extra instanceof Error) entry.err = { name: extra.name, message: extra.message, stack: extra.stack };
       else if (extra !== undefined) entry.detail = extra;
     }
-    this.write(redact(safeStringify(entry)) + '\n');
+    this.write(redact(this.format === LogFormat.Pretty ? pretty(entry) : safeStringify(entry)) + '\n');
   }
+}
+
+/** `12:00:00.000 INFO  [Context] message key=value …`, for a developer's terminal. */
+function pretty(entry: Record<string, unknown>): string {
+  const { time, level, context, msg, ...rest } = entry;
+  const fields = Object.entries(rest)
+    .filter(([, value]) => value !== undefined)
+    .map(([key, value]) => `${key}=${typeof value === 'string' ? value : safeStringify(value as Record<string, unknown>)}`);
+  const clock = String(time).slice(11, 23);
+  return [`${clock} ${String(level).toUpperCase().padEnd(5)}`, context ? `[${context}]` : '', msg ?? '', ...fields].filter(Boolean).join(' ');
 }
 
 function safeStringify(entry: Record<string, unknown>): string {
