@@ -51,6 +51,19 @@ describe('deploy files', () => {
     expect(container.resources.limits).toEqual(expect.objectContaining({ cpu: expect.anything(), memory: expect.anything() }));
   });
 
+  it('the optional ServiceMonitor scrapes /metrics on the Service port the app serves it on', async () => {
+    const [monitor] = manifests('deploy/kubernetes/servicemonitor.yaml');
+    const [service] = manifests('deploy/kubernetes/service.yaml');
+    expect(monitor.spec.selector.matchLabels).toEqual(service.metadata.labels);
+    expect(monitor.spec.endpoints[0]).toMatchObject({ port: service.spec.ports[0].name, path: '/metrics' });
+    const gateway = await GatewayHarness.start();
+    try {
+      expect((await fetch(`${gateway.httpUrl}/metrics`)).status).toBe(200);
+    } finally {
+      await gateway.stop();
+    }
+  });
+
   it('Service, PodDisruptionBudget and HPA select the Deployment', () => {
     const labels = deployment.spec.template.metadata.labels;
     const [service] = manifests('deploy/kubernetes/service.yaml');

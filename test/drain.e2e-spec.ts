@@ -73,6 +73,15 @@ describe('rolling deploy: SIGTERM drains an instance without anyone losing anyth
       }, 20);
       const terminatedAt = Date.now();
       draining.kill('SIGTERM');
+      // New upgrades are turned away with 503 and Retry-After while the drain runs.
+      await waitFor(() => readyDownAt > 0, 'readiness down');
+      const upgrade = await new Promise<{ status: number; retryAfter: string | undefined }>((resolve, reject) => {
+        const socket = new WebSocket(`${url(portA)}?token=${signToken(SECRET, { sub: 'd-late', role: Role.Daemon })}`);
+        socket.on('unexpected-response', (_request, response) => resolve({ status: response.statusCode ?? 0, retryAfter: response.headers['retry-after'] }));
+        socket.on('open', () => reject(new Error('upgrade accepted during the drain')));
+        socket.on('error', () => undefined);
+      });
+      expect(upgrade).toEqual({ status: 503, retryAfter: '1' });
       const exit = await draining.exited;
       const exitedAfter = Date.now() - terminatedAt;
       clearInterval(probing);
