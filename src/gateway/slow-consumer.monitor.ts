@@ -19,7 +19,6 @@ export class SlowConsumerMonitor implements OnModuleDestroy {
   private readonly overSince = new Map<Connection, number>();
   private readonly closing = new Map<Connection, number>();
   private timer: NodeJS.Timeout | undefined;
-  private closedTotal = 0;
 
   constructor(
     private readonly config: GatewayConfig,
@@ -28,11 +27,6 @@ export class SlowConsumerMonitor implements OnModuleDestroy {
 
   get maxBufferedBytes(): number {
     return this.config.maxBufferedBytes;
-  }
-
-  /** Slow-consumer closes since start. */
-  get closes(): number {
-    return this.closedTotal;
   }
 
   /** Called by a connection whose buffer went over the bound. */
@@ -54,7 +48,6 @@ export class SlowConsumerMonitor implements OnModuleDestroy {
       } else if (now - since >= this.config.slowConsumerGraceMs) {
         this.overSince.delete(connection);
         this.closing.set(connection, now);
-        this.closedTotal += 1;
         this.metrics.slowConsumerCloses.inc();
         this.logger.warn({ msg: 'closing slow consumer', connectionId: connection.id, bufferedBytes: connection.bufferedAmount });
         connection.close(CloseCode.SlowConsumer, 'slow consumer');
