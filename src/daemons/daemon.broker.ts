@@ -34,7 +34,8 @@ export abstract class DaemonBroker {
   abstract watch(daemonId: string, link: PeerLink): Promise<void>;
   /** Returns the number of watchers left for the daemon. */
   abstract unwatch(daemonId: string, link: PeerLink): Promise<number>;
-  abstract hasWatchers(daemonId: string): Promise<boolean>;
+  /** Whether clients on this instance watch the daemon. */
+  abstract isWatchedLocally(daemonId: string): boolean;
   /** Daemons that clients on this instance watch. */
   abstract localWatchedDaemonIds(): Iterable<string>;
 

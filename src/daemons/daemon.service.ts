@@ -108,7 +108,7 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy {
     if (!(await this.broker.detachDaemon(daemonId, link, handover))) return;
     if (handover && this.broker.isShared) return;
     this.publishStatus({ daemonId, status: DaemonStatus.Offline, lastHeartbeat: presence?.lastHeartbeat ?? null });
-    if (!(await this.broker.hasWatchers(daemonId))) await this.workspaces.forget(daemonId);
+    if (!this.broker.isWatchedLocally(daemonId)) await this.workspaces.forget(daemonId);
   }
 
   async heartbeat(daemonId: string, workspaceIds: readonly string[]): Promise<void> {
@@ -207,7 +207,7 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy {
   /** Marks silent daemons stale, then closes them with 4408 and reports them offline. */
   async sweep(now = Date.now()): Promise<void> {
     this.lastSweepAt = now;
-    this.streams.prune((daemonId) => this.broker.localDaemonLink(daemonId) !== undefined || this.isWatchedHere(daemonId));
+    this.streams.prune((daemonId) => this.broker.localDaemonLink(daemonId) !== undefined || this.broker.isWatchedLocally(daemonId));
     for (const presence of Array.from(this.broker.localDaemons())) {
       const silentFor = now - (presence.lastHeartbeat ?? presence.connectedAt);
       if (silentFor >= this.config.daemonTimeoutMs) {
@@ -244,11 +244,6 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy {
       lastSweepAt: new Date(this.lastSweepAt).toISOString(),
       sweepIntervalMs: this.config.sweepIntervalMs,
     };
-  }
-
-  private isWatchedHere(daemonId: string): boolean {
-    for (const watched of this.broker.localWatchedDaemonIds()) if (watched === daemonId) return true;
-    return false;
   }
 
   /** True while the sweep keeps its schedule; false when the event loop is stuck. */

@@ -63,7 +63,7 @@ export class InMemoryDaemonBroker extends DaemonBroker {
     return set.size;
   }
 
-  async hasWatchers(daemonId: string): Promise<boolean> {
+  isWatchedLocally(daemonId: string): boolean {
     return this.watchers.has(daemonId);
   }
 
