@@ -42,7 +42,7 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
   private readonly presenceTtlMs: number;
   private readonly refreshEveryMs: number;
   /** Last status known here of daemons watched here but held elsewhere. */
-  private readonly remoteStatus = new Map<string, { status: DaemonStatus; lastHeartbeat: number | null }>();
+  private readonly remoteStatus = new Map<string, { status: DaemonStatus; lastHeartbeat: number | null; missing?: boolean }>();
   private lostListeners: Array<(daemonId: string, lastHeartbeat: number | null) => void> = [];
   private refreshTimer: NodeJS.Timeout | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
@@ -278,6 +278,10 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
         const known = this.remoteStatus.get(daemonId);
         if (status) {
           this.remoteStatus.set(daemonId, { status: status as DaemonStatus, lastHeartbeat: lastHeartbeat ? Number(lastHeartbeat) : null });
+        } else if (known && known.status !== DaemonStatus.Offline && !known.missing) {
+          // Missing once may be a clean disconnect whose `offline` is still on its way through
+          // pub/sub: only a presence still missing at the next check means its holder vanished.
+          known.missing = true;
         } else if (known && known.status !== DaemonStatus.Offline) {
           this.remoteStatus.set(daemonId, { status: DaemonStatus.Offline, lastHeartbeat: known.lastHeartbeat });
           for (const listener of this.lostListeners) listener(daemonId, known.lastHeartbeat);
