@@ -1,4 +1,6 @@
 import { ClientBase } from './client-base.js';
+import { withQuery } from './connect-url.js';
+import { randomId } from './random-id.js';
 import { GatewayRequestError } from './errors.js';
 import { DEFAULT_GATEWAY_URL } from './gateway-client.js';
 import {
@@ -45,7 +47,7 @@ export class DaemonClient extends ClientBase<DaemonClientEvents> {
   private heartbeatTimer: TimerHandle | undefined;
   private workspaces: string[];
   /** Names this numbering of our events; the gateway keeps the last number it recorded per session. */
-  readonly session = randomSession();
+  readonly session = randomId();
   private nextSeq = 1;
   /** Events sent (or waiting) and not yet acknowledged, oldest first. */
   private unacknowledged: Array<{ seq: number; frame: string }> = [];
@@ -53,7 +55,7 @@ export class DaemonClient extends ClientBase<DaemonClientEvents> {
 
   constructor(options: DaemonClientOptions) {
     const { url = DEFAULT_GATEWAY_URL, workspaceIds = [], daemonHeartbeatInterval = 10_000, maxUnacknowledged = 10_000, ...rest } = options;
-    super({ ...rest, url: withSession(url, () => this.session) });
+    super({ ...rest, url: withQuery(url, () => ({ session: this.session })) });
     this.maxUnacknowledged = maxUnacknowledged;
     this.workspaces = [...workspaceIds];
     this.heartbeatIntervalMs = daemonHeartbeatInterval;
@@ -146,17 +148,4 @@ export class DaemonClient extends ClientBase<DaemonClientEvents> {
         return;
     }
   }
-}
-
-function withSession(url: UrlSource, session: () => string): () => Promise<string> {
-  return async () => {
-    const base = new URL(String(typeof url === 'function' ? await url() : url));
-    base.searchParams.set('session', session());
-    return base.toString();
-  };
-}
-
-function randomSession(): string {
-  const crypto = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
-  return crypto?.randomUUID ? crypto.randomUUID() : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 12)}`;
 }

@@ -1,4 +1,6 @@
 import { ClientBase } from './client-base.js';
+import { withQuery } from './connect-url.js';
+import { randomId } from './random-id.js';
 import { GatewayRequestError } from './errors.js';
 import {
   AckStatus,
@@ -81,7 +83,10 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> {
   constructor(options: GatewayClientOptions) {
     const { url = DEFAULT_GATEWAY_URL, daemonId, requestTimeout = 10_000, ...rest } = options;
     // Every attempt resumes from the last event processed (`since`), once there is one.
-    super({ ...rest, url: withDaemonId(url, daemonId, () => this.streamPosition) });
+    super({
+      ...rest,
+      url: withQuery(url, () => ({ daemonId, since: this.streamPosition && formatPosition(this.streamPosition) })),
+    });
     this.daemonId = daemonId;
     this.requests = new RequestTracker(this.timers, requestTimeout);
     this.unsubscribers.push(
@@ -230,18 +235,6 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> {
   }
 }
 
-function withDaemonId(url: UrlSource, daemonId: string, position: () => StreamPosition | undefined): () => Promise<string> {
-  return async () => {
-    const base = new URL(String(typeof url === 'function' ? await url() : url));
-    base.searchParams.set('daemonId', daemonId);
-    const since = position();
-    if (since) base.searchParams.set('since', formatPosition(since));
-    return base.toString();
-  };
-}
-
 export function newTaskId(): string {
-  const crypto = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
-  if (crypto?.randomUUID) return crypto.randomUUID();
-  return `task-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+  return randomId();
 }

@@ -1,5 +1,6 @@
 import { ConnectionClosedError, GatewayRequestError, RequestTimeoutError } from './errors.js';
 import { ServerMessageType, type ErrorPayload, type Frame } from './protocol.js';
+import { randomId } from './random-id.js';
 import type { TimerHandle, TimerSet } from './timers.js';
 
 interface Pending {
@@ -10,16 +11,12 @@ interface Pending {
   timer: TimerHandle;
 }
 
-/** Random per tracker: ids double as command ids, which the gateway deduplicates for minutes. */
-function idPrefix(): string {
-  const crypto = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
-  return crypto?.randomUUID ? crypto.randomUUID().slice(0, 13) : Math.random().toString(36).slice(2, 14);
-}
 
 /** Correlates requests with replies by `id`, each with a timeout. */
 export class RequestTracker {
   private readonly pending = new Map<string, Pending>();
-  private readonly prefix = idPrefix();
+  /** Random per tracker: ids double as command ids, which the gateway deduplicates for minutes. */
+  private readonly prefix = randomId().slice(0, 13);
   private counter = 0;
 
   constructor(
