@@ -49,8 +49,8 @@ export class AuthService {
    * Admits or refuses a WebSocket upgrade. Daemons are bound to their own id (the token's sub);
    * clients name the daemon they watch, which must be in their `daemons` claim.
    */
-  authenticateConnection(requestUrl: string | undefined, headers: IncomingHttpHeaders): ConnectionIdentity {
-    const url = new URL(requestUrl ?? '/', 'http://gateway.invalid');
+  authenticateConnection(requestUrl: string | URL | undefined, headers: IncomingHttpHeaders): ConnectionIdentity {
+    const url = requestUrl instanceof URL ? requestUrl : new URL(requestUrl ?? '/', 'http://gateway.invalid');
     const token = bearerToken(headers.authorization) ?? url.searchParams.get('token');
     if (!token) throw new AuthError(ErrorCode.Unauthorized, 'missing token');
     const principal = this.verifyToken(token);

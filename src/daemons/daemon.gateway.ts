@@ -51,8 +51,8 @@ import { TaskStatusDto } from './dto/task-status.dto.js';
 import { WorkspaceUpdateDto } from './dto/workspace-update.dto.js';
 
 /** The `since={epoch}:{seq}` a resuming client sends; malformed is a bad connect request. */
-function resumePosition(requestUrl: string | undefined): StreamPosition | undefined {
-  const value = new URL(requestUrl ?? '/', 'http://gateway.invalid').searchParams.get('since');
+function resumePosition(query: URLSearchParams): StreamPosition | undefined {
+  const value = query.get('since');
   if (value === null) return undefined;
   const position = parsePosition(value);
   if (!position) throw new AuthError(ErrorCode.BadRequest, 'since must be {epoch}:{seq}');
@@ -60,11 +60,16 @@ function resumePosition(requestUrl: string | undefined): StreamPosition | undefi
 }
 
 /** A daemon's `session` connect parameter, naming the numbering of its events. */
-function daemonSession(requestUrl: string | undefined): string | undefined {
-  const value = new URL(requestUrl ?? '/', 'http://gateway.invalid').searchParams.get('session');
+function daemonSession(query: URLSearchParams): string | undefined {
+  const value = query.get('session');
   if (value === null) return undefined;
   if (!SESSION_PATTERN.test(value)) throw new AuthError(ErrorCode.BadRequest, 'session must be 1-64 characters of A-Z a-z 0-9 _ -');
   return value;
+}
+
+/** The connection behind a handler's socket; WsAuthGuard (or direct dispatch) has proven it exists. */
+function connectionOf(socket: WebSocket): Connection {
+  return Connection.of(socket)!;
 }
 
 /** How long shutdown waits for peers to answer the close frame before terminating them. */
@@ -135,9 +140,11 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     let since: StreamPosition | undefined;
     const connectionId = randomUUID();
     try {
-      const identity = this.auth.authenticateConnection(request.url, request.headers);
-      since = resumePosition(request.url);
-      const session = daemonSession(request.url);
+      // Parsed once for auth, resume position and daemon session.
+      const url = new URL(request.url ?? '/', 'http://gateway.invalid');
+      const identity = this.auth.authenticateConnection(url, request.headers);
+      since = resumePosition(url.searchParams);
+      const session = daemonSession(url.searchParams);
       connection = new Connection(socket, identity, this.slowConsumers, this.metrics, connectionId);
       connection.session = session;
     } catch (error) {
@@ -194,7 +201,7 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
   @Roles(Role.Client)
   @SubscribeMessage(ClientMessageType.GetWorkspaceStatus)
   async getWorkspaceStatus(@ConnectedSocket() socket: WebSocket, @MessageBody() body: GetWorkspaceStatusDto): Promise<Frame<ServerMessageType, WorkspaceStatusPayload>> {
-    const payload = await this.daemons.getWorkspaceStatus(this.identityOf(socket).daemonId, body.workspaceId);
+    const payload = await this.daemons.getWorkspaceStatus(connectionOf(socket).identity.daemonId, body.workspaceId);
     return { type: ServerMessageType.WorkspaceStatus, payload };
   }
 
@@ -215,13 +222,13 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
   @Roles(Role.Daemon)
   @SubscribeMessage(DaemonMessageType.Heartbeat)
   async heartbeat(@ConnectedSocket() socket: WebSocket, @MessageBody() body: HeartbeatDto): Promise<void> {
-    await this.daemons.heartbeat(this.identityOf(socket).daemonId, body.workspaceIds);
+    await this.daemons.heartbeat(connectionOf(socket).identity.daemonId, body.workspaceIds);
   }
 
   @Roles(Role.Daemon)
   @SubscribeMessage(DaemonMessageType.WorkspaceUpdate)
   async workspaceUpdate(@ConnectedSocket() socket: WebSocket, @MessageBody() body: WorkspaceUpdateDto): Promise<void> {
-    const connection = Connection.of(socket)!;
+    const connection = connectionOf(socket);
     await this.daemons.updateWorkspace(connection.identity.daemonId, body, connection.inbound());
   }
 
@@ -231,7 +238,7 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
   @DirectDispatch(FileChangeDto)
   @SubscribeMessage(DaemonMessageType.FileChange)
   fileChange(@ConnectedSocket() socket: WebSocket, @MessageBody() body: FileChangeDto): void {
-    const connection = Connection.of(socket)!;
+    const connection = connectionOf(socket);
     this.daemons.relayEvent(connection.identity.daemonId, DaemonMessageType.FileChange, body, connection.inbound());
   }
 
@@ -239,7 +246,7 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
   @DirectDispatch(TaskStatusDto)
   @SubscribeMessage(DaemonMessageType.TaskStatus)
   taskStatus(@ConnectedSocket() socket: WebSocket, @MessageBody() body: TaskStatusDto): void {
-    const connection = Connection.of(socket)!;
+    const connection = connectionOf(socket);
     this.daemons.relayEvent(connection.identity.daemonId, DaemonMessageType.TaskStatus, body, connection.inbound());
   }
 
@@ -291,15 +298,10 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
   }
 
   private async command(socket: WebSocket, type: ClientMessageType.RunTask | ClientMessageType.CancelTask, payload: object): Promise<Frame<ServerMessageType, AckPayload>> {
-    const connection = Connection.of(socket)!;
+    const connection = connectionOf(socket);
     const { daemonId, principal } = connection.identity;
     // The frame's id is the command id: a retry with the same id is not executed twice.
     return { type: ServerMessageType.Ack, payload: await this.daemons.sendCommand(daemonId, principal, type, payload, connection.currentFrameId) };
-  }
-
-  private identityOf(socket: WebSocket) {
-    // WsAuthGuard has already proven the connection exists.
-    return Connection.of(socket)!.identity;
   }
 
   private refuse(socket: WebSocket, error: unknown, connectionId: string): void {

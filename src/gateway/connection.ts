@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
-import { CLOSE_ERROR_CODES, type CloseCode, type Frame } from '@arbor/gateway-client/protocol';
+import { CLOSE_ERROR_CODES, ServerMessageType, type CloseCode, type Frame } from '@arbor/gateway-client/protocol';
 import { seqOf } from '../daemons/streams/event-streams.js';
 import { errorFrameOf } from './frames.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
@@ -90,7 +90,7 @@ export class Connection implements PeerLink {
   scheduleAck(): void {
     this.ackTimer ??= setTimeout(() => {
       this.ackTimer = undefined;
-      this.send({ type: 'ack', payload: { seq: this.inboundSeq } });
+      this.send({ type: ServerMessageType.Ack, payload: { seq: this.inboundSeq } });
     }, ACK_DELAY_MS);
   }
 
