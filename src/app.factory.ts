@@ -3,6 +3,7 @@ import { Logger, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module.js';
 import { GatewayConfig } from './config/gateway-config.js';
+import { ConnectionAdmission } from './gateway/connection-admission.js';
 import { DirectRoutes } from './gateway/direct-routes.js';
 import { GatewayWsAdapter } from './gateway/gateway-ws.adapter.js';
 import { LifecycleState } from './lifecycle/lifecycle.state.js';
@@ -19,6 +20,7 @@ export async function createGatewayApp(config: GatewayConfig): Promise<INestAppl
       directRoutes: app.get(DirectRoutes),
       lifecycle: app.get(LifecycleState),
       metrics: app.get(GatewayMetrics),
+      admission: app.get(ConnectionAdmission),
     }),
   );
   app.getHttpAdapter().getInstance().disable('x-powered-by');

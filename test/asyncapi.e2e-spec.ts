@@ -13,6 +13,7 @@ import {
 } from '@arbor/gateway-client/protocol';
 import { ROLES_KEY } from '../src/auth/roles.decorator.js';
 import { DaemonGateway } from '../src/daemons/daemon.gateway.js';
+import { RefreshTokenDto } from '../src/auth/dto/refresh-token.dto.js';
 import { CancelTaskDto } from '../src/daemons/dto/cancel-task.dto.js';
 import { FileChangeDto } from '../src/daemons/dto/file-change.dto.js';
 import { HeartbeatDto } from '../src/daemons/dto/heartbeat.dto.js';
@@ -67,15 +68,17 @@ describe('docs/asyncapi.yaml', () => {
   });
 
   it('documents what the gateway sends to each role', () => {
-    const toClient = [ServerMessageType.Pong, ServerMessageType.Connected, ServerMessageType.DaemonStatus, ServerMessageType.WorkspaceStatus, ServerMessageType.Ack, ServerMessageType.Error, ServerMessageType.ResyncRequired, ...DAEMON_EVENT_TYPES];
+    const toClient = [ServerMessageType.Pong, ServerMessageType.Connected, ServerMessageType.DaemonStatus, ServerMessageType.WorkspaceStatus, ServerMessageType.Ack, ServerMessageType.Error, ServerMessageType.ResyncRequired, ServerMessageType.TokenRefreshed, ...DAEMON_EVENT_TYPES];
     expect(operationTypes('sendToClient')).toEqual(sorted(toClient));
-    expect(operationTypes('sendToDaemon')).toEqual(sorted([ServerMessageType.Pong, ServerMessageType.Connected, ServerMessageType.Error, ServerMessageType.Ack, ...COMMAND_TYPES]));
+    expect(operationTypes('sendToDaemon')).toEqual(sorted([ServerMessageType.Pong, ServerMessageType.Connected, ServerMessageType.Error, ServerMessageType.Ack, ServerMessageType.TokenRefreshed, ...COMMAND_TYPES]));
   });
 
   it.each([
     ['get-workspace-status', 'receiveFromClient', GetWorkspaceStatusDto],
     ['run-task', 'receiveFromClient', RunTaskDto],
     ['cancel-task', 'receiveFromClient', CancelTaskDto],
+    ['refresh-token', 'receiveFromClient', RefreshTokenDto],
+    ['refresh-token', 'receiveFromDaemon', RefreshTokenDto],
     ['heartbeat', 'receiveFromDaemon', HeartbeatDto],
     ['workspace-update', 'receiveFromDaemon', WorkspaceUpdateDto],
     ['file-change', 'receiveFromDaemon', FileChangeDto],

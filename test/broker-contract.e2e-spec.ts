@@ -25,7 +25,7 @@ interface Cluster {
 
 const config = GatewayConfig.load({ DAEMON_STALE_MS: '300', DAEMON_TIMEOUT_MS: '900', SWEEP_INTERVAL_MS: '50' });
 const streams = () => new InMemoryEventStreams(config.replayMaxEvents, config.replayTtlMs);
-const user: Principal = { sub: 'user-1', role: Role.Client, daemons: new Set(['d1']), expiresAt: 0 };
+const user: Principal = { sub: 'user-1', role: Role.Client, daemons: new Set(['d1']), expiresAt: 0, issuedAt: 0 };
 
 function inMemoryCluster(): Cluster {
   const service = new DaemonService(new InMemoryDaemonBroker(), new WorkspacesService(new InMemoryWorkspaceStatusStore()), config, streams(), new InMemoryCommandLedger(60_000));

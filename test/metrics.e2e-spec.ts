@@ -55,7 +55,7 @@ describe('GET /metrics', () => {
         'arbor_connections', 'arbor_connects_total', 'arbor_disconnects_total', 'arbor_auth_failures_total', 'arbor_messages_in_total',
         'arbor_messages_out_total', 'arbor_received_bytes_total', 'arbor_sent_bytes_total', 'arbor_fanout_duration_seconds_bucket',
         'arbor_replay_total', 'arbor_slow_consumer_closes_total', 'arbor_rate_limited_messages_total', 'arbor_daemons', 'arbor_draining',
-        'arbor_drain_remaining_connections', 'nodejs_eventloop_lag_seconds', 'process_cpu_user_seconds_total', 'nodejs_heap_size_used_bytes',
+        'arbor_drain_remaining_connections', 'arbor_handshake_refusals_total', 'arbor_token_refreshes_total', 'arbor_authorization_closes_total', 'nodejs_eventloop_lag_seconds', 'process_cpu_user_seconds_total', 'nodejs_heap_size_used_bytes',
       ]) {
         expect(samples.some((sample) => sample.name === family)).toBe(true);
       }

@@ -22,7 +22,10 @@ describe('the built gateway process', () => {
     [{ DAEMON_STALE_MS: '5000', DAEMON_TIMEOUT_MS: '1000' }, 'DAEMON_TIMEOUT_MS'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ JWT_SECRET: 'short' }, 'JWT_SECRET'],
-    [{ NODE_ENV: 'production' }, 'JWT_SECRET or JWT_PUBLIC_KEY is required'],
+    [{ NODE_ENV: 'production' }, 'JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL is required'],
+    [{ NODE_ENV: 'production', JWT_SECRET: 'a-production-secret-of-at-least-32-chars' }, 'ALLOWED_ORIGINS is required'],
+    [{ ALLOWED_ORIGINS: 'https://app.example.com/path' }, 'ALLOWED_ORIGINS'],
+    [{ CLIENT_MESSAGE_RATE: '0' }, 'CLIENT_MESSAGE_RATE'],
   ])('refuses to boot with %j, naming the variable', async (env, expected) => {
     const gateway = new GatewayProcess({ WEBSOCKET_PORT: '0', ...env });
     const exit = await gateway.exited;

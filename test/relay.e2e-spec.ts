@@ -15,7 +15,7 @@ describe('relay between daemons and clients', () => {
   it('sends connected snapshots to daemon and client', async () => {
     const daemon = await gateway.open(gateway.wsUrl({ token: gateway.token(Role.Daemon, 'daemon-1') }));
     const daemonConnected = await daemon.next('connected');
-    expect(daemonConnected.payload).toEqual({ workspaceIds: [], lastSeq: 0, timestamp: expect.any(String) });
+    expect(daemonConnected.payload).toEqual({ workspaceIds: [], lastSeq: 0, authExpiresAt: expect.any(String), timestamp: expect.any(String) });
     expect(Number.isNaN(Date.parse(daemonConnected.payload.timestamp))).toBe(false);
 
     daemon.send({ type: 'heartbeat', payload: { workspaceIds: ['w1', 'w2'] } });
@@ -30,6 +30,7 @@ describe('relay between daemons and clients', () => {
       daemonStatus: 'online',
       stream: { epoch: expect.any(String), seq: 1 },
       recovered: false,
+      authExpiresAt: expect.any(String),
       timestamp: expect.any(String),
     });
     // The connected frame is always the first frame a peer receives.

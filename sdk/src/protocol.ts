@@ -20,6 +20,8 @@ export enum ClientMessageType {
   GetWorkspaceStatus = 'get-workspace-status',
   RunTask = 'run-task',
   CancelTask = 'cancel-task',
+  /** A fresh token for the live connection, before the current one expires. */
+  RefreshToken = 'refresh-token',
 }
 
 /** Frames a daemon may send. */
@@ -29,6 +31,7 @@ export enum DaemonMessageType {
   WorkspaceUpdate = 'workspace-update',
   FileChange = 'file-change',
   TaskStatus = 'task-status',
+  RefreshToken = 'refresh-token',
 }
 
 /** Frames the gateway sends. Daemon events are forwarded to clients under their own type. */
@@ -41,6 +44,8 @@ export enum ServerMessageType {
   ResyncRequired = 'resync-required',
   /** Reply to a command that carried an `id`: the gateway handed it to the daemon. */
   Ack = 'ack',
+  /** Reply to `refresh-token`: the connection's authorization now runs to `authExpiresAt`. */
+  TokenRefreshed = 'token-refreshed',
   Error = 'error',
 }
 
@@ -88,11 +93,19 @@ export enum ErrorCode {
   Replaced = 'replaced',
   HeartbeatTimeout = 'heartbeat_timeout',
   SlowConsumer = 'slow_consumer',
+  /** Too many frames: `retryAfterMs` says when the next one is accepted. */
+  RateLimited = 'rate_limited',
+  /** A frame larger than this role may send (close 1009). */
+  MessageTooBig = 'message_too_big',
+  /** Sustained abuse, e.g. rate limits ignored (close 1008). */
+  PolicyViolation = 'policy_violation',
   InternalError = 'internal_error',
 }
 
 /** Closes the gateway initiates are preceded by an `error` frame with this code. */
 export const CLOSE_ERROR_CODES: Readonly<Partial<Record<CloseCode, ErrorCode>>> = {
+  [CloseCode.PolicyViolation]: ErrorCode.PolicyViolation,
+  [CloseCode.MessageTooBig]: ErrorCode.MessageTooBig,
   [CloseCode.BadRequest]: ErrorCode.BadRequest,
   [CloseCode.Unauthorized]: ErrorCode.Unauthorized,
   [CloseCode.Forbidden]: ErrorCode.Forbidden,
@@ -164,7 +177,17 @@ export const Limits = {
   MAX_TASK_ARG_LENGTH: 4096,
   MAX_WORKSPACES_PER_DAEMON: 1024,
   MAX_DAEMONS_PER_TOKEN: 1024,
+  /** Largest frame a daemon may send (MAX_PAYLOAD_BYTES) ... */
   DEFAULT_MAX_PAYLOAD_BYTES: 1024 * 1024,
+  /** ... and a client (CLIENT_MAX_PAYLOAD_BYTES). */
+  DEFAULT_CLIENT_MAX_PAYLOAD_BYTES: 64 * 1024,
+  /** Objects and arrays nested deeper than this in one frame are refused. */
+  MAX_JSON_DEPTH: 16,
+  /** Arrays longer than this anywhere in a frame are refused. */
+  MAX_JSON_ARRAY_LENGTH: 1024,
+  /** Keys of one object in a frame. */
+  MAX_JSON_OBJECT_KEYS: 64,
+  MAX_TOKEN_LENGTH: 8192,
   DEFAULT_TOKEN_MAX_TTL_SECONDS: 300,
   DEFAULT_REPLAY_MAX_EVENTS: 1000,
   DEFAULT_REPLAY_TTL_MS: 5 * 60 * 1000,
@@ -261,6 +284,8 @@ export interface ClientConnectedPayload {
   stream: StreamPosition;
   /** True when the `since` position was resumed: the missed events follow, in order. */
   recovered: boolean;
+  /** When this connection's authorization ends (ISO-8601): send `refresh-token` before then. */
+  authExpiresAt: string;
   timestamp: string;
 }
 
@@ -277,6 +302,8 @@ export interface DaemonConnectedPayload {
    * parameter); 0 for a new session. Send again everything after it.
    */
   lastSeq: number;
+  /** When this connection's authorization ends (ISO-8601): send `refresh-token` before then. */
+  authExpiresAt: string;
   timestamp: string;
 }
 
@@ -319,6 +346,19 @@ export interface ErrorPayload {
   message: string;
   /** The offending field, for validation_failed. */
   field?: string;
+  /** For rate_limited: when the next frame will be accepted. */
+  retryAfterMs?: number;
+}
+
+export interface RefreshTokenPayload {
+  token: string;
+}
+
+export interface TokenRefreshedPayload {
+  /** The connection's new end of authorization (ISO-8601). */
+  authExpiresAt: string;
+  /** The gateway's clock when it answered: remaining time is `authExpiresAt - timestamp`. */
+  timestamp: string;
 }
 
 /** Commands as the daemon receives them: the gateway adds the requesting user. */

@@ -1,7 +1,7 @@
 import { DEFAULT_BACKOFF, fullJitterDelay, type BackoffOptions } from './backoff.js';
 import { Emitter, type Listener, type Unsubscribe } from './emitter.js';
 import { browserNetwork, type NetworkMonitor } from './network.js';
-import { CloseAction, CloseCode, closeActionFor, parseRetryHint, ServerMessageType, type Frame } from './protocol.js';
+import { ClientMessageType, CloseAction, CloseCode, closeActionFor, parseRetryHint, ServerMessageType, type Frame, type TokenRefreshedPayload } from './protocol.js';
 import { systemTimers, TimerSet, type TimerHandle, type Timers } from './timers.js';
 
 export enum ConnectionState {
@@ -41,7 +41,11 @@ export type TokenSource = () => string | null | undefined | Promise<string | nul
 export interface ReconnectingWebSocketOptions extends Partial<BackoffOptions> {
   /** The gateway URL, or a (sync or async) function resolved before every attempt. */
   url: UrlSource;
-  /** Called before every attempt (single-flight); the result is sent as the `token` parameter. */
+  /**
+   * Called before every attempt (single-flight); the result is sent as the `token` parameter. Also
+   * called before the connection's authorization ends, and sent as `refresh-token` on the live
+   * connection, so a short-lived token never forces a reconnect. Return a fresh token each time.
+   */
   getToken?: TokenSource;
   /** Defaults to the global WebSocket (browsers, Node 22+); pass `ws`'s on Node 20. */
   WebSocket?: WebSocketConstructor;
@@ -89,6 +93,8 @@ export interface ReconnectingWebSocketEvents {
   reconnecting: { attempt: number; delay: number; at: number };
   drop: { message: string };
   statechange: { previous: ConnectionState; current: ConnectionState };
+  /** The gateway extended the live connection's authorization (`refresh-token` accepted). */
+  tokenrefresh: { authExpiresAt: string };
 }
 
 /** Why the connection stopped for good, from the gateway's close code. */
@@ -105,6 +111,9 @@ export class GatewayCloseError extends Error {
 /** Client-side close code for sockets we abandon ourselves (timeouts, offline). */
 const LOCAL_ABORT_CODE = 4000;
 const PING_FRAME = JSON.stringify({ type: 'ping' });
+/** Ids of our own refresh-token frames: their answers are handled here, not emitted. */
+const REFRESH_ID_PREFIX = 'arbor-refresh-';
+const REFRESH_RETRY_MS = 5_000;
 
 interface QueuedMessage {
   text: string;
@@ -144,6 +153,8 @@ export class ReconnectingWebSocket {
   private connectTimer: TimerHandle | undefined;
   private uptimeTimer: TimerHandle | undefined;
   private heartbeatTimer: TimerHandle | undefined;
+  private refreshTimer: TimerHandle | undefined;
+  private refreshCount = 0;
 
   /** Epoch ms of the next scheduled attempt while reconnecting, else undefined. */
   nextRetryAt: number | undefined;
@@ -330,7 +341,54 @@ export class ReconnectingWebSocket {
       this.established(frame);
       return;
     }
+    if (typeof frame.id === 'string' && frame.id.startsWith(REFRESH_ID_PREFIX)) return this.refreshAnswered(frame);
     this.events.emit('message', frame);
+  }
+
+  // ---- token refresh on the live connection ---------------------------------------------------
+
+  /**
+   * Plans the next refresh from the gateway's `authExpiresAt`, measured against the gateway's own
+   * `timestamp` so a skewed local clock does not matter: a fifth of the remaining time before the
+   * end (at least 1 s, at most 60 s).
+   */
+  private scheduleRefresh(payload: { authExpiresAt?: unknown; timestamp?: unknown } | undefined): void {
+    this.timers.cancel(this.refreshTimer);
+    if (!this.config.getToken || typeof payload?.authExpiresAt !== 'string') return;
+    const serverNow = typeof payload.timestamp === 'string' ? Date.parse(payload.timestamp) : this.timers.now();
+    const remaining = Date.parse(payload.authExpiresAt) - (Number.isNaN(serverNow) ? this.timers.now() : serverNow);
+    if (Number.isNaN(remaining)) return;
+    const margin = Math.min(60_000, Math.max(1_000, remaining / 5));
+    this.refreshTimer = this.timers.after(Math.max(0, remaining - margin), () => void this.refreshToken());
+  }
+
+  private async refreshToken(): Promise<void> {
+    const generation = this.generation;
+    let token: string | null | undefined;
+    try {
+      token = await this.fetchToken();
+    } catch (error) {
+      this.emitError(error, 'could not get a token to refresh the connection');
+    }
+    if (generation !== this.generation || this.currentState !== ConnectionState.Open || !this.socket) return;
+    if (!token) {
+      // Try again shortly; if the gateway's deadline passes first it closes with 4401 and we reconnect.
+      this.refreshTimer = this.timers.after(REFRESH_RETRY_MS, () => void this.refreshToken());
+      return;
+    }
+    this.refreshCount += 1;
+    this.socket.send(JSON.stringify({ type: ClientMessageType.RefreshToken, id: `${REFRESH_ID_PREFIX}${this.refreshCount}`, payload: { token } }));
+  }
+
+  private refreshAnswered(frame: Frame): void {
+    if (frame.type === ServerMessageType.TokenRefreshed) {
+      this.events.emit('tokenrefresh', { authExpiresAt: (frame.payload as TokenRefreshedPayload).authExpiresAt });
+      return this.scheduleRefresh(frame.payload as TokenRefreshedPayload);
+    }
+    const message = (frame.payload as { message?: string } | undefined)?.message ?? 'refused';
+    this.events.emit('error', { error: new Error(`token refresh refused: ${message}`) });
+    this.timers.cancel(this.refreshTimer);
+    this.refreshTimer = this.timers.after(REFRESH_RETRY_MS, () => void this.refreshToken());
   }
 
   private established(frame: Frame): void {
@@ -348,6 +406,7 @@ export class ReconnectingWebSocket {
       this.failedAttempts = 0;
     });
     this.scheduleHeartbeat();
+    this.scheduleRefresh(frame.payload as { authExpiresAt?: unknown; timestamp?: unknown } | undefined);
     this.events.emit('message', frame);
     this.events.emit('open', { frame });
   }
@@ -436,6 +495,7 @@ export class ReconnectingWebSocket {
     this.timers.cancel(this.uptimeTimer);
     this.timers.cancel(this.heartbeatTimer);
     this.timers.cancel(this.retryTimer);
+    this.timers.cancel(this.refreshTimer);
     if (socket) {
       socket.onmessage = null;
       socket.onclose = null;

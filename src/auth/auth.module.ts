@@ -1,15 +1,28 @@
 import { Module } from '@nestjs/common';
 import { JwtModule } from '@nestjs/jwt';
+import { RedisConnections } from '../redis/redis-connections.js';
 import { ApiKeyGuard } from './api-key.guard.js';
 import { AuthController } from './auth.controller.js';
 import { AuthService } from './auth.service.js';
+import { RedisRevocationList } from './redis-revocation.list.js';
+import { InMemoryRevocationList, RevocationList } from './revocation.list.js';
+import { RevocationsController } from './revocations.controller.js';
 import { WsAuthGuard } from './ws-auth.guard.js';
 
 @Module({
   // Keys and algorithms are passed on every call by AuthService, from GatewayConfig.
   imports: [JwtModule.register({})],
-  controllers: [AuthController],
-  providers: [AuthService, ApiKeyGuard, WsAuthGuard],
-  exports: [AuthService, WsAuthGuard],
+  controllers: [AuthController, RevocationsController],
+  providers: [
+    AuthService,
+    ApiKeyGuard,
+    WsAuthGuard,
+    {
+      provide: RevocationList,
+      inject: [RedisConnections],
+      useFactory: (redis: RedisConnections | null) => (redis ? new RedisRevocationList(redis) : new InMemoryRevocationList()),
+    },
+  ],
+  exports: [AuthService, WsAuthGuard, RevocationList],
 })
 export class AuthModule {}

@@ -1,6 +1,6 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, NotFoundException, type OnModuleInit } from '@nestjs/common';
 import { JwtService, type JwtVerifyOptions } from '@nestjs/jwt';
-import { createPublicKey, createSecretKey, randomUUID } from 'node:crypto';
+import { createPublicKey, createSecretKey, randomUUID, type KeyObject } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { ErrorCode, Limits, Role } from '@arbor/gateway-client/protocol';
 import { GatewayConfig } from '../config/gateway-config.js';
@@ -8,25 +8,35 @@ import { AuthError } from './auth.error.js';
 import type { ConnectionIdentity, Principal } from './principal.js';
 import type { IssuedToken, IssueTokenRequest, TokenClaims } from './token-claims.js';
 import { isValidId } from './id.js';
+import { JwksKeySource } from './jwks-key.source.js';
+import { RevocationList } from './revocation.list.js';
 
 /**
  * The one place tokens are verified and access is decided: WebSocket connections, WebSocket
  * guards and HTTP guards all go through it.
  */
 @Injectable()
-export class AuthService {
+export class AuthService implements OnModuleInit {
   private readonly verifyOptions: JwtVerifyOptions;
+  /** The one verification key (JWT_SECRET, JWT_PUBLIC_KEY) ... */
+  private readonly staticKey: KeyObject | undefined;
+  /** ... or the keys of JWT_JWKS_URL, chosen by the token's kid. */
+  readonly jwks: JwksKeySource | undefined;
 
   constructor(
     private readonly jwt: JwtService,
     private readonly config: GatewayConfig,
+    private readonly revocations: RevocationList,
   ) {
     const key = config.jwt;
-    // A KeyObject built once: given a string, jsonwebtoken re-parses the key on every verify
+    // KeyObjects built once: given a string, jsonwebtoken re-parses the key on every verify
     // (first trying it as a PEM public key), which dominated the cost of a handshake.
-    const keyObject = key.kind === 'secret' ? createSecretKey(Buffer.from(key.secret)) : createPublicKey(key.publicKey);
+    if (key.kind === 'jwks') {
+      this.jwks = new JwksKeySource({ url: key.url, issuer: config.issuer, refetchMinIntervalMs: key.refetchMinIntervalMs, timeoutMs: key.timeoutMs });
+    } else {
+      this.staticKey = key.kind === 'secret' ? createSecretKey(Buffer.from(key.secret)) : createPublicKey(key.publicKey);
+    }
     this.verifyOptions = {
-      ...(key.kind === 'secret' ? { secret: keyObject as never } : { publicKey: keyObject as never }),
       algorithms: key.algorithms,
       audience: config.audience,
       issuer: config.issuer,
@@ -34,11 +44,19 @@ export class AuthService {
     };
   }
 
+  async onModuleInit(): Promise<void> {
+    // Keys in hand before the first connection; a JWKS endpoint that is down is retried on demand.
+    await this.jwks?.refresh();
+  }
+
   /** Verifies a token and its claims; throws AuthError(unauthorized) with a reason otherwise. */
-  verifyToken(token: string): Principal {
+  async verifyToken(token: string): Promise<Principal> {
+    if (token.length > Limits.MAX_TOKEN_LENGTH) throw new AuthError(ErrorCode.Unauthorized, 'invalid token: too long');
+    const key = this.staticKey ?? (await this.jwksKeyFor(token));
     let claims: Partial<TokenClaims>;
     try {
-      claims = this.jwt.verify<Partial<TokenClaims>>(token, this.verifyOptions);
+      const options = key.type === 'secret' ? { ...this.verifyOptions, secret: key as never } : { ...this.verifyOptions, publicKey: key as never };
+      claims = this.jwt.verify<Partial<TokenClaims>>(token, options);
     } catch (error) {
       throw new AuthError(ErrorCode.Unauthorized, describeJwtError(error));
     }
@@ -49,37 +67,63 @@ export class AuthService {
    * Admits or refuses a WebSocket upgrade. Daemons are bound to their own id (the token's sub);
    * clients name the daemon they watch, which must be in their `daemons` claim.
    */
-  authenticateConnection(requestUrl: string | URL | undefined, headers: IncomingHttpHeaders): ConnectionIdentity {
+  async authenticateConnection(requestUrl: string | URL | undefined, headers: IncomingHttpHeaders): Promise<ConnectionIdentity> {
     const url = requestUrl instanceof URL ? requestUrl : new URL(requestUrl ?? '/', 'http://gateway.invalid');
     const token = bearerToken(headers.authorization) ?? url.searchParams.get('token');
     if (!token) throw new AuthError(ErrorCode.Unauthorized, 'missing token');
-    const principal = this.verifyToken(token);
+    const principal = await this.verifyToken(token);
     const requestedDaemonId = url.searchParams.get('daemonId');
 
+    let identity: ConnectionIdentity;
     if (principal.role === Role.Daemon) {
       if (requestedDaemonId !== null && requestedDaemonId !== principal.sub) {
         throw new AuthError(ErrorCode.Forbidden, 'a daemon may only connect as itself');
       }
-      return { principal, daemonId: principal.sub };
+      identity = { principal, daemonId: principal.sub };
+    } else {
+      if (requestedDaemonId === null || !isValidId(requestedDaemonId)) {
+        throw new AuthError(ErrorCode.BadRequest, 'daemonId query parameter is required (1-128 characters)');
+      }
+      this.assertDaemonAccess(principal, requestedDaemonId);
+      identity = { principal, daemonId: requestedDaemonId };
     }
-    if (requestedDaemonId === null || !isValidId(requestedDaemonId)) {
-      throw new AuthError(ErrorCode.BadRequest, 'daemonId query parameter is required (1-128 characters)');
-    }
-    this.assertDaemonAccess(principal, requestedDaemonId);
-    return { principal, daemonId: requestedDaemonId };
+    this.assertNotRevoked(identity);
+    return identity;
   }
 
+  /**
+   * A fresh token for a live connection: it must name the same subject and role, still grant the
+   * connection's daemon, and not be revoked. Returns the identity to carry on with.
+   */
+  async refreshIdentity(current: ConnectionIdentity, token: string): Promise<ConnectionIdentity> {
+    const principal = await this.verifyToken(token);
+    if (principal.sub !== current.principal.sub || principal.role !== current.principal.role) {
+      throw new AuthError(ErrorCode.Forbidden, 'a refresh token must name the same subject and role');
+    }
+    this.assertDaemonAccess(principal, current.daemonId);
+    const identity = { principal, daemonId: current.daemonId };
+    this.assertNotRevoked(identity);
+    return identity;
+  }
+
+  /**
+   * No access is answered the same whether the daemon exists or not: the gateway never tells a
+   * caller which daemon ids exist.
+   */
   assertDaemonAccess(principal: Principal, daemonId: string): void {
     const allowed = principal.role === Role.Daemon ? principal.sub === daemonId : principal.daemons.has(daemonId);
     if (!allowed) throw new AuthError(ErrorCode.Forbidden, 'no access to this daemon');
   }
 
+  assertNotRevoked(identity: ConnectionIdentity): void {
+    if (this.revocations.find(identity)) throw new AuthError(ErrorCode.Forbidden, 'authorization revoked');
+  }
+
   /** Mints a token with the configured secret (development CLI and POST /auth/token). */
   issueToken(request: IssueTokenRequest): IssuedToken {
     const { jwt } = this.config;
-    if (jwt.kind !== 'secret') {
-      throw new Error('tokens can only be issued when the gateway holds JWT_SECRET');
-    }
+    // Without a secret the gateway verifies tokens minted elsewhere: there is nothing to issue with.
+    if (jwt.kind !== 'secret') throw new NotFoundException();
     const ttlSeconds = Math.min(request.ttlSeconds ?? this.config.tokenMaxTtlSeconds, this.config.tokenMaxTtlSeconds);
     const issuedAt = Math.floor(Date.now() / 1000);
     const claims: TokenClaims = {
@@ -119,8 +163,18 @@ export class AuthService {
       role: claims.role,
       daemons,
       expiresAt: claims.exp,
+      issuedAt: claims.iat,
       tokenId: typeof claims.jti === 'string' ? claims.jti : undefined,
     };
+  }
+
+  private async jwksKeyFor(token: string): Promise<KeyObject> {
+    // The header is read unverified only to pick a key; jku and x5u in it are never followed.
+    const decoded = this.jwt.decode<{ header?: { kid?: unknown; alg?: unknown } } | null>(token, { complete: true });
+    if (!decoded?.header) throw new AuthError(ErrorCode.Unauthorized, 'invalid token: malformed');
+    const key = await this.jwks!.keyFor(decoded.header.kid);
+    if (!key) throw new AuthError(ErrorCode.Unauthorized, 'invalid token: unknown key id');
+    return key;
   }
 }
 

@@ -8,6 +8,8 @@ export interface Principal {
   readonly daemons: ReadonlySet<string>;
   /** Token expiry, seconds since the epoch. */
   readonly expiresAt: number;
+  /** Token `iat`, seconds since the epoch: revocations cover tokens issued up to them. */
+  readonly issuedAt: number;
   readonly tokenId?: string;
 }
 

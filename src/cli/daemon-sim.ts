@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { DaemonClient, DEFAULT_GATEWAY_URL, FILE_CHANGE_EVENTS, Role, type WebSocketConstructor } from '@arbor/gateway-client';
 import { AuthService } from '../auth/auth.service.js';
+import { InMemoryRevocationList } from '../auth/revocation.list.js';
 import { GatewayConfig } from '../config/gateway-config.js';
 
 const USAGE = `Usage: npm run daemon:sim -- --daemon <id> [--workspaces w1,w2] [--rate <events/s>] [--url <ws url>] [--token <jwt>]
@@ -38,7 +39,7 @@ function main(): void {
   const log = (message: string) => values.quiet || process.stdout.write(`[daemon-sim ${daemonId}] ${message}\n`);
 
   const fixedToken = values.token;
-  const auth = fixedToken ? undefined : new AuthService(new JwtService({}), GatewayConfig.load());
+  const auth = fixedToken ? undefined : new AuthService(new JwtService({}), GatewayConfig.load(), new InMemoryRevocationList());
   const getToken = () => fixedToken ?? auth!.issueToken({ sub: daemonId, role: Role.Daemon }).token;
 
   const daemon = new DaemonClient({

@@ -2,6 +2,7 @@ import { JwtService } from '@nestjs/jwt';
 import { parseArgs } from 'node:util';
 import { Role } from '@arbor/gateway-client/protocol';
 import { AuthService } from '../auth/auth.service.js';
+import { InMemoryRevocationList } from '../auth/revocation.list.js';
 import { GatewayConfig } from '../config/gateway-config.js';
 
 const USAGE = `Usage: npm run token -- --role client|daemon --sub <id> [--daemons id1,id2] [--ttl seconds] [--json]
@@ -29,7 +30,7 @@ function main(): void {
   if (ttlSeconds !== undefined && !(Number.isInteger(ttlSeconds) && ttlSeconds > 0)) fail('--ttl must be a positive whole number');
 
   const config = GatewayConfig.load();
-  const auth = new AuthService(new JwtService({}), config);
+  const auth = new AuthService(new JwtService({}), config, new InMemoryRevocationList());
   const issued = auth.issueToken({
     sub: values.sub!,
     role,

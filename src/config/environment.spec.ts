@@ -54,18 +54,38 @@ describe('environment validation', () => {
   });
 
   it('refuses production without a verification key', () => {
-    expect(problemsOf({ NODE_ENV: 'production' })).toEqual(['JWT_SECRET or JWT_PUBLIC_KEY is required when NODE_ENV=production']);
-    expect(problemsOf({ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32) })).toEqual([]);
+    expect(problemsOf({ NODE_ENV: 'production', ALLOWED_ORIGINS: '*' })).toEqual(['JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL is required when NODE_ENV=production']);
+    expect(problemsOf({ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32), ALLOWED_ORIGINS: '*' })).toEqual([]);
+  });
+
+  it('refuses production without ALLOWED_ORIGINS (an explicit * is accepted)', () => {
+    expect(problemsOf({ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32) })[0]).toContain('ALLOWED_ORIGINS is required');
   });
 
   it('refuses ambiguous keys, a key that does not parse, and a timeout not above the stale threshold', () => {
-    expect(problemsOf({ JWT_SECRET: 's'.repeat(32), JWT_PUBLIC_KEY: PEM })[0]).toContain('both set');
+    expect(problemsOf({ JWT_SECRET: 's'.repeat(32), JWT_PUBLIC_KEY: PEM })[0]).toContain('configure exactly one');
+    expect(problemsOf({ JWT_PUBLIC_KEY: PEM, JWT_JWKS_URL: 'https://idp.example.com/jwks.json' })[0]).toContain('configure exactly one');
     expect(problemsOf({ JWT_PUBLIC_KEY: '-----BEGIN PUBLIC KEY-----\\nabc\\n-----END PUBLIC KEY-----' })).toEqual(['JWT_PUBLIC_KEY is not a valid PEM public key']);
     expect(problemsOf({ DAEMON_STALE_MS: '100', DAEMON_TIMEOUT_MS: '100' })[0]).toContain('DAEMON_TIMEOUT_MS');
   });
 
-  it('refuses AUTH_API_KEY when the gateway cannot sign (public key only)', () => {
-    expect(problemsOf({ JWT_PUBLIC_KEY: PEM, AUTH_API_KEY: 'k'.repeat(16) })[0]).toContain('AUTH_API_KEY');
+  it('accepts AUTH_API_KEY with a public key: revocations need it even where the gateway cannot sign', () => {
+    expect(problemsOf({ JWT_PUBLIC_KEY: PEM, AUTH_API_KEY: 'k'.repeat(16) })).toEqual([]);
+  });
+
+  it('normalises ALLOWED_ORIGINS and refuses anything that is not an origin', () => {
+    expect(GatewayConfig.load({ ALLOWED_ORIGINS: 'HTTPS://App.Example.com:443, http://localhost:5173' }).allowedOrigins).toEqual(new Set(['https://app.example.com', 'http://localhost:5173']));
+    expect(GatewayConfig.load({ ALLOWED_ORIGINS: '*' }).allowedOrigins).toBe('*');
+    expect(GatewayConfig.load({ ALLOWED_ORIGINS: 'https://app.example.com/' }).allowedOrigins).toEqual(new Set(['https://app.example.com']));
+    for (const bad of ['https://app.example.com/x', 'app.example.com', 'null', 'ftp://x.example', '*,https://a.example', 'https://u:p@a.example', ' , ']) {
+      expect(problemsOf({ ALLOWED_ORIGINS: bad })[0]).toContain('ALLOWED_ORIGINS');
+    }
+  });
+
+  it('requires an https JWKS URL in production', () => {
+    const production = { NODE_ENV: 'production', ALLOWED_ORIGINS: '*' };
+    expect(problemsOf({ ...production, JWT_JWKS_URL: 'http://idp.example.com/jwks.json' })).toEqual(['JWT_JWKS_URL must be an https URL in production']);
+    expect(problemsOf({ ...production, JWT_JWKS_URL: 'https://idp.example.com/jwks.json' })).toEqual([]);
   });
 
   it('never echoes secret values', () => {

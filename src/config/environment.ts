@@ -71,11 +71,56 @@ export class EnvironmentVariables {
   @IsInt() @Min(0) @Max(Limits.MAX_CLOCK_TOLERANCE_SECONDS)
   JWT_CLOCK_TOLERANCE_SECONDS: number = Limits.MAX_CLOCK_TOLERANCE_SECONDS;
 
+  @IsOptional() @IsString() @Matches(/^\S+$/, { message: 'JWT_JWKS_URL must be an http(s) URL' })
+  JWT_JWKS_URL?: string;
+
+  @IsInt() @Min(1000) @Max(3_600_000)
+  JWKS_REFETCH_MIN_INTERVAL_MS: number = 30_000;
+
+  @IsInt() @Min(100) @Max(60_000)
+  JWKS_TIMEOUT_MS: number = 5_000;
+
+  @IsInt() @Min(0) @Max(600_000)
+  TOKEN_GRACE_MS: number = 30_000;
+
   @IsOptional() @IsString() @MinLength(16, { message: 'AUTH_API_KEY must be at least 16 characters' })
   AUTH_API_KEY?: string;
 
+  @IsOptional() @IsString()
+  ALLOWED_ORIGINS?: string;
+
+  @IsOptional() @IsString() @Matches(/^[A-Za-z0-9-]{1,64}$/, { message: 'CLIENT_IP_HEADER must be an HTTP header name' })
+  CLIENT_IP_HEADER?: string;
+
+  @IsInt() @Min(1) @Max(10_000_000)
+  MAX_CONNECTIONS: number = 50_000;
+
+  @IsInt() @Min(1) @Max(1_000_000)
+  MAX_CONNECTIONS_PER_USER: number = 100;
+
+  @IsInt() @Min(1) @Max(1_000_000)
+  HANDSHAKE_RATE_PER_IP: number = 20;
+
+  @IsInt() @Min(1) @Max(1_000_000)
+  HANDSHAKE_BURST_PER_IP: number = 60;
+
+  @IsInt() @Min(1) @Max(10_000_000)
+  CLIENT_MESSAGE_RATE: number = 20;
+
+  @IsInt() @Min(1) @Max(10_000_000)
+  CLIENT_MESSAGE_BURST: number = 40;
+
+  @IsInt() @Min(1) @Max(10_000_000)
+  DAEMON_MESSAGE_RATE: number = 2_000;
+
+  @IsInt() @Min(1) @Max(10_000_000)
+  DAEMON_MESSAGE_BURST: number = 10_000;
+
   @IsInt() @Min(1024) @Max(64 * 1024 * 1024)
   MAX_PAYLOAD_BYTES: number = Limits.DEFAULT_MAX_PAYLOAD_BYTES;
+
+  @IsInt() @Min(1024) @Max(64 * 1024 * 1024)
+  CLIENT_MAX_PAYLOAD_BYTES: number = Limits.DEFAULT_CLIENT_MAX_PAYLOAD_BYTES;
 
   @IsInt() @Min(10) @Max(600_000)
   PING_INTERVAL_MS: number = 25_000;
@@ -162,23 +207,81 @@ export function validateEnvironment(raw: RawEnv): EnvironmentVariables {
   if (env.JWT_PUBLIC_KEY && !problems.some((problem) => problem.startsWith('JWT_PUBLIC_KEY')) && !isPublicKey(env.JWT_PUBLIC_KEY)) {
     problems.push('JWT_PUBLIC_KEY is not a valid PEM public key');
   }
-  if (env.JWT_SECRET && env.JWT_PUBLIC_KEY) {
-    problems.push('JWT_SECRET and JWT_PUBLIC_KEY are both set: configure exactly one verification key');
+  const keySources = [env.JWT_SECRET && 'JWT_SECRET', env.JWT_PUBLIC_KEY && 'JWT_PUBLIC_KEY', env.JWT_JWKS_URL && 'JWT_JWKS_URL'].filter(Boolean);
+  if (keySources.length > 1) {
+    problems.push(`${keySources.join(' and ')} are set: configure exactly one of JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_URL`);
   }
+  if (env.JWT_JWKS_URL) {
+    const problem = jwksUrlProblem(env.JWT_JWKS_URL, env.NODE_ENV === NodeEnv.Production);
+    if (problem) problems.push(problem);
+  }
+  if (env.ALLOWED_ORIGINS !== undefined) {
+    try {
+      parseAllowedOrigins(env.ALLOWED_ORIGINS);
+    } catch (error) {
+      problems.push(`ALLOWED_ORIGINS ${(error as Error).message}`);
+    }
+  } else if (env.NODE_ENV === NodeEnv.Production) {
+    problems.push('ALLOWED_ORIGINS is required when NODE_ENV=production: the browser origins of your app, comma-separated (or * to allow any, which permits cross-site WebSocket hijacking)');
+  }
+
   if (env.LOG_FORMAT === LogFormat.Pretty && env.NODE_ENV !== NodeEnv.Development) {
     problems.push('LOG_FORMAT=pretty is for development only (NODE_ENV=development): production logs are JSON lines');
   }
-  if (env.AUTH_API_KEY && env.JWT_PUBLIC_KEY) {
-    problems.push('AUTH_API_KEY requires JWT_SECRET: with only JWT_PUBLIC_KEY the gateway cannot sign the tokens POST /auth/token issues');
-  }
-  if (env.NODE_ENV === NodeEnv.Production && !env.JWT_SECRET && !env.JWT_PUBLIC_KEY) {
-    problems.push('JWT_SECRET or JWT_PUBLIC_KEY is required when NODE_ENV=production');
+  if (env.NODE_ENV === NodeEnv.Production && !env.JWT_SECRET && !env.JWT_PUBLIC_KEY && !env.JWT_JWKS_URL) {
+    problems.push('JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL is required when NODE_ENV=production');
   }
   if (env.DAEMON_TIMEOUT_MS <= env.DAEMON_STALE_MS) {
     problems.push(`DAEMON_TIMEOUT_MS (${env.DAEMON_TIMEOUT_MS}) must be greater than DAEMON_STALE_MS (${env.DAEMON_STALE_MS})`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return env;
+}
+
+/**
+ * ALLOWED_ORIGINS: `*`, or a comma-separated list of origins (scheme://host[:port], nothing else),
+ * normalised as browsers send them: lower-case, default port dropped. Throws on anything else.
+ */
+export function parseAllowedOrigins(value: string): '*' | ReadonlySet<string> {
+  const entries = value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  if (entries.length === 0) throw new Error('must list at least one origin, or *');
+  if (entries.includes('*')) {
+    if (entries.length > 1) throw new Error('may not mix * with origins');
+    return '*';
+  }
+  const origins = new Set<string>();
+  for (const entry of entries) {
+    const origin = normaliseOrigin(entry);
+    if (!origin) throw new Error(`has ${JSON.stringify(entry)}, which is not an origin (scheme://host[:port], no path)`);
+    origins.add(origin);
+  }
+  return origins;
+}
+
+/** The serialised origin of an http(s) URL with no path, query, fragment or credentials; else undefined. */
+export function normaliseOrigin(value: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return undefined;
+  if (url.username || url.password || url.search || url.hash) return undefined;
+  if (!/^[a-z]+:\/\/[^/?#]+\/?$/i.test(value)) return undefined;
+  return url.origin;
+}
+
+function jwksUrlProblem(value: string, production: boolean): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return 'JWT_JWKS_URL must be an http(s) URL';
+  }
+  if (url.protocol === 'https:') return undefined;
+  if (url.protocol === 'http:' && !production) return undefined;
+  return 'JWT_JWKS_URL must be an https URL in production';
 }
 
 /** Numeric variables without a default (the rest are recognised by their numeric default). */

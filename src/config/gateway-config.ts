@@ -1,9 +1,16 @@
 import { DEVELOPMENT_JWT_SECRET } from '@arbor/gateway-client/protocol';
-import { EnvironmentVariables, LogFormat, LogLevel, NodeEnv, validateEnvironment } from './environment.js';
+import { EnvironmentVariables, LogFormat, LogLevel, NodeEnv, parseAllowedOrigins, validateEnvironment } from './environment.js';
 
 export type JwtKeyConfig =
   | { kind: 'secret'; secret: string; algorithms: ['HS256']; isDevelopmentSecret: boolean }
-  | { kind: 'public-key'; publicKey: string; algorithms: ['RS256', 'ES256'] };
+  | { kind: 'public-key'; publicKey: string; algorithms: ['RS256', 'ES256'] }
+  | { kind: 'jwks'; url: string; algorithms: ['RS256', 'ES256']; refetchMinIntervalMs: number; timeoutMs: number };
+
+/** A token bucket: `rate` tokens a second, at most `burst` saved up. */
+export interface RateLimit {
+  rate: number;
+  burst: number;
+}
 
 /** The validated, typed configuration every provider injects. Built once at boot. */
 export class GatewayConfig {
@@ -17,8 +24,21 @@ export class GatewayConfig {
   readonly issuer?: string;
   readonly tokenMaxTtlSeconds: number;
   readonly clockToleranceSeconds: number;
+  readonly tokenGraceMs: number;
   readonly authApiKey?: string;
+  /** `*`, or the exact browser origins allowed to open a WebSocket; undefined (development only): any. */
+  readonly allowedOrigins?: '*' | ReadonlySet<string>;
+  /** Take the client address from this header (set by a trusted proxy) instead of the socket. */
+  readonly clientIpHeader?: string;
+  readonly maxConnections: number;
+  readonly maxConnectionsPerUser: number;
+  readonly handshakeRatePerIp: RateLimit;
+  readonly clientMessageRate: RateLimit;
+  readonly daemonMessageRate: RateLimit;
+  /** The largest frame a daemon may send (and the server-wide cap) ... */
   readonly maxPayloadBytes: number;
+  /** ... and a client. */
+  readonly clientMaxPayloadBytes: number;
   readonly pingIntervalMs: number;
   readonly daemonStaleMs: number;
   readonly daemonTimeoutMs: number;
@@ -42,7 +62,9 @@ export class GatewayConfig {
     this.host = env.HOST;
     this.logLevel = env.LOG_LEVEL;
     this.logFormat = env.LOG_FORMAT;
-    this.jwt = env.JWT_PUBLIC_KEY
+    this.jwt = env.JWT_JWKS_URL
+      ? { kind: 'jwks', url: env.JWT_JWKS_URL, algorithms: ['RS256', 'ES256'], refetchMinIntervalMs: env.JWKS_REFETCH_MIN_INTERVAL_MS, timeoutMs: env.JWKS_TIMEOUT_MS }
+      : env.JWT_PUBLIC_KEY
       ? { kind: 'public-key', publicKey: env.JWT_PUBLIC_KEY, algorithms: ['RS256', 'ES256'] }
       : {
           kind: 'secret',
@@ -54,8 +76,18 @@ export class GatewayConfig {
     this.issuer = env.JWT_ISSUER;
     this.tokenMaxTtlSeconds = env.TOKEN_MAX_TTL_SECONDS;
     this.clockToleranceSeconds = env.JWT_CLOCK_TOLERANCE_SECONDS;
+    this.tokenGraceMs = env.TOKEN_GRACE_MS;
     this.authApiKey = env.AUTH_API_KEY;
+    this.allowedOrigins = env.ALLOWED_ORIGINS === undefined ? undefined : parseAllowedOrigins(env.ALLOWED_ORIGINS);
+    this.clientIpHeader = env.CLIENT_IP_HEADER?.toLowerCase();
+    this.maxConnections = env.MAX_CONNECTIONS;
+    this.maxConnectionsPerUser = env.MAX_CONNECTIONS_PER_USER;
+    this.handshakeRatePerIp = { rate: env.HANDSHAKE_RATE_PER_IP, burst: env.HANDSHAKE_BURST_PER_IP };
+    this.clientMessageRate = { rate: env.CLIENT_MESSAGE_RATE, burst: env.CLIENT_MESSAGE_BURST };
+    this.daemonMessageRate = { rate: env.DAEMON_MESSAGE_RATE, burst: env.DAEMON_MESSAGE_BURST };
     this.maxPayloadBytes = env.MAX_PAYLOAD_BYTES;
+    // MAX_PAYLOAD_BYTES caps every frame, so a lower one also caps clients.
+    this.clientMaxPayloadBytes = Math.min(env.CLIENT_MAX_PAYLOAD_BYTES, env.MAX_PAYLOAD_BYTES);
     this.pingIntervalMs = env.PING_INTERVAL_MS;
     this.daemonStaleMs = env.DAEMON_STALE_MS;
     this.daemonTimeoutMs = env.DAEMON_TIMEOUT_MS;

@@ -24,12 +24,19 @@ import {
   parsePosition,
   SESSION_PATTERN,
   type AckPayload,
+  type TokenRefreshedPayload,
   type StreamPosition,
   type Frame,
   type WorkspaceStatusPayload,
 } from '@arbor/gateway-client/protocol';
 import { AuthError } from '../auth/auth.error.js';
 import { AuthService } from '../auth/auth.service.js';
+import type { ConnectionIdentity, Principal } from '../auth/principal.js';
+import { revocationMatches, type Revocation } from '../auth/revocation.js';
+import { RevocationList } from '../auth/revocation.list.js';
+import { ConnectionAdmission } from '../gateway/connection-admission.js';
+import { InboundLimiter, OverRateMode } from '../gateway/inbound-limiter.js';
+import { RefreshTokenDto } from '../auth/dto/refresh-token.dto.js';
 import { Roles, ROLES_KEY } from '../auth/roles.decorator.js';
 import { WsAuthGuard } from '../auth/ws-auth.guard.js';
 import { GatewayConfig } from '../config/gateway-config.js';
@@ -72,6 +79,11 @@ function connectionOf(socket: WebSocket): Connection {
   return Connection.of(socket)!;
 }
 
+/** When a connection's authorization ends, as sent to the peer: the token's exp. */
+function authorizationEnd(principal: Principal): string {
+  return new Date(principal.expiresAt * 1000).toISOString();
+}
+
 /** How long shutdown waits for peers to answer the close frame before terminating them. */
 const SHUTDOWN_CLOSE_TIMEOUT_MS = 2_000;
 /** The drain closes one batch of connections this often. */
@@ -109,6 +121,8 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     private readonly slowConsumers: SlowConsumerMonitor,
     private readonly lifecycle: LifecycleState,
     private readonly metrics: GatewayMetrics,
+    private readonly admission: ConnectionAdmission,
+    private readonly revocations: RevocationList,
   ) {}
 
   /** Registers the @DirectDispatch handlers with the adapter's fast path. */
@@ -132,6 +146,7 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
 
   afterInit(server: WebSocketServer): void {
     this.server = server;
+    this.revocations.onRevoked((revocation) => this.closeRevoked(revocation));
     this.pingTimer = setInterval(() => this.pingAll(), this.config.pingIntervalMs);
   }
 
@@ -140,16 +155,19 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     let since: StreamPosition | undefined;
     const connectionId = randomUUID();
     try {
-      // Parsed once for auth, resume position and daemon session.
+      // The token was verified before the upgrade (ConnectionAdmission); its verdict applies here.
+      const authentication = this.admission.authenticationOf(request);
+      if ('error' in authentication) throw authentication.error;
+      const { identity } = authentication;
       const url = new URL(request.url ?? '/', 'http://gateway.invalid');
-      const identity = this.auth.authenticateConnection(url, request.headers);
       since = resumePosition(url.searchParams);
       const session = daemonSession(url.searchParams);
-      connection = new Connection(socket, identity, this.slowConsumers, this.metrics, connectionId);
+      connection = new Connection(socket, identity, this.limiterFor(identity.principal.role), this.slowConsumers, this.metrics, connectionId);
       connection.session = session;
     } catch (error) {
       return this.refuse(socket, error, connectionId);
     }
+    this.enforceAuthorization(connection);
     socket.on('pong', () => (connection.isAlive = true));
     const { principal, daemonId } = connection.identity;
     this.metrics.connects.labels(principal.role).inc();
@@ -157,13 +175,14 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     this.logger.log({ msg: 'connection admitted', connectionId: connection.id, role: principal.role, sub: principal.sub, daemonId });
     connection.enqueue(async () => {
       try {
+        const authExpiresAt = authorizationEnd(connection.identity.principal);
         if (principal.role === Role.Daemon) {
           const payload = await this.daemons.connectDaemon(daemonId, connection, connection.session);
           connection.inboundSeq = payload.lastSeq;
-          connection.release({ type: ServerMessageType.Connected, payload });
+          connection.release({ type: ServerMessageType.Connected, payload: { ...payload, authExpiresAt } });
         } else {
           const admission = await this.daemons.connectClient(daemonId, connection, since);
-          connection.release({ type: ServerMessageType.Connected, payload: admission.connected }, admission.follow, admission.afterSeq);
+          connection.release({ type: ServerMessageType.Connected, payload: { ...admission.connected, authExpiresAt } }, admission.follow, admission.afterSeq);
         }
       } catch (error) {
         // Never leave an admitted peer waiting for `connected`: tell it to come back.
@@ -178,6 +197,7 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
   handleDisconnect(socket: WebSocket, closeCode?: string): void {
     const connection = Connection.of(socket);
     if (!connection) return;
+    connection.dispose();
     const { principal, daemonId } = connection.identity;
     this.metrics.connections.labels(principal.role).dec();
     this.metrics.disconnects.labels(principal.role, closeCodeLabel(Number(closeCode ?? CloseCode.AbnormalClosure))).inc();
@@ -194,6 +214,32 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
   @SubscribeMessage(ClientMessageType.Ping)
   ping(): Frame {
     return { type: ServerMessageType.Pong };
+  }
+
+  /**
+   * A fresh token on the live connection: same subject and role, access re-checked. An invalid
+   * token is answered `unauthorized` and changes nothing (the connection still ends at its old
+   * deadline); one for another identity, without access any more, or revoked closes with 4403.
+   */
+  @SubscribeMessage(ClientMessageType.RefreshToken)
+  async refreshToken(@ConnectedSocket() socket: WebSocket, @MessageBody() body: RefreshTokenDto): Promise<Frame<ServerMessageType, TokenRefreshedPayload>> {
+    const connection = connectionOf(socket);
+    let identity: ConnectionIdentity;
+    try {
+      identity = await this.auth.refreshIdentity(connection.identity, body.token);
+    } catch (error) {
+      const code = error instanceof AuthError ? error.code : ErrorCode.Unauthorized;
+      this.metrics.tokenRefreshes.labels(code).inc();
+      if (code === ErrorCode.Forbidden) {
+        this.metrics.authorizationCloses.labels('refresh_forbidden').inc();
+        connection.close(CloseCode.Forbidden, (error as Error).message);
+      }
+      throw new GatewayException(code === ErrorCode.Forbidden ? ErrorCode.Forbidden : ErrorCode.Unauthorized, error instanceof AuthError ? error.message : 'invalid token');
+    }
+    connection.identity = identity;
+    this.enforceAuthorization(connection);
+    this.metrics.tokenRefreshes.labels('ok').inc();
+    return { type: ServerMessageType.TokenRefreshed, payload: { authExpiresAt: authorizationEnd(identity.principal), timestamp: new Date().toISOString() } };
   }
 
   // ---- clients -------------------------------------------------------------------------------
@@ -302,6 +348,33 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     const { daemonId, principal } = connection.identity;
     // The frame's id is the command id: a retry with the same id is not executed twice.
     return { type: ServerMessageType.Ack, payload: await this.daemons.sendCommand(daemonId, principal, type, payload, connection.currentFrameId) };
+  }
+
+  /** Closes the connection with 4401 once its token has expired and the grace period has passed. */
+  private enforceAuthorization(connection: Connection): void {
+    const deadline = connection.identity.principal.expiresAt * 1000 + this.config.tokenGraceMs;
+    connection.authorizeUntil(deadline, () => {
+      this.metrics.authorizationCloses.labels('expired').inc();
+      this.logger.log({ msg: 'authorization expired', connectionId: connection.id });
+      connection.close(CloseCode.Unauthorized, 'token expired; reconnect with a fresh token');
+    });
+  }
+
+  /** Revoked on any instance: close what it covers here with 4403. */
+  private closeRevoked(revocation: Revocation): void {
+    for (const socket of this.server?.clients ?? []) {
+      const connection = Connection.of(socket);
+      if (!connection || !revocationMatches(revocation, connection.identity)) continue;
+      this.metrics.authorizationCloses.labels('revoked').inc();
+      this.logger.log({ msg: 'authorization revoked', connectionId: connection.id, kind: revocation.kind });
+      connection.close(CloseCode.Forbidden, 'authorization revoked');
+    }
+  }
+
+  private limiterFor(role: Role): InboundLimiter {
+    return role === Role.Daemon
+      ? new InboundLimiter(this.config.maxPayloadBytes, this.config.daemonMessageRate, OverRateMode.Throttle)
+      : new InboundLimiter(this.config.clientMaxPayloadBytes, this.config.clientMessageRate, OverRateMode.Refuse);
   }
 
   private refuse(socket: WebSocket, error: unknown, connectionId: string): void {

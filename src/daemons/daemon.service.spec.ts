@@ -11,7 +11,7 @@ import { InMemoryDaemonBroker } from './in-memory-daemon.broker.js';
 import { InMemoryEventStreams } from './streams/in-memory-event-streams.js';
 import { RecordingLink } from '../../test/support/recording-link.js';
 
-const user: Principal = { sub: 'user-1', role: Role.Client, daemons: new Set(['d1']), expiresAt: 0 };
+const user: Principal = { sub: 'user-1', role: Role.Client, daemons: new Set(['d1']), expiresAt: 0, issuedAt: 0 };
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 
 describe('DaemonService', () => {

@@ -34,7 +34,8 @@ function isUnavailable(error: unknown): boolean {
 
 /** What admitting a client produces: its `connected` payload and what follows it. */
 export interface ClientAdmission {
-  connected: ClientConnectedPayload;
+  /** The gateway adds when the connection's authorization ends. */
+  connected: Omit<ClientConnectedPayload, 'authExpiresAt'>;
   /** Replayed events, or a resync-required frame, to send right after `connected`. */
   follow: string[];
   /** Events at or before this seq are covered by the snapshot or the replay. */
@@ -85,7 +86,7 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy {
 
   // ---- daemons -------------------------------------------------------------------------------
 
-  async connectDaemon(daemonId: string, link: PeerLink, session?: string): Promise<DaemonConnectedPayload> {
+  async connectDaemon(daemonId: string, link: PeerLink, session?: string): Promise<Omit<DaemonConnectedPayload, 'authExpiresAt'>> {
     const previous = await this.broker.getPresence(daemonId);
     await this.streams.prepare(daemonId);
     const lastSeq = session === undefined ? 0 : await this.streams.lastInbound(daemonId, session);
@@ -148,7 +149,7 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy {
     const position = replay?.position ?? (await this.streams.position(daemonId));
     const presence = await this.broker.getPresence(daemonId);
     const workspaceStatuses = await this.knownStatuses(daemonId);
-    const connected: ClientConnectedPayload = {
+    const connected: ClientAdmission['connected'] = {
       daemonId,
       workspaceIds: Object.keys(workspaceStatuses),
       workspaceStatuses,

@@ -9,6 +9,7 @@ import { RedisDaemonBroker } from './redis-daemon.broker.js';
 import { EventStreams } from './streams/event-streams.js';
 import { InMemoryEventStreams } from './streams/in-memory-event-streams.js';
 import { RedisEventStreams } from './streams/redis-event-streams.js';
+import { ConnectionAdmission } from '../gateway/connection-admission.js';
 import { DirectRoutes } from '../gateway/direct-routes.js';
 import { SlowConsumerMonitor } from '../gateway/slow-consumer.monitor.js';
 import { WorkspacesModule } from '../workspaces/workspaces.module.js';
@@ -42,6 +43,7 @@ import { InMemoryDaemonBroker } from './in-memory-daemon.broker.js';
     DaemonGateway,
     DirectRoutes,
     SlowConsumerMonitor,
+    ConnectionAdmission,
   ],
   exports: [DaemonService],
 })

@@ -8,6 +8,15 @@ import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { SlowConsumerMonitor } from './slow-consumer.monitor.js';
 import type { ConnectionIdentity } from '../auth/principal.js';
 import type { PeerLink } from '../daemons/peer-link.js';
+import type { InboundLimiter } from './inbound-limiter.js';
+
+/** Why reading a connection's socket is paused; reads resume when no reason is left. */
+export enum PauseReason {
+  /** A daemon over its message rate. */
+  RateLimit = 1,
+  /** A daemon whose viewers have too much buffered (fan-out backpressure). */
+  Backpressure = 2,
+}
 
 const connections = new WeakMap<WebSocket, Connection>();
 
@@ -41,10 +50,16 @@ export class Connection implements PeerLink {
   private pending = 0;
   /** Frames routed to this peer before its `connected` frame went out; null once released. */
   private held: string[] | null = [];
+  private pausedFor = 0;
+  private readonly pauseTimers = new Map<PauseReason, NodeJS.Timeout>();
+  private authorizationTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly socket: WebSocket,
-    readonly identity: ConnectionIdentity,
+    /** Replaced when the peer refreshes its token. */
+    public identity: ConnectionIdentity,
+    /** Frame size cap and message rate of this peer's role. */
+    readonly limiter: InboundLimiter,
     private readonly slowConsumers?: SlowConsumerMonitor,
     private readonly metrics?: GatewayMetrics,
     /** Given before admission, so even a refused connection's log line carries it. */
@@ -72,6 +87,47 @@ export class Connection implements PeerLink {
 
   terminate(): void {
     this.socket.terminate();
+  }
+
+  /** True while reading this peer's socket is paused, for any reason. */
+  get isPaused(): boolean {
+    return this.pausedFor !== 0;
+  }
+
+  /**
+   * Stops reading the socket (TCP backpressure reaches the peer) until `resumeReads(reason)`, or
+   * for `ms` when given. Frames already read still arrive.
+   */
+  pauseReads(reason: PauseReason, ms?: number): void {
+    if (this.pausedFor === 0 && this.isOpen) this.socket.pause();
+    this.pausedFor |= reason;
+    if (ms === undefined || this.pauseTimers.has(reason)) return;
+    this.pauseTimers.set(
+      reason,
+      setTimeout(() => this.resumeReads(reason), ms),
+    );
+  }
+
+  resumeReads(reason: PauseReason): void {
+    clearTimeout(this.pauseTimers.get(reason));
+    this.pauseTimers.delete(reason);
+    if ((this.pausedFor & reason) === 0) return;
+    this.pausedFor &= ~reason;
+    if (this.pausedFor === 0) this.socket.resume();
+  }
+
+  /** Calls `onExpired` at `deadline` (ms since the epoch) unless the authorization is extended first. */
+  authorizeUntil(deadline: number, onExpired: () => void): void {
+    clearTimeout(this.authorizationTimer);
+    this.authorizationTimer = setTimeout(onExpired, Math.max(0, deadline - Date.now()));
+  }
+
+  /** Releases the connection's timers once its socket has closed. */
+  dispose(): void {
+    clearTimeout(this.authorizationTimer);
+    clearTimeout(this.ackTimer);
+    for (const timer of this.pauseTimers.values()) clearTimeout(timer);
+    this.pauseTimers.clear();
   }
 
   /** False for a daemon event already accepted (a replay after a reconnect): drop it. */

@@ -48,11 +48,8 @@ export function parseFrame(text: string): InboundFrame | FrameRejection {
   if (payload !== undefined && !isPlainObject(payload)) {
     return reject(ErrorCode.BadRequest, 'payload must be a JSON object', 'payload', frameId);
   }
-  // Cheap substring test first: the deep scan runs only for frames that might carry such a key.
-  if (FORBIDDEN_KEYS.some((key) => text.includes(key))) {
-    const key = findForbiddenKey(value);
-    if (key) return reject(ErrorCode.BadRequest, `key "${key}" is not allowed`, key, frameId);
-  }
+  const problem = payload === undefined ? undefined : structureProblem(payload, 1);
+  if (problem) return reject(ErrorCode.BadRequest, problem.message, problem.field, frameId);
   for (const key of Object.keys(value)) {
     if (key !== 'type' && key !== 'payload' && key !== 'id' && key !== 'seq') {
       return reject(ErrorCode.BadRequest, `unknown envelope field "${key}"`, key, frameId);
@@ -65,19 +62,32 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function findForbiddenKey(value: unknown): string | undefined {
+interface StructureProblem {
+  message: string;
+  field?: string;
+}
+
+/**
+ * Caps what a frame may be shaped like, whatever its type: nesting depth, array length, keys per
+ * object, and no prototype-polluting keys. Recursion is bounded by the depth cap.
+ */
+function structureProblem(value: unknown, depth: number): StructureProblem | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  if (depth > Limits.MAX_JSON_DEPTH) return { message: `frame nests deeper than ${Limits.MAX_JSON_DEPTH} levels` };
   if (Array.isArray(value)) {
+    if (value.length > Limits.MAX_JSON_ARRAY_LENGTH) return { message: `arrays may hold at most ${Limits.MAX_JSON_ARRAY_LENGTH} items` };
     for (const item of value) {
-      const found = findForbiddenKey(item);
-      if (found) return found;
+      const problem = structureProblem(item, depth + 1);
+      if (problem) return problem;
     }
     return undefined;
   }
-  if (!isPlainObject(value)) return undefined;
-  for (const key of Object.keys(value)) {
-    if (FORBIDDEN_KEYS.includes(key)) return key;
-    const found = findForbiddenKey(value[key]);
-    if (found) return found;
+  const keys = Object.keys(value);
+  if (keys.length > Limits.MAX_JSON_OBJECT_KEYS) return { message: `objects may hold at most ${Limits.MAX_JSON_OBJECT_KEYS} keys` };
+  for (const key of keys) {
+    if (FORBIDDEN_KEYS.includes(key)) return { message: `key "${key}" is not allowed`, field: key };
+    const problem = structureProblem((value as Record<string, unknown>)[key], depth + 1);
+    if (problem) return problem;
   }
   return undefined;
 }

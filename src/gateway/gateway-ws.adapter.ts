@@ -4,8 +4,8 @@ import type { MessageMappingProperties } from '@nestjs/websockets';
 import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket, WebSocketServer } from 'ws';
-import { ErrorCode } from '@arbor/gateway-client/protocol';
-import { Connection } from './connection.js';
+import { CloseCode, ErrorCode } from '@arbor/gateway-client/protocol';
+import { Connection, PauseReason } from './connection.js';
 import { assertAllowed } from '../auth/ws-auth.guard.js';
 import type { LifecycleState } from '../lifecycle/lifecycle.state.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
@@ -14,6 +14,8 @@ import { FrameRejection, parseFrame, type InboundFrame } from './frame-parser.js
 import { assertValid } from './payload-validation.pipe.js';
 import { sendError } from './ws-error.filter.js';
 import { errorFrame, errorFrameOf } from './frames.js';
+import type { ConnectionAdmission, UpgradeRefusal } from './connection-admission.js';
+import { FrameVerdict } from './inbound-limiter.js';
 
 export interface GatewayWsAdapterOptions {
   maxPayloadBytes: number;
@@ -22,6 +24,8 @@ export interface GatewayWsAdapterOptions {
   /** While shutting down, new upgrades get 503 with Retry-After: the load balancer sends them elsewhere. */
   lifecycle: LifecycleState;
   metrics: GatewayMetrics;
+  /** Origin, caps, handshake rate and token, decided before the WebSocket handshake. */
+  admission: Pick<ConnectionAdmission, 'admit'>;
 }
 
 type RegisteredServer = WebSocketServer & { path?: string };
@@ -63,7 +67,7 @@ export class GatewayWsAdapter extends WsAdapter {
   protected override ensureHttpServerExists(port: number, httpServer: HttpServer = createServer()): HttpServer | undefined {
     if (this.httpServersRegistry.has(port)) return undefined;
     this.httpServersRegistry.set(port, httpServer);
-    const listener = (request: IncomingMessage, socket: Duplex, head: Buffer) => this.routeUpgrade(port, request, socket, head);
+    const listener = (request: IncomingMessage, socket: Duplex, head: Buffer) => void this.routeUpgrade(port, request, socket, head);
     httpServer.on('upgrade', listener);
     this.upgradeListeners.set(port, listener);
     return httpServer;
@@ -87,13 +91,22 @@ export class GatewayWsAdapter extends WsAdapter {
     // A refused connection is already closing with its close code; frames racing it are moot.
     if (!connection || !connection.isOpen) return;
     const bytes = rawDataLength(data);
+    const { limiter } = connection;
+    const metrics = this.adapterOptions.metrics;
+    if (bytes > limiter.maxFrameBytes) {
+      metrics.received('invalid', bytes);
+      connection.close(CloseCode.MessageTooBig, `a ${connection.identity.principal.role} frame may be at most ${limiter.maxFrameBytes} bytes`);
+      return;
+    }
     if (isBinary) {
-      this.adapterOptions.metrics.received('binary', bytes);
+      metrics.received('binary', bytes);
+      if (!this.withinRate(connection, undefined)) return;
       connection.enqueue(async () => connection.send(errorFrameOf(ErrorCode.BadRequest, 'binary frames are not supported')));
       return;
     }
     const frame = parseFrame(rawDataToString(data));
-    this.adapterOptions.metrics.received(frame instanceof FrameRejection ? 'invalid' : frame.type, bytes);
+    metrics.received(frame instanceof FrameRejection ? 'invalid' : frame.type, bytes);
+    if (!this.withinRate(connection, frame instanceof FrameRejection ? frame.frameId : frame.id)) return;
     if (frame instanceof FrameRejection) {
       connection.enqueue(async () => connection.send(errorFrame(frame.error.toPayload(), frame.frameId)));
       return;
@@ -109,7 +122,6 @@ export class GatewayWsAdapter extends WsAdapter {
     const direct = this.adapterOptions.directRoutes.get(frame.type);
     if (direct) {
       // In order: synchronously when nothing of this connection is in flight, else queued.
-      const metrics = this.adapterOptions.metrics;
       if (connection.isIdle) dispatchDirect(connection, direct, frame, metrics);
       else connection.enqueue(() => dispatchDirect(connection, direct, frame, metrics));
       return;
@@ -130,7 +142,33 @@ export class GatewayWsAdapter extends WsAdapter {
     });
   }
 
-  private routeUpgrade(port: number, request: IncomingMessage, socket: Duplex, head: Buffer): void {
+  /**
+   * The connection's message rate. A client over it is answered `rate_limited` (and closed with
+   * 1008 if it keeps on); a daemon over it is read later (TCP backpressure), losing nothing.
+   */
+  private withinRate(connection: Connection, frameId: string | undefined): boolean {
+    const { limiter } = connection;
+    const verdict = limiter.admit();
+    if (verdict === FrameVerdict.Accept) return true;
+    this.adapterOptions.metrics.rateLimited.labels(connection.identity.principal.role).inc();
+    switch (verdict) {
+      case FrameVerdict.Throttle:
+        connection.pauseReads(PauseReason.RateLimit, limiter.retryAfterMs);
+        return true;
+      case FrameVerdict.Refuse: {
+        const retryAfterMs = limiter.retryAfterMs;
+        connection.enqueue(async () => connection.send(errorFrame({ code: ErrorCode.RateLimited, message: 'too many frames; slow down', retryAfterMs }, frameId)));
+        return false;
+      }
+      default:
+        connection.close(CloseCode.PolicyViolation, 'rate limit ignored');
+        return false;
+    }
+  }
+
+  private async routeUpgrade(port: number, request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    // A client that resets mid-handshake must not become an unhandled 'error' event.
+    socket.on('error', () => socket.destroy());
     let pathname: string;
     try {
       pathname = new URL(request.url ?? '/', 'http://gateway.invalid').pathname;
@@ -140,6 +178,17 @@ export class GatewayWsAdapter extends WsAdapter {
     const target = (this.servers.get(port) ?? []).find((server) => server.path === pathname);
     if (!target) return rejectUpgrade(socket, 404, 'Not Found');
     if (this.adapterOptions.lifecycle.isShuttingDown) return rejectUpgrade(socket, 503, 'Service Unavailable', 'Retry-After: 1\r\n');
+    let refusal: UpgradeRefusal | undefined;
+    try {
+      refusal = await this.adapterOptions.admission.admit(request, socket);
+    } catch {
+      return rejectUpgrade(socket, 500, 'Internal Server Error');
+    }
+    if (refusal) {
+      const retryAfter = refusal.retryAfterSeconds === undefined ? '' : `Retry-After: ${Math.max(1, refusal.retryAfterSeconds)}\r\n`;
+      return rejectUpgrade(socket, refusal.status, STATUS_TEXT[refusal.status], retryAfter);
+    }
+    if (socket.destroyed) return;
     target.handleUpgrade(request, socket, head, (ws) => target.emit('connection', ws, request));
   }
 }
@@ -160,6 +209,8 @@ function dispatchDirect(connection: Connection, route: DirectRoute, frame: Inbou
   }
   if (frame.seq !== undefined) connection.scheduleAck();
 }
+
+const STATUS_TEXT: Record<UpgradeRefusal['status'], string> = { 403: 'Forbidden', 429: 'Too Many Requests', 503: 'Service Unavailable' };
 
 function rejectUpgrade(socket: Duplex, status: number, text: string, headers = ''): void {
   socket.end(`HTTP/1.1 ${status} ${text}\r\n${headers}Connection: close\r\nContent-Length: 0\r\n\r\n`);

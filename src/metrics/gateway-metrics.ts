@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import { ClientMessageType, CloseCode, DaemonMessageType, ErrorCode, ServerMessageType } from '@arbor/gateway-client/protocol';
+import { ClientMessageType, CloseCode, DaemonMessageType, ErrorCode, Role, ServerMessageType } from '@arbor/gateway-client/protocol';
 import { FastHistogram } from './fast-histogram.js';
 
 /** Label values are drawn from these sets only: never a daemon id, user id or other unbounded value. */
@@ -41,7 +41,25 @@ export class GatewayMetrics {
   );
   readonly replays = new Counter({ name: 'arbor_replay_total', help: 'Resuming clients by outcome', labelNames: ['outcome'], registers: [this.registry] });
   readonly slowConsumerCloses = new Counter({ name: 'arbor_slow_consumer_closes_total', help: 'Connections closed with 4008 slow_consumer', registers: [this.registry] });
-  readonly rateLimited = new Counter({ name: 'arbor_rate_limited_messages_total', help: 'Messages refused by rate limits (none are enforced yet)', registers: [this.registry] });
+  readonly rateLimited = new Counter({
+    name: 'arbor_rate_limited_messages_total',
+    help: 'Frames over their connection\'s rate: refused with rate_limited (clients) or throttled by pausing reads (daemons)',
+    labelNames: ['role'],
+    registers: [this.registry],
+  });
+  readonly handshakeRefusals = new Counter({
+    name: 'arbor_handshake_refusals_total',
+    help: 'Upgrades refused before the WebSocket handshake, by reason',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly tokenRefreshes = new Counter({ name: 'arbor_token_refreshes_total', help: 'refresh-token frames by outcome', labelNames: ['outcome'], registers: [this.registry] });
+  readonly authorizationCloses = new Counter({
+    name: 'arbor_authorization_closes_total',
+    help: 'Live connections closed because their authorization ended, by reason',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
   readonly daemons = new Gauge({ name: 'arbor_daemons', help: 'Daemons seen from this instance by status (connected here, or watched here while offline)', labelNames: ['status'], registers: [this.registry] });
   readonly redisUp = new Gauge({ name: 'arbor_redis_up', help: '1 when both Redis connections are ready (absent without REDIS_URL)', registers: [] });
   readonly pubsubLag = new Gauge({ name: 'arbor_redis_pubsub_lag_seconds', help: 'Round trip of a probe published to this instance through Redis pub/sub', registers: [] });
@@ -59,6 +77,11 @@ export class GatewayMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+    // Every bounded label value from the start, so dashboards see zeros rather than no series.
+    for (const role of Object.values(Role)) this.rateLimited.labels(role).inc(0);
+    for (const reason of ['origin', 'instance_cap', 'user_cap', 'handshake_rate']) this.handshakeRefusals.labels(reason).inc(0);
+    for (const outcome of ['ok', ErrorCode.Unauthorized, ErrorCode.Forbidden]) this.tokenRefreshes.labels(outcome).inc(0);
+    for (const reason of ['expired', 'revoked', 'refresh_forbidden']) this.authorizationCloses.labels(reason).inc(0);
     this.registry.registerMetric(this.fanoutLatency as never);
   }
 

@@ -9,6 +9,20 @@ import { TestPeer } from './test-peer.js';
 
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-characters-long';
 
+/**
+ * Tests open hundreds of connections from one address as one user and flood on purpose: limits
+ * are out of the way unless a test sets them (the security suite runs with the defaults).
+ */
+export const UNLIMITED: Record<string, string> = {
+  MAX_CONNECTIONS_PER_USER: '1000000',
+  HANDSHAKE_RATE_PER_IP: '1000000',
+  HANDSHAKE_BURST_PER_IP: '1000000',
+  CLIENT_MESSAGE_RATE: '10000000',
+  CLIENT_MESSAGE_BURST: '10000000',
+  DAEMON_MESSAGE_RATE: '10000000',
+  DAEMON_MESSAGE_BURST: '10000000',
+};
+
 export interface TokenOptions {
   daemons?: string[];
   ttlSeconds?: number;
@@ -39,6 +53,7 @@ export class GatewayHarness {
       // Tests close apps constantly: no drain unless a test asks for one.
       DRAIN_DELAY_MS: '0',
       DRAIN_WINDOW_MS: '0',
+      ...UNLIMITED,
       ...env,
     });
     const app = await createGatewayApp(config);

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { UNLIMITED } from './gateway-harness.js';
 
 export const MAIN_JS = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 
@@ -17,7 +18,7 @@ export class GatewayProcess {
 
   constructor(env: Record<string, string>) {
     // No drain unless a test asks for one: SIGTERM then exits promptly.
-    this.child = spawn(process.execPath, [MAIN_JS], { env: { PATH: process.env.PATH ?? '', DRAIN_DELAY_MS: '0', DRAIN_WINDOW_MS: '0', ...env } });
+    this.child = spawn(process.execPath, [MAIN_JS], { env: { PATH: process.env.PATH ?? '', DRAIN_DELAY_MS: '0', DRAIN_WINDOW_MS: '0', ...UNLIMITED, ...env } });
     this.child.stdout.on('data', (chunk: Buffer) => (this.stdout += chunk.toString()));
     this.child.stderr.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
     this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));

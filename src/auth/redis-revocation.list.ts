@@ -1,0 +1,82 @@
+import { Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { ErrorCode } from '@arbor/gateway-client/protocol';
+import { GatewayException } from '../gateway/gateway.exception.js';
+import type { RedisConnections } from '../redis/redis-connections.js';
+import { RevocationKind, revocationKey, type Revocation } from './revocation.js';
+import { RevocationList } from './revocation.list.js';
+
+/** How often the whole list is read again, covering a publish missed while the subscriber reconnected. */
+const RESYNC_INTERVAL_MS = 5_000;
+
+/**
+ * Revocations shared by every instance: a Redis hash holds them (so an instance that starts later
+ * knows them), a channel announces each one (so connections everywhere close within moments).
+ */
+export class RedisRevocationList extends RevocationList implements OnModuleInit, OnModuleDestroy {
+  private readonly hashKey: string;
+  private readonly channel: string;
+  private resyncTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly redis: RedisConnections) {
+    super();
+    this.hashKey = redis.key('revocations');
+    this.channel = redis.key('revocations', 'announce');
+  }
+
+  async onModuleInit(): Promise<void> {
+    this.redis.onMessage((channel, message) => {
+      if (channel !== this.channel) return;
+      const revocation = parseRevocation(message);
+      if (revocation) this.apply(revocation);
+    });
+    await this.redis.subscribe(this.channel);
+    this.redis.onReady(() => void this.resync());
+    await this.resync();
+    this.resyncTimer = setInterval(() => void this.resync(), RESYNC_INTERVAL_MS);
+    this.resyncTimer.unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.resyncTimer);
+  }
+
+  async revoke(revocation: Revocation): Promise<void> {
+    const text = JSON.stringify(revocation);
+    try {
+      await this.redis.commands.multi().hset(this.hashKey, revocationKey(revocation.kind, revocation.value), text).publish(this.channel, text).exec();
+    } catch {
+      throw new GatewayException(ErrorCode.Unavailable, 'shared state unavailable; revocation not recorded');
+    }
+    this.apply(revocation);
+  }
+
+  private async resync(): Promise<void> {
+    let stored: Record<string, string>;
+    try {
+      stored = await this.redis.commands.hgetall(this.hashKey);
+    } catch {
+      return; // Redis is away; the next resync or reconnect catches up.
+    }
+    const now = Date.now();
+    const expired: string[] = [];
+    for (const [field, text] of Object.entries(stored)) {
+      const revocation = parseRevocation(text);
+      if (!revocation || revocation.expiresAt <= now) expired.push(field);
+      else this.apply(revocation);
+    }
+    this.prune(now);
+    if (expired.length > 0) await this.redis.commands.hdel(this.hashKey, ...expired).catch(() => undefined);
+  }
+}
+
+function parseRevocation(text: string): Revocation | undefined {
+  try {
+    const value = JSON.parse(text) as Revocation;
+    const kinds: string[] = Object.values(RevocationKind);
+    if (kinds.includes(value.kind) && typeof value.value === 'string' && Number.isFinite(value.revokedAt) && Number.isFinite(value.expiresAt)) return value;
+  } catch {
+    // fall through
+  }
+  new Logger('Revocations').warn({ msg: 'ignoring a malformed revocation entry' });
+  return undefined;
+}

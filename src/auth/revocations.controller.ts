@@ -1,0 +1,50 @@
+import { BadRequestException, Body, Controller, HttpCode, Logger, Post, ServiceUnavailableException, UseGuards, ValidationPipe } from '@nestjs/common';
+import { GatewayConfig } from '../config/gateway-config.js';
+import { ApiKeyGuard } from './api-key.guard.js';
+import { RevokeDto } from './dto/revoke.dto.js';
+import { RevocationKind, type Revocation } from './revocation.js';
+import { RevocationList } from './revocation.list.js';
+
+@Controller('auth')
+export class RevocationsController {
+  private readonly logger = new Logger(RevocationsController.name);
+
+  constructor(
+    private readonly revocations: RevocationList,
+    private readonly config: GatewayConfig,
+  ) {}
+
+  /**
+   * For an app backend: revoke a user, a daemon or one token. Live connections it covers close
+   * with 4403 on every instance; tokens it covers are refused at connect and refresh until they
+   * would have expired by themselves.
+   */
+  @Post('revocations')
+  @HttpCode(201)
+  @UseGuards(ApiKeyGuard)
+  async revoke(
+    @Body(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transformOptions: { enableImplicitConversion: false } }))
+    body: RevokeDto,
+  ): Promise<Revocation> {
+    const named = (
+      [
+        [RevocationKind.User, body.userId],
+        [RevocationKind.Daemon, body.daemonId],
+        [RevocationKind.Token, body.tokenId],
+      ] as const
+    ).filter(([, value]) => value !== undefined);
+    if (named.length !== 1) throw new BadRequestException('name exactly one of userId, daemonId, tokenId');
+    const [kind, value] = named[0];
+    const revokedAt = Date.now();
+    // Every token this can match was issued by now, so it expires within the longest lifetime (plus leeway).
+    const expiresAt = revokedAt + (this.config.tokenMaxTtlSeconds + this.config.clockToleranceSeconds) * 1000 + 1000;
+    const revocation: Revocation = { kind, value: value!, revokedAt, expiresAt };
+    try {
+      await this.revocations.revoke(revocation);
+    } catch {
+      throw new ServiceUnavailableException('shared state unavailable; revocation not recorded');
+    }
+    this.logger.log({ msg: 'revoked', kind, value });
+    return revocation;
+  }
+}

@@ -1,0 +1,130 @@
+import { Injectable, Logger } from '@nestjs/common';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { AuthService } from '../auth/auth.service.js';
+import type { ConnectionIdentity } from '../auth/principal.js';
+import { GatewayConfig } from '../config/gateway-config.js';
+import { GatewayMetrics } from '../metrics/gateway-metrics.js';
+import { OriginPolicy } from './origin-policy.js';
+import { TokenBucket } from './token-bucket.js';
+
+export enum RefusalReason {
+  Origin = 'origin',
+  InstanceCap = 'instance_cap',
+  UserCap = 'user_cap',
+  HandshakeRate = 'handshake_rate',
+}
+
+/** An upgrade answered with an HTTP status before any WebSocket handshake. */
+export interface UpgradeRefusal {
+  reason: RefusalReason;
+  status: 403 | 429 | 503;
+  retryAfterSeconds?: number;
+}
+
+/** The outcome of authentication, handed from the upgrade to the connection handler. */
+export type Authentication = { identity: ConnectionIdentity } | { error: unknown };
+
+/** Per-IP handshake buckets are dropped once full again, at most this often. */
+const BUCKET_SWEEP_INTERVAL_MS = 10_000;
+
+/**
+ * Decides every upgrade before the WebSocket handshake: Origin, the instance's connection cap, the
+ * handshake rate per client address, then the token (once: the connection handler reuses the
+ * result) and the per-user cap. Refusals here are plain HTTP answers (403, 429, 503 with
+ * Retry-After) and cost no WebSocket. A bad token is not refused here: the socket is upgraded and
+ * closed with 4401/4403, which a browser can read while it cannot read an HTTP status.
+ */
+@Injectable()
+export class ConnectionAdmission {
+  private readonly logger = new Logger(ConnectionAdmission.name);
+  private readonly origins: OriginPolicy;
+  private readonly handshakeBuckets = new Map<string, TokenBucket>();
+  private readonly perUser = new Map<string, number>();
+  private readonly results = new WeakMap<IncomingMessage, Authentication>();
+  private open = 0;
+  private lastBucketSweep = 0;
+
+  constructor(
+    private readonly auth: AuthService,
+    private readonly config: GatewayConfig,
+    private readonly metrics: GatewayMetrics,
+  ) {
+    this.origins = new OriginPolicy(config.allowedOrigins);
+  }
+
+  /** TCP connections admitted past the cap checks and not yet closed. */
+  get openConnections(): number {
+    return this.open;
+  }
+
+  async admit(request: IncomingMessage, socket: Duplex): Promise<UpgradeRefusal | undefined> {
+    if (!this.origins.allows(request.headers.origin)) return this.refuse(RefusalReason.Origin, 403, request);
+    if (this.open >= this.config.maxConnections) return this.refuse(RefusalReason.InstanceCap, 503, request, 1);
+    const wait = this.handshakeBucket(this.clientAddress(request)).tryTake(performance.now());
+    if (wait > 0) return this.refuse(RefusalReason.HandshakeRate, 429, request, Math.ceil(wait / 1000));
+
+    let authentication: Authentication;
+    try {
+      authentication = { identity: await this.auth.authenticateConnection(request.url, request.headers) };
+    } catch (error) {
+      authentication = { error };
+    }
+    // Checked again: other upgrades may have been admitted while this one was verified.
+    if (this.open >= this.config.maxConnections) return this.refuse(RefusalReason.InstanceCap, 503, request, 1);
+    const sub = 'identity' in authentication ? authentication.identity.principal.sub : undefined;
+    if (sub !== undefined && (this.perUser.get(sub) ?? 0) >= this.config.maxConnectionsPerUser) {
+      return this.refuse(RefusalReason.UserCap, 429, request, 1);
+    }
+    this.reserve(socket, sub);
+    this.results.set(request, authentication);
+    return undefined;
+  }
+
+  /** What `admit` found for this request's token. */
+  authenticationOf(request: IncomingMessage): Authentication {
+    return this.results.get(request) ?? { error: new Error('upgrade bypassed admission') };
+  }
+
+  /** Counts the connection until its TCP socket closes, whatever happens to the handshake. */
+  private reserve(socket: Duplex, sub: string | undefined): void {
+    this.open += 1;
+    if (sub !== undefined) this.perUser.set(sub, (this.perUser.get(sub) ?? 0) + 1);
+    socket.once('close', () => {
+      this.open -= 1;
+      if (sub === undefined) return;
+      const left = (this.perUser.get(sub) ?? 1) - 1;
+      if (left <= 0) this.perUser.delete(sub);
+      else this.perUser.set(sub, left);
+    });
+  }
+
+  private handshakeBucket(address: string): TokenBucket {
+    const now = performance.now();
+    if (now - this.lastBucketSweep > BUCKET_SWEEP_INTERVAL_MS) {
+      this.lastBucketSweep = now;
+      for (const [key, bucket] of this.handshakeBuckets) if (bucket.isFull(now)) this.handshakeBuckets.delete(key);
+    }
+    let bucket = this.handshakeBuckets.get(address);
+    if (!bucket) {
+      bucket = new TokenBucket(this.config.handshakeRatePerIp, now);
+      this.handshakeBuckets.set(address, bucket);
+    }
+    return bucket;
+  }
+
+  /** The socket's address, or the nearest proxy's account of it (the header's last entry) when configured. */
+  private clientAddress(request: IncomingMessage): string {
+    const header = this.config.clientIpHeader;
+    const value = header ? request.headers[header] : undefined;
+    const text = Array.isArray(value) ? value[value.length - 1] : value;
+    const last = text?.split(',').pop()?.trim();
+    return last || request.socket.remoteAddress || 'unknown';
+  }
+
+  private refuse(reason: RefusalReason, status: UpgradeRefusal['status'], request: IncomingMessage, retryAfterSeconds?: number): UpgradeRefusal {
+    this.metrics.handshakeRefusals.labels(reason).inc();
+    this.logger.debug({ msg: 'upgrade refused', reason, status, address: request.socket.remoteAddress });
+    return { reason, status, retryAfterSeconds };
+  }
+}
