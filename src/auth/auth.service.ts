@@ -5,6 +5,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { ErrorCode, Limits, Role } from '@arbor/gateway-client/protocol';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { AuthError } from './auth.error.js';
+import { GatewayException } from '../gateway/gateway.exception.js';
 import type { ConnectionIdentity, Principal } from './principal.js';
 import type { IssuedToken, IssueTokenRequest, TokenClaims } from './token-claims.js';
 import { isValidId } from './id.js';
@@ -116,6 +117,8 @@ export class AuthService implements OnModuleInit {
   }
 
   assertNotRevoked(identity: ConnectionIdentity): void {
+    // Fail closed: without the shared list (Redis away since boot) a revoked token could pass.
+    if (!this.revocations.isSynced) throw new GatewayException(ErrorCode.Unavailable, 'revocation list not loaded yet; retry');
     if (this.revocations.find(identity)) throw new AuthError(ErrorCode.Forbidden, 'authorization revoked');
   }
 

