@@ -54,6 +54,14 @@ describe('the built gateway process', () => {
       expect((await bad.waitClosed()).code).toBe(4401);
       client.send('{broken');
       await client.next('error');
+      // Tokens in refresh-token frames, accepted or refused, stay out of the log too.
+      const refreshToken = sign({ sub: 'user-1', role: Role.Client, daemons: ['daemon-1'], jti: 'refresh-1' });
+      expect((await client.request('refresh-token', { token: refreshToken })).type).toBe('token-refreshed');
+      const wrongSubject = sign({ sub: 'user-3', role: Role.Client, daemons: ['daemon-1'] });
+      const refresher = new TestPeer(`ws://127.0.0.1:${port}/ws?daemonId=daemon-1&token=${sign({ sub: 'user-4', role: Role.Client, daemons: ['daemon-1'] })}`);
+      await refresher.next('connected');
+      refresher.send({ type: 'refresh-token', id: 'r', payload: { token: wrongSubject } });
+      expect((await refresher.waitClosed()).code).toBe(4403);
 
       gateway.kill('SIGTERM');
       expect(await gateway.exited).toEqual({ code: 0, signal: null });
@@ -63,14 +71,14 @@ describe('the built gateway process', () => {
       expect(lines.length).toBeGreaterThan(5);
       for (const line of lines) expect(line).toEqual(expect.objectContaining({ time: expect.any(String), level: expect.any(String) }));
       const admitted = lines.filter((line) => line.msg === 'connection admitted');
-      expect(admitted).toHaveLength(2);
+      expect(admitted).toHaveLength(3);
       // Every line about a connection names it, refusals included.
       const aboutConnections = lines.filter((line) => typeof line.msg === 'string' && /^connection /.test(line.msg));
       expect(aboutConnections.length).toBeGreaterThanOrEqual(5);
       for (const line of aboutConnections) expect(line.connectionId).toEqual(expect.any(String));
       // No query string reaches the log, not even a token-free one.
       expect(gateway.stdout).not.toMatch(/daemonId=daemon-1/);
-      for (const token of [daemonToken, clientToken, forbiddenToken, badToken]) {
+      for (const token of [daemonToken, clientToken, forbiddenToken, badToken, refreshToken, wrongSubject]) {
         expect(gateway.stdout).not.toContain(token);
         expect(gateway.stderr).not.toContain(token);
         // Not even the signature part of one.
