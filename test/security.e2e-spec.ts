@@ -2,7 +2,7 @@ import { JwtService } from '@nestjs/jwt';
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Role } from '@arbor/gateway-client/protocol';
+import { CloseCode, Role } from '@arbor/gateway-client/protocol';
 import { GatewayHarness, TEST_SECRET } from './support/gateway-harness.js';
 import { TestPeer } from './support/test-peer.js';
 import { handcraftToken, nowSeconds } from './support/tokens.js';
@@ -180,7 +180,7 @@ describe('security: HS256 gateway', () => {
     it('invalid UTF-8 in a text frame closes with 1007', async () => {
       const client = await gateway.client('bystander', 'bad-utf8');
       client.socket.send(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), { binary: false });
-      expect((await client.waitClosed()).code).toBe(1007);
+      expect((await client.waitClosed()).code).toBe(CloseCode.InvalidPayload);
     });
 
     it('a binary frame → bad_request, connection kept', async () => {

@@ -65,6 +65,8 @@ export enum CloseCode {
   Normal = 1000,
   GoingAway = 1001,
   AbnormalClosure = 1006,
+  /** A text frame that is not UTF-8 (the WebSocket layer closes it). */
+  InvalidPayload = 1007,
   PolicyViolation = 1008,
   MessageTooBig = 1009,
   InternalError = 1011,
@@ -128,6 +130,7 @@ export const CLOSE_ACTIONS: Readonly<Record<number, CloseAction>> = {
   [CloseCode.Normal]: CloseAction.Stop,
   [CloseCode.GoingAway]: CloseAction.Retry,
   [CloseCode.AbnormalClosure]: CloseAction.Retry,
+  [CloseCode.InvalidPayload]: CloseAction.Stop,
   [CloseCode.PolicyViolation]: CloseAction.Stop,
   [CloseCode.MessageTooBig]: CloseAction.Stop,
   [CloseCode.InternalError]: CloseAction.Retry,
