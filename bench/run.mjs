@@ -2,7 +2,7 @@
 // Socket.IO relay (C), interleaved in one run; ratios are to B measured in the same run.
 // Every server runs in its own process; the load generator is another process.
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, totalmem } from 'node:os';
 import { createInterface } from 'node:readline';
@@ -72,10 +72,13 @@ const BENCH_LIMITS = {
   DAEMON_MESSAGE_BURST: '10000000',
 };
 
+// The Node flags `npm start` and the image use (package.json config.nodeFlags): we measure what we ship.
+const NODE_FLAGS = JSON.parse(readFileSync(here('../package.json'), 'utf8')).config.nodeFlags.split(' ').filter(Boolean);
+
 const SERVER_COMMANDS = {
   arbor: (port, extraEnv = {}) => ({
     // --profile: a CPU profile of our gateway per run, written when it exits on SIGINT.
-    args: [...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.out}profiles`] : []), here('../dist/main.js')],
+    args: [...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.out}profiles`] : []), ...NODE_FLAGS, here('../dist/main.js')],
     env: { NODE_ENV: 'production', JWT_SECRET: BENCH_SECRET, WEBSOCKET_PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', ...BENCH_LIMITS, ...extraEnv },
   }),
   raw: (port) => ({ args: [here('./servers/raw-ws-relay.mjs')], env: { PORT: String(port) } }),

@@ -5,6 +5,7 @@ import { AppModule } from './app.module.js';
 import { GatewayConfig } from './config/gateway-config.js';
 import { ConnectionAdmission } from './gateway/connection-admission.js';
 import { DirectRoutes } from './gateway/direct-routes.js';
+import { FanoutBackpressure } from './gateway/fanout-backpressure.js';
 import { GatewayWsAdapter } from './gateway/gateway-ws.adapter.js';
 import { LifecycleState } from './lifecycle/lifecycle.state.js';
 import { GatewayMetrics } from './metrics/gateway-metrics.js';
@@ -21,6 +22,7 @@ export async function createGatewayApp(config: GatewayConfig): Promise<INestAppl
       lifecycle: app.get(LifecycleState),
       metrics: app.get(GatewayMetrics),
       admission: app.get(ConnectionAdmission),
+      fanout: app.get(FanoutBackpressure),
     }),
   );
   app.getHttpAdapter().getInstance().disable('x-powered-by');

@@ -35,8 +35,8 @@ function inMemoryCluster(): Cluster {
 
 async function redisCluster(): Promise<Cluster> {
   const prefix = uniquePrefix();
-  const parts = [0, 1].map(() => {
-    const redis = new RedisConnections(SHARED_REDIS_URL, prefix);
+  const connections = await Promise.all([0, 1].map(() => RedisConnections.create(SHARED_REDIS_URL, prefix)));
+  const parts = connections.map((redis) => {
     const history = new RedisEventStreams(redis, config.replayMaxEvents, config.replayTtlMs);
     const broker = new RedisDaemonBroker(redis, config, history);
     broker.onModuleInit();

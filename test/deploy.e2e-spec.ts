@@ -76,13 +76,16 @@ describe('deploy files', () => {
     expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: deployment.metadata.name });
   });
 
-  it('the Dockerfile runs node dist/main.js as a non-root user from production dependencies only', () => {
+  const nodeFlags = (JSON.parse(read('package.json')) as { config: { nodeFlags: string } }).config.nodeFlags.split(' ');
+
+  it('the Dockerfile runs node dist/main.js, with the Node flags npm start uses, as a non-root user from production dependencies only', () => {
     const dockerfile = read('Dockerfile');
     const runtime = dockerfile.slice(dockerfile.lastIndexOf('FROM '));
     expect(runtime).toMatch(/^FROM node:20/);
     expect(runtime).toContain('npm ci --omit=dev');
     expect(runtime).toMatch(/^USER node$/m);
-    expect(runtime).toContain('CMD ["node", "dist/main.js"]');
+    expect(runtime).toContain(`CMD ${JSON.stringify(['node', ...nodeFlags, 'dist/main.js']).replace(/,/g, ', ')}`);
+    expect(read('package.json')).toContain('node $npm_package_config_nodeFlags dist/main.js');
     expect(runtime).not.toMatch(/COPY (--from=build \/app\/)?src/);
     const ignored = read('.dockerignore').split('\n');
     expect(ignored).toEqual(expect.arrayContaining(['node_modules', 'dist', 'test', '.git']));
@@ -98,7 +101,7 @@ describe('deploy files', () => {
       await run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund'], { cwd: app, timeout: 120_000 });
       cpSync(join(root, 'dist'), join(app, 'dist'), { recursive: true });
       cpSync(join(root, 'sdk/dist'), join(app, 'sdk/dist'), { recursive: true });
-      const child = spawn(process.execPath, ['dist/main.js'], {
+      const child = spawn(process.execPath, [...nodeFlags, 'dist/main.js'], {
         cwd: app,
         env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', JWT_SECRET: 'image-test-secret-at-least-32-characters', ALLOWED_ORIGINS: 'https://app.example.com', WEBSOCKET_PORT: '0', HOST: '127.0.0.1', DRAIN_DELAY_MS: '0', DRAIN_WINDOW_MS: '0' },
       });

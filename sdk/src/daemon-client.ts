@@ -28,6 +28,12 @@ export interface DaemonClientOptions extends Omit<ReconnectingWebSocketOptions, 
   daemonHeartbeatInterval?: number;
   /** Events kept until the gateway acknowledges them (sent again after a reconnect). Default 10 000; past it the oldest are dropped (`drop`). */
   maxUnacknowledged?: number;
+  /**
+   * Bytes on the socket past which the link counts as backed up: the event helpers return false
+   * and `drain` follows once it is below half. Default 1 MiB. The gateway stops reading a daemon
+   * whose viewers fall behind, so this is how their pace reaches the daemon.
+   */
+  highWaterMark?: number;
 }
 
 export interface DaemonClientEvents {
@@ -39,7 +45,12 @@ export interface DaemonClientEvents {
   error: Error;
   /** An unacknowledged event dropped because more than `maxUnacknowledged` were outstanding. */
   drop: { seq: number; frame: string };
+  /** After a helper returned false: the link is open and no longer backed up; send more. */
+  drain: undefined;
 }
+
+/** While backed up, the socket's buffer is checked this often (WebSocket has no drain event). */
+const DRAIN_POLL_MS = 10;
 
 /** A typed client for daemon authors (Node): heartbeats, event helpers, commands as events. */
 export class DaemonClient extends ClientBase<DaemonClientEvents> {
@@ -52,11 +63,15 @@ export class DaemonClient extends ClientBase<DaemonClientEvents> {
   /** Events sent (or waiting) and not yet acknowledged, oldest first. */
   private unacknowledged: Array<{ seq: number; frame: string }> = [];
   private readonly maxUnacknowledged: number;
+  private readonly highWaterMark: number;
+  private drainTimer: TimerHandle | undefined;
+  private awaitingDrain = false;
 
   constructor(options: DaemonClientOptions) {
-    const { url = DEFAULT_GATEWAY_URL, workspaceIds = [], daemonHeartbeatInterval = 10_000, maxUnacknowledged = 10_000, ...rest } = options;
+    const { url = DEFAULT_GATEWAY_URL, workspaceIds = [], daemonHeartbeatInterval = 10_000, maxUnacknowledged = 10_000, highWaterMark = 1024 * 1024, ...rest } = options;
     super({ ...rest, url: withQuery(url, () => ({ session: this.session })) });
     this.maxUnacknowledged = maxUnacknowledged;
+    this.highWaterMark = highWaterMark;
     this.workspaces = [...workspaceIds];
     this.heartbeatIntervalMs = daemonHeartbeatInterval;
     this.unsubscribers.push(
@@ -80,9 +95,10 @@ export class DaemonClient extends ClientBase<DaemonClientEvents> {
   }
 
   /**
-   * Each helper numbers the event and returns whether it went out now; either way it is kept
-   * until the gateway acknowledges it and sent again after a reconnect, so none is lost and
-   * the gateway drops the repeats.
+   * Each helper numbers the event and sends it. It returns true when it went out and the link is
+   * not backed up; false when the link is down or backed up — then wait for `drain` before sending
+   * more. Either way the event is kept until the gateway acknowledges it and sent again after a
+   * reconnect, so none is lost and the gateway drops the repeats.
    */
   workspaceUpdate(workspaceId: string, status: string): boolean {
     return this.sendEvent(DaemonMessageType.WorkspaceUpdate, { workspaceId, status });
@@ -96,6 +112,11 @@ export class DaemonClient extends ClientBase<DaemonClientEvents> {
     return this.sendEvent(DaemonMessageType.TaskStatus, { taskId, status, ...details });
   }
 
+  /** True while the link is down or holds more than `highWaterMark` bytes not yet on the network. */
+  get backedUp(): boolean {
+    return this.connection.state !== ConnectionState.Open || this.connection.bufferedAmount > this.highWaterMark;
+  }
+
   /** Events not yet acknowledged by the gateway. */
   get unacknowledgedCount(): number {
     return this.unacknowledged.length;
@@ -106,7 +127,25 @@ export class DaemonClient extends ClientBase<DaemonClientEvents> {
     const frame = JSON.stringify({ type, payload, seq });
     this.unacknowledged.push({ seq, frame });
     if (this.unacknowledged.length > this.maxUnacknowledged) this.emit('drop', this.unacknowledged.shift()!);
-    return this.connection.send(frame, { volatile: true });
+    const sent = this.connection.send(frame, { volatile: true });
+    if (sent && this.connection.bufferedAmount <= this.highWaterMark) return true;
+    this.awaitDrain();
+    return false;
+  }
+
+  private awaitDrain(): void {
+    if (this.awaitingDrain) return;
+    this.awaitingDrain = true;
+    this.drainTimer = this.timers.after(DRAIN_POLL_MS, () => this.checkDrain());
+  }
+
+  private checkDrain(): void {
+    if (this.connection.state === ConnectionState.Open && this.connection.bufferedAmount <= this.highWaterMark / 2) {
+      this.awaitingDrain = false;
+      this.emit('drain', undefined);
+      return;
+    }
+    this.drainTimer = this.timers.after(DRAIN_POLL_MS, () => this.checkDrain());
   }
 
   private acknowledged(seq: number): void {

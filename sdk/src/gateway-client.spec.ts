@@ -163,6 +163,44 @@ describe('DaemonClient', () => {
     expect(heartbeats().at(-1)).toEqual({ type: 'heartbeat', payload: { workspaceIds: ['w1', 'w2'] } });
   });
 
+  it('reports a backed-up link and emits drain once it is below half the high-water mark', async () => {
+    daemon.dispose();
+    daemon = new DaemonClient({ url: 'ws://gateway.test/ws', getToken: () => 'tok', WebSocket: gateway.WebSocket, network: null, highWaterMark: 1000 });
+    const drains: number[] = [];
+    daemon.on('drain', () => drains.push(Date.now()));
+    await tick();
+    expect(daemon.fileChange('w1', 'a.ts', 'add')).toBe(true);
+    expect(daemon.backedUp).toBe(false);
+    // The gateway stopped reading: the socket's buffer fills.
+    gateway.last.bufferedAmount = 1500;
+    expect(daemon.fileChange('w1', 'b.ts', 'add')).toBe(false);
+    expect(daemon.backedUp).toBe(true);
+    // Not dropped: it went out and is kept until acknowledged.
+    expect(gateway.last.frames.filter((frame) => frame.type === 'file-change')).toHaveLength(2);
+    expect(daemon.unacknowledgedCount).toBe(2);
+    gateway.last.bufferedAmount = 700;
+    await tick(100);
+    expect(drains).toEqual([]);
+    gateway.last.bufferedAmount = 400;
+    await tick(10);
+    expect(drains).toHaveLength(1);
+    expect(daemon.backedUp).toBe(false);
+    expect(daemon.fileChange('w1', 'c.ts', 'add')).toBe(true);
+  });
+
+  it('a helper called while disconnected returns false, and drain follows the reconnect', async () => {
+    const drains: number[] = [];
+    daemon.on('drain', () => drains.push(1));
+    await tick();
+    gateway.last.drop();
+    expect(daemon.fileChange('w1', 'offline.ts', 'add')).toBe(false);
+    await tick(50);
+    expect(drains).toEqual([]);
+    await tick(5000);
+    expect(daemon.state).toBe(ConnectionState.Open);
+    expect(drains).toHaveLength(1);
+  });
+
   it('sends events through typed helpers and queues them while disconnected, never heartbeats', async () => {
     await tick();
     expect(daemon.fileChange('w1', 'a.ts', 'add')).toBe(true);

@@ -32,6 +32,8 @@ export interface WebSocketLike {
   onerror: ((event: unknown) => void) | null;
   send(data: string): void;
   close(code?: number, reason?: string): void;
+  /** Bytes sent but not yet handed to the network (browsers' and ws's WebSocket have it). */
+  readonly bufferedAmount?: number;
 }
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
@@ -199,6 +201,11 @@ export class ReconnectingWebSocket {
 
   get queuedMessageCount(): number {
     return this.queue.length;
+  }
+
+  /** Bytes waiting: on the socket (sent, not yet on the network) plus the offline queue. */
+  get bufferedAmount(): number {
+    return (this.socket?.bufferedAmount ?? 0) + this.queuedBytes;
   }
 
   /** Timers still scheduled; zero after `close()` or `dispose()`. */

@@ -9,8 +9,8 @@ import { GatewayConfig } from '../config/gateway-config.js';
 const USAGE = `Usage: npm run daemon:sim -- --daemon <id> [--workspaces w1,w2] [--rate <events/s>] [--url <ws url>] [--token <jwt>]
                                 [--heartbeat-ms <ms>] [--quiet]
 
-Simulates a daemon: heartbeats, workspace updates and file changes at --rate, and task-status
-progress for every run-task it receives. Without --token it mints its own daemon tokens from
+Simulates a daemon: heartbeats, workspace updates and file changes at --rate (pausing while the
+gateway pushes back), and task-status progress for every run-task it receives. Without --token it mints its own daemon tokens from
 JWT_SECRET (or the gateway's development secret), a fresh one for every reconnect.`;
 
 const WORKSPACE_STATUSES = ['idle', 'syncing', 'idle', 'indexing'];
@@ -79,18 +79,34 @@ function main(): void {
     log(`cancel-task ${task.taskId}`);
   });
 
+  // Events at --rate, produced every 10 ms in the number due; while the gateway pushes back (a
+  // helper returned false) production waits for `drain` instead of piling events up here.
   let sequence = 0;
+  let backedUp = false;
+  let produced = 0;
+  const startedAt = Date.now();
+  daemon.on('drain', () => (backedUp = false));
+  const emit = (): boolean => {
+    sequence += 1;
+    const workspaceId = workspaceIds[sequence % workspaceIds.length];
+    return sequence % 10 === 0
+      ? daemon.workspaceUpdate(workspaceId, WORKSPACE_STATUSES[(sequence / 10) % WORKSPACE_STATUSES.length])
+      : daemon.fileChange(workspaceId, `src/file-${sequence % 50}.ts`, FILE_CHANGE_EVENTS[sequence % 3]);
+  };
   const emitter =
     rate > 0
       ? setInterval(() => {
-          sequence += 1;
-          const workspaceId = workspaceIds[sequence % workspaceIds.length];
-          if (sequence % 10 === 0) {
-            daemon.workspaceUpdate(workspaceId, WORKSPACE_STATUSES[(sequence / 10) % WORKSPACE_STATUSES.length]);
-          } else {
-            daemon.fileChange(workspaceId, `src/file-${sequence % 50}.ts`, FILE_CHANGE_EVENTS[sequence % 3]);
+          const due = Math.floor(((Date.now() - startedAt) / 1000) * rate);
+          if (backedUp) {
+            produced = due; // what could not be produced meanwhile is skipped, not owed
+            return;
           }
-        }, 1000 / rate)
+          while (produced < due && !backedUp) {
+            produced += 1;
+            if (!emit()) backedUp = true; // backed up or offline: `drain` says when to go on
+          }
+          if (backedUp) produced = due;
+        }, 10)
       : undefined;
 
   const stop = () => {

@@ -146,6 +146,9 @@ export class EnvironmentVariables {
   @IsInt() @Min(10) @Max(600_000)
   SLOW_CONSUMER_GRACE_MS: number = 5_000;
 
+  @IsInt() @Min(64 * 1024) @Max(1024 * 1024 * 1024)
+  FANOUT_MAX_BUFFERED_BYTES: number = 4 * 1024 * 1024;
+
   @IsInt() @Min(0) @Max(1_000_000)
   REPLAY_MAX_EVENTS: number = Limits.DEFAULT_REPLAY_MAX_EVENTS;
 

@@ -47,6 +47,8 @@ export class GatewayConfig {
   readonly drainWindowMs: number;
   readonly maxBufferedBytes: number;
   readonly slowConsumerGraceMs: number;
+  /** Bytes a daemon's healthy viewers may hold buffered before the daemon is read no further. */
+  readonly fanoutMaxBufferedBytes: number;
   readonly replayMaxEvents: number;
   readonly replayTtlMs: number;
   readonly commandDedupeTtlMs: number;
@@ -96,6 +98,7 @@ export class GatewayConfig {
     this.drainWindowMs = env.DRAIN_WINDOW_MS;
     this.maxBufferedBytes = env.MAX_BUFFERED_BYTES;
     this.slowConsumerGraceMs = env.SLOW_CONSUMER_GRACE_MS;
+    this.fanoutMaxBufferedBytes = env.FANOUT_MAX_BUFFERED_BYTES;
     this.replayMaxEvents = env.REPLAY_MAX_EVENTS;
     this.replayTtlMs = env.REPLAY_TTL_MS;
     this.commandDedupeTtlMs = env.COMMAND_DEDUPE_TTL_MS;

@@ -36,6 +36,7 @@ import { revocationMatches, type Revocation } from '../auth/revocation.js';
 import { RevocationList } from '../auth/revocation.list.js';
 import { ConnectionAdmission } from '../gateway/connection-admission.js';
 import { InboundLimiter, OverRateMode } from '../gateway/inbound-limiter.js';
+import { FanoutBackpressure } from '../gateway/fanout-backpressure.js';
 import { RefreshTokenDto } from '../auth/dto/refresh-token.dto.js';
 import { Roles, ROLES_KEY } from '../auth/roles.decorator.js';
 import { WsAuthGuard } from '../auth/ws-auth.guard.js';
@@ -123,6 +124,7 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     private readonly metrics: GatewayMetrics,
     private readonly admission: ConnectionAdmission,
     private readonly revocations: RevocationList,
+    private readonly fanout: FanoutBackpressure,
   ) {}
 
   /** Registers the @DirectDispatch handlers with the adapter's fast path. */
@@ -147,6 +149,11 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
   afterInit(server: WebSocketServer): void {
     this.server = server;
     this.revocations.onRevoked((revocation) => this.closeRevoked(revocation));
+    this.metrics.sources.outboundBuffered = () => {
+      let total = 0;
+      for (const socket of server.clients) total += socket.bufferedAmount;
+      return total;
+    };
     this.pingTimer = setInterval(() => this.pingAll(), this.config.pingIntervalMs);
   }
 
@@ -168,6 +175,8 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
       return this.refuse(socket, error, connectionId);
     }
     this.enforceAuthorization(connection);
+    if (connection.identity.principal.role === Role.Daemon) this.fanout.attachDaemon(connection);
+    else this.fanout.addViewer(connection);
     socket.on('pong', () => (connection.isAlive = true));
     const { principal, daemonId } = connection.identity;
     this.metrics.connects.labels(principal.role).inc();
@@ -199,6 +208,8 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     if (!connection) return;
     connection.dispose();
     const { principal, daemonId } = connection.identity;
+    if (principal.role === Role.Daemon) this.fanout.detachDaemon(connection);
+    else this.fanout.removeViewer(connection);
     this.metrics.connections.labels(principal.role).dec();
     this.metrics.disconnects.labels(principal.role, closeCodeLabel(Number(closeCode ?? CloseCode.AbnormalClosure))).inc();
     this.logger.log({ msg: 'connection closed', connectionId: connection.id, role: principal.role, daemonId });

@@ -11,6 +11,7 @@ import { InMemoryEventStreams } from './streams/in-memory-event-streams.js';
 import { RedisEventStreams } from './streams/redis-event-streams.js';
 import { ConnectionAdmission } from '../gateway/connection-admission.js';
 import { DirectRoutes } from '../gateway/direct-routes.js';
+import { FanoutBackpressure } from '../gateway/fanout-backpressure.js';
 import { SlowConsumerMonitor } from '../gateway/slow-consumer.monitor.js';
 import { WorkspacesModule } from '../workspaces/workspaces.module.js';
 import { DaemonBroker } from './daemon.broker.js';
@@ -44,6 +45,7 @@ import { InMemoryDaemonBroker } from './in-memory-daemon.broker.js';
     DirectRoutes,
     SlowConsumerMonitor,
     ConnectionAdmission,
+    FanoutBackpressure,
   ],
   exports: [DaemonService],
 })

@@ -8,7 +8,14 @@ import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { SlowConsumerMonitor } from './slow-consumer.monitor.js';
 import type { ConnectionIdentity } from '../auth/principal.js';
 import type { PeerLink } from '../daemons/peer-link.js';
+import type { Socket } from 'node:net';
 import type { InboundLimiter } from './inbound-limiter.js';
+import type { FanoutBudget } from './fanout-backpressure.js';
+import { textFrameOf } from './text-frame.js';
+import { WriteCoalescer, type CorkedSocket } from './write-coalescer.js';
+
+/** One per process: every connection's frames of one turn are written together at its end. */
+const coalescer = new WriteCoalescer(undefined, (frames, target) => (target as Connection).batchWritten(frames));
 
 /** Why reading a connection's socket is paused; reads resume when no reason is left. */
 export enum PauseReason {
@@ -31,7 +38,7 @@ const MAX_CLOSE_REASON_BYTES = 123;
  * tail of the inbound queue. Frames from one connection are handled strictly in order, so
  * replies and forwarded events never overtake each other.
  */
-export class Connection implements PeerLink {
+export class Connection implements PeerLink, CorkedSocket {
   private static readonly logger = new Logger('Connection');
 
   isAlive = true;
@@ -51,6 +58,15 @@ export class Connection implements PeerLink {
   /** Frames routed to this peer before its `connected` frame went out; null once released. */
   private held: string[] | null = [];
   private pausedFor = 0;
+  /** Frames read before a backpressure pause took effect, replayed in order when it ends. */
+  private heldInbound: Array<() => void> = [];
+  /** As a client: its daemon's fan-out budget on this instance. As a daemon: its own. */
+  fanoutBudget: FanoutBudget | undefined;
+  fanoutDaemonBudget: FanoutBudget | undefined;
+  /** The TCP socket under the WebSocket: frames are written to it directly, coalesced per turn. */
+  readonly raw: Socket;
+  corkedFrames = 0;
+  corkedBytes = 0;
   private readonly pauseTimers = new Map<PauseReason, NodeJS.Timeout>();
   private authorizationTimer: NodeJS.Timeout | undefined;
 
@@ -66,6 +82,8 @@ export class Connection implements PeerLink {
     readonly id: string = randomUUID(),
   ) {
     connections.set(socket, this);
+    // ws keeps it in a private field; without it (a future ws) frames go through ws.send.
+    this.raw = (socket as unknown as { _socket: Socket })._socket;
   }
 
   static of(socket: WebSocket): Connection | undefined {
@@ -99,6 +117,7 @@ export class Connection implements PeerLink {
    * for `ms` when given. Frames already read still arrive.
    */
   pauseReads(reason: PauseReason, ms?: number): void {
+    if (!this.isOpen) return;
     if (this.pausedFor === 0 && this.isOpen) this.socket.pause();
     this.pausedFor |= reason;
     if (ms === undefined || this.pauseTimers.has(reason)) return;
@@ -113,7 +132,23 @@ export class Connection implements PeerLink {
     this.pauseTimers.delete(reason);
     if ((this.pausedFor & reason) === 0) return;
     this.pausedFor &= ~reason;
-    if (this.pausedFor === 0) this.socket.resume();
+    // Frames held back go first, in order; one of them may pause the connection again.
+    while (this.heldInbound.length > 0 && !this.isHoldingInbound) this.heldInbound.shift()!();
+    if (this.pausedFor === 0 && this.isOpen) this.socket.resume();
+  }
+
+  /** While paused for backpressure even frames already read wait: the bound is kept exactly. */
+  get isHoldingInbound(): boolean {
+    return (this.pausedFor & PauseReason.Backpressure) !== 0;
+  }
+
+  holdInbound(handle: () => void): void {
+    this.heldInbound.push(handle);
+  }
+
+  /** Called by the coalescer with the size of each batch written to this socket. */
+  batchWritten(frames: number): void {
+    this.metrics?.coalescedFrames.observe(frames);
   }
 
   /** Calls `onExpired` at `deadline` (ms since the epoch) unless the authorization is extended first. */
@@ -150,16 +185,34 @@ export class Connection implements PeerLink {
     }, ACK_DELAY_MS);
   }
 
-  send(frame: Frame | string): void {
+  /**
+   * Queues a frame for the peer, coalesced with the others of this turn. Live traffic to a peer
+   * far behind (past the slow-consumer hard limit) cuts it instead: it resumes from its position.
+   * `bounded: false` is for the admission burst (snapshot and replay), which history bounds.
+   */
+  send(frame: Frame | string, bounded = true): void {
     if (!this.isOpen) return;
     const text = typeof frame === 'string' ? frame : JSON.stringify(frame);
     if (this.held) {
       this.held.push(text);
       return;
     }
-    this.socket.send(text);
+    const slow = this.slowConsumers;
+    const buffered = this.socket.bufferedAmount;
+    // Far past the bound nothing more is queued: the peer is cut now and resumes from its position.
+    if (bounded && slow && buffered > slow.hardLimitBytes) return slow.cut(this);
+    let bytes: number;
+    if (this.raw) {
+      const encoded = textFrameOf(text);
+      coalescer.write(this, encoded);
+      bytes = encoded.length;
+    } else {
+      this.socket.send(text);
+      bytes = text.length;
+    }
+    if (this.fanoutBudget) this.fanoutBudget.writtenSince += bytes;
     this.metrics?.sentText(text);
-    if (this.slowConsumers && this.socket.bufferedAmount > this.slowConsumers.maxBufferedBytes) this.slowConsumers.overLimit(this);
+    if (slow && buffered + bytes > slow.maxBufferedBytes) slow.overLimit(this);
   }
 
   /**
@@ -170,15 +223,17 @@ export class Connection implements PeerLink {
   release(connected: Frame, follow: readonly string[] = [], afterSeq = -1): void {
     const held = this.held ?? [];
     this.held = null;
-    this.send(connected);
-    for (const text of follow) this.send(text);
+    this.send(connected, false);
+    for (const text of follow) this.send(text, false);
     for (const text of held) {
       const seq = seqOf(text);
-      if (seq === undefined || seq > afterSeq) this.send(text);
+      if (seq === undefined || seq > afterSeq) this.send(text, false);
     }
   }
 
   close(code: CloseCode, reason: string): void {
+    // What this turn queued goes out before the error and close frames.
+    coalescer.flush();
     closeWithError(this.socket, code, reason);
   }
 

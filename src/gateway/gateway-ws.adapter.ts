@@ -16,6 +16,7 @@ import { sendError } from './ws-error.filter.js';
 import { errorFrame, errorFrameOf } from './frames.js';
 import type { ConnectionAdmission, UpgradeRefusal } from './connection-admission.js';
 import { FrameVerdict } from './inbound-limiter.js';
+import type { FanoutBackpressure } from './fanout-backpressure.js';
 
 export interface GatewayWsAdapterOptions {
   maxPayloadBytes: number;
@@ -26,6 +27,8 @@ export interface GatewayWsAdapterOptions {
   metrics: GatewayMetrics;
   /** Origin, caps, handshake rate and token, decided before the WebSocket handshake. */
   admission: Pick<ConnectionAdmission, 'admit'>;
+  /** Pauses a daemon whose viewers are backed up. */
+  fanout: Pick<FanoutBackpressure, 'afterDaemonFrame'>;
 }
 
 type RegisteredServer = WebSocketServer & { path?: string };
@@ -90,6 +93,15 @@ export class GatewayWsAdapter extends WsAdapter {
     const connection = Connection.of(client);
     // A refused connection is already closing with its close code; frames racing it are moot.
     if (!connection || !connection.isOpen) return;
+    if (connection.isHoldingInbound) {
+      connection.holdInbound(() => this.dispatch(client, byType, data, isBinary));
+      return;
+    }
+    this.handleFrame(connection, byType, data, isBinary);
+    if (connection.fanoutDaemonBudget) this.adapterOptions.fanout.afterDaemonFrame(connection);
+  }
+
+  private handleFrame(connection: Connection, byType: Map<string, HandlerCallback>, data: RawData, isBinary: boolean): void {
     const bytes = rawDataLength(data);
     const { limiter } = connection;
     const metrics = this.adapterOptions.metrics;

@@ -29,6 +29,22 @@ export class SlowConsumerMonitor implements OnModuleDestroy {
     return this.config.maxBufferedBytes;
   }
 
+  /**
+   * A lagging peer is not waited for past this: a burst must not become memory. As much as a
+   * daemon's whole healthy audience may hold (FANOUT_MAX_BUFFERED_BYTES), at least twice the bound.
+   */
+  get hardLimitBytes(): number {
+    return Math.max(this.config.maxBufferedBytes * 2, this.config.fanoutMaxBufferedBytes);
+  }
+
+  /** Closes a peer at once (its buffer is past the hard limit); it resumes from its position. */
+  cut(connection: Connection): void {
+    if (this.closing.has(connection)) return;
+    this.overSince.delete(connection);
+    this.startClosing(connection, Date.now());
+    this.timer ??= setInterval(() => this.check(), Math.max(10, Math.min(250, Math.floor(this.config.slowConsumerGraceMs / 4))));
+  }
+
   /** Called by a connection whose buffer went over the bound. */
   overLimit(connection: Connection): void {
     if (this.overSince.has(connection) || this.closing.has(connection)) return;
@@ -41,16 +57,20 @@ export class SlowConsumerMonitor implements OnModuleDestroy {
     this.timer = undefined;
   }
 
+  private startClosing(connection: Connection, now: number): void {
+    this.closing.set(connection, now);
+    this.metrics.slowConsumerCloses.inc();
+    this.logger.warn({ msg: 'closing slow consumer', connectionId: connection.id, bufferedBytes: connection.bufferedAmount });
+    connection.close(CloseCode.SlowConsumer, 'slow consumer');
+  }
+
   private check(now = Date.now()): void {
     for (const [connection, since] of this.overSince) {
       if (!connection.isOpen || connection.bufferedAmount <= this.config.maxBufferedBytes) {
         this.overSince.delete(connection);
       } else if (now - since >= this.config.slowConsumerGraceMs) {
         this.overSince.delete(connection);
-        this.closing.set(connection, now);
-        this.metrics.slowConsumerCloses.inc();
-        this.logger.warn({ msg: 'closing slow consumer', connectionId: connection.id, bufferedBytes: connection.bufferedAmount });
-        connection.close(CloseCode.SlowConsumer, 'slow consumer');
+        this.startClosing(connection, now);
       }
     }
     for (const [connection, since] of this.closing) {

@@ -39,6 +39,29 @@ export class GatewayMetrics {
     'From a daemon event received to its last local client write',
     [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1],
   );
+  readonly coalescedFrames = new FastHistogram('arbor_coalesced_frames_per_write', 'Frames written to one socket in one write (per-turn coalescing)', [1, 2, 4, 8, 16, 32, 64]);
+  /** Read at scrape time from whoever owns the numbers (set by the gateway and the backpressure). */
+  readonly sources = { fanoutBuffered: () => 0, fanoutBufferedPeak: () => 0, outboundBuffered: () => 0 };
+  readonly fanoutBuffered: Gauge = new Gauge({
+    name: 'arbor_fanout_buffered_bytes',
+    help: 'Bytes buffered for healthy viewers of daemons, on this instance',
+    registers: [this.registry],
+    collect: () => this.fanoutBuffered.set(this.sources.fanoutBuffered()),
+  });
+  readonly fanoutBufferedPeak: Gauge = new Gauge({
+    name: 'arbor_fanout_buffered_peak_bytes',
+    help: 'The most one daemon\'s healthy viewers held at any backpressure check (bounded by FANOUT_MAX_BUFFERED_BYTES)',
+    registers: [this.registry],
+    collect: () => this.fanoutBufferedPeak.set(this.sources.fanoutBufferedPeak()),
+  });
+  readonly outboundBuffered: Gauge = new Gauge({
+    name: 'arbor_outbound_buffered_bytes',
+    help: 'Bytes buffered for all connections on this instance, not yet written to the network',
+    registers: [this.registry],
+    collect: () => this.outboundBuffered.set(this.sources.outboundBuffered()),
+  });
+  readonly fanoutPauses = new Counter({ name: 'arbor_daemon_pauses_total', help: 'Times a daemon\'s reads were paused because its viewers were backed up', registers: [this.registry] });
+  readonly fanoutPausedSeconds = new Counter({ name: 'arbor_daemon_paused_seconds_total', help: 'Time daemons spent paused for their viewers', registers: [this.registry] });
   readonly replays = new Counter({ name: 'arbor_replay_total', help: 'Resuming clients by outcome', labelNames: ['outcome'], registers: [this.registry] });
   readonly slowConsumerCloses = new Counter({ name: 'arbor_slow_consumer_closes_total', help: 'Connections closed with 4008 slow_consumer', registers: [this.registry] });
   readonly rateLimited = new Counter({
@@ -83,6 +106,7 @@ export class GatewayMetrics {
     for (const outcome of ['ok', ErrorCode.Unauthorized, ErrorCode.Forbidden]) this.tokenRefreshes.labels(outcome).inc(0);
     for (const reason of ['expired', 'revoked', 'refresh_forbidden']) this.authorizationCloses.labels(reason).inc(0);
     this.registry.registerMetric(this.fanoutLatency as never);
+    this.registry.registerMetric(this.coalescedFrames as never);
   }
 
   /** Registers the Redis gauges: only instances configured with Redis export them. */

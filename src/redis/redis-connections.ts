@@ -1,5 +1,5 @@
 import { Logger, type OnModuleDestroy } from '@nestjs/common';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 
@@ -25,14 +25,21 @@ export class RedisConnections implements OnModuleDestroy {
   private readonly readyListeners = new Set<() => void>();
   private lastProblem: string | undefined = 'connecting';
 
-  constructor(
+  /** ioredis is loaded only by instances configured with Redis: a single instance never pays for it. */
+  static async create(url: string, prefix: string): Promise<RedisConnections> {
+    const { Redis: RedisClient } = await import('ioredis');
+    return new RedisConnections(url, prefix, RedisClient);
+  }
+
+  private constructor(
     url: string,
     readonly prefix: string,
+    RedisClient: typeof Redis,
   ) {
     const options = { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: RETRY_DELAY_MS, autoResubscribe: false, lazyConnect: false };
     // Auto-pipelining batches the commands of one event-loop turn (appends, publishes) into one write.
-    this.commands = new Redis(url, { ...options, enableAutoPipelining: true, connectionName: `arbor-${this.instanceId}` });
-    this.subscriber = new Redis(url, { ...options, connectionName: `arbor-sub-${this.instanceId}` });
+    this.commands = new RedisClient(url, { ...options, enableAutoPipelining: true, connectionName: `arbor-${this.instanceId}` });
+    this.subscriber = new RedisClient(url, { ...options, connectionName: `arbor-sub-${this.instanceId}` });
     for (const [name, client] of [['commands', this.commands], ['subscriber', this.subscriber]] as const) {
       client.on('error', (error: Error) => this.problem(`${name}: ${error.message}`));
       client.on('end', () => this.problem(`${name}: connection ended`));

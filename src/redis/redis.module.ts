@@ -15,7 +15,7 @@ export class RedisModule {
       providers: [
         {
           provide: RedisConnections,
-          useFactory: () => (config.redisUrl ? new RedisConnections(config.redisUrl, config.redisKeyPrefix) : null),
+          useFactory: async () => (config.redisUrl ? RedisConnections.create(config.redisUrl, config.redisKeyPrefix) : null),
         },
       ],
       exports: [RedisConnections],

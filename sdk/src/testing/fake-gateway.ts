@@ -68,6 +68,8 @@ export class FakeSocket implements WebSocketLike {
   static readonly CLOSED = 3;
 
   readyState = FakeSocket.CONNECTING;
+  /** What the client's socket has not yet put on the network; set it to simulate a backed-up link. */
+  bufferedAmount = 0;
   onopen: ((event: unknown) => void) | null = null;
   onmessage: ((event: { data: unknown }) => void) | null = null;
   onclose: ((event: { code: number; reason: string }) => void) | null = null;

@@ -1,0 +1,65 @@
+import type { Socket } from 'node:net';
+
+/** A socket whose writes are batched, with the batch in progress. */
+export interface CorkedSocket {
+  readonly raw: Socket;
+  corkedFrames: number;
+  corkedBytes: number;
+}
+
+export interface CoalescingLimits {
+  /** A batch is written once it holds this many frames ... */
+  maxFrames: number;
+  /** ... or this many bytes, whichever comes first. */
+  maxBytes: number;
+}
+
+export const DEFAULT_COALESCING: CoalescingLimits = { maxFrames: 32, maxBytes: 64 * 1024 };
+
+/**
+ * Frames written to one socket within one event-loop turn leave in as few writes as possible: the
+ * socket is corked at its first frame and uncorked when the batch is full or, at the latest, at
+ * the end of the turn (setImmediate), so a lone frame still leaves in the turn it was produced.
+ * The caps bound how much one batch holds back and how large one write gets.
+ */
+export class WriteCoalescer {
+  private pending: CorkedSocket[] = [];
+  private scheduled = false;
+
+  constructor(
+    private readonly limits: CoalescingLimits = DEFAULT_COALESCING,
+    /** Told the size of each batch written (frames). */
+    private readonly onBatch: (frames: number, target: CorkedSocket) => void = () => undefined,
+    private readonly defer: (callback: () => void) => unknown = setImmediate,
+  ) {}
+
+  write(target: CorkedSocket, frame: Buffer): void {
+    if (target.corkedFrames === 0) {
+      target.raw.cork();
+      this.pending.push(target);
+      if (!this.scheduled) {
+        this.scheduled = true;
+        this.defer(this.flush);
+      }
+    }
+    target.raw.write(frame);
+    target.corkedFrames += 1;
+    target.corkedBytes += frame.length;
+    if (target.corkedFrames >= this.limits.maxFrames || target.corkedBytes >= this.limits.maxBytes) this.release(target);
+  }
+
+  /** Writes every batch in progress. */
+  readonly flush = (): void => {
+    this.scheduled = false;
+    const batches = this.pending;
+    this.pending = [];
+    for (const target of batches) if (target.corkedFrames > 0) this.release(target);
+  };
+
+  private release(target: CorkedSocket): void {
+    this.onBatch(target.corkedFrames, target);
+    target.corkedFrames = 0;
+    target.corkedBytes = 0;
+    target.raw.uncork();
+  }
+}
