@@ -234,6 +234,9 @@ export function validateEnvironment(raw: RawEnv): EnvironmentVariables {
   if (env.NODE_ENV === NodeEnv.Production && !env.JWT_SECRET && !env.JWT_PUBLIC_KEY && !env.JWT_JWKS_URL) {
     problems.push('JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL is required when NODE_ENV=production');
   }
+  if (env.FANOUT_MAX_BUFFERED_BYTES <= env.MAX_BUFFERED_BYTES) {
+    problems.push(`FANOUT_MAX_BUFFERED_BYTES (${env.FANOUT_MAX_BUFFERED_BYTES}) must be greater than MAX_BUFFERED_BYTES (${env.MAX_BUFFERED_BYTES}): one slow viewer must not be able to pause a daemon`);
+  }
   if (env.DAEMON_TIMEOUT_MS <= env.DAEMON_STALE_MS) {
     problems.push(`DAEMON_TIMEOUT_MS (${env.DAEMON_TIMEOUT_MS}) must be greater than DAEMON_STALE_MS (${env.DAEMON_STALE_MS})`);
   }

@@ -17,13 +17,13 @@ export class FanoutBudget {
 
   constructor(readonly daemonId: string) {}
 
-  /** What the healthy viewers hold. A viewer over MAX_BUFFERED_BYTES is the slow-consumer rule's. */
+  /**
+   * What the viewers hold, each counted up to MAX_BUFFERED_BYTES: past that a viewer is the
+   * slow-consumer rule's, and one viewer alone can never hold the daemon (the bound is larger).
+   */
   measure(maxPerViewer: number): number {
     let total = 0;
-    for (const viewer of this.viewers) {
-      const buffered = viewer.bufferedAmount;
-      if (buffered <= maxPerViewer) total += buffered;
-    }
+    for (const viewer of this.viewers) total += Math.min(viewer.bufferedAmount, maxPerViewer);
     this.lastTotal = total;
     this.writtenSince = 0;
     return total;
@@ -31,11 +31,12 @@ export class FanoutBudget {
 }
 
 /**
- * Backpressure from a daemon's viewers to the daemon: when the bytes buffered for its healthy
- * viewers pass FANOUT_MAX_BUFFERED_BYTES, the gateway stops reading that daemon (frames already
- * read wait, unparsed), so the daemon's own send buffer fills instead of the gateway's heap. It
- * reads again once the viewers are below half the bound. One slow viewer does not hold the others
- * back: past MAX_BUFFERED_BYTES it no longer counts and the slow-consumer rule (4008) takes it.
+ * Backpressure from a daemon's viewers to the daemon: when the bytes buffered for its viewers pass
+ * FANOUT_MAX_BUFFERED_BYTES, the gateway stops reading that daemon (frames already read wait,
+ * unparsed), so the daemon's own send buffer fills instead of the gateway's heap. It reads again
+ * once the viewers are below half the bound. One slow viewer does not hold the others back: it
+ * counts for at most MAX_BUFFERED_BYTES (less than the bound), and the slow-consumer rule (4008)
+ * takes it.
  */
 @Injectable()
 export class FanoutBackpressure implements OnModuleDestroy {
@@ -43,7 +44,7 @@ export class FanoutBackpressure implements OnModuleDestroy {
   private readonly budgets = new Map<string, FanoutBudget>();
   private readonly paused = new Set<FanoutBudget>();
   private pollTimer: NodeJS.Timeout | undefined;
-  /** The most the healthy viewers of one daemon held at any check, for the gauge. */
+  /** The most one daemon's viewers held (as counted) at any check, for the gauge. */
   private peak = 0;
 
   constructor(

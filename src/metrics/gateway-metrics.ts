@@ -44,13 +44,13 @@ export class GatewayMetrics {
   readonly sources = { fanoutBuffered: () => 0, fanoutBufferedPeak: () => 0, outboundBuffered: () => 0 };
   readonly fanoutBuffered: Gauge = new Gauge({
     name: 'arbor_fanout_buffered_bytes',
-    help: 'Bytes buffered for healthy viewers of daemons, on this instance',
+    help: 'Bytes buffered for viewers of daemons on this instance, each counted up to MAX_BUFFERED_BYTES (what backpressure bounds)',
     registers: [this.registry],
     collect: () => this.fanoutBuffered.set(this.sources.fanoutBuffered()),
   });
   readonly fanoutBufferedPeak: Gauge = new Gauge({
     name: 'arbor_fanout_buffered_peak_bytes',
-    help: 'The most one daemon\'s healthy viewers held at any backpressure check (bounded by FANOUT_MAX_BUFFERED_BYTES)',
+    help: 'The most one daemon\'s viewers held (as counted) at any backpressure check; bounded by FANOUT_MAX_BUFFERED_BYTES',
     registers: [this.registry],
     collect: () => this.fanoutBufferedPeak.set(this.sources.fanoutBufferedPeak()),
   });
