@@ -273,7 +273,8 @@ const ratioBetween = (scenario, key, server, reference) => {
 };
 const value = (scenario, key) => summary[scenario]?.[key]?.servers.arbor?.median;
 const targets = [
-  ['fan-out deliveries/s ≥ 0.90 × raw ws', ratio('fanout', 'deliveriesPerSecond'), (r) => r >= 0.9],
+  ['fan-out deliveries/s ≥ 3.0 × raw ws (coalesced writes)', ratio('fanout', 'deliveriesPerSecond'), (r) => r >= 3.0],
+  ['fan-out peak server RSS ≤ 1.5 × raw ws', ratio('fanout', 'serverPeakRss'), (r) => r <= 1.5],
   ['ingress messages/s ≥ 0.80 × raw ws', ratio('ingress', 'messagesPerSecond'), (r) => r >= 0.8],
   ['latency p99 ≤ 1.30 × raw ws', ratio('latency', 'p99'), (r) => r <= 1.3],
   ['memory per idle connection ≤ 1.40 × raw ws', ratio('idle', 'bytesPerConnection'), (r) => r <= 1.4],

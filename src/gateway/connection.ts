@@ -199,6 +199,7 @@ export class Connection implements PeerLink, CorkedSocket {
     }
     const slow = this.slowConsumers;
     const buffered = this.socket.bufferedAmount;
+    if (this.metrics && buffered > this.metrics.bufferedPeak) this.metrics.bufferedPeak = buffered;
     // Far past the bound nothing more is queued: the peer is cut now and resumes from its position.
     if (bounded && slow && buffered > slow.hardLimitBytes) return slow.cut(this);
     let bytes: number;

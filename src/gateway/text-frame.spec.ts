@@ -1,5 +1,10 @@
-import { Receiver } from 'ws';
+import type { EventEmitter } from 'node:events';
+import type { Writable } from 'node:stream';
+import * as ws from 'ws';
 import { encodeTextFrame } from './text-frame.js';
+
+// ws's own frame parser (exported at runtime; its type definitions leave it out).
+const { Receiver } = ws as unknown as { Receiver: new (options: { isServer: boolean }) => Writable & EventEmitter };
 
 /** Frames we encode are parsed back by ws's own receiver (as a client would: unmasked server frames). */
 function parse(frame: Buffer): Promise<string> {

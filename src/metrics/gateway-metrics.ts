@@ -60,6 +60,14 @@ export class GatewayMetrics {
     registers: [this.registry],
     collect: () => this.outboundBuffered.set(this.sources.outboundBuffered()),
   });
+  /** The largest buffer any one connection had when a frame was queued for it. */
+  bufferedPeak = 0;
+  readonly connectionBufferedPeak: Gauge = new Gauge({
+    name: 'arbor_connection_buffered_peak_bytes',
+    help: 'The most one connection had buffered when a frame was queued for it (bounded by the slow-consumer hard limit)',
+    registers: [this.registry],
+    collect: () => this.connectionBufferedPeak.set(this.bufferedPeak),
+  });
   readonly fanoutPauses = new Counter({ name: 'arbor_daemon_pauses_total', help: 'Times a daemon\'s reads were paused because its viewers were backed up', registers: [this.registry] });
   readonly fanoutPausedSeconds = new Counter({ name: 'arbor_daemon_paused_seconds_total', help: 'Time daemons spent paused for their viewers', registers: [this.registry] });
   readonly replays = new Counter({ name: 'arbor_replay_total', help: 'Resuming clients by outcome', labelNames: ['outcome'], registers: [this.registry] });
