@@ -482,3 +482,25 @@ describe('security: JWKS gateway', () => {
     await peer.next('connected');
   });
 });
+
+describe('security: JWKS endpoint that never answers', () => {
+  it('boot and verification give up after JWKS_TIMEOUT_MS: the token is refused, nothing hangs', async () => {
+    const sockets = new Set<import('node:net').Socket>();
+    const silent = createServer(() => undefined); // accepts, never responds
+    silent.on('connection', (socket) => sockets.add(socket));
+    const port = await new Promise<number>((resolve) => silent.listen(0, '127.0.0.1', () => resolve((silent.address() as AddressInfo).port)));
+    const started = Date.now();
+    const gateway = await GatewayHarness.start({ JWT_SECRET: '', JWT_JWKS_URL: `http://127.0.0.1:${port}/jwks.json`, JWKS_TIMEOUT_MS: '300', JWKS_REFETCH_MIN_INTERVAL_MS: '1000' });
+    try {
+      expect(Date.now() - started).toBeLessThan(5_000);
+      const key = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      const token = jwt.sign({ sub: 'd', role: 'daemon', aud: 'arbor-gateway', iat: nowSeconds(), exp: nowSeconds() + 60 }, { privateKey: key, algorithm: 'ES256', header: { alg: 'ES256', kid: 'k1' } as never });
+      await expectClosed(await gateway.open(gateway.wsUrl({ token })), 4401, 'unauthorized');
+    } finally {
+      await gateway.stop();
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
+  });
+});

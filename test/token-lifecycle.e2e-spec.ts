@@ -16,13 +16,21 @@ const GRACE_MS = 300;
 const API_KEY = 'lifecycle-api-key-0123456789';
 const sleepUntil = (epochMs: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, epochMs - Date.now())));
 
-describe('token expiry and refresh on a live connection', () => {
+const lifecyclePrefix = uniquePrefix();
+
+describe.each([
+  ['in memory', {}],
+  ['on Redis', { REDIS_URL: SHARED_REDIS_URL, REDIS_KEY_PREFIX: lifecyclePrefix }],
+])('token expiry and refresh on a live connection (%s)', (_label, extraEnv: Record<string, string>) => {
   let gateway: GatewayHarness;
   beforeAll(async () => {
-    gateway = await GatewayHarness.start({ TOKEN_GRACE_MS: String(GRACE_MS), JWT_CLOCK_TOLERANCE_SECONDS: '0' });
+    gateway = await GatewayHarness.start({ TOKEN_GRACE_MS: String(GRACE_MS), JWT_CLOCK_TOLERANCE_SECONDS: '0', ...extraEnv });
     await gateway.daemon('d1');
   });
-  afterAll(async () => gateway.stop());
+  afterAll(async () => {
+    await gateway.stop();
+    if (extraEnv.REDIS_URL) await deletePrefix(SHARED_REDIS_URL, lifecyclePrefix);
+  });
 
   const clientToken = (ttlSeconds: number, sub = 'u1') => gateway.token(Role.Client, sub, { daemons: ['d1'], ttlSeconds });
 

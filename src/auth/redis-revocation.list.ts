@@ -5,6 +5,9 @@ import type { RedisConnections } from '../redis/redis-connections.js';
 import { RevocationKind, revocationKey, type Revocation } from './revocation.js';
 import { RevocationList } from './revocation.list.js';
 
+/** How long boot waits for Redis before starting without the list. */
+const BOOT_WAIT_MS = 2_000;
+
 /** How often the whole list is read again, covering a publish missed while the subscriber reconnected. */
 const RESYNC_INTERVAL_MS = 5_000;
 
@@ -30,8 +33,10 @@ export class RedisRevocationList extends RevocationList implements OnModuleInit,
       const revocation = parseRevocation(message);
       if (revocation) this.apply(revocation);
     });
+    // Give a Redis that is still connecting a moment, so the list is loaded before the first
+    // connection; if Redis is away at boot, the first ready connection loads it (1013 until then).
+    await this.redis.whenReady(BOOT_WAIT_MS);
     await this.redis.subscribe(this.channel);
-    // Not awaited when Redis is away at boot: the first ready connection loads the list.
     this.redis.onReady(() => void this.resync());
     await this.resync();
     this.resyncTimer = setInterval(() => void this.resync(), RESYNC_INTERVAL_MS);

@@ -36,6 +36,7 @@ import { revocationMatches, type Revocation } from '../auth/revocation.js';
 import { RevocationList } from '../auth/revocation.list.js';
 import { ConnectionAdmission } from '../gateway/connection-admission.js';
 import { InboundLimiter, OverRateMode } from '../gateway/inbound-limiter.js';
+import { DeadlineWheel } from '../gateway/deadline-wheel.js';
 import { FanoutBackpressure } from '../gateway/fanout-backpressure.js';
 import { RefreshTokenDto } from '../auth/dto/refresh-token.dto.js';
 import { Roles, ROLES_KEY } from '../auth/roles.decorator.js';
@@ -85,6 +86,9 @@ function authorizationEnd(principal: Principal): string {
   return new Date(principal.expiresAt * 1000).toISOString();
 }
 
+/** Authorization deadlines are checked this often: a connection ends at most this late. */
+const AUTHORIZATION_SLOT_MS = 250;
+
 /** How long shutdown waits for peers to answer the close frame before terminating them. */
 const SHUTDOWN_CLOSE_TIMEOUT_MS = 2_000;
 /** The drain closes one batch of connections this often. */
@@ -113,6 +117,9 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
   private server: WebSocketServer | undefined;
   private draining: Promise<void> | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
+  private deadlineTimer: NodeJS.Timeout | undefined;
+  /** Authorization deadlines of every connection, checked every quarter second. */
+  private readonly authorizationDeadlines = new DeadlineWheel<Connection>(AUTHORIZATION_SLOT_MS, (connection) => this.authorizationExpired(connection));
 
   constructor(
     private readonly auth: AuthService,
@@ -155,6 +162,8 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
       return total;
     };
     this.pingTimer = setInterval(() => this.pingAll(), this.config.pingIntervalMs);
+    this.deadlineTimer = setInterval(() => this.authorizationDeadlines.tick(), AUTHORIZATION_SLOT_MS);
+    this.deadlineTimer.unref();
   }
 
   handleConnection(socket: WebSocket, request: IncomingMessage): void {
@@ -207,6 +216,7 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     const connection = Connection.of(socket);
     if (!connection) return;
     connection.dispose();
+    this.authorizationDeadlines.cancel(connection);
     const { principal, daemonId } = connection.identity;
     if (principal.role === Role.Daemon) this.fanout.detachDaemon(connection);
     else this.fanout.removeViewer(connection);
@@ -332,6 +342,7 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     this.logger.log({ msg: 'draining', connections: this.server?.clients.size ?? 0, drainDelayMs, drainWindowMs });
     await sleep(drainDelayMs);
     clearInterval(this.pingTimer);
+    clearInterval(this.deadlineTimer);
     const sockets = shuffle([...(this.server?.clients ?? [])]);
     const closed = sockets.map((socket) => new Promise<void>((resolve) => (socket.readyState === socket.CLOSED ? resolve() : socket.once('close', () => resolve()))));
     this.metrics.draining.set(1);
@@ -363,12 +374,14 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
 
   /** Closes the connection with 4401 once its token has expired and the grace period has passed. */
   private enforceAuthorization(connection: Connection): void {
-    const deadline = connection.identity.principal.expiresAt * 1000 + this.config.tokenGraceMs;
-    connection.authorizeUntil(deadline, () => {
-      this.metrics.authorizationCloses.labels('expired').inc();
-      this.logger.log({ msg: 'authorization expired', connectionId: connection.id });
-      connection.close(CloseCode.Unauthorized, 'token expired; reconnect with a fresh token');
-    });
+    this.authorizationDeadlines.schedule(connection, connection.identity.principal.expiresAt * 1000 + this.config.tokenGraceMs);
+  }
+
+  private authorizationExpired(connection: Connection): void {
+    if (!connection.isOpen) return;
+    this.metrics.authorizationCloses.labels('expired').inc();
+    this.logger.log({ msg: 'authorization expired', connectionId: connection.id });
+    connection.close(CloseCode.Unauthorized, 'token expired; reconnect with a fresh token');
   }
 
   /** Revoked on any instance: close what it covers here with 4403. */

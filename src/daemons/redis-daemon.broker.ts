@@ -29,6 +29,10 @@ type InstanceMessage = { t: 'replaced'; d: string; c: string } | { t: 'command';
 /** How often an instance measures its pub/sub round trip. */
 const PROBE_EVERY_MS = 5_000;
 
+/** A batch of one daemon's events is published once it holds this many frames or bytes. */
+const PUBLISH_BATCH_FRAMES = 256;
+const PUBLISH_BATCH_BYTES = 256 * 1024;
+
 const unavailable = () => new GatewayException(ErrorCode.Unavailable, 'shared state is unavailable; retry shortly');
 
 /**
@@ -47,6 +51,9 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
   private refreshTimer: NodeJS.Timeout | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
   private readonly warned = new Set<string>();
+  /** Events of this turn not yet published, per daemon. */
+  private readonly outgoing = new Map<string, { frames: string[]; bytes: number }>();
+  private publishScheduled = false;
 
   /** Per daemon watched here: the last event delivered, and arrivals held while a gap is filled. */
   private readonly delivered = new Map<string, { epoch: string; seq: number; filling: boolean; backlog: string[] }>();
@@ -75,6 +82,7 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
   }
 
   onModuleDestroy(): void {
+    this.publishAll();
     clearInterval(this.refreshTimer);
     clearInterval(this.probeTimer);
   }
@@ -163,8 +171,29 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
 
   override publishToWatchers(daemonId: string, frame: string): void {
     this.deliverLocally(daemonId, frame);
+    // One PUBLISH per daemon per turn carries all its events of the turn, newline-separated
+    // (JSON never holds a raw newline), in order; a full batch goes at once.
+    let batch = this.outgoing.get(daemonId);
+    if (!batch) this.outgoing.set(daemonId, (batch = { frames: [], bytes: 0 }));
+    batch.frames.push(frame);
+    batch.bytes += frame.length;
+    if (batch.frames.length >= PUBLISH_BATCH_FRAMES || batch.bytes >= PUBLISH_BATCH_BYTES) this.publishBatch(daemonId, batch);
+    else if (!this.publishScheduled) {
+      this.publishScheduled = true;
+      setImmediate(this.publishAll);
+    }
+  }
+
+  private readonly publishAll = (): void => {
+    this.publishScheduled = false;
+    for (const [daemonId, batch] of this.outgoing) this.publishBatch(daemonId, batch);
+  };
+
+  private publishBatch(daemonId: string, batch: { frames: string[]; bytes: number }): void {
+    this.outgoing.delete(daemonId);
+    if (batch.frames.length === 0) return;
     // Tagged with our id: our own subscription hands it back, and it was delivered here already.
-    this.redis.commands.publish(this.eventsChannel(daemonId), `${this.redis.instanceId}|${frame}`).catch((error: unknown) => this.warn('publish', error));
+    this.redis.commands.publish(this.eventsChannel(daemonId), `${this.redis.instanceId}|${batch.frames.join('\n')}`).catch((error: unknown) => this.warn('publish', error));
   }
 
   override async sendToDaemon(daemonId: string, frame: string): Promise<boolean> {
@@ -191,7 +220,7 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
       const separator = message.indexOf('|');
       if (message.slice(0, separator) === this.redis.instanceId) return;
       const daemonId = channel.slice(eventsPrefix.length);
-      this.arrived(daemonId, message.slice(separator + 1));
+      for (const frame of message.slice(separator + 1).split('\n')) this.arrived(daemonId, frame);
       return;
     }
     if (channel === this.instanceChannel(this.redis.instanceId)) this.instanceMessage(JSON.parse(message) as InstanceMessage);

@@ -13,6 +13,7 @@ import type { InboundLimiter } from './inbound-limiter.js';
 import type { FanoutBudget } from './fanout-backpressure.js';
 import { textFrameOf } from './text-frame.js';
 import { WriteCoalescer, type CorkedSocket } from './write-coalescer.js';
+import type { HasDeadline } from './deadline-wheel.js';
 
 /** One per process: every connection's frames of one turn are written together at its end. */
 const coalescer = new WriteCoalescer(undefined, (frames, target) => (target as Connection).batchWritten(frames));
@@ -38,7 +39,7 @@ const MAX_CLOSE_REASON_BYTES = 123;
  * tail of the inbound queue. Frames from one connection are handled strictly in order, so
  * replies and forwarded events never overtake each other.
  */
-export class Connection implements PeerLink, CorkedSocket {
+export class Connection implements PeerLink, CorkedSocket, HasDeadline {
   private static readonly logger = new Logger('Connection');
 
   isAlive = true;
@@ -59,7 +60,7 @@ export class Connection implements PeerLink, CorkedSocket {
   private held: string[] | null = [];
   private pausedFor = 0;
   /** Frames read before a backpressure pause took effect, replayed in order when it ends. */
-  private heldInbound: Array<() => void> = [];
+  private heldInbound: Array<() => void> | undefined;
   /** As a client: its daemon's fan-out budget on this instance. As a daemon: its own. */
   fanoutBudget: FanoutBudget | undefined;
   fanoutDaemonBudget: FanoutBudget | undefined;
@@ -67,8 +68,10 @@ export class Connection implements PeerLink, CorkedSocket {
   readonly raw: Socket;
   corkedFrames = 0;
   corkedBytes = 0;
-  private readonly pauseTimers = new Map<PauseReason, NodeJS.Timeout>();
-  private authorizationTimer: NodeJS.Timeout | undefined;
+  private rateLimitTimer: NodeJS.Timeout | undefined;
+  /** When the connection's authorization ends (ms), filed in the gateway's deadline wheel. */
+  deadline: number | undefined;
+  deadlineSlot: number | undefined;
 
   constructor(
     readonly socket: WebSocket,
@@ -120,20 +123,20 @@ export class Connection implements PeerLink, CorkedSocket {
     if (!this.isOpen) return;
     if (this.pausedFor === 0 && this.isOpen) this.socket.pause();
     this.pausedFor |= reason;
-    if (ms === undefined || this.pauseTimers.has(reason)) return;
-    this.pauseTimers.set(
-      reason,
-      setTimeout(() => this.resumeReads(reason), ms),
-    );
+    // Only the rate limit pauses for a time; backpressure ends when the viewers drain.
+    if (ms === undefined || reason !== PauseReason.RateLimit || this.rateLimitTimer) return;
+    this.rateLimitTimer = setTimeout(() => this.resumeReads(reason), ms);
   }
 
   resumeReads(reason: PauseReason): void {
-    clearTimeout(this.pauseTimers.get(reason));
-    this.pauseTimers.delete(reason);
+    if (reason === PauseReason.RateLimit) {
+      clearTimeout(this.rateLimitTimer);
+      this.rateLimitTimer = undefined;
+    }
     if ((this.pausedFor & reason) === 0) return;
     this.pausedFor &= ~reason;
     // Frames held back go first, in order; one of them may pause the connection again.
-    while (this.heldInbound.length > 0 && !this.isHoldingInbound) this.heldInbound.shift()!();
+    while (this.heldInbound?.length && !this.isHoldingInbound) this.heldInbound.shift()!();
     if (this.pausedFor === 0 && this.isOpen) this.socket.resume();
   }
 
@@ -143,7 +146,7 @@ export class Connection implements PeerLink, CorkedSocket {
   }
 
   holdInbound(handle: () => void): void {
-    this.heldInbound.push(handle);
+    (this.heldInbound ??= []).push(handle);
   }
 
   /** Called by the coalescer with the size of each batch written to this socket. */
@@ -151,18 +154,10 @@ export class Connection implements PeerLink, CorkedSocket {
     this.metrics?.coalescedFrames.observe(frames);
   }
 
-  /** Calls `onExpired` at `deadline` (ms since the epoch) unless the authorization is extended first. */
-  authorizeUntil(deadline: number, onExpired: () => void): void {
-    clearTimeout(this.authorizationTimer);
-    this.authorizationTimer = setTimeout(onExpired, Math.max(0, deadline - Date.now()));
-  }
-
   /** Releases the connection's timers once its socket has closed. */
   dispose(): void {
-    clearTimeout(this.authorizationTimer);
     clearTimeout(this.ackTimer);
-    for (const timer of this.pauseTimers.values()) clearTimeout(timer);
-    this.pauseTimers.clear();
+    clearTimeout(this.rateLimitTimer);
   }
 
   /** False for a daemon event already accepted (a replay after a reconnect): drop it. */
@@ -230,6 +225,8 @@ export class Connection implements PeerLink, CorkedSocket {
       const seq = seqOf(text);
       if (seq === undefined || seq > afterSeq) this.send(text, false);
     }
+    // The peer is waiting for `connected` to finish its handshake: no reason to hold it to the turn's end.
+    coalescer.flushOne(this);
   }
 
   close(code: CloseCode, reason: string): void {

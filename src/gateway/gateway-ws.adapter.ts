@@ -179,8 +179,10 @@ export class GatewayWsAdapter extends WsAdapter {
   }
 
   private async routeUpgrade(port: number, request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    // A client that resets mid-handshake must not become an unhandled 'error' event.
-    socket.on('error', () => socket.destroy());
+    // A client that resets mid-handshake must not become an unhandled 'error' event (the HTTP
+    // server stops listening for them at the upgrade; ws starts again in handleUpgrade).
+    const onError = () => socket.destroy();
+    socket.on('error', onError);
     let pathname: string;
     try {
       pathname = new URL(request.url ?? '/', 'http://gateway.invalid').pathname;
@@ -201,6 +203,7 @@ export class GatewayWsAdapter extends WsAdapter {
       return rejectUpgrade(socket, refusal.status, STATUS_TEXT[refusal.status], retryAfter);
     }
     if (socket.destroyed) return;
+    socket.off('error', onError);
     target.handleUpgrade(request, socket, head, (ws) => target.emit('connection', ws, request));
   }
 }

@@ -18,33 +18,32 @@ export enum OverRateMode {
   Throttle = 'throttle',
 }
 
-/** One connection's inbound limits: its role's frame size cap and message rate. */
-export class InboundLimiter {
-  private readonly bucket: TokenBucket;
+/** One connection's inbound limits: its role's frame size cap and message rate (one object per connection). */
+export class InboundLimiter extends TokenBucket {
   /** Refusals since the last accepted frame. */
   private strikes = 0;
   retryAfterMs = 0;
 
   constructor(
     readonly maxFrameBytes: number,
-    private readonly limit: RateLimit,
+    private readonly rateLimit: RateLimit,
     private readonly mode: OverRateMode,
     now = performance.now(),
   ) {
-    this.bucket = new TokenBucket(limit, now);
+    super(rateLimit, now);
   }
 
   admit(now = performance.now()): FrameVerdict {
     if (this.mode === OverRateMode.Throttle) {
-      this.retryAfterMs = this.bucket.take(now);
+      this.retryAfterMs = this.take(now);
       return this.retryAfterMs === 0 ? FrameVerdict.Accept : FrameVerdict.Throttle;
     }
-    this.retryAfterMs = this.bucket.tryTake(now);
+    this.retryAfterMs = this.tryTake(now);
     if (this.retryAfterMs === 0) {
       this.strikes = 0;
       return FrameVerdict.Accept;
     }
     this.strikes += 1;
-    return this.strikes > this.limit.burst ? FrameVerdict.Abuse : FrameVerdict.Refuse;
+    return this.strikes > this.rateLimit.burst ? FrameVerdict.Abuse : FrameVerdict.Refuse;
   }
 }

@@ -84,3 +84,19 @@ describe('WriteCoalescer', () => {
     expect(batches).toEqual([1]);
   });
 });
+
+describe('WriteCoalescer.flushOne', () => {
+  beforeEach(() => jest.useFakeTimers());
+  afterEach(() => jest.useRealTimers());
+
+  it('writes one socket now and leaves the others to the end of the turn', () => {
+    const coalescer = new WriteCoalescer({ maxFrames: 32, maxBytes: 1024 });
+    const [one, two] = [recordingSocket(), recordingSocket()];
+    coalescer.write(one, Buffer.from('a'));
+    coalescer.write(two, Buffer.from('b'));
+    coalescer.flushOne(one);
+    expect([one.writes, two.writes]).toEqual([[['a']], []]);
+    jest.runOnlyPendingTimers();
+    expect([one.writes, two.writes]).toEqual([[['a']], [['b']]]);
+  });
+});

@@ -56,6 +56,11 @@ export class WriteCoalescer {
     for (const target of batches) if (target.corkedFrames > 0) this.release(target);
   };
 
+  /** Writes one socket's batch now (e.g. a handshake's frames: nothing else is coming for it). */
+  flushOne(target: CorkedSocket): void {
+    if (target.corkedFrames > 0) this.release(target);
+  }
+
   private release(target: CorkedSocket): void {
     this.onBatch(target.corkedFrames, target);
     target.corkedFrames = 0;

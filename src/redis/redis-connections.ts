@@ -68,6 +68,23 @@ export class RedisConnections implements OnModuleDestroy {
     this.listeners.add(listener);
   }
 
+  /** Resolves true once both connections are ready, or false after `timeoutMs`. */
+  whenReady(timeoutMs: number): Promise<boolean> {
+    if (this.isReady) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      const check = () => this.isReady && finish(true);
+      const finish = (ready: boolean) => {
+        clearTimeout(timer);
+        this.commands.off('ready', check);
+        this.subscriber.off('ready', check);
+        resolve(ready);
+      };
+      this.commands.on('ready', check);
+      this.subscriber.on('ready', check);
+    });
+  }
+
   /** Called after every (re)connection of the command connection, e.g. to re-publish presence. */
   onReady(listener: () => void): void {
     this.readyListeners.add(listener);
