@@ -1,4 +1,4 @@
-import { Logger } from '@nestjs/common';
+import { Logger, type OnModuleDestroy } from '@nestjs/common';
 import { ErrorCode, type StreamPosition } from '@arbor/gateway-client/protocol';
 import { GatewayException } from '../../gateway/gateway.exception.js';
 import type { RedisConnections } from '../../redis/redis-connections.js';
@@ -7,6 +7,16 @@ import { newEpoch } from './in-memory-event-streams.js';
 
 /** How long a daemon's epoch and last seq outlive its last event: a quiet daemon keeps its epoch. */
 const POSITION_TTL_MS = 24 * 60 * 60 * 1000;
+
+/** A daemon's appends are sent once this many are pending, else at the end of the turn. */
+const APPEND_BATCH = 256;
+
+interface PendingAppends {
+  epoch: string;
+  entries: Array<{ seq: number; at: number; frame: string }>;
+  /** The daemon's own number of the last of them, when it numbers its events. */
+  inbound: InboundPosition | undefined;
+}
 
 /** The daemon's position, creating its epoch (seq 0) if the stream has none — once, for every instance. */
 const POSITION = `
@@ -26,11 +36,14 @@ return {epoch, redis.call('GET', KEYS[2]) or '0'}`;
  * its events itself (appending stays synchronous) from the position it loaded when the daemon
  * connected; the epoch changes whenever Redis lost the stream.
  */
-export class RedisEventStreams extends EventStreams {
+export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
   private readonly logger = new Logger(RedisEventStreams.name);
   /** Positions of the streams this instance appends to. */
   private readonly local = new Map<string, StreamPosition>();
   private warned = false;
+  /** Appends of this turn not yet sent to Redis, per daemon. */
+  private readonly pending = new Map<string, PendingAppends>();
+  private recordScheduled = false;
 
   constructor(
     private readonly redis: RedisConnections,
@@ -60,19 +73,49 @@ export class RedisEventStreams extends EventStreams {
     }
     position.seq += 1;
     const frame = build(position.epoch, position.seq);
-    const stream = this.streamKey(daemonId);
-    const transaction = this.redis.commands
-      .multi()
-      .xadd(stream, 'MAXLEN', '~', String(this.maxEvents), `${position.seq}-1`, 't', String(Date.now()), 'f', frame)
-      .pexpire(stream, this.ttlMs)
-      .set(this.seqKey(daemonId), String(position.seq), 'PX', POSITION_TTL_MS);
-    // The daemon's own number goes in the same transaction: recorded exactly when the event is.
-    if (inbound) transaction.set(this.inboundKey(daemonId), `${inbound.session}:${inbound.seq}`, 'PX', POSITION_TTL_MS);
-    transaction.exec().catch((error: unknown) => this.warn(error));
+    // A turn's events of one daemon are recorded in one transaction (a full batch at once).
+    let batch = this.pending.get(daemonId);
+    if (!batch || batch.epoch !== position.epoch) {
+      if (batch) this.record(daemonId, batch);
+      this.pending.set(daemonId, (batch = { epoch: position.epoch, entries: [], inbound: undefined }));
+    }
+    batch.entries.push({ seq: position.seq, at: Date.now(), frame });
+    if (inbound) batch.inbound = inbound;
+    if (batch.entries.length >= APPEND_BATCH) this.record(daemonId, batch);
+    else if (!this.recordScheduled) {
+      this.recordScheduled = true;
+      setImmediate(this.recordAll);
+    }
     return frame;
   }
 
+  /** The last turn's events are recorded before Redis is let go. */
+  onModuleDestroy(): void {
+    this.recordAll();
+  }
+
+  /** Sends every pending batch now; reads call it first, so they see every event appended before them. */
+  readonly recordAll = (): void => {
+    this.recordScheduled = false;
+    for (const [daemonId, batch] of this.pending) this.record(daemonId, batch);
+  };
+
+  private record(daemonId: string, batch: PendingAppends): void {
+    if (this.pending.get(daemonId) === batch) this.pending.delete(daemonId);
+    const last = batch.entries.at(-1);
+    // A batch numbered under an epoch Redis has since lost belongs to a history that is gone.
+    if (!last || this.local.get(daemonId)?.epoch !== batch.epoch) return;
+    const stream = this.streamKey(daemonId);
+    const transaction = this.redis.commands.multi();
+    for (const entry of batch.entries) transaction.xadd(stream, 'MAXLEN', '~', String(this.maxEvents), `${entry.seq}-1`, 't', String(entry.at), 'f', entry.frame);
+    transaction.pexpire(stream, this.ttlMs).set(this.seqKey(daemonId), String(last.seq), 'PX', POSITION_TTL_MS);
+    // The daemon's own number goes in the same transaction: recorded exactly when its event is.
+    if (batch.inbound) transaction.set(this.inboundKey(daemonId), `${batch.inbound.session}:${batch.inbound.seq}`, 'PX', POSITION_TTL_MS);
+    transaction.exec().catch((error: unknown) => this.warn(error));
+  }
+
   async lastInbound(daemonId: string, session: string): Promise<number> {
+    this.recordAll();
     try {
       const stored = await this.redis.commands.get(this.inboundKey(daemonId));
       if (!stored) return 0;
@@ -106,6 +149,7 @@ export class RedisEventStreams extends EventStreams {
    * younger than the history's age limit (a hole is never papered over).
    */
   async range(daemonId: string, from: number, to: number): Promise<string[] | undefined> {
+    this.recordAll();
     let entries: Array<[string, string[]]>;
     try {
       entries = (await this.redis.commands.xrange(this.streamKey(daemonId), `${from}-0`, `${to}-1`)) as Array<[string, string[]]>;
@@ -128,6 +172,7 @@ export class RedisEventStreams extends EventStreams {
   }
 
   private async load(daemonId: string): Promise<StreamPosition> {
+    this.recordAll();
     const [epoch, seq] = (await this.redis.commands.eval(POSITION, 2, this.epochKey(daemonId), this.seqKey(daemonId), newEpoch(), String(POSITION_TTL_MS))) as [string, string];
     return { epoch, seq: Number(seq) };
   }
