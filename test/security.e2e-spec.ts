@@ -25,9 +25,15 @@ interface Bystanders {
   seq: number;
 }
 
-async function bystanders(gateway: GatewayHarness, daemonId: string): Promise<Bystanders> {
-  const daemon = await gateway.daemon(daemonId);
-  const client = await gateway.client(daemonId, `${daemonId}-watcher`);
+type Mint = (role: Role, sub: string, daemons?: string[]) => string;
+
+/** A daemon and a client of it, unrelated to the hostile peers; `mint` signs their tokens for gateways without the test secret. */
+async function bystanders(gateway: GatewayHarness, daemonId: string, mint?: Mint): Promise<Bystanders> {
+  if (!mint) return { daemon: await gateway.daemon(daemonId), client: await gateway.client(daemonId, `${daemonId}-watcher`), seq: 0 };
+  const daemon = await gateway.open(gateway.wsUrl({ token: mint(Role.Daemon, daemonId) }));
+  await daemon.next('connected');
+  const client = await gateway.open(gateway.wsUrl({ daemonId, token: mint(Role.Client, `${daemonId}-watcher`, [daemonId]) }));
+  await client.next('connected');
   return { daemon, client, seq: 0 };
 }
 
@@ -369,9 +375,9 @@ describe('security: instance cap and handshake rate', () => {
   it('past MAX_CONNECTIONS: 503 with Retry-After', async () => {
     const gateway = await GatewayHarness.start({ MAX_CONNECTIONS: '2' });
     try {
-      await gateway.daemon('cap-1');
-      await gateway.daemon('cap-2');
+      const pair = await bystanders(gateway, 'cap-1');
       expect(await upgradeOutcome(gateway.wsUrl({ token: gateway.token(Role.Daemon, 'cap-3') }))).toEqual({ status: 503, retryAfter: expect.stringMatching(/^\d+$/) });
+      await assertUnaffected(gateway, pair);
     } finally {
       await gateway.stop();
     }
@@ -380,12 +386,12 @@ describe('security: instance cap and handshake rate', () => {
   it('past HANDSHAKE_BURST_PER_IP: 429 with Retry-After, while established connections carry on', async () => {
     const gateway = await GatewayHarness.start({ HANDSHAKE_RATE_PER_IP: '1', HANDSHAKE_BURST_PER_IP: '3' });
     try {
-      const daemon = await gateway.daemon('rate-daemon');
+      const pair = await bystanders(gateway, 'rate-daemon');
       const url = gateway.wsUrl({ token: gateway.token(Role.Daemon, 'rate-other') });
       const outcomes = [await upgradeOutcome(url), await upgradeOutcome(url), await upgradeOutcome(url)];
       expect(outcomes.map((outcome) => outcome.status)).toContain(429);
       expect(outcomes.find((outcome) => outcome.status === 429)?.retryAfter).toMatch(/^\d+$/);
-      await daemon.assertAlive();
+      await assertUnaffected(gateway, pair);
     } finally {
       await gateway.stop();
     }
@@ -394,12 +400,17 @@ describe('security: instance cap and handshake rate', () => {
 
 describe('security: RS256 public key gateway', () => {
   let gateway: GatewayHarness;
+  let pair: Bystanders;
+  const privatePem = rsa.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const mint: Mint = (role, sub, daemons) =>
+    jwt.sign({ sub, role, aud: 'arbor-gateway', iat: nowSeconds(), exp: nowSeconds() + 60, ...(daemons ? { daemons } : {}) }, { privateKey: privatePem, algorithm: 'RS256' });
   beforeAll(async () => {
     gateway = await GatewayHarness.start({ JWT_SECRET: '', JWT_PUBLIC_KEY: RSA_PUBLIC_PEM });
+    pair = await bystanders(gateway, 'rsa-bystander', mint);
   });
+  afterEach(async () => assertUnaffected(gateway, pair));
   afterAll(async () => gateway.stop());
 
-  const privatePem = rsa.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   const claims = () => ({ sub: 'rsa-daemon', role: 'daemon', aud: 'arbor-gateway', iat: nowSeconds(), exp: nowSeconds() + 60 });
 
   it('admits an RS256 token signed with the private key', async () => {
@@ -427,6 +438,7 @@ describe('security: JWKS gateway', () => {
   let jwksRequests = 0;
   let attackerRequests = 0;
   let gateway: GatewayHarness;
+  let pair: Bystanders;
 
   const listen = (server: Server) => new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
   const claims = (sub = 'jwks-daemon') => ({ sub, role: 'daemon', aud: 'arbor-gateway', iat: nowSeconds(), exp: nowSeconds() + 60 });
@@ -446,7 +458,12 @@ describe('security: JWKS gateway', () => {
     const port = await listen(jwksServer);
     await listen(attackerServer);
     gateway = await GatewayHarness.start({ JWT_SECRET: '', JWT_JWKS_URL: `http://127.0.0.1:${port}/jwks.json`, JWKS_REFETCH_MIN_INTERVAL_MS: '1000' });
+    const signingPem = signing.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    pair = await bystanders(gateway, 'jwks-bystander', (role, sub, daemons) =>
+      jwt.sign({ sub, role, aud: 'arbor-gateway', iat: nowSeconds(), exp: nowSeconds() + 300, ...(daemons ? { daemons } : {}) }, { privateKey: signingPem, algorithm: 'ES256', header: { alg: 'ES256', kid: 'k1' } as never }),
+    );
   });
+  afterEach(async () => assertUnaffected(gateway, pair));
   afterAll(async () => {
     await gateway.stop();
     jwksServer.close();
@@ -497,6 +514,8 @@ describe('security: JWKS endpoint that never answers', () => {
       await new Promise((resolve) => setTimeout(resolve, 1_100));
       const token = jwt.sign({ sub: 'd', role: 'daemon', aud: 'arbor-gateway', iat: nowSeconds(), exp: nowSeconds() + 60 }, { privateKey: key, algorithm: 'ES256', header: { alg: 'ES256', kid: 'k1' } as never });
       await expectClosed(await gateway.open(gateway.wsUrl({ token })), 4401, 'unauthorized');
+      // No token can be verified here, so there is no bystander pair: the process must still answer.
+      expect((await fetch(`${gateway.httpUrl}/health/live`)).status).toBe(200);
     } finally {
       await gateway.stop();
       for (const socket of sockets) socket.destroy();
