@@ -70,6 +70,8 @@ export class ConnectionAdmission {
     } catch (error) {
       authentication = { error };
     }
+    // Gone while its token was verified: its 'close' has fired, so nothing may be counted for it.
+    if (socket.destroyed) return undefined;
     // Checked again: other upgrades may have been admitted while this one was verified.
     if (this.open >= this.config.maxConnections) return this.refuse(RefusalReason.InstanceCap, 503, request, 1);
     const sub = 'identity' in authentication ? authentication.identity.principal.sub : undefined;
