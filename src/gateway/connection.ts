@@ -110,18 +110,13 @@ export class Connection implements PeerLink, CorkedSocket, HasDeadline {
     this.socket.terminate();
   }
 
-  /** True while reading this peer's socket is paused, for any reason. */
-  get isPaused(): boolean {
-    return this.pausedFor !== 0;
-  }
-
   /**
    * Stops reading the socket (TCP backpressure reaches the peer) until `resumeReads(reason)`, or
    * for `ms` when given. Frames already read still arrive.
    */
   pauseReads(reason: PauseReason, ms?: number): void {
     if (!this.isOpen) return;
-    if (this.pausedFor === 0 && this.isOpen) this.socket.pause();
+    if (this.pausedFor === 0) this.socket.pause();
     this.pausedFor |= reason;
     // Only the rate limit pauses for a time; backpressure ends when the viewers drain.
     if (ms === undefined || reason !== PauseReason.RateLimit || this.rateLimitTimer) return;
