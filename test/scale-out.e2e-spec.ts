@@ -98,11 +98,12 @@ describe('three instances sharing Redis behave as one gateway', () => {
     const first = track(await connected(instances[1].client('d-once')));
     const command = { type: 'run-task', id: 'cmd-once-1', payload: { taskId: 't-once', workspaceId: 'w1', command: 'deploy' } };
     first.send(command);
+    // The command reached the daemon; the link is cut before its ack is read (the ack is lost).
+    await daemon.next('run-task');
     first.terminate();
     const retry = track(await connected(instances[2].client('d-once')));
     retry.send(command);
     expect(await retry.next('ack')).toEqual({ type: 'ack', id: 'cmd-once-1', payload: { status: 'duplicate', outcome: 'accepted' } });
-    await daemon.next('run-task');
     await daemon.assertAlive();
     expect(daemon.received.filter((frame) => frame.type === 'run-task')).toHaveLength(1);
   });
