@@ -2,6 +2,7 @@ import { Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common'
 import { CloseCode, DaemonStatus, ErrorCode, ServerMessageType } from '@arbor/gateway-client/protocol';
 import type { GatewayConfig } from '../config/gateway-config.js';
 import { GatewayException } from '../gateway/gateway.exception.js';
+import { TurnBatches } from '../redis/turn-batches.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { RedisConnections } from '../redis/redis-connections.js';
 import type { AttachResult, PresencePatch } from './daemon.broker.js';
@@ -51,9 +52,8 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
   private refreshTimer: NodeJS.Timeout | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
   private readonly warned = new Set<string>();
-  /** Events of this turn not yet published, per daemon. */
-  private readonly outgoing = new Map<string, { frames: string[]; bytes: number }>();
-  private publishScheduled = false;
+  /** One PUBLISH per daemon per turn carries all its events of the turn, in order. */
+  private readonly outgoing = new TurnBatches<string>((daemonId, frames) => this.publish(daemonId, frames), PUBLISH_BATCH_FRAMES, PUBLISH_BATCH_BYTES, (frame) => frame.length);
 
   /** Per daemon watched here: the last event delivered, and arrivals held while a gap is filled. */
   private readonly delivered = new Map<string, { epoch: string; seq: number; filling: boolean; backlog: string[] }>();
@@ -82,7 +82,7 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
   }
 
   onModuleDestroy(): void {
-    this.publishAll();
+    this.outgoing.flushAll();
     clearInterval(this.refreshTimer);
     clearInterval(this.probeTimer);
   }
@@ -171,29 +171,15 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
 
   override publishToWatchers(daemonId: string, frame: string): void {
     this.deliverLocally(daemonId, frame);
-    // One PUBLISH per daemon per turn carries all its events of the turn, newline-separated
-    // (JSON never holds a raw newline), in order; a full batch goes at once.
-    let batch = this.outgoing.get(daemonId);
-    if (!batch) this.outgoing.set(daemonId, (batch = { frames: [], bytes: 0 }));
-    batch.frames.push(frame);
-    batch.bytes += frame.length;
-    if (batch.frames.length >= PUBLISH_BATCH_FRAMES || batch.bytes >= PUBLISH_BATCH_BYTES) this.publishBatch(daemonId, batch);
-    else if (!this.publishScheduled) {
-      this.publishScheduled = true;
-      setImmediate(this.publishAll);
-    }
+    this.outgoing.add(daemonId, frame);
   }
 
-  private readonly publishAll = (): void => {
-    this.publishScheduled = false;
-    for (const [daemonId, batch] of this.outgoing) this.publishBatch(daemonId, batch);
-  };
-
-  private publishBatch(daemonId: string, batch: { frames: string[]; bytes: number }): void {
-    this.outgoing.delete(daemonId);
-    if (batch.frames.length === 0) return;
-    // Tagged with our id: our own subscription hands it back, and it was delivered here already.
-    this.redis.commands.publish(this.eventsChannel(daemonId), `${this.redis.instanceId}|${batch.frames.join('\n')}`).catch((error: unknown) => this.warn('publish', error));
+  /**
+   * The frames newline-separated (JSON never holds a raw newline), tagged with our id: our own
+   * subscription hands them back, and they were delivered here already.
+   */
+  private publish(daemonId: string, frames: string[]): void {
+    this.redis.commands.publish(this.eventsChannel(daemonId), `${this.redis.instanceId}|${frames.join('\n')}`).catch((error: unknown) => this.warn('publish', error));
   }
 
   override async sendToDaemon(daemonId: string, frame: string): Promise<boolean> {

@@ -2,6 +2,7 @@ import { Logger, type OnModuleDestroy } from '@nestjs/common';
 import { ErrorCode, type StreamPosition } from '@arbor/gateway-client/protocol';
 import { GatewayException } from '../../gateway/gateway.exception.js';
 import type { RedisConnections } from '../../redis/redis-connections.js';
+import { TurnBatches } from '../../redis/turn-batches.js';
 import { EventStreams, type InboundPosition, type Replay } from './event-streams.js';
 import { newEpoch } from './in-memory-event-streams.js';
 
@@ -11,10 +12,12 @@ const POSITION_TTL_MS = 24 * 60 * 60 * 1000;
 /** A daemon's appends are sent once this many are pending, else at the end of the turn. */
 const APPEND_BATCH = 256;
 
-interface PendingAppends {
+interface PendingAppend {
   epoch: string;
-  entries: Array<{ seq: number; at: number; frame: string }>;
-  /** The daemon's own number of the last of them, when it numbers its events. */
+  seq: number;
+  at: number;
+  frame: string;
+  /** The daemon's own number for it, when it numbers its events. */
   inbound: InboundPosition | undefined;
 }
 
@@ -41,9 +44,8 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
   /** Positions of the streams this instance appends to. */
   private readonly local = new Map<string, StreamPosition>();
   private warned = false;
-  /** Appends of this turn not yet sent to Redis, per daemon. */
-  private readonly pending = new Map<string, PendingAppends>();
-  private recordScheduled = false;
+  /** A daemon's appends of one turn, recorded in one transaction. */
+  private readonly pending = new TurnBatches<PendingAppend>((daemonId, appends) => this.record(daemonId, appends), APPEND_BATCH);
 
   constructor(
     private readonly redis: RedisConnections,
@@ -73,19 +75,7 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
     }
     position.seq += 1;
     const frame = build(position.epoch, position.seq);
-    // A turn's events of one daemon are recorded in one transaction (a full batch at once).
-    let batch = this.pending.get(daemonId);
-    if (!batch || batch.epoch !== position.epoch) {
-      if (batch) this.record(daemonId, batch);
-      this.pending.set(daemonId, (batch = { epoch: position.epoch, entries: [], inbound: undefined }));
-    }
-    batch.entries.push({ seq: position.seq, at: Date.now(), frame });
-    if (inbound) batch.inbound = inbound;
-    if (batch.entries.length >= APPEND_BATCH) this.record(daemonId, batch);
-    else if (!this.recordScheduled) {
-      this.recordScheduled = true;
-      setImmediate(this.recordAll);
-    }
+    this.pending.add(daemonId, { epoch: position.epoch, seq: position.seq, at: Date.now(), frame, inbound });
     return frame;
   }
 
@@ -94,23 +84,25 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
     this.recordAll();
   }
 
-  /** Sends every pending batch now; reads call it first, so they see every event appended before them. */
-  readonly recordAll = (): void => {
-    this.recordScheduled = false;
-    for (const [daemonId, batch] of this.pending) this.record(daemonId, batch);
-  };
+  /** Sends every pending append now; reads call it first, so they see every event appended before them. */
+  recordAll(): void {
+    this.pending.flushAll();
+  }
 
-  private record(daemonId: string, batch: PendingAppends): void {
-    if (this.pending.get(daemonId) === batch) this.pending.delete(daemonId);
-    const last = batch.entries.at(-1);
-    // A batch numbered under an epoch Redis has since lost belongs to a history that is gone.
-    if (!last || this.local.get(daemonId)?.epoch !== batch.epoch) return;
+  /** One transaction for a daemon's appends of one turn. */
+  private record(daemonId: string, appends: PendingAppend[]): void {
+    // Appends numbered under an epoch Redis has since lost belong to a history that is gone.
+    const epoch = this.local.get(daemonId)?.epoch;
+    const current = appends.filter((append) => append.epoch === epoch);
+    const last = current.at(-1);
+    if (!last) return;
     const stream = this.streamKey(daemonId);
     const transaction = this.redis.commands.multi();
-    for (const entry of batch.entries) transaction.xadd(stream, 'MAXLEN', '~', String(this.maxEvents), `${entry.seq}-1`, 't', String(entry.at), 'f', entry.frame);
+    for (const entry of current) transaction.xadd(stream, 'MAXLEN', '~', String(this.maxEvents), `${entry.seq}-1`, 't', String(entry.at), 'f', entry.frame);
     transaction.pexpire(stream, this.ttlMs).set(this.seqKey(daemonId), String(last.seq), 'PX', POSITION_TTL_MS);
     // The daemon's own number goes in the same transaction: recorded exactly when its event is.
-    if (batch.inbound) transaction.set(this.inboundKey(daemonId), `${batch.inbound.session}:${batch.inbound.seq}`, 'PX', POSITION_TTL_MS);
+    const inbound = current.findLast((append) => append.inbound)?.inbound;
+    if (inbound) transaction.set(this.inboundKey(daemonId), `${inbound.session}:${inbound.seq}`, 'PX', POSITION_TTL_MS);
     transaction.exec().catch((error: unknown) => this.warn(error));
   }
 
