@@ -174,8 +174,7 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
       // The token was verified before the upgrade (ConnectionAdmission); its verdict applies here.
       const authentication = this.admission.authenticationOf(request);
       if ('error' in authentication) throw authentication.error;
-      const { identity } = authentication;
-      const url = new URL(request.url ?? '/', 'http://gateway.invalid');
+      const { identity, url } = authentication;
       since = resumePosition(url.searchParams);
       const session = daemonSession(url.searchParams);
       connection = new Connection(socket, identity, this.limiterFor(identity.principal.role), this.slowConsumers, this.metrics, connectionId);

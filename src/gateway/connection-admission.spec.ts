@@ -15,6 +15,7 @@ function socket(): Duplex & { destroyed: boolean } {
   return Object.assign(new EventEmitter(), { destroyed: false }) as unknown as Duplex & { destroyed: boolean };
 }
 
+const url = new URL('/ws?daemonId=d1&token=t', 'http://gateway.invalid');
 const request = (headers: Record<string, string> = {}) => ({ url: '/ws?daemonId=d1&token=t', headers, socket: { remoteAddress: '10.0.0.1' } }) as unknown as IncomingMessage;
 
 describe('ConnectionAdmission', () => {
@@ -24,11 +25,11 @@ describe('ConnectionAdmission', () => {
     const auth = { authenticateConnection: async () => identity } as unknown as AuthService;
     const admission = new ConnectionAdmission(auth, config, new GatewayMetrics());
     const first = socket();
-    expect(await admission.admit(request(), first)).toBeUndefined();
-    expect(await admission.admit(request(), socket())).toMatchObject({ status: 429, reason: 'user_cap' });
+    expect(await admission.admit(request(), first, url)).toBeUndefined();
+    expect(await admission.admit(request(), socket(), url)).toMatchObject({ status: 429, reason: 'user_cap' });
     first.emit('close');
     expect(admission.openConnections).toBe(0);
-    expect(await admission.admit(request(), socket())).toBeUndefined();
+    expect(await admission.admit(request(), socket(), url)).toBeUndefined();
   });
 
   it('counts nothing for a socket that went away while its token was being verified', async () => {
@@ -36,7 +37,7 @@ describe('ConnectionAdmission', () => {
     const auth = { authenticateConnection: () => new Promise((resolve) => (release = () => resolve(identity))) } as unknown as AuthService;
     const admission = new ConnectionAdmission(auth, config, new GatewayMetrics());
     const gone = socket();
-    const pending = admission.admit(request(), gone);
+    const pending = admission.admit(request(), gone, url);
     gone.destroyed = true;
     gone.emit('close');
     release();
@@ -47,7 +48,7 @@ describe('ConnectionAdmission', () => {
   it('refuses a foreign Origin with 403 before looking at the token', async () => {
     const auth = { authenticateConnection: jest.fn() } as unknown as AuthService;
     const admission = new ConnectionAdmission(auth, config, new GatewayMetrics());
-    expect(await admission.admit(request({ origin: 'https://evil.example.com' }), socket())).toMatchObject({ status: 403, reason: 'origin' });
+    expect(await admission.admit(request({ origin: 'https://evil.example.com' }), socket(), url)).toMatchObject({ status: 403, reason: 'origin' });
     expect(auth.authenticateConnection).not.toHaveBeenCalled();
   });
 });

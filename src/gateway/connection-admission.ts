@@ -22,8 +22,8 @@ export interface UpgradeRefusal {
   retryAfterSeconds?: number;
 }
 
-/** The outcome of authentication, handed from the upgrade to the connection handler. */
-export type Authentication = { identity: ConnectionIdentity } | { error: unknown };
+/** The outcome of authentication, handed from the upgrade to the connection handler with the parsed URL. */
+export type Authentication = ({ identity: ConnectionIdentity } | { error: unknown }) & { url: URL };
 
 /** Per-IP handshake buckets are dropped once full again, at most this often. */
 const BUCKET_SWEEP_INTERVAL_MS = 10_000;
@@ -58,7 +58,8 @@ export class ConnectionAdmission {
     return this.open;
   }
 
-  async admit(request: IncomingMessage, socket: Duplex): Promise<UpgradeRefusal | undefined> {
+  /** `url` is the request's, parsed once by the caller and reused here and by the connection handler. */
+  async admit(request: IncomingMessage, socket: Duplex, url: URL): Promise<UpgradeRefusal | undefined> {
     if (!this.origins.allows(request.headers.origin)) return this.refuse(RefusalReason.Origin, 403, request);
     if (this.open >= this.config.maxConnections) return this.refuse(RefusalReason.InstanceCap, 503, request, 1);
     const wait = this.handshakeBucket(this.clientAddress(request)).tryTake(performance.now());
@@ -66,9 +67,9 @@ export class ConnectionAdmission {
 
     let authentication: Authentication;
     try {
-      authentication = { identity: await this.auth.authenticateConnection(request.url, request.headers) };
+      authentication = { identity: await this.auth.authenticateConnection(url, request.headers), url };
     } catch (error) {
-      authentication = { error };
+      authentication = { error, url };
     }
     // Gone while its token was verified: its 'close' has fired, so nothing may be counted for it.
     if (socket.destroyed) return undefined;
@@ -85,7 +86,7 @@ export class ConnectionAdmission {
 
   /** What `admit` found for this request's token. */
   authenticationOf(request: IncomingMessage): Authentication {
-    return this.results.get(request) ?? { error: new Error('upgrade bypassed admission') };
+    return this.results.get(request) ?? { error: new Error('upgrade bypassed admission'), url: new URL('/', 'http://gateway.invalid') };
   }
 
   /** Counts the connection until its TCP socket closes, whatever happens to the handshake. */

@@ -183,18 +183,18 @@ export class GatewayWsAdapter extends WsAdapter {
     // server stops listening for them at the upgrade; ws starts again in handleUpgrade).
     const onError = () => socket.destroy();
     socket.on('error', onError);
-    let pathname: string;
+    let url: URL;
     try {
-      pathname = new URL(request.url ?? '/', 'http://gateway.invalid').pathname;
+      url = new URL(request.url ?? '/', 'http://gateway.invalid');
     } catch {
       return rejectUpgrade(socket, 400, 'Bad Request');
     }
-    const target = (this.servers.get(port) ?? []).find((server) => server.path === pathname);
+    const target = (this.servers.get(port) ?? []).find((server) => server.path === url.pathname);
     if (!target) return rejectUpgrade(socket, 404, 'Not Found');
     if (this.adapterOptions.lifecycle.isShuttingDown) return rejectUpgrade(socket, 503, 'Service Unavailable', 'Retry-After: 1\r\n');
     let refusal: UpgradeRefusal | undefined;
     try {
-      refusal = await this.adapterOptions.admission.admit(request, socket);
+      refusal = await this.adapterOptions.admission.admit(request, socket, url);
     } catch {
       return rejectUpgrade(socket, 500, 'Internal Server Error');
     }
