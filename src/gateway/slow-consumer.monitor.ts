@@ -42,19 +42,24 @@ export class SlowConsumerMonitor implements OnModuleDestroy {
     if (this.closing.has(connection)) return;
     this.overSince.delete(connection);
     this.startClosing(connection, Date.now());
-    this.timer ??= setInterval(() => this.check(), Math.max(10, Math.min(250, Math.floor(this.config.slowConsumerGraceMs / 4))));
+    this.watch();
   }
 
   /** Called by a connection whose buffer went over the bound. */
   overLimit(connection: Connection): void {
     if (this.overSince.has(connection) || this.closing.has(connection)) return;
     this.overSince.set(connection, Date.now());
-    this.timer ??= setInterval(() => this.check(), Math.max(10, Math.min(250, Math.floor(this.config.slowConsumerGraceMs / 4))));
+    this.watch();
   }
 
   onModuleDestroy(): void {
     clearInterval(this.timer);
     this.timer = undefined;
+  }
+
+  /** Checks the watched connections a few times per grace period while any are watched. */
+  private watch(): void {
+    this.timer ??= setInterval(() => this.check(), Math.max(10, Math.min(250, Math.floor(this.config.slowConsumerGraceMs / 4))));
   }
 
   private startClosing(connection: Connection, now: number): void {
