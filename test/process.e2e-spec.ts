@@ -72,6 +72,11 @@ describe('the built gateway process', () => {
       for (const line of lines) expect(line).toEqual(expect.objectContaining({ time: expect.any(String), level: expect.any(String) }));
       const admitted = lines.filter((line) => line.msg === 'connection admitted');
       expect(admitted).toHaveLength(3);
+      // Opens and ordinary closes are debug lines; a close the operator should see is not.
+      for (const line of admitted) expect(line.level).toBe('debug');
+      const closed = lines.filter((line) => line.msg === 'connection closed');
+      expect(closed.find((line) => line.code === 1012)?.level).toBe('debug');
+      expect(closed.find((line) => line.code === 4403)?.level).toBe('info');
       // Every line about a connection names it, refusals included.
       const aboutConnections = lines.filter((line) => typeof line.msg === 'string' && /^connection /.test(line.msg));
       expect(aboutConnections.length).toBeGreaterThanOrEqual(5);

@@ -60,6 +60,9 @@ import { TaskStatusDto } from './dto/task-status.dto.js';
 import { WorkspaceUpdateDto } from './dto/workspace-update.dto.js';
 
 /** The `since={epoch}:{seq}` a resuming client sends; malformed is a bad connect request. */
+/** Closes that need no operator's attention: a peer leaving, or this gateway's own drain. */
+const ORDINARY_CLOSE_CODES: ReadonlySet<number> = new Set([CloseCode.Normal, CloseCode.GoingAway, CloseCode.ServiceRestart]);
+
 function resumePosition(query: URLSearchParams): StreamPosition | undefined {
   const value = query.get('since');
   if (value === null) return undefined;
@@ -189,7 +192,9 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     const { principal, daemonId } = connection.identity;
     this.metrics.connects.labels(principal.role).inc();
     this.metrics.connections.labels(principal.role).inc();
-    this.logger.log({ msg: 'connection admitted', connectionId: connection.id, role: principal.role, sub: principal.sub, daemonId });
+    // Opens and ordinary closes are counted by metrics and logged at debug: at info they would be
+    // thousands of lines a second in a reconnect storm, and cost a handshake a tenth of its CPU.
+    this.logger.debug({ msg: 'connection admitted', connectionId: connection.id, role: principal.role, sub: principal.sub, daemonId });
     connection.enqueue(async () => {
       try {
         const authExpiresAt = authorizationEnd(connection.identity.principal);
@@ -220,8 +225,11 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     if (principal.role === Role.Daemon) this.fanout.detachDaemon(connection);
     else this.fanout.removeViewer(connection);
     this.metrics.connections.labels(principal.role).dec();
-    this.metrics.disconnects.labels(principal.role, closeCodeLabel(Number(closeCode ?? CloseCode.AbnormalClosure))).inc();
-    this.logger.log({ msg: 'connection closed', connectionId: connection.id, role: principal.role, daemonId });
+    const code = Number(closeCode ?? CloseCode.AbnormalClosure);
+    this.metrics.disconnects.labels(principal.role, closeCodeLabel(code)).inc();
+    const entry = { msg: 'connection closed', connectionId: connection.id, role: principal.role, daemonId, code };
+    if (ORDINARY_CLOSE_CODES.has(code)) this.logger.debug(entry);
+    else this.logger.log(entry);
     connection.enqueue(() =>
       principal.role === Role.Daemon
         ? this.daemons.disconnectDaemon(daemonId, connection, connection.handover)
