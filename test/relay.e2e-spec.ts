@@ -1,4 +1,5 @@
 import { Role } from '@arbor/gateway-client/protocol';
+import { Socket } from 'node:net';
 import { GatewayHarness } from './support/gateway-harness.js';
 
 describe('relay between daemons and clients', () => {
@@ -35,6 +36,28 @@ describe('relay between daemons and clients', () => {
     });
     // The connected frame is always the first frame a peer receives.
     expect(client.received[0].type).toBe('connected');
+  });
+
+  it('sends the 101 response and the connected frame in one write', async () => {
+    // Every write the gateway's side of a socket hands to the kernel, by the number of chunks in it.
+    const proto = Socket.prototype as unknown as Record<'_write' | '_writev', (this: Socket, ...args: unknown[]) => void>;
+    const original = { write: proto._write, writev: proto._writev };
+    const writes: number[] = [];
+    proto._write = function (...args) {
+      if (this.localPort === gateway.port) writes.push(1);
+      original.write.apply(this, args);
+    };
+    proto._writev = function (...args) {
+      if (this.localPort === gateway.port) writes.push((args[0] as unknown[]).length);
+      original.writev.apply(this, args);
+    };
+    try {
+      const daemon = await gateway.open(gateway.wsUrl({ token: gateway.token(Role.Daemon, 'daemon-1') }));
+      await daemon.next('connected');
+    } finally {
+      Object.assign(proto, { _write: original.write, _writev: original.writev });
+    }
+    expect(writes).toEqual([2]);
   });
 
   it('answers ping with pong carrying the request id, for both roles', async () => {

@@ -222,6 +222,7 @@ export class Connection implements PeerLink, CorkedSocket, HasDeadline {
     }
     // The peer is waiting for `connected` to finish its handshake: no reason to hold it to the turn's end.
     coalescer.flushOne(this);
+    if (this.raw) coalescer.releaseHold(this.raw);
   }
 
   close(code: CloseCode, reason: string): void {
@@ -247,6 +248,14 @@ export class Connection implements PeerLink, CorkedSocket, HasDeadline {
         this.pending -= 1;
       });
   }
+}
+
+/**
+ * Holds an upgrading socket's writes until its connection's `connected` frame is released (or the
+ * turn ends): the 101 response and `connected` reach the peer in one write, one TCP segment.
+ */
+export function holdHandshakeWrites(raw: Socket): void {
+  coalescer.hold(raw);
 }
 
 /** Closes a socket, first sending the `error` frame the protocol pairs with the close code. */

@@ -2,10 +2,11 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { WsAdapter } from '@nestjs/platform-ws';
 import type { MessageMappingProperties } from '@nestjs/websockets';
 import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket, WebSocketServer } from 'ws';
 import { CloseCode, ErrorCode } from '@arbor/gateway-client/protocol';
-import { Connection, PauseReason } from './connection.js';
+import { Connection, holdHandshakeWrites, PauseReason } from './connection.js';
 import { assertAllowed } from '../auth/ws-auth.guard.js';
 import type { LifecycleState } from '../lifecycle/lifecycle.state.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
@@ -204,6 +205,7 @@ export class GatewayWsAdapter extends WsAdapter {
     }
     if (socket.destroyed) return;
     socket.off('error', onError);
+    holdHandshakeWrites(socket as Socket);
     target.handleUpgrade(request, socket, head, (ws) => target.emit('connection', ws, request));
   }
 }

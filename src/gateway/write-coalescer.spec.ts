@@ -99,4 +99,31 @@ describe('WriteCoalescer.flushOne', () => {
     jest.runOnlyPendingTimers();
     expect([one.writes, two.writes]).toEqual([[['a']], [['b']]]);
   });
+  it('a held socket (a handshake) sends its 101 and its first batch in one write when released', () => {
+    const coalescer = new WriteCoalescer({ maxFrames: 32, maxBytes: 1024 });
+    const socket = recordingSocket();
+    coalescer.hold(socket.raw);
+    socket.raw.write(Buffer.from('101'));
+    coalescer.write(socket, Buffer.from('connected'));
+    coalescer.flushOne(socket);
+    expect(socket.writes).toEqual([]);
+    coalescer.releaseHold(socket.raw);
+    expect(socket.writes).toEqual([['101', 'connected']]);
+    jest.runOnlyPendingTimers();
+    // Released exactly once: later writes are no longer corked.
+    socket.raw.write(Buffer.from('later'));
+    expect(socket.writes).toEqual([['101', 'connected'], ['later']]);
+  });
+
+  it('a hold never outlives the turn: unreleased, what it holds leaves at setImmediate', () => {
+    const coalescer = new WriteCoalescer({ maxFrames: 32, maxBytes: 1024 });
+    const socket = recordingSocket();
+    coalescer.hold(socket.raw);
+    socket.raw.write(Buffer.from('101'));
+    jest.runOnlyPendingTimers();
+    expect(socket.writes).toEqual([['101']]);
+    coalescer.releaseHold(socket.raw);
+    socket.raw.write(Buffer.from('connected'));
+    expect(socket.writes).toEqual([['101'], ['connected']]);
+  });
 });

@@ -24,6 +24,8 @@ export const DEFAULT_COALESCING: CoalescingLimits = { maxFrames: 32, maxBytes: 6
  */
 export class WriteCoalescer {
   private pending: CorkedSocket[] = [];
+  /** Sockets whose writes wait for `releaseHold` (at the latest, the end of the turn). */
+  private readonly holds = new Set<Socket>();
   private scheduled = false;
 
   constructor(
@@ -37,10 +39,7 @@ export class WriteCoalescer {
     if (target.corkedFrames === 0) {
       target.raw.cork();
       this.pending.push(target);
-      if (!this.scheduled) {
-        this.scheduled = true;
-        this.defer(this.flush);
-      }
+      this.scheduleFlush();
     }
     target.raw.write(frame);
     target.corkedFrames += 1;
@@ -48,17 +47,39 @@ export class WriteCoalescer {
     if (target.corkedFrames >= this.limits.maxFrames || target.corkedBytes >= this.limits.maxBytes) this.release(target);
   }
 
-  /** Writes every batch in progress. */
+  /**
+   * Holds whatever is written to `raw` until `releaseHold(raw)` or the end of the turn: a
+   * handshake's 101 response then leaves in one write with the `connected` frame that follows it.
+   */
+  hold(raw: Socket): void {
+    raw.cork();
+    this.holds.add(raw);
+    this.scheduleFlush();
+  }
+
+  releaseHold(raw: Socket): void {
+    if (this.holds.delete(raw)) raw.uncork();
+  }
+
+  /** Writes every batch in progress, and what held sockets hold. */
   readonly flush = (): void => {
     this.scheduled = false;
     const batches = this.pending;
     this.pending = [];
     for (const target of batches) if (target.corkedFrames > 0) this.release(target);
+    for (const raw of this.holds) raw.uncork();
+    this.holds.clear();
   };
 
   /** Writes one socket's batch now (e.g. a handshake's frames: nothing else is coming for it). */
   flushOne(target: CorkedSocket): void {
     if (target.corkedFrames > 0) this.release(target);
+  }
+
+  private scheduleFlush(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    this.defer(this.flush);
   }
 
   private release(target: CorkedSocket): void {
