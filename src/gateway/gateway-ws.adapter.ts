@@ -84,25 +84,24 @@ export class GatewayWsAdapter extends WsAdapter {
     await super.dispose();
   }
 
+  /** Nest binds every handler to each connection; they are few, so they are scanned, not indexed per connection. */
   override bindMessageHandlers(client: WebSocket, handlers: MessageMappingProperties[]): void {
-    const byType = new Map<string, HandlerCallback>();
-    for (const handler of handlers) byType.set(String(handler.message), handler.callback as HandlerCallback);
-    client.on('message', (data: RawData, isBinary: boolean) => this.dispatch(client, byType, data, isBinary));
+    client.on('message', (data: RawData, isBinary: boolean) => this.dispatch(client, handlers, data, isBinary));
   }
 
-  private dispatch(client: WebSocket, byType: Map<string, HandlerCallback>, data: RawData, isBinary: boolean): void {
+  private dispatch(client: WebSocket, handlers: MessageMappingProperties[], data: RawData, isBinary: boolean): void {
     const connection = Connection.of(client);
     // A refused connection is already closing with its close code; frames racing it are moot.
     if (!connection || !connection.isOpen) return;
     if (connection.isHoldingInbound) {
-      connection.holdInbound(() => this.dispatch(client, byType, data, isBinary));
+      connection.holdInbound(() => this.dispatch(client, handlers, data, isBinary));
       return;
     }
-    this.handleFrame(connection, byType, data, isBinary);
+    this.handleFrame(connection, handlers, data, isBinary);
     if (connection.fanoutDaemonBudget) this.adapterOptions.fanout.afterDaemonFrame(connection);
   }
 
-  private handleFrame(connection: Connection, byType: Map<string, HandlerCallback>, data: RawData, isBinary: boolean): void {
+  private handleFrame(connection: Connection, handlers: MessageMappingProperties[], data: RawData, isBinary: boolean): void {
     const bytes = rawDataLength(data);
     const { limiter } = connection;
     const metrics = this.adapterOptions.metrics;
@@ -139,7 +138,7 @@ export class GatewayWsAdapter extends WsAdapter {
       else connection.enqueue(() => dispatchDirect(connection, direct, frame, metrics));
       return;
     }
-    const handler = byType.get(frame.type);
+    const handler = handlers.find((candidate) => candidate.message === frame.type)?.callback as HandlerCallback | undefined;
     if (!handler) {
       connection.enqueue(async () => connection.send(errorFrameOf(ErrorCode.UnknownType, `unknown message type "${frame.type}"`, frame.id)));
       return;
