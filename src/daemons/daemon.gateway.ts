@@ -59,10 +59,10 @@ import { RunTaskDto } from './dto/run-task.dto.js';
 import { TaskStatusDto } from './dto/task-status.dto.js';
 import { WorkspaceUpdateDto } from './dto/workspace-update.dto.js';
 
-/** The `since={epoch}:{seq}` a resuming client sends; malformed is a bad connect request. */
 /** Closes that need no operator's attention: a peer leaving, or this gateway's own drain. */
 const ORDINARY_CLOSE_CODES: ReadonlySet<number> = new Set([CloseCode.Normal, CloseCode.GoingAway, CloseCode.ServiceRestart]);
 
+/** The `since={epoch}:{seq}` a resuming client sends; malformed is a bad connect request. */
 function resumePosition(query: URLSearchParams): StreamPosition | undefined {
   const value = query.get('since');
   if (value === null) return undefined;

@@ -99,6 +99,12 @@ describe('WriteCoalescer.flushOne', () => {
     jest.runOnlyPendingTimers();
     expect([one.writes, two.writes]).toEqual([[['a']], [['b']]]);
   });
+});
+
+describe('WriteCoalescer.hold', () => {
+  beforeEach(() => jest.useFakeTimers());
+  afterEach(() => jest.useRealTimers());
+
   it('a held socket (a handshake) sends its 101 and its first batch in one write when released', () => {
     const coalescer = new WriteCoalescer({ maxFrames: 32, maxBytes: 1024 });
     const socket = recordingSocket();
