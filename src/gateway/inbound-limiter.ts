@@ -26,7 +26,7 @@ export class InboundLimiter extends TokenBucket {
 
   constructor(
     readonly maxFrameBytes: number,
-    private readonly rateLimit: RateLimit,
+    rateLimit: RateLimit,
     private readonly mode: OverRateMode,
     now = performance.now(),
   ) {
@@ -44,6 +44,6 @@ export class InboundLimiter extends TokenBucket {
       return FrameVerdict.Accept;
     }
     this.strikes += 1;
-    return this.strikes > this.rateLimit.burst ? FrameVerdict.Abuse : FrameVerdict.Refuse;
+    return this.strikes > this.limit.burst ? FrameVerdict.Abuse : FrameVerdict.Refuse;
   }
 }

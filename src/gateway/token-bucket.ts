@@ -9,7 +9,7 @@ export class TokenBucket {
   private updatedAt: number;
 
   constructor(
-    private readonly limit: RateLimit,
+    protected readonly limit: RateLimit,
     now: number,
   ) {
     this.tokens = limit.burst;
