@@ -19,6 +19,8 @@ import { RevocationList } from './revocation.list.js';
 @Injectable()
 export class AuthService implements OnModuleInit {
   private readonly verifyOptions: JwtVerifyOptions;
+  /** The verify options with each key in them, built once per key rather than per token. */
+  private readonly optionsByKey = new WeakMap<KeyObject, JwtVerifyOptions>();
   /** The one verification key (JWT_SECRET, JWT_PUBLIC_KEY) ... */
   private readonly staticKey: KeyObject | undefined;
   /** ... or the keys of JWT_JWKS_URL, chosen by the token's kid. */
@@ -56,8 +58,7 @@ export class AuthService implements OnModuleInit {
     const key = this.staticKey ?? (await this.jwksKeyFor(token));
     let claims: Partial<TokenClaims>;
     try {
-      const options = key.type === 'secret' ? { ...this.verifyOptions, secret: key as never } : { ...this.verifyOptions, publicKey: key as never };
-      claims = this.jwt.verify<Partial<TokenClaims>>(token, options);
+      claims = this.jwt.verify<Partial<TokenClaims>>(token, this.optionsFor(key));
     } catch (error) {
       throw new AuthError(ErrorCode.Unauthorized, describeJwtError(error));
     }
@@ -169,6 +170,15 @@ export class AuthService implements OnModuleInit {
       issuedAt: claims.iat,
       tokenId: typeof claims.jti === 'string' ? claims.jti : undefined,
     };
+  }
+
+  private optionsFor(key: KeyObject): JwtVerifyOptions {
+    let options = this.optionsByKey.get(key);
+    if (!options) {
+      options = key.type === 'secret' ? { ...this.verifyOptions, secret: key as never } : { ...this.verifyOptions, publicKey: key as never };
+      this.optionsByKey.set(key, options);
+    }
+    return options;
   }
 
   private async jwksKeyFor(token: string): Promise<KeyObject> {
