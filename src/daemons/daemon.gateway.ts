@@ -41,6 +41,7 @@ import { FanoutBackpressure } from '../gateway/fanout-backpressure.js';
 import { RefreshTokenDto } from '../auth/dto/refresh-token.dto.js';
 import { Roles, ROLES_KEY } from '../auth/roles.decorator.js';
 import { WsAuthGuard } from '../auth/ws-auth.guard.js';
+import { LogLevel } from '../config/environment.js';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { closeWithError, Connection } from '../gateway/connection.js';
 import { DIRECT_DISPATCH_KEY, DirectDispatch, DirectRoutes } from '../gateway/direct-routes.js';
@@ -84,9 +85,15 @@ function connectionOf(socket: WebSocket): Connection {
   return Connection.of(socket)!;
 }
 
+/** The last `exp` formatted: tokens minted in the same second share it, and formatting a Date is not free. */
+let lastAuthorizationEnd = { expiresAt: NaN, text: '' };
+
 /** When a connection's authorization ends, as sent to the peer: the token's exp. */
 function authorizationEnd(principal: Principal): string {
-  return new Date(principal.expiresAt * 1000).toISOString();
+  if (principal.expiresAt !== lastAuthorizationEnd.expiresAt) {
+    lastAuthorizationEnd = { expiresAt: principal.expiresAt, text: new Date(principal.expiresAt * 1000).toISOString() };
+  }
+  return lastAuthorizationEnd.text;
 }
 
 /** Authorization deadlines are checked this often: a connection ends at most this late. */
@@ -117,6 +124,8 @@ function shuffle<T>(items: T[]): T[] {
 @UseFilters(WsErrorFilter)
 export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect, BeforeApplicationShutdown {
   private readonly logger = new Logger(DaemonGateway.name);
+  /** Checked before building a connection's debug entry: two per connection, dropped at any other level. */
+  private readonly logsDebug: boolean;
   private server: WebSocketServer | undefined;
   private draining: Promise<void> | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
@@ -135,7 +144,9 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     private readonly admission: ConnectionAdmission,
     private readonly revocations: RevocationList,
     private readonly fanout: FanoutBackpressure,
-  ) {}
+  ) {
+    this.logsDebug = config.logLevel === LogLevel.Debug;
+  }
 
   /** Registers the @DirectDispatch handlers with the adapter's fast path. */
   onModuleInit(): void {
@@ -194,7 +205,7 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     this.metrics.connections.labels(principal.role).inc();
     // Opens and ordinary closes are counted by metrics and logged at debug: at info they would be
     // thousands of lines a second in a reconnect storm, and cost a handshake a tenth of its CPU.
-    this.logger.debug({ msg: 'connection admitted', connectionId: connection.id, role: principal.role, sub: principal.sub, daemonId });
+    if (this.logsDebug) this.logger.debug({ msg: 'connection admitted', connectionId: connection.id, role: principal.role, sub: principal.sub, daemonId });
     connection.enqueue(async () => {
       try {
         const authExpiresAt = authorizationEnd(connection.identity.principal);
@@ -227,9 +238,12 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     this.metrics.connections.labels(principal.role).dec();
     const code = Number(closeCode ?? CloseCode.AbnormalClosure);
     this.metrics.disconnects.labels(principal.role, closeCodeLabel(code)).inc();
-    const entry = { msg: 'connection closed', connectionId: connection.id, role: principal.role, daemonId, code };
-    if (ORDINARY_CLOSE_CODES.has(code)) this.logger.debug(entry);
-    else this.logger.log(entry);
+    const ordinary = ORDINARY_CLOSE_CODES.has(code);
+    if (!ordinary || this.logsDebug) {
+      const entry = { msg: 'connection closed', connectionId: connection.id, role: principal.role, daemonId, code };
+      if (ordinary) this.logger.debug(entry);
+      else this.logger.log(entry);
+    }
     connection.enqueue(() =>
       principal.role === Role.Daemon
         ? this.daemons.disconnectDaemon(daemonId, connection, connection.handover)
