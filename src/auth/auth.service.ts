@@ -9,6 +9,7 @@ import { GatewayException } from '../gateway/gateway.exception.js';
 import type { ConnectionIdentity, Principal } from './principal.js';
 import type { IssuedToken, IssueTokenRequest, TokenClaims } from './token-claims.js';
 import { isValidId } from './id.js';
+import { Hs256FastPath } from './hs256-fast-path.js';
 import { JwksKeySource } from './jwks-key.source.js';
 import { RevocationList } from './revocation.list.js';
 
@@ -19,12 +20,17 @@ import { RevocationList } from './revocation.list.js';
 @Injectable()
 export class AuthService implements OnModuleInit {
   private readonly verifyOptions: JwtVerifyOptions;
-  /** The verify options with each key in them, built once per key rather than per token. */
-  private readonly optionsByKey = new WeakMap<KeyObject, JwtVerifyOptions>();
+  /**
+   * A JwtService per key, configured with that key and the verify options: given them per call,
+   * @nestjs/jwt copies and re-merges the options on every verify, a third of a verify's cost.
+   */
+  private readonly verifierByKey = new WeakMap<KeyObject, JwtService>();
   /** The one verification key (JWT_SECRET, JWT_PUBLIC_KEY) ... */
   private readonly staticKey: KeyObject | undefined;
   /** ... or the keys of JWT_JWKS_URL, chosen by the token's kid. */
   readonly jwks: JwksKeySource | undefined;
+  /** With JWT_SECRET: accepts well-formed valid HS256 tokens without jsonwebtoken's cost; it decides the rest. */
+  private readonly fastPath: Hs256FastPath | undefined;
 
   constructor(
     private readonly jwt: JwtService,
@@ -38,6 +44,9 @@ export class AuthService implements OnModuleInit {
       this.jwks = new JwksKeySource({ url: key.url, issuer: config.issuer, refetchMinIntervalMs: key.refetchMinIntervalMs, timeoutMs: key.timeoutMs });
     } else {
       this.staticKey = key.kind === 'secret' ? createSecretKey(Buffer.from(key.secret)) : createPublicKey(key.publicKey);
+    }
+    if (key.kind === 'secret' && this.staticKey) {
+      this.fastPath = new Hs256FastPath(this.staticKey, { audience: config.audience, issuer: config.issuer, clockToleranceSeconds: config.clockToleranceSeconds });
     }
     this.verifyOptions = {
       algorithms: key.algorithms,
@@ -58,7 +67,7 @@ export class AuthService implements OnModuleInit {
     const key = this.staticKey ?? (await this.jwksKeyFor(token));
     let claims: Partial<TokenClaims>;
     try {
-      claims = this.jwt.verify<Partial<TokenClaims>>(token, this.optionsFor(key));
+      claims = (this.fastPath?.verify(token) as Partial<TokenClaims> | undefined) ?? this.verifierFor(key).verify<Partial<TokenClaims>>(token);
     } catch (error) {
       throw new AuthError(ErrorCode.Unauthorized, describeJwtError(error));
     }
@@ -172,13 +181,15 @@ export class AuthService implements OnModuleInit {
     };
   }
 
-  private optionsFor(key: KeyObject): JwtVerifyOptions {
-    let options = this.optionsByKey.get(key);
-    if (!options) {
-      options = key.type === 'secret' ? { ...this.verifyOptions, secret: key as never } : { ...this.verifyOptions, publicKey: key as never };
-      this.optionsByKey.set(key, options);
+  private verifierFor(key: KeyObject): JwtService {
+    let verifier = this.verifierByKey.get(key);
+    if (!verifier) {
+      // jsonwebtoken takes KeyObjects; @nestjs/jwt's types only name strings and Buffers.
+      const keyOption = key.type === 'secret' ? { secret: key as never } : { publicKey: key as never };
+      verifier = new JwtService({ ...keyOption, verifyOptions: this.verifyOptions });
+      this.verifierByKey.set(key, verifier);
     }
-    return options;
+    return verifier;
   }
 
   private async jwksKeyFor(token: string): Promise<KeyObject> {
