@@ -45,7 +45,7 @@ export class AuthService implements OnModuleInit {
     } else {
       this.staticKey = key.kind === 'secret' ? createSecretKey(Buffer.from(key.secret)) : createPublicKey(key.publicKey);
     }
-    if (key.kind === 'secret' && this.staticKey) {
+    if (key.kind === 'secret' && this.staticKey && key.algorithms.includes('HS256')) {
       this.fastPath = new Hs256FastPath(this.staticKey, { audience: config.audience, issuer: config.issuer, clockToleranceSeconds: config.clockToleranceSeconds });
     }
     this.verifyOptions = {
