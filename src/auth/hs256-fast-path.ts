@@ -16,9 +16,10 @@ const BASE64URL = /^[A-Za-z0-9_-]+$/;
 /**
  * Accepts the common case of an HS256 token quickly, and only accepts: whatever it does not
  * accept — another header, a bad signature, a failed claim, anything odd — goes to jsonwebtoken,
- * which decides and words the refusal. In a handshake jsonwebtoken's verify cost 0.13 ms of
- * CPU, this ~0.04 ms. `hs256-fast-path.spec.ts` checks on thousands of mutated tokens that it
- * never accepts what jsonwebtoken refuses, and returns the same claims when both accept.
+ * which decides and words the refusal. Inside a handshake jsonwebtoken's verify cost 0.13–0.15 ms
+ * of CPU, this about 0.05 ms (docs/benchmarks.md). `hs256-fast-path.spec.ts` checks on thousands
+ * of mutated tokens that it never accepts what jsonwebtoken refuses, and returns the same claims
+ * when both accept.
  */
 export class Hs256FastPath {
   constructor(
