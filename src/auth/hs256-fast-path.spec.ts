@@ -2,16 +2,12 @@ import { jest } from '@jest/globals';
 import { JwtService } from '@nestjs/jwt';
 import { createHmac, createSecretKey } from 'node:crypto';
 import { Hs256FastPath, type FastPathOptions } from './hs256-fast-path.js';
+import { prng } from '../../test/support/prng.js';
 
 const SECRET = 'unit-test-secret-with-at-least-32-chars';
 const KEY = createSecretKey(Buffer.from(SECRET));
 const NOW = 1_800_000_000;
 const TOLERANCE = 5;
-
-/** A small deterministic PRNG, so the corpus is the same on every run. */
-function prng(seed: number) {
-  return () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
-}
 
 const b64 = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
 const hmac = (input: string, secret = SECRET) => createHmac('sha256', secret).update(input).digest('base64url');

@@ -11,6 +11,7 @@ import { WorkspaceUpdateDto } from '../daemons/dto/workspace-update.dto.js';
 import { GetWorkspaceStatusDto } from '../workspaces/dto/get-workspace-status.dto.js';
 import { compileValidator, UnsupportedConstraintError } from './compiled-validator.js';
 import { PayloadValidationPipe, validatorFor } from './payload-validation.pipe.js';
+import { prng } from '../../test/support/prng.js';
 
 type Dto = new () => object;
 
@@ -33,11 +34,6 @@ const VALID: Array<[Dto, Record<string, unknown>]> = [
   [TaskStatusDto, { taskId: 't', status: 'running', output: 'o' }],
   [IssueTokenDto, { sub: 'u', role: 'client', daemons: ['d'], ttlSeconds: 60 }],
 ];
-
-/** A small deterministic PRNG, so the corpus is the same on every run. */
-function prng(seed: number) {
-  return () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
-}
 
 describe('compileValidator agrees with class-validator', () => {
   it.each(VALID)('%p: on every single-field mutation, pair mutation and extra key', (dto, valid) => {
