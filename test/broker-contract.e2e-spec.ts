@@ -79,7 +79,7 @@ describe.each([
     const daemon = new RecordingLink('daemon');
     await cluster.a.connectDaemon('d1', daemon);
     await waitFor(() => client.statuses().includes('online'), 'online');
-    for (let i = 0; i < 200; i += 1) cluster.a.relayEvent('d1', DaemonMessageType.FileChange, { workspaceId: 'w1', path: `p${i}`, event: 'add' });
+    for (let i = 0; i < 200; i += 1) cluster.a.relayEvent('d1', daemon, DaemonMessageType.FileChange, { workspaceId: 'w1', path: `p${i}`, event: 'add' });
     await waitFor(() => client.ofType('file-change').length === 200, 'events');
     expect(client.ofType('file-change').map((frame) => frame.payload.path)).toEqual(Array.from({ length: 200 }, (_, i) => `p${i}`));
     expect(client.ofType('file-change')[0].daemonId).toBe('d1');
@@ -93,7 +93,7 @@ describe.each([
     await cluster.a.connectDaemon('d1', daemon);
     const first = new RecordingLink('first');
     const admission = await cluster.b.connectClient('d1', first);
-    for (let i = 0; i < 50; i += 1) cluster.a.relayEvent('d1', DaemonMessageType.FileChange, { workspaceId: 'w1', path: `p${i}`, event: 'add' });
+    for (let i = 0; i < 50; i += 1) cluster.a.relayEvent('d1', daemon, DaemonMessageType.FileChange, { workspaceId: 'w1', path: `p${i}`, event: 'add' });
     await waitFor(() => first.ofType('file-change').length === 50, 'events');
     const events = first.ofType('file-change');
     expect(events.map((frame) => frame.seq)).toEqual(Array.from({ length: 50 }, (_, i) => admission.connected.stream.seq + 1 + i));
@@ -109,9 +109,10 @@ describe.each([
   });
 
   it('answers get-workspace-status the same on every instance', async () => {
-    await cluster.a.connectDaemon('d1', new RecordingLink('daemon'));
-    await cluster.a.heartbeat('d1', ['w1', 'w2']);
-    await cluster.a.updateWorkspace('d1', { workspaceId: 'w1', status: 'syncing' });
+    const daemon = new RecordingLink('daemon');
+    await cluster.a.connectDaemon('d1', daemon);
+    await cluster.a.heartbeat('d1', daemon, ['w1', 'w2']);
+    await cluster.a.updateWorkspace('d1', daemon, { workspaceId: 'w1', status: 'syncing' });
     for (const service of [cluster.a, cluster.b]) {
       expect(await service.getWorkspaceStatus('d1', 'w1')).toEqual({ workspaceId: 'w1', status: 'syncing' });
       expect(await service.getWorkspaceStatus('d1', 'w2')).toEqual({ workspaceId: 'w2', status: 'unknown' });

@@ -44,6 +44,40 @@ describe('GatewayClient', () => {
     fresh.dispose();
   });
 
+  it('a live resync-required starts over from a fresh snapshot and emits resync with it', async () => {
+    gateway.options.autoAccept = false;
+    const resyncs: Array<{ reason: string; epoch: string | undefined }> = [];
+    client.on('resync', ({ reason, snapshot }) => resyncs.push({ reason, epoch: snapshot?.stream.epoch }));
+    await tick();
+    const first = gateway.last;
+    first.accept({ daemonId: 'daemon-1', workspaceIds: [], workspaceStatuses: {}, daemonStatus: 'online', stream: { epoch: 'E1', seq: 4 }, recovered: false, timestamp: 'now' });
+    first.deliver({ type: 'file-change', daemonId: 'daemon-1', epoch: 'E1', seq: 5, payload: { workspaceId: 'w', path: 'a', event: 'add' } });
+    expect(client.position).toEqual({ epoch: 'E1', seq: 5 });
+    first.deliver({ type: 'resync-required', daemonId: 'daemon-1', payload: { reason: 'epoch_changed', stream: { epoch: 'E2', seq: 0 } } });
+    await tick();
+    const second = gateway.last;
+    expect(second).not.toBe(first);
+    // No position to resume from: the history it belonged to is gone.
+    expect(second.url.searchParams.get('since')).toBeNull();
+    expect(resyncs).toEqual([]);
+    second.accept({ daemonId: 'daemon-1', workspaceIds: [], workspaceStatuses: {}, daemonStatus: 'online', stream: { epoch: 'E2', seq: 3 }, recovered: false, timestamp: 'now' });
+    expect(resyncs).toEqual([{ reason: 'epoch_changed', epoch: 'E2' }]);
+    expect(client.position).toEqual({ epoch: 'E2', seq: 3 });
+  });
+
+  it('a resync-required right after connected answers the resume, on the same connection', async () => {
+    gateway.options.autoAccept = false;
+    const resyncs: string[] = [];
+    client.on('resync', ({ reason }) => resyncs.push(reason));
+    await tick();
+    const socket = gateway.last;
+    socket.accept({ daemonId: 'daemon-1', workspaceIds: [], workspaceStatuses: {}, daemonStatus: 'online', stream: { epoch: 'E1', seq: 9 }, recovered: false, timestamp: 'now' });
+    socket.deliver({ type: 'resync-required', daemonId: 'daemon-1', payload: { reason: 'history_expired', stream: { epoch: 'E1', seq: 9 } } });
+    await tick();
+    expect(resyncs).toEqual(['history_expired']);
+    expect(gateway.last).toBe(socket);
+  });
+
   it('emits typed daemon events', async () => {
     const seen: string[] = [];
     client.on('file-change', (frame) => seen.push(`${frame.daemonId}:${frame.payload.path}`));

@@ -79,6 +79,10 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> {
   private readonly commandsSentOn = new Map<string, number>();
   private opens = 0;
   private lastSnapshot: ClientConnectedPayload | undefined;
+  /** The last frame handled was `connected`: a `resync-required` now answers the resume. */
+  private justConnected = false;
+  /** A live `resync-required` asked for a fresh snapshot; `resync` is emitted with it. */
+  private resyncOnConnect: string | undefined;
 
   constructor(options: GatewayClientOptions) {
     const { url = DEFAULT_GATEWAY_URL, daemonId, requestTimeout = 10_000, ...rest } = options;
@@ -201,6 +205,8 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> {
 
   private handle(frame: Frame): void {
     if (this.requests.settle(frame)) return;
+    const afterConnected = this.justConnected;
+    this.justConnected = frame.type === ServerMessageType.Connected;
     if (!this.advance(frame as Frame & { epoch?: string; seq?: number })) return;
     this.emit('message', frame);
     switch (frame.type) {
@@ -212,11 +218,20 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> {
         if (!payload.recovered || !this.streamPosition) this.streamPosition = payload.stream;
         this.lastSnapshot = payload;
         this.emit('connected', payload);
+        const reason = this.resyncOnConnect;
+        this.resyncOnConnect = undefined;
+        if (reason !== undefined) this.emit('resync', { reason, snapshot: payload });
         return;
       }
-      case ServerMessageType.ResyncRequired:
-        this.emit('resync', { reason: (frame.payload as ResyncRequiredPayload).reason, snapshot: this.lastSnapshot });
+      case ServerMessageType.ResyncRequired: {
+        const { reason } = frame.payload as ResyncRequiredPayload;
+        if (afterConnected) return this.emit('resync', { reason, snapshot: this.lastSnapshot });
+        // On a live connection (the stream lost history): start over from a fresh snapshot.
+        this.streamPosition = undefined;
+        this.resyncOnConnect = reason;
+        this.connection.reconnect();
         return;
+      }
       case ServerMessageType.DaemonStatus: {
         const payload = frame.payload as DaemonStatusPayload;
         this.status = payload.status;

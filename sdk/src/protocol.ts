@@ -292,8 +292,13 @@ export interface ClientConnectedPayload {
   timestamp: string;
 }
 
+/**
+ * After `connected`: the `since` position cannot be resumed. On a live connection: the stream lost
+ * history under the client; events continue after `stream`, and the client rebuilds from a fresh
+ * snapshot.
+ */
 export interface ResyncRequiredPayload {
-  /** Why the requested position could not be resumed. */
+  /** Why events were lost: the stream's epoch changed, or they left (or never reached) the history. */
   reason: 'epoch_changed' | 'history_expired';
   stream: StreamPosition;
 }

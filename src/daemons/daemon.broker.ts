@@ -1,3 +1,4 @@
+import type { StreamPosition } from '@arbor/gateway-client/protocol';
 import type { DaemonPresence } from './daemon-presence.js';
 import type { PeerLink } from './peer-link.js';
 
@@ -40,13 +41,14 @@ export abstract class DaemonBroker {
   abstract localWatchedDaemonIds(): Iterable<string>;
 
   /**
-   * Delivers a serialized frame to every client watching the daemon, on every instance.
-   * Fire-and-forget and ordered: calls made in order are delivered in order; the broker handles
-   * its own failures.
+   * Delivers a recorded event of this instance's own to the daemon's watchers here. (The stream
+   * that recorded it carries it to other instances.) Calls are made in stream order.
    */
-  abstract publishToWatchers(daemonId: string, frame: string): void;
-  /** Delivers a serialized frame to the daemon's watchers on this instance only. */
+  abstract deliverEvent(daemonId: string, frame: string, epoch: string, seq: number): void;
+  /** A frame outside the stream (no `seq`), for the daemon's watchers on this instance only. */
   abstract deliverLocally(daemonId: string, frame: string): void;
+  /** A watcher was admitted at `position`: what this instance delivers next continues from it. */
+  abstract admitted(daemonId: string, position: StreamPosition): void;
   /**
    * Registers the listener told when a daemon watched here vanished without a goodbye (its
    * instance died). Only shared brokers ever call it.

@@ -211,7 +211,7 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
         const authExpiresAt = authorizationEnd(connection.identity.principal);
         if (principal.role === Role.Daemon) {
           const payload = await this.daemons.connectDaemon(daemonId, connection, connection.session);
-          connection.inboundSeq = payload.lastSeq;
+          connection.resumeInbound(payload.lastSeq);
           connection.release({ type: ServerMessageType.Connected, payload: { ...payload, authExpiresAt } });
         } else {
           const admission = await this.daemons.connectClient(daemonId, connection, since);
@@ -310,14 +310,15 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
   @Roles(Role.Daemon)
   @SubscribeMessage(DaemonMessageType.Heartbeat)
   async heartbeat(@ConnectedSocket() socket: WebSocket, @MessageBody() body: HeartbeatDto): Promise<void> {
-    await this.daemons.heartbeat(connectionOf(socket).identity.daemonId, body.workspaceIds);
+    const connection = connectionOf(socket);
+    await this.daemons.heartbeat(connection.identity.daemonId, connection, body.workspaceIds);
   }
 
   @Roles(Role.Daemon)
   @SubscribeMessage(DaemonMessageType.WorkspaceUpdate)
   async workspaceUpdate(@ConnectedSocket() socket: WebSocket, @MessageBody() body: WorkspaceUpdateDto): Promise<void> {
     const connection = connectionOf(socket);
-    await this.daemons.updateWorkspace(connection.identity.daemonId, body, connection.inbound());
+    await this.daemons.updateWorkspace(connection.identity.daemonId, connection, body, connection.inbound());
   }
 
   // Validated payloads carry exactly the DTO's fields (unknown ones are refused), so they are
@@ -327,7 +328,7 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
   @SubscribeMessage(DaemonMessageType.FileChange)
   fileChange(@ConnectedSocket() socket: WebSocket, @MessageBody() body: FileChangeDto): void {
     const connection = connectionOf(socket);
-    this.daemons.relayEvent(connection.identity.daemonId, DaemonMessageType.FileChange, body, connection.inbound());
+    this.daemons.relayEvent(connection.identity.daemonId, connection, DaemonMessageType.FileChange, body, connection.inbound());
   }
 
   @Roles(Role.Daemon)
@@ -335,7 +336,7 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
   @SubscribeMessage(DaemonMessageType.TaskStatus)
   taskStatus(@ConnectedSocket() socket: WebSocket, @MessageBody() body: TaskStatusDto): void {
     const connection = connectionOf(socket);
-    this.daemons.relayEvent(connection.identity.daemonId, DaemonMessageType.TaskStatus, body, connection.inbound());
+    this.daemons.relayEvent(connection.identity.daemonId, connection, DaemonMessageType.TaskStatus, body, connection.inbound());
   }
 
   // ---- lifecycle -----------------------------------------------------------------------------

@@ -62,7 +62,7 @@ describe('DaemonService', () => {
     const daemon = new RecordingLink('daemon');
     await service.connectClient('d1', client);
     await service.connectDaemon('d1', daemon);
-    await service.heartbeat('d1', ['w1']);
+    await service.heartbeat('d1', daemon, ['w1']);
 
     await service.sweep(T0 + 999);
     expect(client.statuses()).toEqual(['online']);
@@ -88,11 +88,12 @@ describe('DaemonService', () => {
 
   it('a heartbeat after going stale announces online again', async () => {
     const client = new RecordingLink('c1');
+    const daemon = new RecordingLink('daemon');
     await service.connectClient('d1', client);
-    await service.connectDaemon('d1', new RecordingLink('daemon'));
+    await service.connectDaemon('d1', daemon);
     await service.sweep(T0 + 1500);
     jest.setSystemTime(T0 + 1600);
-    await service.heartbeat('d1', []);
+    await service.heartbeat('d1', daemon, []);
     expect(client.statuses()).toEqual(['online', 'stale', 'online']);
     expect(client.frames.at(-1).payload.lastHeartbeat).toBe(new Date(T0 + 1600).toISOString());
   });
@@ -102,14 +103,15 @@ describe('DaemonService', () => {
     const b = new RecordingLink('b');
     await service.connectClient('d1', a);
     await service.connectClient('d1', b);
-    await service.connectDaemon('d1', new RecordingLink('daemon'));
-    await service.updateWorkspace('d1', { workspaceId: 'w1', status: 'syncing' });
+    const daemon = new RecordingLink('daemon');
+    await service.connectDaemon('d1', daemon);
+    await service.updateWorkspace('d1', daemon, { workspaceId: 'w1', status: 'syncing' });
     expect(await service.getWorkspaceStatus('d1', 'w1')).toEqual({ workspaceId: 'w1', status: 'syncing' });
     for (const link of [a, b]) {
       expect(link.frames.filter((frame) => frame.type === 'workspace-update')).toEqual([{ type: 'workspace-update', daemonId: 'd1', epoch: expect.any(String), seq: 2, payload: { workspaceId: 'w1', status: 'syncing' } }]);
     }
     await service.disconnectClient('d1', a);
-    service.relayEvent('d1', DaemonMessageType.FileChange, { workspaceId: 'w1', path: 'x', event: 'add' });
+    service.relayEvent('d1', daemon, DaemonMessageType.FileChange, { workspaceId: 'w1', path: 'x', event: 'add' });
     expect(a.frames.some((frame) => frame.type === 'file-change')).toBe(false);
     expect(b.frames.some((frame) => frame.type === 'file-change')).toBe(true);
   });
@@ -125,7 +127,7 @@ describe('DaemonService', () => {
     const client = new RecordingLink('c1');
     await service.connectDaemon('d1', daemon);
     await service.connectClient('d1', client);
-    await service.heartbeat('d1', ['w1']);
+    await service.heartbeat('d1', daemon, ['w1']);
     await service.disconnectDaemon('d1', daemon);
     expect((await service.getWorkspaceStatus('d1', 'w1')).status).toBe('unknown');
     await service.disconnectClient('d1', client);

@@ -25,7 +25,7 @@ import { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import { WorkspacesService } from '../workspaces/workspaces.service.js';
 import { CommandLedger, commandKey } from './command-ledger.js';
 import { DaemonBroker } from './daemon.broker.js';
-import { EventStreams, type InboundPosition } from './streams/event-streams.js';
+import { EventStreams, type InboundPosition, type StreamSink } from './streams/event-streams.js';
 import type { PeerLink } from './peer-link.js';
 
 function isUnavailable(error: unknown): boolean {
@@ -57,7 +57,7 @@ export interface DaemonHealthSnapshot {
  * DaemonBroker; it never sees a socket.
  */
 @Injectable()
-export class DaemonService implements OnModuleInit, OnModuleDestroy {
+export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink {
   private readonly logger = new Logger(DaemonService.name);
   private sweepTimer: NodeJS.Timeout | undefined;
   private lastSweepAt = Date.now();
@@ -70,11 +70,13 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy {
     private readonly streams: EventStreams,
     private readonly commands: CommandLedger,
     @Optional() private readonly metrics?: GatewayMetrics,
-  ) {}
+  ) {
+    streams.connect(this);
+  }
 
   onModuleInit(): void {
     // A daemon whose instance died never says goodbye: the shared broker notices, we announce it.
-    this.broker.onDaemonLost((daemonId, lastHeartbeat) => this.announce(daemonId, DaemonStatus.Offline, lastHeartbeat, true));
+    this.broker.onDaemonLost((daemonId, lastHeartbeat) => this.announce(daemonId, DaemonStatus.Offline, lastHeartbeat, undefined));
     this.lastSweepAt = Date.now();
     this.sweepTimer = setInterval(() => void this.sweep(), this.config.sweepIntervalMs);
   }
@@ -88,14 +90,15 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy {
 
   async connectDaemon(daemonId: string, link: PeerLink, session?: string): Promise<Omit<DaemonConnectedPayload, 'authExpiresAt'>> {
     const previous = await this.broker.getPresence(daemonId);
-    await this.streams.prepare(daemonId);
-    const lastSeq = session === undefined ? 0 : await this.streams.lastInbound(daemonId, session);
+    // From here on only this connection numbers the daemon's events; the lastSeq it is given
+    // covers every event any client has received.
+    const lastSeq = await this.streams.takeOver(daemonId, link.id, session);
     const { presence, replaced } = await this.broker.attachDaemon(daemonId, link, Date.now());
     if (replaced) {
       this.logger.log({ msg: 'daemon replaced by a newer connection', daemonId, connectionId: replaced.id });
       replaced.close(CloseCode.Replaced, 'replaced by a newer connection');
     }
-    if (previous?.status !== DaemonStatus.Online) this.publishStatus(presence);
+    if (previous?.status !== DaemonStatus.Online) this.publishStatus(presence, link.id);
     return { workspaceIds: await this.knownWorkspaces(daemonId), lastSeq, timestamp: new Date().toISOString() };
   }
 
@@ -108,29 +111,49 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy {
     const presence = await this.broker.getPresence(daemonId);
     if (!(await this.broker.detachDaemon(daemonId, link, handover))) return;
     if (handover && this.broker.isShared) return;
-    this.publishStatus({ daemonId, status: DaemonStatus.Offline, lastHeartbeat: presence?.lastHeartbeat ?? null });
+    this.publishStatus({ daemonId, status: DaemonStatus.Offline, lastHeartbeat: presence?.lastHeartbeat ?? null }, link.id);
     if (!this.broker.isWatchedLocally(daemonId)) await this.workspaces.forget(daemonId);
   }
 
-  async heartbeat(daemonId: string, workspaceIds: readonly string[]): Promise<void> {
+  async heartbeat(daemonId: string, link: PeerLink, workspaceIds: readonly string[]): Promise<void> {
     const before = await this.broker.getPresence(daemonId);
     const presence = await this.broker.updatePresence(daemonId, { lastHeartbeat: Date.now(), status: DaemonStatus.Online });
-    if (presence && before?.status === DaemonStatus.Stale) this.publishStatus(presence);
+    if (presence && before?.status === DaemonStatus.Stale) this.publishStatus(presence, link.id);
     await this.degradeGracefully('workspace list', () => this.workspaces.replaceWorkspaces(daemonId, workspaceIds));
   }
 
   /** Records a workspace's new status, then forwards the update to the daemon's clients. */
-  async updateWorkspace(daemonId: string, payload: WorkspaceUpdatePayload, inbound?: InboundPosition): Promise<void> {
+  async updateWorkspace(daemonId: string, link: PeerLink, payload: WorkspaceUpdatePayload, inbound?: InboundPosition): Promise<void> {
     await this.degradeGracefully('workspace status', () => this.workspaces.recordStatus(daemonId, payload.workspaceId, payload.status));
-    this.relayEvent(daemonId, DaemonMessageType.WorkspaceUpdate, payload, inbound);
+    this.relayEvent(daemonId, link, DaemonMessageType.WorkspaceUpdate, payload, inbound);
   }
 
   /**
-   * Numbers a daemon event in its stream, records it for resuming clients and forwards it to the
-   * daemon's clients, serialized once for all of them. Synchronous, so order is the daemon's.
+   * Numbers a daemon event from its connection `link` in its stream and records it; once
+   * recorded it reaches the daemon's clients (`committed`), serialized once for all of them.
+   * Synchronous, so order is the daemon's.
    */
-  relayEvent<T extends DaemonEventType>(daemonId: string, type: T, payload: DaemonEventPayloads[T], inbound?: InboundPosition): void {
-    this.broker.publishToWatchers(daemonId, this.streams.append(daemonId, (epoch, seq) => JSON.stringify({ type, daemonId, epoch, seq, payload }), inbound));
+  relayEvent<T extends DaemonEventType>(daemonId: string, link: PeerLink, type: T, payload: DaemonEventPayloads[T], inbound?: InboundPosition): void {
+    this.streams.append(daemonId, link.id, (epoch, seq) => JSON.stringify({ type, daemonId, epoch, seq, payload }), inbound);
+  }
+
+  // ---- recorded events (StreamSink) ------------------------------------------------------------
+
+  committed(daemonId: string, frame: string, epoch: string, seq: number): void {
+    this.broker.deliverEvent(daemonId, frame, epoch, seq);
+  }
+
+  acknowledged(daemonId: string, holder: string, inboundSeq: number): void {
+    const link = this.broker.localDaemonLink(daemonId);
+    if (link?.id === holder) link.acknowledge?.(inboundSeq);
+  }
+
+  /** A connection still sending events for a daemon another connection has taken over. */
+  fenced(daemonId: string, holder: string): void {
+    const link = this.broker.localDaemonLink(daemonId);
+    if (link?.id !== holder) return;
+    this.logger.log({ msg: 'daemon replaced by a newer connection', daemonId, connectionId: holder });
+    link.close(CloseCode.Replaced, 'replaced by a newer connection');
   }
 
   // ---- clients -------------------------------------------------------------------------------
@@ -147,6 +170,7 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy {
     const replay = since ? await this.streams.replay(daemonId, since) : undefined;
     if (replay) this.metrics?.replays.labels(replay.kind === 'events' ? 'recovered' : 'resync').inc();
     const position = replay?.position ?? (await this.streams.position(daemonId));
+    this.broker.admitted(daemonId, position);
     const presence = await this.broker.getPresence(daemonId);
     const workspaceStatuses = await this.knownStatuses(daemonId);
     const connected: ClientAdmission['connected'] = {
@@ -221,7 +245,8 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy {
         await this.disconnectDaemon(presence.daemonId, link);
       } else if (silentFor >= this.config.daemonStaleMs && presence.status === DaemonStatus.Online) {
         const stale = await this.broker.updatePresence(presence.daemonId, { status: DaemonStatus.Stale });
-        if (stale) this.publishStatus(stale);
+        const link = this.broker.localDaemonLink(presence.daemonId);
+        if (stale && link) this.publishStatus(stale, link.id);
       }
     }
   }
@@ -252,8 +277,9 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy {
     return now - this.lastSweepAt < 3 * this.config.sweepIntervalMs;
   }
 
-  private publishStatus(presence: { daemonId: string; status: DaemonStatus; lastHeartbeat: number | null }): void {
-    this.announce(presence.daemonId, presence.status, presence.lastHeartbeat, false);
+  /** A status change seen by the daemon's connection `holder`: an event of its stream. */
+  private publishStatus(presence: { daemonId: string; status: DaemonStatus; lastHeartbeat: number | null }, holder: string): void {
+    this.announce(presence.daemonId, presence.status, presence.lastHeartbeat, holder);
   }
 
   /**
@@ -261,11 +287,11 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy {
    * of its stream; a vanished holder's daemon is announced here only, outside the stream (no
    * instance can number it), and a resuming client learns the status from its snapshot.
    */
-  private announce(daemonId: string, status: DaemonStatus, lastHeartbeat: number | null, localOnly: boolean): void {
+  private announce(daemonId: string, status: DaemonStatus, lastHeartbeat: number | null, holder: string | undefined): void {
     const payload: DaemonStatusPayload = { daemonId, status, lastHeartbeat: lastHeartbeat === null ? null : new Date(lastHeartbeat).toISOString() };
     const type = ServerMessageType.DaemonStatus;
-    if (localOnly) this.broker.deliverLocally(daemonId, JSON.stringify({ type, daemonId, payload }));
-    else this.broker.publishToWatchers(daemonId, this.streams.append(daemonId, (epoch, seq) => JSON.stringify({ type, daemonId, epoch, seq, payload })));
+    if (holder === undefined) this.broker.deliverLocally(daemonId, JSON.stringify({ type, daemonId, payload }));
+    else this.streams.append(daemonId, holder, (epoch, seq) => JSON.stringify({ type, daemonId, epoch, seq, payload }));
   }
 
   /** Workspace id → status (`unknown` until reported); empty while the shared cache is unreachable. */

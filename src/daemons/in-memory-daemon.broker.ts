@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DaemonStatus } from '@arbor/gateway-client/protocol';
+import { DaemonStatus, type StreamPosition } from '@arbor/gateway-client/protocol';
 import { DaemonBroker, type AttachResult, type PresencePatch } from './daemon.broker.js';
 import type { DaemonPresence } from './daemon-presence.js';
 import type { PeerLink } from './peer-link.js';
@@ -71,9 +71,12 @@ export class InMemoryDaemonBroker extends DaemonBroker {
     return this.watchers.keys();
   }
 
-  publishToWatchers(daemonId: string, frame: string): void {
+  /** One instance records and delivers in one step, in order: nothing to sequence. */
+  deliverEvent(daemonId: string, frame: string, _epoch: string, _seq: number): void {
     this.deliverLocally(daemonId, frame);
   }
+
+  admitted(_daemonId: string, _position: StreamPosition): void {}
 
   deliverLocally(daemonId: string, frame: string): void {
     const set = this.watchers.get(daemonId);

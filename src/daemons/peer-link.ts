@@ -9,4 +9,6 @@ export interface PeerLink {
   readonly id: string;
   send(frame: Frame | string): void;
   close(code: CloseCode, reason: string): void;
+  /** A daemon's events up to its own `inboundSeq` are recorded: they may be acknowledged to it. */
+  acknowledge?(inboundSeq: number): void;
 }

@@ -1,8 +1,7 @@
 import { Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import { CloseCode, DaemonStatus, ErrorCode, ServerMessageType } from '@arbor/gateway-client/protocol';
+import { CloseCode, DaemonStatus, ErrorCode, ServerMessageType, type ResyncRequiredPayload, type StreamPosition } from '@arbor/gateway-client/protocol';
 import type { GatewayConfig } from '../config/gateway-config.js';
 import { GatewayException } from '../gateway/gateway.exception.js';
-import { TurnBatches } from '../redis/turn-batches.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { RedisConnections } from '../redis/redis-connections.js';
 import type { AttachResult, PresencePatch } from './daemon.broker.js';
@@ -30,9 +29,19 @@ type InstanceMessage = { t: 'replaced'; d: string; c: string } | { t: 'command';
 /** How often an instance measures its pub/sub round trip. */
 const PROBE_EVERY_MS = 5_000;
 
-/** A batch of one daemon's events is published once it holds this many frames or bytes. */
-const PUBLISH_BATCH_FRAMES = 256;
-const PUBLISH_BATCH_BYTES = 256 * 1024;
+/** Epochs a daemon left behind, remembered so their late arrivals are recognised and dropped. */
+const RETIRED_EPOCHS = 4;
+
+/** What this instance delivered of one daemon's stream to its watchers here. */
+interface Delivered {
+  epoch: string;
+  seq: number;
+  /** Epochs superseded by `epoch`, newest last. */
+  retired: string[];
+  /** True while a gap is filled from the history; arrivals meanwhile wait in `backlog`. */
+  filling: boolean;
+  backlog: Array<[frame: string, epoch: string, seq: number]>;
+}
 
 const unavailable = () => new GatewayException(ErrorCode.Unavailable, 'shared state is unavailable; retry shortly');
 
@@ -52,11 +61,12 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
   private refreshTimer: NodeJS.Timeout | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
   private readonly warned = new Set<string>();
-  /** One PUBLISH per daemon per turn carries all its events of the turn, in order. */
-  private readonly outgoing = new TurnBatches<string>((daemonId, frames) => this.publish(daemonId, frames), PUBLISH_BATCH_FRAMES, PUBLISH_BATCH_BYTES, (frame) => frame.length);
-
-  /** Per daemon watched here: the last event delivered, and arrivals held while a gap is filled. */
-  private readonly delivered = new Map<string, { epoch: string; seq: number; filling: boolean; backlog: string[] }>();
+  /**
+   * Per daemon watched here: the last event delivered, from whichever instance numbered it — our
+   * own recorded events and other instances' arrive by different connections, and go through one
+   * sequence so nothing reaches a watcher twice or out of order.
+   */
+  private readonly delivered = new Map<string, Delivered>();
 
   constructor(
     private readonly redis: RedisConnections,
@@ -82,7 +92,6 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
   }
 
   onModuleDestroy(): void {
-    this.outgoing.flushAll();
     clearInterval(this.refreshTimer);
     clearInterval(this.probeTimer);
   }
@@ -156,30 +165,27 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
   /** Resolves once events published anywhere reach this watcher (the subscription is confirmed). */
   override async watch(daemonId: string, link: PeerLink): Promise<void> {
     await super.watch(daemonId, link);
-    await this.redis.subscribe(this.eventsChannel(daemonId));
+    await this.redis.subscribe(this.redis.eventsChannel(daemonId));
   }
 
   override async unwatch(daemonId: string, link: PeerLink): Promise<number> {
     const remaining = await super.unwatch(daemonId, link);
     if (remaining === 0 && !this.watchers.has(daemonId)) {
-      this.redis.unsubscribe(this.eventsChannel(daemonId));
+      this.redis.unsubscribe(this.redis.eventsChannel(daemonId));
       this.remoteStatus.delete(daemonId);
       this.delivered.delete(daemonId);
     }
     return remaining;
   }
 
-  override publishToWatchers(daemonId: string, frame: string): void {
-    this.deliverLocally(daemonId, frame);
-    this.outgoing.add(daemonId, frame);
+  override deliverEvent(daemonId: string, frame: string, epoch: string, seq: number): void {
+    this.sequence(daemonId, frame, epoch, seq);
   }
 
-  /**
-   * The frames newline-separated (JSON never holds a raw newline), tagged with our id: our own
-   * subscription hands them back, and they were delivered here already.
-   */
-  private publish(daemonId: string, frames: string[]): void {
-    this.redis.commands.publish(this.eventsChannel(daemonId), `${this.redis.instanceId}|${frames.join('\n')}`).catch((error: unknown) => this.warn('publish', error));
+  override admitted(daemonId: string, position: StreamPosition): void {
+    if (this.watchers.has(daemonId) && !this.delivered.has(daemonId)) {
+      this.delivered.set(daemonId, { epoch: position.epoch, seq: position.seq, retired: [], filling: false, backlog: [] });
+    }
   }
 
   override async sendToDaemon(daemonId: string, frame: string): Promise<boolean> {
@@ -200,13 +206,22 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
 
   // ---- incoming ------------------------------------------------------------------------------
 
+  /**
+   * A recorded batch: frames newline-separated (JSON never holds a raw newline), tagged with the
+   * recording instance; our own were delivered here when recorded.
+   */
   private received(channel: string, message: string): void {
-    const eventsPrefix = this.redis.key('events', '');
+    const eventsPrefix = this.redis.eventsChannel('');
     if (channel.startsWith(eventsPrefix)) {
       const separator = message.indexOf('|');
       if (message.slice(0, separator) === this.redis.instanceId) return;
       const daemonId = channel.slice(eventsPrefix.length);
-      for (const frame of message.slice(separator + 1).split('\n')) this.arrived(daemonId, frame);
+      for (const frame of message.slice(separator + 1).split('\n')) {
+        const seq = seqOf(frame);
+        const epoch = epochOf(frame);
+        if (seq === undefined || epoch === undefined) this.deliverNumbered(daemonId, frame);
+        else this.sequence(daemonId, frame, epoch, seq);
+      }
       return;
     }
     if (channel === this.instanceChannel(this.redis.instanceId)) this.instanceMessage(JSON.parse(message) as InstanceMessage);
@@ -228,44 +243,65 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
   }
 
   /**
-   * Delivers events from other instances in stream order: duplicates are dropped, and a gap in
-   * `seq` (pub/sub lost messages, e.g. while its connection was cut) is filled from the shared
-   * history before anything after it is delivered.
+   * Delivers the daemon's events in stream order, whichever instance recorded them: repeats are
+   * dropped; a gap in `seq` (pub/sub lost messages, or our own next event overtook another
+   * instance's last ones) is filled from the history before anything after it is delivered; a new
+   * epoch is announced with `resync-required` before its first event.
    */
-  private arrived(daemonId: string, frame: string): void {
-    let state = this.delivered.get(daemonId);
-    if (state?.filling) {
-      state.backlog.push(frame);
+  private sequence(daemonId: string, frame: string, epoch: string, seq: number): void {
+    if (!this.watchers.has(daemonId)) return;
+    const state = this.delivered.get(daemonId);
+    if (!state) {
+      this.delivered.set(daemonId, { epoch, seq, retired: [], filling: false, backlog: [] });
+      return this.deliverNumbered(daemonId, frame);
+    }
+    if (state.filling) {
+      state.backlog.push([frame, epoch, seq]);
       return;
     }
-    const seq = seqOf(frame);
-    const epoch = epochOf(frame);
-    if (seq === undefined || epoch === undefined) return this.deliverRemote(daemonId, frame);
-    if (!state || state.epoch !== epoch) {
-      this.delivered.set(daemonId, (state = { epoch, seq, filling: false, backlog: [] }));
-      return this.deliverRemote(daemonId, frame);
+    if (epoch !== state.epoch) {
+      // A late event of an epoch already left behind is history that was lost: never delivered.
+      if (state.retired.includes(epoch)) return;
+      state.retired = [...state.retired.slice(1 - RETIRED_EPOCHS), state.epoch];
+      state.epoch = epoch;
+      state.seq = seq;
+      this.tellResync(daemonId, 'epoch_changed', { epoch, seq: seq - 1 });
+      return this.deliverNumbered(daemonId, frame);
     }
     if (seq <= state.seq) return;
     if (seq === state.seq + 1 || !this.history) {
       state.seq = seq;
-      return this.deliverRemote(daemonId, frame);
+      return this.deliverNumbered(daemonId, frame);
     }
-    void this.fill(daemonId, state, state.seq + 1, seq, frame);
+    void this.fill(daemonId, state, frame, seq);
   }
 
-  private async fill(daemonId: string, state: { epoch: string; seq: number; filling: boolean; backlog: string[] }, from: number, seq: number, frame: string): Promise<void> {
+  private async fill(daemonId: string, state: Delivered, frame: string, seq: number): Promise<void> {
     state.filling = true;
+    const from = state.seq + 1;
     const missing = await this.history!.range(daemonId, from, seq - 1).catch(() => undefined);
-    if (missing) for (const filled of missing) this.deliverRemote(daemonId, filled);
-    else this.warn('fill gap', new Error(`events ${from}-${seq - 1} of ${daemonId} are not in the history`));
+    if (this.delivered.get(daemonId) !== state) return;
+    if (missing) {
+      for (const filled of missing) this.deliverNumbered(daemonId, filled);
+    } else {
+      // Never a silent hole: the watchers learn that events are missing and where the stream goes on.
+      this.warn('fill gap', new Error(`events ${from}-${seq - 1} of ${daemonId} are not in the history`));
+      this.tellResync(daemonId, 'history_expired', { epoch: state.epoch, seq: seq - 1 });
+    }
     state.seq = seq;
-    this.deliverRemote(daemonId, frame);
+    this.deliverNumbered(daemonId, frame);
     state.filling = false;
-    for (const next of state.backlog.splice(0)) this.arrived(daemonId, next);
+    for (const [next, epoch, nextSeq] of state.backlog.splice(0)) this.sequence(daemonId, next, epoch, nextSeq);
   }
 
-  private deliverRemote(daemonId: string, frame: string): void {
-    if (frame.startsWith(`{"type":"${ServerMessageType.DaemonStatus}"`)) this.rememberStatus(daemonId, frame);
+  private tellResync(daemonId: string, reason: ResyncRequiredPayload['reason'], stream: StreamPosition): void {
+    this.metrics?.liveResyncs.labels(reason).inc();
+    this.deliverLocally(daemonId, JSON.stringify({ type: ServerMessageType.ResyncRequired, daemonId, payload: { reason, stream } satisfies ResyncRequiredPayload }));
+  }
+
+  private deliverNumbered(daemonId: string, frame: string): void {
+    // The status of a daemon held elsewhere, for the presence checks; ours is in `daemons`.
+    if (!this.daemons.has(daemonId) && frame.startsWith(`{"type":"${ServerMessageType.DaemonStatus}"`)) this.rememberStatus(daemonId, frame);
     this.deliverLocally(daemonId, frame);
   }
 
@@ -328,10 +364,6 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
 
   private presenceKey(daemonId: string): string {
     return this.redis.key('daemon', daemonId);
-  }
-
-  private eventsChannel(daemonId: string): string {
-    return this.redis.key('events', daemonId);
   }
 
   private instanceChannel(instanceId: string): string {

@@ -50,6 +50,9 @@ export class Connection implements PeerLink, CorkedSocket, HasDeadline {
   /** A daemon's session (`session` connect parameter) and the last of its events accepted. */
   session: string | undefined;
   inboundSeq = 0;
+  /** The last of the daemon's events known recorded, and the last handed over to be recorded. */
+  private recordedSeq = 0;
+  private awaitingSeq = 0;
   /** Closed by a drain: a daemon is handed over to another instance, not announced offline. */
   handover = false;
   private ackTimer: NodeJS.Timeout | undefined;
@@ -162,16 +165,37 @@ export class Connection implements PeerLink, CorkedSocket, HasDeadline {
     return true;
   }
 
-  /** The daemon session position of the frame being handled, recorded with the event it produces. */
-  inbound(): { session: string; seq: number } | undefined {
-    return this.session !== undefined && this.currentFrameSeq !== undefined ? { session: this.session, seq: this.currentFrameSeq } : undefined;
+  /** Where the daemon resumes its numbering on this connection: everything up to `lastSeq` is recorded. */
+  resumeInbound(lastSeq: number): void {
+    this.inboundSeq = this.recordedSeq = lastSeq;
   }
 
-  /** Acknowledges accepted daemon events cumulatively, at most one ack frame per ACK_DELAY_MS. */
+  /**
+   * The daemon session position of the frame being handled, recorded with the event it produces;
+   * it is acknowledged once recorded (`acknowledge`), not before.
+   */
+  inbound(): { session: string; seq: number } | undefined {
+    if (this.session === undefined || this.currentFrameSeq === undefined) return undefined;
+    this.awaitingSeq = this.currentFrameSeq;
+    return { session: this.session, seq: this.currentFrameSeq };
+  }
+
+  acknowledge(inboundSeq: number): void {
+    if (inboundSeq <= this.recordedSeq) return;
+    this.recordedSeq = inboundSeq;
+    this.scheduleAck();
+  }
+
+  /**
+   * Acknowledges daemon events cumulatively, at most one ack frame per ACK_DELAY_MS: everything
+   * accepted, unless an event is still being recorded — then only what is recorded, so a daemon
+   * never forgets an event the gateway could still lose.
+   */
   scheduleAck(): void {
     this.ackTimer ??= setTimeout(() => {
       this.ackTimer = undefined;
-      this.send({ type: ServerMessageType.Ack, payload: { seq: this.inboundSeq } });
+      const seq = this.awaitingSeq > this.recordedSeq ? this.recordedSeq : this.inboundSeq;
+      this.send({ type: ServerMessageType.Ack, payload: { seq } });
     }, ACK_DELAY_MS);
   }
 

@@ -71,6 +71,12 @@ export class GatewayMetrics {
   readonly fanoutPauses = new Counter({ name: 'arbor_daemon_pauses_total', help: 'Times a daemon\'s reads were paused because its viewers were backed up', registers: [this.registry] });
   readonly fanoutPausedSeconds = new Counter({ name: 'arbor_daemon_paused_seconds_total', help: 'Time daemons spent paused for their viewers', registers: [this.registry] });
   readonly replays = new Counter({ name: 'arbor_replay_total', help: 'Resuming clients by outcome', labelNames: ['outcome'], registers: [this.registry] });
+  readonly liveResyncs = new Counter({
+    name: 'arbor_live_resync_total',
+    help: 'resync-required sent to live watchers of a daemon (its epoch changed, or a gap could not be filled from the history)',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
   readonly slowConsumerCloses = new Counter({ name: 'arbor_slow_consumer_closes_total', help: 'Connections closed with 4008 slow_consumer', registers: [this.registry] });
   readonly rateLimited = new Counter({
     name: 'arbor_rate_limited_messages_total',

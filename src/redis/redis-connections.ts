@@ -64,6 +64,11 @@ export class RedisConnections implements OnModuleDestroy {
     return this.prefix + parts.join(':');
   }
 
+  /** The channel a daemon's recorded events are published on. */
+  eventsChannel(daemonId: string): string {
+    return this.key('events', daemonId);
+  }
+
   onMessage(listener: MessageListener): void {
     this.listeners.add(listener);
   }

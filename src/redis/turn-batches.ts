@@ -33,6 +33,13 @@ export class TurnBatches<T> {
     this.send(key, batch.items);
   }
 
+  /** Removes a key's batch without sending it, for a caller that deals with its items itself. */
+  take(key: string): T[] {
+    const batch = this.batches.get(key);
+    this.batches.delete(key);
+    return batch?.items ?? [];
+  }
+
   /** Hands over every batch now (before a read that must see them, or at shutdown). */
   readonly flushAll = (): void => {
     this.scheduled = false;

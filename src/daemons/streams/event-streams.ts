@@ -5,31 +5,56 @@ export type Replay =
   | { kind: 'events'; position: StreamPosition; frames: string[] }
   | { kind: 'resync'; reason: 'epoch_changed' | 'history_expired'; position: StreamPosition };
 
-/**
- * Each daemon's event stream: a per-daemon, strictly increasing `seq` within an `epoch` (a new
- * epoch whenever the history is lost), and the last events kept for resuming clients.
- */
 /** Where a daemon session's own numbering stands: the last event of it the gateway recorded. */
 export interface InboundPosition {
   session: string;
   seq: number;
 }
 
+/** Builds an event's frame once its place in the stream is known. */
+export type FrameBuilder = (epoch: string, seq: number) => string;
+
+/**
+ * Where recorded events go. An event reaches clients only once it is recorded, so no client ever
+ * holds an event that the history (and so the next holder's numbering) does not know.
+ */
+export interface StreamSink {
+  /** An event is recorded: deliver it to this instance's watchers, in this order. */
+  committed(daemonId: string, frame: string, epoch: string, seq: number): void;
+  /** The holder's events up to the daemon's own `inboundSeq` are recorded: it may be acknowledged. */
+  acknowledged(daemonId: string, holder: string, inboundSeq: number): void;
+  /** `holder` no longer holds the daemon (a newer connection took it over): it must stop. */
+  fenced(daemonId: string, holder: string): void;
+}
+
+/**
+ * Each daemon's event stream: a per-daemon, strictly increasing `seq` within an `epoch` (a new
+ * epoch whenever the history is lost), and the last events kept for resuming clients.
+ *
+ * One holder numbers a daemon's events at a time: the daemon connection that last took the stream
+ * over (`takeOver`). Appends name their holder; a stale holder's are refused and it is told so
+ * (`StreamSink.fenced`), so two connections never number events of one epoch.
+ */
 export abstract class EventStreams {
-  /** Loads the daemon's position before this instance starts numbering its events (it now holds the daemon). */
-  async prepare(_daemonId: string): Promise<void> {}
+  protected sink: StreamSink | undefined;
+
+  /** Set once by the service that delivers recorded events. */
+  connect(sink: StreamSink): void {
+    this.sink = sink;
+  }
 
   /**
-   * Gives the daemon's next event its position and records it. Synchronous, so events are
-   * numbered in the order the daemon sent them; `build` serializes the frame once.
+   * Makes `holder` the daemon's only numbering connection, from the recorded position on, and
+   * returns the last event seq recorded from daemon `session` (0 for another or a new session).
    */
-  abstract append(daemonId: string, build: (epoch: string, seq: number) => string, inbound?: InboundPosition): string;
+  abstract takeOver(daemonId: string, holder: string, session?: string): Promise<number>;
   /**
-   * The last event seq recorded from this daemon session (0 for another or a new session).
-   * Recorded with the event itself, so it survives exactly as the event does.
+   * Gives the daemon's next event its position and records it; the sink delivers it once recorded.
+   * Synchronous, so events are numbered in the order the daemon sent them; `build` serializes the
+   * frame once.
    */
-  abstract lastInbound(daemonId: string, session: string): Promise<number>;
-  /** Where the daemon's stream is now. */
+  abstract append(daemonId: string, holder: string, build: FrameBuilder, inbound?: InboundPosition): void;
+  /** Where the daemon's stream is now: the last event recorded and delivered. */
   abstract position(daemonId: string): Promise<StreamPosition>;
   /** The events after `since`, in order, or `resync` when they are not all retained. */
   abstract replay(daemonId: string, since: StreamPosition): Promise<Replay>;

@@ -2,9 +2,13 @@ import { InMemoryEventStreams } from './in-memory-event-streams.js';
 
 describe('InMemoryEventStreams', () => {
   let now = 0;
-  const streams = () => new InMemoryEventStreams(5, 1000, () => now);
+  const streams = () => {
+    const target = new InMemoryEventStreams(5, 1000, () => now);
+    void target.takeOver('d1', 'holder');
+    return target;
+  };
   const append = (target: InMemoryEventStreams, count: number) => {
-    for (let i = 0; i < count; i += 1) target.append('d1', (epoch, seq) => `${epoch}:${seq}`);
+    for (let i = 0; i < count; i += 1) target.append('d1', 'holder', (epoch, seq) => `${epoch}:${seq}`);
   };
 
   beforeEach(() => {
@@ -44,5 +48,28 @@ describe('InMemoryEventStreams', () => {
     expect((await target.position('d1')).epoch).toBe(epoch);
     target.prune(() => false);
     expect((await target.position('d1')).epoch).not.toBe(epoch);
+  });
+});
+
+describe('InMemoryEventStreams holders', () => {
+  it('numbers only the holder\'s events: a superseded connection\'s are refused and it is told so', async () => {
+    const streams = new InMemoryEventStreams(10, 60_000);
+    const seen: string[] = [];
+    const fenced: string[] = [];
+    const acknowledged: number[] = [];
+    streams.connect({
+      committed: (_daemonId, frame) => seen.push(frame),
+      acknowledged: (_daemonId, _holder, seq) => acknowledged.push(seq),
+      fenced: (_daemonId, holder) => fenced.push(holder),
+    });
+    await streams.takeOver('d1', 'old', 'S');
+    streams.append('d1', 'old', (_epoch, seq) => `old-${seq}`, { session: 'S', seq: 1 });
+    expect(await streams.takeOver('d1', 'new', 'S')).toBe(1);
+    streams.append('d1', 'old', (_epoch, seq) => `old-${seq}`, { session: 'S', seq: 2 });
+    streams.append('d1', 'new', (_epoch, seq) => `new-${seq}`, { session: 'S', seq: 2 });
+    expect(seen).toEqual(['old-1', 'new-2']);
+    expect(fenced).toEqual(['old']);
+    expect(acknowledged).toEqual([1, 2]);
+    expect(await streams.takeOver('d1', 'other', 'another-session')).toBe(0);
   });
 });

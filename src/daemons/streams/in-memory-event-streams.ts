@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { StreamPosition } from '@arbor/gateway-client/protocol';
-import { EventStreams, type InboundPosition, type Replay } from './event-streams.js';
+import { EventStreams, type FrameBuilder, type InboundPosition, type Replay } from './event-streams.js';
 
 interface Stream {
   epoch: string;
@@ -10,6 +10,8 @@ interface Stream {
   start: number;
   touchedAt: number;
   inbound?: InboundPosition;
+  /** The daemon connection numbering this stream; another's appends are refused. */
+  holder?: string;
 }
 
 export function newEpoch(): string {
@@ -28,21 +30,25 @@ export class InMemoryEventStreams extends EventStreams {
     super();
   }
 
-  append(daemonId: string, build: (epoch: string, seq: number) => string, inbound?: InboundPosition): string {
+  async takeOver(daemonId: string, holder: string, session?: string): Promise<number> {
     const stream = this.stream(daemonId);
-    if (inbound) stream.inbound = { ...inbound };
+    stream.holder = holder;
+    return session !== undefined && stream.inbound?.session === session ? stream.inbound.seq : 0;
+  }
+
+  /** Recorded at once: the sink delivers the event before append returns. */
+  append(daemonId: string, holder: string, build: FrameBuilder, inbound?: InboundPosition): void {
+    const stream = this.stream(daemonId);
+    if (stream.holder !== holder) return this.sink?.fenced(daemonId, holder);
+    if (inbound) stream.inbound = { session: inbound.session, seq: inbound.seq };
     const seq = ++stream.seq;
     const frame = build(stream.epoch, seq);
     const at = this.now();
     stream.events.push([seq, at, frame]);
     stream.touchedAt = at;
     if (stream.events.length - stream.start > this.maxEvents) this.dropOldest(stream, 1);
-    return frame;
-  }
-
-  async lastInbound(daemonId: string, session: string): Promise<number> {
-    const inbound = this.streams.get(daemonId)?.inbound;
-    return inbound?.session === session ? inbound.seq : 0;
+    this.sink?.committed(daemonId, frame, stream.epoch, seq);
+    if (inbound) this.sink?.acknowledged(daemonId, holder, inbound.seq);
   }
 
   async position(daemonId: string): Promise<StreamPosition> {

@@ -3,25 +3,78 @@ import { ErrorCode, type StreamPosition } from '@arbor/gateway-client/protocol';
 import { GatewayException } from '../../gateway/gateway.exception.js';
 import type { RedisConnections } from '../../redis/redis-connections.js';
 import { TurnBatches } from '../../redis/turn-batches.js';
-import { EventStreams, type InboundPosition, type Replay } from './event-streams.js';
+import { EventStreams, type FrameBuilder, type InboundPosition, type Replay } from './event-streams.js';
 import { newEpoch } from './in-memory-event-streams.js';
 
-/** How long a daemon's epoch and last seq outlive its last event: a quiet daemon keeps its epoch. */
+/** How long a daemon's epoch, last seq and holder outlive its last event: a quiet daemon keeps its epoch. */
 const POSITION_TTL_MS = 24 * 60 * 60 * 1000;
+/** A quiet holder refreshes its keys this often, so they never expire under a connected daemon. */
+const HOLDER_REFRESH_MS = 60 * 60 * 1000;
 
 /** A daemon's appends are sent once this many are pending, else at the end of the turn. */
 const APPEND_BATCH = 256;
 
-interface PendingAppend {
-  epoch: string;
-  seq: number;
-  at: number;
-  frame: string;
-  /** The daemon's own number for it, when it numbers its events. */
-  inbound: InboundPosition | undefined;
-}
+/**
+ * Records a batch of the holder's events and publishes them, or refuses it — atomically, so no
+ * event is recorded or published by a connection that no longer holds the daemon.
+ * KEYS: holder, epoch, seq, stream, inbound. ARGV: holder, epoch, first seq, position TTL, stream
+ * TTL, MAXLEN, now, channel, publisher tag, inbound (`session:seq` or ''), frames….
+ * Returns 'ok', 'fenced' (another connection holds the daemon) or 'lost' (the position is not
+ * where this holder left it: Redis lost it, or an earlier batch of ours failed).
+ */
+const APPEND = `
+local holder = redis.call('GET', KEYS[1])
+if holder ~= ARGV[1] then
+  if holder then return 'fenced' end
+  return 'lost'
+end
+if redis.call('GET', KEYS[2]) ~= ARGV[2] then return 'lost' end
+local first = tonumber(ARGV[3])
+local count = #ARGV - 10
+local last = first + count - 1
+local stored = tonumber(redis.call('GET', KEYS[3]) or '-1')
+if stored >= last then return 'ok' end
+if stored ~= first - 1 then return 'lost' end
+for i = 1, count do
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[6], (first + i - 1) .. '-1', 't', ARGV[7], 'f', ARGV[10 + i])
+end
+redis.call('PEXPIRE', KEYS[4], ARGV[5])
+redis.call('SET', KEYS[3], last, 'PX', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+if ARGV[10] ~= '' then redis.call('SET', KEYS[5], ARGV[10], 'PX', ARGV[4]) end
+redis.call('PUBLISH', ARGV[8], ARGV[9] .. '|' .. table.concat(ARGV, '\\n', 11))
+return 'ok'`;
 
-/** The daemon's position, creating its epoch (seq 0) if the stream has none — once, for every instance. */
+/**
+ * Makes a connection the daemon's holder and returns the recorded position.
+ * KEYS: holder, epoch, seq, stream, inbound. ARGV: holder, candidate epoch, position TTL, mode,
+ * expected epoch, expected seq, inbound.
+ * Mode 'connect': a newly connected daemon takes over unconditionally (the newest connection wins).
+ * Mode 'rejoin': a holder that numbered without Redis, or that Redis lost, records again — unless
+ * another connection took over meanwhile; the epoch changes unless Redis still has exactly the
+ * expected position. Returns {'ok', epoch, seq, inbound} or {'fenced'}.
+ */
+const TAKE_OVER = `
+local holder = redis.call('GET', KEYS[1])
+if ARGV[4] == 'rejoin' and holder and holder ~= ARGV[1] then return {'fenced'} end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+local epoch = redis.call('GET', KEYS[2])
+local seq = redis.call('GET', KEYS[3])
+if not epoch or not seq or (ARGV[4] == 'rejoin' and (epoch ~= ARGV[5] or seq ~= ARGV[6])) then
+  epoch = ARGV[2]
+  seq = '0'
+  redis.call('SET', KEYS[2], epoch, 'PX', ARGV[3])
+  redis.call('SET', KEYS[3], '0', 'PX', ARGV[3])
+  redis.call('DEL', KEYS[4])
+else
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+  redis.call('PEXPIRE', KEYS[3], ARGV[3])
+end
+if ARGV[7] ~= '' then redis.call('SET', KEYS[5], ARGV[7], 'PX', ARGV[3]) end
+return {'ok', epoch, seq, redis.call('GET', KEYS[5]) or ''}`;
+
+/** The daemon's position for a reader, creating its epoch (seq 0) if the stream has none. */
 const POSITION = `
 local epoch = redis.call('GET', KEYS[1])
 if not epoch then
@@ -29,22 +82,63 @@ if not epoch then
   epoch = redis.call('GET', KEYS[1])
   redis.call('SET', KEYS[2], '0', 'PX', ARGV[2])
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return {epoch, redis.call('GET', KEYS[2]) or '0'}`;
+
+interface PendingAppend {
+  seq: number;
+  frame: string;
+  build: FrameBuilder;
+  inbound: InboundPosition | undefined;
+}
+
+enum HolderMode {
+  /** Events are recorded (and published) before they are delivered. */
+  Recorded = 'recorded',
+  /** Redis failed us: events are numbered in an epoch of this instance's own and delivered at once. */
+  Local = 'local',
+  /** Another connection took the daemon over: this one's events are dropped. */
+  Fenced = 'fenced',
+}
+
+/** This instance's numbering of one daemon, for the connection that holds it. */
+interface Holder {
+  readonly connection: string;
+  mode: HolderMode;
+  epoch: string;
+  /** Last seq given out. */
+  numbered: number;
+  /** Last seq recorded and delivered. */
+  committed: number;
+  /** Last daemon-session position accepted with an event (recorded or, in local mode, delivered). */
+  inbound: InboundPosition | undefined;
+  /** Appends sent and not yet answered, oldest first; a mode change discards their answers. */
+  inFlight: PendingAppend[][];
+  /** Bumped on every mode change: answers to batches of an earlier generation are ignored. */
+  generation: number;
+  rejoining: boolean;
+  refreshedAt: number;
+}
+
+type TakeOverReply = ['ok', string, string, string] | ['fenced'];
 
 /**
  * Event history in a Redis Stream per daemon (`XADD … MAXLEN ~`, entry id `{seq}-1`), so any
- * instance can replay it and it survives the loss of any instance. The daemon's holder numbers
- * its events itself (appending stays synchronous) from the position it loaded when the daemon
- * connected; the epoch changes whenever Redis lost the stream.
+ * instance can replay it and it survives the loss of any instance.
+ *
+ * The daemon's holder numbers its events itself (appending stays synchronous) and records each
+ * turn's events in one script that also checks, atomically, that it still holds the daemon and
+ * that the stream is where it left it; only then are they published and delivered. So:
+ * - one connection numbers an epoch at a time (a takeover fences the previous holder's batches);
+ * - no client ever sees an event the history lacks, so the next holder never reuses a seq and the
+ *   `lastSeq` it gives the daemon is never below an event a client has.
+ * When Redis fails a batch, the holder moves to an epoch of its own (delivered at once, not
+ * recorded: local clients keep their events) and rejoins with a new epoch when Redis answers again.
  */
 export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
   private readonly logger = new Logger(RedisEventStreams.name);
-  /** Positions of the streams this instance appends to. */
-  private readonly local = new Map<string, StreamPosition>();
+  private readonly holders = new Map<string, Holder>();
   private warned = false;
-  /** A daemon's appends of one turn, recorded in one transaction. */
+  /** A daemon's appends of one turn, recorded in one script call. */
   private readonly pending = new TurnBatches<PendingAppend>((daemonId, appends) => this.record(daemonId, appends), APPEND_BATCH);
 
   constructor(
@@ -53,76 +147,58 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
     private readonly ttlMs: number,
   ) {
     super();
-    // Redis may come back empty: then the history is gone and the epochs must change.
-    redis.onReady(() => void this.verifyEpochs());
+    redis.commands.defineCommand('arborAppend', { numberOfKeys: 5, lua: APPEND });
+    redis.commands.defineCommand('arborTakeOver', { numberOfKeys: 5, lua: TAKE_OVER });
+    // A recording holder learns from its next batch whether Redis still has its position.
+    redis.onReady(() => {
+      this.warned = false;
+      for (const [daemonId, holder] of this.holders) if (holder.mode === HolderMode.Local) void this.rejoin(daemonId, holder);
+    });
   }
 
-  override async prepare(daemonId: string): Promise<void> {
+  async takeOver(daemonId: string, connection: string, session?: string): Promise<number> {
+    // The previous holder's appends go before the takeover (recorded) or after it (refused),
+    // never in one batch with the new holder's.
+    this.pending.flush(daemonId);
+    const previous = this.holders.get(daemonId);
     try {
-      this.local.set(daemonId, await this.load(daemonId));
+      const reply = await this.takeOverScript(daemonId, connection, 'connect');
+      this.pending.flush(daemonId);
+      if (reply[0] !== 'ok') throw new Error('a connecting daemon is never fenced');
+      const [, epoch, seq, inbound] = reply;
+      const position = Number(seq);
+      this.holders.set(daemonId, this.newHolder(connection, HolderMode.Recorded, epoch, position, parseInbound(inbound)));
+      return lastSeqOf(parseInbound(inbound), session);
     } catch (error) {
-      // Keep numbering through the outage; verifyEpochs decides when Redis returns.
-      this.logger.warn({ msg: 'could not load the stream position', daemonId, error: error instanceof Error ? error.message : String(error) });
-      if (!this.local.has(daemonId)) this.local.set(daemonId, { epoch: newEpoch(), seq: 0 });
+      // Redis is away: number in an epoch of our own so local pairs keep working; rejoin later.
+      this.pending.flush(daemonId);
+      this.warn(error);
+      const inbound = previous?.inbound;
+      this.holders.set(daemonId, this.newHolder(connection, HolderMode.Local, newEpoch(), 0, inbound));
+      return lastSeqOf(inbound, session);
     }
   }
 
-  append(daemonId: string, build: (epoch: string, seq: number) => string, inbound?: InboundPosition): string {
-    let position = this.local.get(daemonId);
-    if (!position) {
-      this.logger.warn({ msg: 'appending to a stream this instance did not prepare', daemonId });
-      this.local.set(daemonId, (position = { epoch: newEpoch(), seq: 0 }));
-    }
-    position.seq += 1;
-    const frame = build(position.epoch, position.seq);
-    this.pending.add(daemonId, { epoch: position.epoch, seq: position.seq, at: Date.now(), frame, inbound });
-    return frame;
+  append(daemonId: string, connection: string, build: FrameBuilder, inbound?: InboundPosition): void {
+    const holder = this.holders.get(daemonId);
+    if (!holder || holder.connection !== connection || holder.mode === HolderMode.Fenced) return this.sink?.fenced(daemonId, connection);
+    if (inbound) holder.inbound = inbound;
+    const seq = ++holder.numbered;
+    if (holder.mode === HolderMode.Local) return this.deliver(daemonId, holder, [{ seq, frame: build(holder.epoch, seq), build, inbound }]);
+    this.pending.add(daemonId, { seq, frame: build(holder.epoch, seq), build, inbound });
   }
 
   /** The last turn's events are recorded before Redis is let go. */
   onModuleDestroy(): void {
-    this.recordAll();
-  }
-
-  /** Sends every pending append now; reads call it first, so they see every event appended before them. */
-  recordAll(): void {
     this.pending.flushAll();
   }
 
-  /** One transaction for a daemon's appends of one turn. */
-  private record(daemonId: string, appends: PendingAppend[]): void {
-    // Appends numbered under an epoch Redis has since lost belong to a history that is gone.
-    const epoch = this.local.get(daemonId)?.epoch;
-    const current = appends.filter((append) => append.epoch === epoch);
-    const last = current.at(-1);
-    if (!last) return;
-    const stream = this.streamKey(daemonId);
-    const transaction = this.redis.commands.multi();
-    for (const entry of current) transaction.xadd(stream, 'MAXLEN', '~', String(this.maxEvents), `${entry.seq}-1`, 't', String(entry.at), 'f', entry.frame);
-    transaction.pexpire(stream, this.ttlMs).set(this.seqKey(daemonId), String(last.seq), 'PX', POSITION_TTL_MS);
-    // The daemon's own number goes in the same transaction: recorded exactly when its event is.
-    const inbound = current.findLast((append) => append.inbound)?.inbound;
-    if (inbound) transaction.set(this.inboundKey(daemonId), `${inbound.session}:${inbound.seq}`, 'PX', POSITION_TTL_MS);
-    transaction.exec().catch((error: unknown) => this.warn(error));
-  }
-
-  async lastInbound(daemonId: string, session: string): Promise<number> {
-    this.recordAll();
-    try {
-      const stored = await this.redis.commands.get(this.inboundKey(daemonId));
-      if (!stored) return 0;
-      const separator = stored.lastIndexOf(':');
-      return stored.slice(0, separator) === session ? Number(stored.slice(separator + 1)) : 0;
-    } catch {
-      throw new GatewayException(ErrorCode.Unavailable, 'shared state is unavailable; retry shortly');
-    }
-  }
-
   async position(daemonId: string): Promise<StreamPosition> {
-    const local = this.local.get(daemonId);
-    if (local) return { ...local };
+    const holder = this.holders.get(daemonId);
+    if (holder && holder.mode !== HolderMode.Fenced) return { epoch: holder.epoch, seq: holder.committed };
     try {
-      return await this.load(daemonId);
+      const [epoch, seq] = (await this.redis.commands.eval(POSITION, 2, this.epochKey(daemonId), this.seqKey(daemonId), newEpoch(), String(POSITION_TTL_MS))) as [string, string];
+      return { epoch, seq: Number(seq) };
     } catch {
       throw new GatewayException(ErrorCode.Unavailable, 'shared state is unavailable; retry shortly');
     }
@@ -132,6 +208,8 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
     const position = await this.position(daemonId);
     if (since.epoch !== position.epoch || since.seq > position.seq) return { kind: 'resync', reason: 'epoch_changed', position };
     if (since.seq === position.seq) return { kind: 'events', position, frames: [] };
+    // An epoch of this instance's own was never recorded: nothing to replay from.
+    if (this.holders.get(daemonId)?.mode === HolderMode.Local) return { kind: 'resync', reason: 'history_expired', position };
     const frames = await this.range(daemonId, since.seq + 1, position.seq);
     return frames ? { kind: 'events', position, frames } : { kind: 'resync', reason: 'history_expired', position };
   }
@@ -141,7 +219,6 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
    * younger than the history's age limit (a hole is never papered over).
    */
   async range(daemonId: string, from: number, to: number): Promise<string[] | undefined> {
-    this.recordAll();
     let entries: Array<[string, string[]]>;
     try {
       entries = (await this.redis.commands.xrange(this.streamKey(daemonId), `${from}-0`, `${to}-1`)) as Array<[string, string[]]>;
@@ -160,29 +237,150 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
   }
 
   prune(inUse: (daemonId: string) => boolean): void {
-    for (const daemonId of this.local.keys()) if (!inUse(daemonId)) this.local.delete(daemonId);
-  }
-
-  private async load(daemonId: string): Promise<StreamPosition> {
-    this.recordAll();
-    const [epoch, seq] = (await this.redis.commands.eval(POSITION, 2, this.epochKey(daemonId), this.seqKey(daemonId), newEpoch(), String(POSITION_TTL_MS))) as [string, string];
-    return { epoch, seq: Number(seq) };
-  }
-
-  /** After a reconnect: a stream whose epoch Redis no longer has lost its history, so it gets a new epoch. */
-  private async verifyEpochs(): Promise<void> {
-    this.warned = false;
-    for (const [daemonId, position] of this.local) {
-      try {
-        const stored = await this.redis.commands.get(this.epochKey(daemonId));
-        if (stored === position.epoch) continue;
-        const fresh = await this.load(daemonId);
-        this.logger.warn({ msg: 'event history lost: new epoch', daemonId, epoch: fresh.epoch });
-        this.local.set(daemonId, fresh);
-      } catch (error) {
-        this.warn(error);
-      }
+    const now = Date.now();
+    for (const [daemonId, holder] of this.holders) {
+      if (!inUse(daemonId) && holder.inFlight.length === 0) this.holders.delete(daemonId);
+      else if (holder.mode === HolderMode.Local && this.redis.isReady) void this.rejoin(daemonId, holder);
+      else if (holder.mode === HolderMode.Recorded && now - holder.refreshedAt > HOLDER_REFRESH_MS) this.refreshKeys(daemonId, holder, now);
     }
+  }
+
+  // ---- recording -----------------------------------------------------------------------------
+
+  /** One script call for a holder's appends of one turn; delivered once Redis has them. */
+  private record(daemonId: string, appends: PendingAppend[]): void {
+    const holder = this.holders.get(daemonId);
+    // Appends of a holder that has since changed mode were taken over by that change.
+    if (!holder || holder.mode !== HolderMode.Recorded || appends[0].seq <= holder.committed) return;
+    const inbound = appends.findLast((append) => append.inbound)?.inbound;
+    holder.inFlight.push(appends);
+    const generation = holder.generation;
+    const args: string[] = [
+      holder.connection,
+      holder.epoch,
+      String(appends[0].seq),
+      String(POSITION_TTL_MS),
+      String(this.ttlMs),
+      String(this.maxEvents),
+      String(Date.now()),
+      this.redis.eventsChannel(daemonId),
+      this.redis.instanceId,
+      inbound ? `${inbound.session}:${inbound.seq}` : '',
+    ];
+    for (const append of appends) args.push(append.frame);
+    (this.redis.commands as unknown as ScriptCommands)
+      .arborAppend(this.holderKey(daemonId), this.epochKey(daemonId), this.seqKey(daemonId), this.streamKey(daemonId), this.inboundKey(daemonId), ...args)
+      .then(
+        (outcome) => this.recorded(daemonId, holder, generation, outcome),
+        (error: unknown) => this.recorded(daemonId, holder, generation, error),
+      );
+  }
+
+  private recorded(daemonId: string, holder: Holder, generation: number, outcome: unknown): void {
+    if (holder.generation !== generation) return;
+    if (outcome === 'ok') return this.deliver(daemonId, holder, holder.inFlight.shift()!);
+    if (outcome === 'fenced') {
+      this.logger.log({ msg: 'daemon taken over by another connection; its events here are dropped', daemonId, connectionId: holder.connection });
+      this.changeMode(holder, HolderMode.Fenced);
+      this.pending.take(daemonId);
+      this.sink?.fenced(daemonId, holder.connection);
+      return;
+    }
+    this.warn(outcome);
+    this.goLocal(daemonId, holder);
+  }
+
+  /**
+   * Redis failed a batch (unreachable, or the position was not where we left it): every event
+   * not yet recorded is numbered again in an epoch of our own and delivered now, so local clients
+   * lose nothing; they are told to resync by the epoch change, as remote ones are when we rejoin.
+   */
+  private goLocal(daemonId: string, holder: Holder): void {
+    const unrecorded = holder.inFlight.flat().concat(this.pending.take(daemonId));
+    this.changeMode(holder, HolderMode.Local);
+    holder.epoch = newEpoch();
+    holder.numbered = 0;
+    holder.committed = 0;
+    this.logger.warn({ msg: 'event history unavailable: numbering in an epoch of this instance until Redis answers', daemonId, epoch: holder.epoch });
+    const renumbered = unrecorded.map((append) => ({ ...append, seq: ++holder.numbered, frame: append.build(holder.epoch, holder.numbered) }));
+    if (renumbered.length) this.deliver(daemonId, holder, renumbered);
+    if (this.redis.isReady) void this.rejoin(daemonId, holder);
+  }
+
+  /**
+   * A local holder records again, in a new epoch (its own was never recorded), unless another
+   * connection took the daemon over meanwhile. Its events while this is under way stay local.
+   */
+  private async rejoin(daemonId: string, holder: Holder): Promise<void> {
+    if (holder.rejoining || holder.mode !== HolderMode.Local || this.holders.get(daemonId) !== holder) return;
+    holder.rejoining = true;
+    try {
+      const reply = await this.takeOverScript(daemonId, holder.connection, 'rejoin', undefined, holder.inbound);
+      if (holder.mode !== HolderMode.Local || this.holders.get(daemonId) !== holder) return;
+      if (reply[0] === 'fenced') {
+        this.changeMode(holder, HolderMode.Fenced);
+        this.sink?.fenced(daemonId, holder.connection);
+        return;
+      }
+      const [, epoch, seq] = reply;
+      this.changeMode(holder, HolderMode.Recorded);
+      holder.epoch = epoch;
+      holder.numbered = holder.committed = Number(seq);
+      this.logger.warn({ msg: 'event history recorded again: new epoch', daemonId, epoch });
+    } catch (error) {
+      this.warn(error);
+    } finally {
+      holder.rejoining = false;
+    }
+  }
+
+  private deliver(daemonId: string, holder: Holder, appends: readonly PendingAppend[]): void {
+    let inbound: InboundPosition | undefined;
+    for (const append of appends) {
+      holder.committed = append.seq;
+      this.sink?.committed(daemonId, append.frame, holder.epoch, append.seq);
+      if (append.inbound) inbound = append.inbound;
+    }
+    if (inbound) this.sink?.acknowledged(daemonId, holder.connection, inbound.seq);
+  }
+
+  private changeMode(holder: Holder, mode: HolderMode): void {
+    holder.mode = mode;
+    holder.generation += 1;
+    holder.inFlight = [];
+  }
+
+  private newHolder(connection: string, mode: HolderMode, epoch: string, seq: number, inbound: InboundPosition | undefined): Holder {
+    return { connection, mode, epoch, numbered: seq, committed: seq, inbound, inFlight: [], generation: 0, rejoining: false, refreshedAt: Date.now() };
+  }
+
+  private takeOverScript(daemonId: string, connection: string, mode: 'connect' | 'rejoin', expected?: StreamPosition, inbound?: InboundPosition): Promise<TakeOverReply> {
+    return (this.redis.commands as unknown as ScriptCommands).arborTakeOver(
+      this.holderKey(daemonId),
+      this.epochKey(daemonId),
+      this.seqKey(daemonId),
+      this.streamKey(daemonId),
+      this.inboundKey(daemonId),
+      connection,
+      newEpoch(),
+      String(POSITION_TTL_MS),
+      mode,
+      expected?.epoch ?? '',
+      expected ? String(expected.seq) : '',
+      inbound ? `${inbound.session}:${inbound.seq}` : '',
+    );
+  }
+
+  private refreshKeys(daemonId: string, holder: Holder, now: number): void {
+    holder.refreshedAt = now;
+    const ttl = String(POSITION_TTL_MS);
+    this.redis.commands
+      .multi()
+      .pexpire(this.holderKey(daemonId), ttl)
+      .pexpire(this.epochKey(daemonId), ttl)
+      .pexpire(this.seqKey(daemonId), ttl)
+      .exec()
+      .catch((error: unknown) => this.warn(error));
   }
 
   private warn(error: unknown): void {
@@ -206,4 +404,23 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
   private seqKey(daemonId: string): string {
     return this.redis.key('seq', daemonId);
   }
+
+  private holderKey(daemonId: string): string {
+    return this.redis.key('holder', daemonId);
+  }
+}
+
+/** The scripts registered with ioredis's defineCommand (sent as EVALSHA, loaded on NOSCRIPT). */
+interface ScriptCommands {
+  arborAppend(...keysAndArgs: string[]): Promise<'ok' | 'fenced' | 'lost'>;
+  arborTakeOver(...keysAndArgs: string[]): Promise<TakeOverReply>;
+}
+
+function parseInbound(stored: string): InboundPosition | undefined {
+  const separator = stored.lastIndexOf(':');
+  return separator < 0 ? undefined : { session: stored.slice(0, separator), seq: Number(stored.slice(separator + 1)) };
+}
+
+function lastSeqOf(inbound: InboundPosition | undefined, session: string | undefined): number {
+  return session !== undefined && inbound?.session === session ? inbound.seq : 0;
 }
