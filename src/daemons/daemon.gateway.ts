@@ -374,8 +374,11 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     for (let start = 0; start < sockets.length; start += perBatch) {
       for (const socket of sockets.slice(start, start + perBatch)) {
         const connection = Connection.of(socket);
-        if (connection) connection.handover = true;
-        if (socket.readyState === socket.OPEN) socket.close(CloseCode.ServiceRestart, formatRetryHint('server draining', Math.random() * DRAIN_BATCH_EVERY_MS));
+        const reason = formatRetryHint('server draining', Math.random() * DRAIN_BATCH_EVERY_MS);
+        if (connection) {
+          connection.handover = true;
+          connection.close(CloseCode.ServiceRestart, reason);
+        } else if (socket.readyState === socket.OPEN) socket.close(CloseCode.ServiceRestart, reason);
       }
       this.metrics.drainRemaining.set(Math.max(0, sockets.length - start - perBatch));
       if (start + perBatch < sockets.length) await sleep(DRAIN_BATCH_EVERY_MS);

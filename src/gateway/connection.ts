@@ -31,6 +31,9 @@ const connections = new WeakMap<WebSocket, Connection>();
 /** Daemon acks are coalesced: one frame acknowledges everything accepted in this window. */
 const ACK_DELAY_MS = 20;
 
+/** A close waits at most this long for the replies already owed (a handler stuck on I/O). */
+const OWED_REPLIES_MAX_WAIT_MS = 5_000;
+
 /** Close reasons are limited to 123 bytes by RFC 6455. */
 const MAX_CLOSE_REASON_BYTES = 123;
 
@@ -72,6 +75,8 @@ export class Connection implements PeerLink, CorkedSocket, HasDeadline {
   corkedFrames = 0;
   corkedBytes = 0;
   private rateLimitTimer: NodeJS.Timeout | undefined;
+  /** A gateway-initiated close decided and waiting for the replies already owed; frames after it are not read. */
+  private closing: { code: CloseCode; reason: string } | undefined;
   /** When the connection's authorization ends (ms), filed in the gateway's deadline wheel. */
   deadline: number | undefined;
   deadlineSlot: number | undefined;
@@ -249,10 +254,31 @@ export class Connection implements PeerLink, CorkedSocket, HasDeadline {
     if (this.raw) coalescer.releaseHold(this.raw);
   }
 
+  /** True once the gateway decided to close: frames from the peer are no longer handled. */
+  get isClosing(): boolean {
+    return this.closing !== undefined;
+  }
+
+  /**
+   * Closes from the gateway's side: every reply owed for a frame already accepted goes out first,
+   * then the close's error frame, then the close. The first close decided wins.
+   */
   close(code: CloseCode, reason: string): void {
+    if (this.closing || !this.isOpen) return;
+    this.closing = { code, reason };
+    if (this.pending === 0) return this.closeNow();
+    const timer = setTimeout(() => this.closeNow(), OWED_REPLIES_MAX_WAIT_MS);
+    this.enqueue(() => {
+      clearTimeout(timer);
+      this.closeNow();
+    });
+  }
+
+  private closeNow(): void {
+    if (!this.closing) return;
     // What this turn queued goes out before the error and close frames.
     coalescer.flush();
-    closeWithError(this.socket, code, reason);
+    closeWithError(this.socket, this.closing.code, this.closing.reason);
   }
 
   /** True when no earlier frame of this connection is still being handled. */

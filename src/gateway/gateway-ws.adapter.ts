@@ -91,8 +91,9 @@ export class GatewayWsAdapter extends WsAdapter {
 
   private dispatch(client: WebSocket, handlers: MessageMappingProperties[], data: RawData, isBinary: boolean): void {
     const connection = Connection.of(client);
-    // A refused connection is already closing with its close code; frames racing it are moot.
-    if (!connection || !connection.isOpen) return;
+    // A connection the gateway is closing (or refused) reads nothing more: what it accepted
+    // before is answered, then the close goes out.
+    if (!connection || !connection.isOpen || connection.isClosing) return;
     if (connection.isHoldingInbound) {
       connection.holdInbound(() => this.dispatch(client, handlers, data, isBinary));
       return;
