@@ -7,6 +7,7 @@ import { ConnectionAdmission } from './gateway/connection-admission.js';
 import { DirectRoutes } from './gateway/direct-routes.js';
 import { FanoutBackpressure } from './gateway/fanout-backpressure.js';
 import { GatewayWsAdapter } from './gateway/gateway-ws.adapter.js';
+import { IncompleteRequestGuard } from './gateway/incomplete-requests.js';
 import { LifecycleState } from './lifecycle/lifecycle.state.js';
 import { GatewayMetrics } from './metrics/gateway-metrics.js';
 import { JsonLogger } from './logging/json-logger.js';
@@ -26,6 +27,15 @@ export async function createGatewayApp(config: GatewayConfig): Promise<INestAppl
     }),
   );
   app.getHttpAdapter().getInstance().disable('x-powered-by');
+  new IncompleteRequestGuard(
+    {
+      headersTimeoutMs: config.httpHeadersTimeoutMs,
+      requestTimeoutMs: config.httpRequestTimeoutMs,
+      maxTotal: config.maxIncompleteRequests,
+      maxPerAddress: config.maxIncompleteRequestsPerIp,
+    },
+    app.get(GatewayMetrics),
+  ).attach(app.getHttpServer());
   if (config.jwt.kind === 'secret' && config.jwt.isDevelopmentSecret) {
     new Logger('Config').warn(
       'JWT_SECRET is not set: using the public DEVELOPMENT secret. Anyone can mint tokens for this gateway. Never run it like this in production.',

@@ -104,6 +104,18 @@ export class EnvironmentVariables {
   @IsInt() @Min(1) @Max(1_000_000)
   HANDSHAKE_BURST_PER_IP: number = 60;
 
+  @IsInt() @Min(100) @Max(120_000)
+  HTTP_HEADERS_TIMEOUT_MS: number = 5_000;
+
+  @IsInt() @Min(100) @Max(600_000)
+  HTTP_REQUEST_TIMEOUT_MS: number = 10_000;
+
+  @IsInt() @Min(1) @Max(10_000_000)
+  MAX_INCOMPLETE_REQUESTS: number = 5_000;
+
+  @IsInt() @Min(1) @Max(1_000_000)
+  MAX_INCOMPLETE_REQUESTS_PER_IP: number = 100;
+
   @IsInt() @Min(1) @Max(10_000_000)
   CLIENT_MESSAGE_RATE: number = 20;
 
@@ -236,6 +248,9 @@ export function validateEnvironment(raw: RawEnv): EnvironmentVariables {
   }
   if (env.FANOUT_MAX_BUFFERED_BYTES <= env.MAX_BUFFERED_BYTES) {
     problems.push(`FANOUT_MAX_BUFFERED_BYTES (${env.FANOUT_MAX_BUFFERED_BYTES}) must be greater than MAX_BUFFERED_BYTES (${env.MAX_BUFFERED_BYTES}): one slow viewer must not be able to pause a daemon`);
+  }
+  if (env.HTTP_REQUEST_TIMEOUT_MS < env.HTTP_HEADERS_TIMEOUT_MS) {
+    problems.push(`HTTP_REQUEST_TIMEOUT_MS (${env.HTTP_REQUEST_TIMEOUT_MS}) must be at least HTTP_HEADERS_TIMEOUT_MS (${env.HTTP_HEADERS_TIMEOUT_MS}): the headers are part of the request`);
   }
   if (env.DAEMON_TIMEOUT_MS <= env.DAEMON_STALE_MS) {
     problems.push(`DAEMON_TIMEOUT_MS (${env.DAEMON_TIMEOUT_MS}) must be greater than DAEMON_STALE_MS (${env.DAEMON_STALE_MS})`);

@@ -33,6 +33,12 @@ export class GatewayConfig {
   readonly maxConnections: number;
   readonly maxConnectionsPerUser: number;
   readonly handshakeRatePerIp: RateLimit;
+  /** How long a new HTTP connection may take to send its request's headers, and its whole request. */
+  readonly httpHeadersTimeoutMs: number;
+  readonly httpRequestTimeoutMs: number;
+  /** Sockets whose first request has not fully arrived yet: at most this many, and per peer address. */
+  readonly maxIncompleteRequests: number;
+  readonly maxIncompleteRequestsPerIp: number;
   readonly clientMessageRate: RateLimit;
   readonly daemonMessageRate: RateLimit;
   /** The largest frame a daemon may send (and the server-wide cap) ... */
@@ -85,6 +91,10 @@ export class GatewayConfig {
     this.maxConnections = env.MAX_CONNECTIONS;
     this.maxConnectionsPerUser = env.MAX_CONNECTIONS_PER_USER;
     this.handshakeRatePerIp = { rate: env.HANDSHAKE_RATE_PER_IP, burst: env.HANDSHAKE_BURST_PER_IP };
+    this.httpHeadersTimeoutMs = env.HTTP_HEADERS_TIMEOUT_MS;
+    this.httpRequestTimeoutMs = env.HTTP_REQUEST_TIMEOUT_MS;
+    this.maxIncompleteRequests = env.MAX_INCOMPLETE_REQUESTS;
+    this.maxIncompleteRequestsPerIp = env.MAX_INCOMPLETE_REQUESTS_PER_IP;
     this.clientMessageRate = { rate: env.CLIENT_MESSAGE_RATE, burst: env.CLIENT_MESSAGE_BURST };
     this.daemonMessageRate = { rate: env.DAEMON_MESSAGE_RATE, burst: env.DAEMON_MESSAGE_BURST };
     this.maxPayloadBytes = env.MAX_PAYLOAD_BYTES;

@@ -41,7 +41,18 @@ export class GatewayMetrics {
   );
   readonly coalescedFrames = new FastHistogram('arbor_coalesced_frames_per_write', 'Frames written to one socket in one write (per-turn coalescing)', [1, 2, 4, 8, 16, 32, 64]);
   /** Read at scrape time from whoever owns the numbers (set by the gateway and the backpressure). */
-  readonly sources = { fanoutBuffered: () => 0, fanoutBufferedPeak: () => 0, outboundBuffered: () => 0 };
+  readonly sources = { fanoutBuffered: () => 0, fanoutBufferedPeak: () => 0, outboundBuffered: () => 0, incompleteRequests: () => 0 };
+  readonly incompleteRequests: Gauge = new Gauge({
+    name: 'arbor_incomplete_requests',
+    help: 'Connections whose first HTTP request (an upgrade, say) has not fully arrived yet',
+    registers: [this.registry],
+    collect: () => this.incompleteRequests.set(this.sources.incompleteRequests()),
+  });
+  readonly incompleteRequestsRefused = new Counter({
+    name: 'arbor_incomplete_requests_refused_total',
+    help: 'New connections refused with 503 because MAX_INCOMPLETE_REQUESTS or MAX_INCOMPLETE_REQUESTS_PER_IP was reached',
+    registers: [this.registry],
+  });
   readonly fanoutBuffered: Gauge = new Gauge({
     name: 'arbor_fanout_buffered_bytes',
     help: 'Bytes buffered for viewers of daemons on this instance, each counted up to MAX_BUFFERED_BYTES (what backpressure bounds)',
