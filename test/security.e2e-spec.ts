@@ -100,6 +100,8 @@ describe('security: HS256 gateway', () => {
       ['iat in the future', () => handcraftToken({ alg: 'HS256' }, claims({ iat: nowSeconds() + 120, exp: nowSeconds() + 180 }), TEST_SECRET)],
       ['an unknown role', () => handcraftToken({ alg: 'HS256' }, claims({ role: 'admin' }), TEST_SECRET)],
       ['a client token with more daemons than MAX_DAEMONS_PER_TOKEN', () => handcraftToken({ alg: 'HS256' }, claims({ role: 'client', daemons: Array.from({ length: 1025 }, (_, i) => i.toString(36)) }), TEST_SECRET)],
+      ['crit naming an extension we do not understand (RFC 7515 §4.1.11), signed with the real secret', () => handcraftToken({ alg: 'HS256', typ: 'JWT', crit: ['some-extension'], 'some-extension': true }, claims(), TEST_SECRET)],
+      ['an empty crit, signed with the real secret', () => handcraftToken({ alg: 'HS256', crit: [] }, claims(), TEST_SECRET)],
       ['garbage', () => 'not.a.token'],
       ['a 9 000-character token', () => `${'a'.repeat(9000)}.b.c`],
     ])('%s', async (_label, makeToken) => {
@@ -424,6 +426,11 @@ describe('security: RS256 public key gateway', () => {
 
   it('refuses alg none', async () => {
     await expectClosed(await gateway.open(gateway.wsUrl({ token: handcraftToken({ alg: 'none' }, claims()) })), 4401, 'unauthorized');
+  });
+
+  it('refuses an RS256 token with a crit header, signed with the private key', async () => {
+    const token = jwt.sign(claims(), { privateKey: privatePem, algorithm: 'RS256', header: { alg: 'RS256', crit: ['b64'], b64: true } as never });
+    await expectClosed(await gateway.open(gateway.wsUrl({ token })), 4401, 'unauthorized');
   });
 });
 

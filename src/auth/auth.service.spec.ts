@@ -51,6 +51,17 @@ describe('AuthService', () => {
       expect(error.closeCode).toBe(4401);
     });
 
+    it('refuses a token with a crit header even when its signature and claims are valid', async () => {
+      const valid = sign({ sub: 'user-1', role: 'client', daemons: ['d1'] });
+      const critical = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT', crit: ['exp'] })).toString('base64url');
+      const body = valid.split('.')[1];
+      const { createHmac } = await import('node:crypto');
+      const token = `${critical}.${body}.${createHmac('sha256', SECRET).update(`${critical}.${body}`).digest('base64url')}`;
+      const error = await refusal(() => auth.verifyToken(token));
+      expect(error).toMatchObject({ code: 'unauthorized', message: 'invalid token: critical header extensions (crit) are not supported' });
+      await expect(auth.verifyToken(valid)).resolves.toMatchObject({ sub: 'user-1' });
+    });
+
     it('never puts the token in the error message', async () => {
       const token = sign({ sub: 'u', role: 'daemon' }, 'another-secret-another-secret-another');
       expect((await refusal(() => auth.verifyToken(token))).message).not.toContain(token.split('.')[2]);

@@ -67,8 +67,9 @@ export class AuthService implements OnModuleInit {
     const key = this.staticKey ?? (await this.jwksKeyFor(token));
     let claims: Partial<TokenClaims>;
     try {
-      claims = (this.fastPath?.verify(token) as Partial<TokenClaims> | undefined) ?? this.verifierFor(key).verify<Partial<TokenClaims>>(token);
+      claims = (this.fastPath?.verify(token) as Partial<TokenClaims> | undefined) ?? this.verifySlowly(token, key);
     } catch (error) {
+      if (error instanceof AuthError) throw error;
       throw new AuthError(ErrorCode.Unauthorized, describeJwtError(error));
     }
     return this.principalFrom(claims);
@@ -181,6 +182,15 @@ export class AuthService implements OnModuleInit {
     };
   }
 
+  /**
+   * The verifier of record. jsonwebtoken ignores `crit`; RFC 7515 §4.1.11 says a recipient that
+   * does not understand a listed extension must reject the token, and we understand none.
+   */
+  private verifySlowly(token: string, key: KeyObject): Partial<TokenClaims> {
+    if (hasCriticalHeader(token)) throw new AuthError(ErrorCode.Unauthorized, 'invalid token: critical header extensions (crit) are not supported');
+    return this.verifierFor(key).verify<Partial<TokenClaims>>(token);
+  }
+
   private verifierFor(key: KeyObject): JwtService {
     let verifier = this.verifierByKey.get(key);
     if (!verifier) {
@@ -199,6 +209,18 @@ export class AuthService implements OnModuleInit {
     const key = await this.jwks!.keyFor(decoded.header.kid);
     if (!key) throw new AuthError(ErrorCode.Unauthorized, 'invalid token: unknown key id');
     return key;
+  }
+}
+
+/** Whether the token's header has a `crit` member; a header that does not parse is left to the verifier to refuse. */
+function hasCriticalHeader(token: string): boolean {
+  const end = token.indexOf('.');
+  if (end < 0) return false;
+  try {
+    const header: unknown = JSON.parse(Buffer.from(token.slice(0, end), 'base64url').toString('utf8'));
+    return typeof header === 'object' && header !== null && Object.hasOwn(header, 'crit');
+  } catch {
+    return false;
   }
 }
 

@@ -139,5 +139,7 @@ describe.each<[string, FastPathOptions]>([
     expect(fast.verify(`${valid.slice(0, -2)}AA`)).toBeUndefined();
     expect(fast.verify(token({ alg: 'HS256', typ: 'JWT' }, claims, 'another-secret-with-at-least-32-chars'))).toBeUndefined();
     expect(fast.verify(`${valid.split('.').slice(0, 2).join('.')}.`)).toBeUndefined();
+    // A crit header is never one of the standard encodings: AuthService's general path refuses it.
+    expect(fast.verify(token({ alg: 'HS256', typ: 'JWT', crit: ['exp'] }, claims))).toBeUndefined();
   });
 });
