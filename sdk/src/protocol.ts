@@ -170,6 +170,17 @@ export function parseRetryHint(reason: string): number | undefined {
  */
 export const DEVELOPMENT_JWT_SECRET = 'arbor-gateway-development-secret-do-not-use-in-production';
 
+/**
+ * Identifiers (daemon, workspace, task, user ids) and status strings must be well-formed Unicode:
+ * a lone surrogate (`\ud800` in JSON) has no UTF-8 form, so stores and other instances would see
+ * U+FFFD instead and two ids could become one. Such frames get `validation_failed`; file paths and
+ * task output are relayed exactly as sent and may hold any JSON string.
+ */
+export function isWellFormedText(text: string): boolean {
+  // With the u flag a paired surrogate is one code point: only lone ones match.
+  return !/\p{Surrogate}/u.test(text);
+}
+
 export const Limits = {
   /** Daemon ids, workspace ids, task ids, user ids, request ids. */
   MAX_ID_LENGTH: 128,

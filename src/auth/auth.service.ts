@@ -156,7 +156,7 @@ export class AuthService implements OnModuleInit {
 
   private principalFrom(claims: Partial<TokenClaims>): Principal {
     const invalid = (reason: string) => new AuthError(ErrorCode.Unauthorized, reason);
-    if (typeof claims.sub !== 'string' || !isValidId(claims.sub)) throw invalid('token sub must be a 1-128 character string');
+    if (typeof claims.sub !== 'string' || !isValidId(claims.sub)) throw invalid('token sub must be a 1-128 character well-formed string');
     if (claims.role !== Role.Client && claims.role !== Role.Daemon) throw invalid('token role must be "client" or "daemon"');
     if (typeof claims.exp !== 'number') throw invalid('token must carry exp');
     if (typeof claims.iat !== 'number') throw invalid('token must carry iat');
@@ -168,7 +168,7 @@ export class AuthService implements OnModuleInit {
     if (claims.role === Role.Client) {
       const list = claims.daemons;
       if (!Array.isArray(list) || list.length > Limits.MAX_DAEMONS_PER_TOKEN || !list.every((id) => typeof id === 'string' && isValidId(id))) {
-        throw invalid('client token must carry daemons: string[]');
+        throw invalid('client token must carry daemons: well-formed id strings');
       }
       daemons = new Set(list);
     }

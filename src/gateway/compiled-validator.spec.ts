@@ -22,6 +22,7 @@ function classValidatorFailures(dto: Dto, payload: Record<string, unknown>): str
 }
 
 const VALUES: unknown[] = [undefined, null, 0, 5, -1, 1.5, true, '', 'x', 'a'.repeat(64), 'a'.repeat(65), 'a'.repeat(128), 'a'.repeat(129), 'a'.repeat(4096), 'a'.repeat(4097),
+  'w\ud800', 'ok\udc00', '\ud83d\ude00', ['w\ud801'], ['w1', '\udfff'],
   [], ['w1'], [''], [1], Array(257).fill('a'), Array(1025).fill('w'), {}, { a: 1 }, 'add', 'change', 'unlinkDir', 'queued', 'failed', 'client', 'daemon', 300, 86401];
 
 const VALID: Array<[Dto, Record<string, unknown>]> = [

@@ -1,5 +1,7 @@
 import { getMetadataStorage, ValidationTypes } from 'class-validator';
 import type { ValidationMetadata } from 'class-validator/types/metadata/ValidationMetadata.js';
+import { isWellFormedText } from '@arbor/gateway-client/protocol';
+import { IS_WELL_FORMED, wellFormedMessage } from '../validation/is-well-formed.js';
 
 export interface ValidationFailure {
   field: string;
@@ -42,6 +44,7 @@ const CONSTRAINTS: Record<string, (args: unknown[]) => Omit<CompiledConstraint, 
   maxLength: ([max]) => ({ check: (v) => typeof v === 'string' && v.length <= (max as number), message: (f) => `${f} must be shorter than or equal to ${max} characters` }),
   minLength: ([min]) => ({ check: (v) => typeof v === 'string' && v.length >= (min as number), message: (f) => `${f} must be longer than or equal to ${min} characters` }),
   arrayMaxSize: ([max]) => ({ check: (v) => Array.isArray(v) && v.length <= (max as number), message: (f) => `${f} must contain no more than ${max} elements` }),
+  [IS_WELL_FORMED]: () => ({ check: (v) => typeof v !== 'string' || isWellFormedText(v), message: wellFormedMessage }),
   min: ([min]) => ({ check: (v) => typeof v === 'number' && v >= (min as number), message: (f) => `${f} must not be less than ${min}` }),
   max: ([max]) => ({ check: (v) => typeof v === 'number' && v <= (max as number), message: (f) => `${f} must not be greater than ${max}` }),
 };

@@ -1,7 +1,8 @@
 import { IsString, Length } from 'class-validator';
+import { IsWellFormed } from '../../validation/is-well-formed.js';
 import { Limits, type CancelTaskPayload } from '@arbor/gateway-client/protocol';
 
 export class CancelTaskDto implements CancelTaskPayload {
-  @IsString() @Length(1, Limits.MAX_ID_LENGTH)
+  @IsString() @Length(1, Limits.MAX_ID_LENGTH) @IsWellFormed()
   taskId: string;
 }

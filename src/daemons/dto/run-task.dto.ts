@@ -1,11 +1,12 @@
 import { ArrayMaxSize, IsArray, IsOptional, IsString, Length, MaxLength } from 'class-validator';
+import { IsWellFormed } from '../../validation/is-well-formed.js';
 import { Limits, type RunTaskPayload } from '@arbor/gateway-client/protocol';
 
 export class RunTaskDto implements RunTaskPayload {
-  @IsString() @Length(1, Limits.MAX_ID_LENGTH)
+  @IsString() @Length(1, Limits.MAX_ID_LENGTH) @IsWellFormed()
   taskId: string;
 
-  @IsString() @Length(1, Limits.MAX_ID_LENGTH)
+  @IsString() @Length(1, Limits.MAX_ID_LENGTH) @IsWellFormed()
   workspaceId: string;
 
   @IsString() @Length(1, Limits.MAX_COMMAND_LENGTH)
