@@ -181,7 +181,14 @@ describe('Redis faults', () => {
     expect((await a.health('/health/live')).status).toBe(200);
     daemon.send({ type: 'file-change', payload: { workspaceId: 'w1', path: 'during', event: 'add' } });
     expect((await local.next('file-change')).payload.path).toBe('before');
+    // Not recorded: numbered in an epoch of the instance's own, which the local client is told of.
+    expect((await local.next('resync-required')).payload.reason).toBe('epoch_changed');
     expect((await local.next('file-change')).payload.path).toBe('during');
+    // A daemon that reconnects meanwhile is admitted, and its local pair keeps working.
+    daemon.terminate();
+    const again = track(await connected(a.daemon('d-fault')));
+    again.send({ type: 'file-change', payload: { workspaceId: 'w1', path: 'during-again', event: 'add' } });
+    expect((await local.next('file-change')).payload.path).toBe('during-again');
     const started = Date.now();
     const reply = await remote.request('run-task', { taskId: 't1', workspaceId: 'w1', command: 'ls' });
     expect(reply.payload).toMatchObject({ code: 'unavailable' });
@@ -193,14 +200,18 @@ describe('Redis faults', () => {
     for (const instance of [a, b]) await waitForAsync(async () => (await instance.health('/health/ready')).status === 200, 'ready again');
     // Re-subscribed: cross-instance events flow again; re-published: presence is back.
     await waitForAsync(async () => {
-      daemon.send({ type: 'file-change', payload: { workspaceId: 'w1', path: 'after', event: 'add' } });
+      again.send({ type: 'file-change', payload: { workspaceId: 'w1', path: 'after', event: 'add' } });
       await new Promise((resolve) => setTimeout(resolve, 100));
       return remote.received.some((frame) => frame.type === 'file-change' && frame.payload.path === 'after');
     }, 'cross-instance events after recovery');
+    // The remote client missed the outage's events: it is told so before the new epoch's first event.
+    const afterAt = remote.received.findIndex((frame) => frame.type === 'file-change' && frame.payload.path === 'after');
+    expect(remote.received.slice(0, afterAt).some((frame) => frame.type === 'resync-required')).toBe(true);
+    expect(remote.received.some((frame) => frame.type === 'file-change' && frame.payload.path.startsWith('during'))).toBe(false);
     const fresh = track(await connected(b.client('d-fault', 'user-3')));
     expect(fresh.received[0].payload.daemonStatus).toBe('online');
     expect((await fresh.request('run-task', { taskId: 't2', workspaceId: 'w1', command: 'ls' })).payload.status).toBe('accepted');
-    expect((await daemon.next('run-task')).payload.taskId).toBe('t2');
+    expect((await again.next('run-task')).payload.taskId).toBe('t2');
     expect(a.process.stderr).not.toMatch(/Unhandled|unhandledRejection/i);
     expect(b.process.stderr).not.toMatch(/Unhandled|unhandledRejection/i);
   });

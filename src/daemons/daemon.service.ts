@@ -89,7 +89,11 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
   // ---- daemons -------------------------------------------------------------------------------
 
   async connectDaemon(daemonId: string, link: PeerLink, session?: string): Promise<Omit<DaemonConnectedPayload, 'authExpiresAt'>> {
-    const previous = await this.broker.getPresence(daemonId);
+    // Without shared state the daemon is still admitted: its clients here keep working.
+    const previous = await this.broker.getPresence(daemonId).catch((error: unknown) => {
+      if (!isUnavailable(error)) throw error;
+      return undefined;
+    });
     // From here on only this connection numbers the daemon's events; the lastSeq it is given
     // covers every event any client has received.
     const lastSeq = await this.streams.takeOver(daemonId, link.id, session);
