@@ -20,7 +20,7 @@ describe.each([
   let client: TestPeer;
 
   beforeAll(async () => {
-    const env = shared ? { REDIS_URL: SHARED_REDIS_URL, REDIS_KEY_PREFIX: prefix } : {};
+    const env: Record<string, string> = shared ? { REDIS_URL: SHARED_REDIS_URL, REDIS_KEY_PREFIX: prefix } : {};
     daemonSide = await GatewayHarness.start(env);
     clientSide = shared ? await GatewayHarness.start(env) : daemonSide;
     daemon = await daemonSide.daemon('d-unicode');
