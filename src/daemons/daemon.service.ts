@@ -112,11 +112,16 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
    * blip if it returns in time, and `offline` (from the expiry) if it does not.
    */
   async disconnectDaemon(daemonId: string, link: PeerLink, handover = false): Promise<void> {
-    const presence = await this.broker.getPresence(daemonId);
-    if (!(await this.broker.detachDaemon(daemonId, link, handover))) return;
-    if (handover && this.broker.isShared) return;
-    this.publishStatus({ daemonId, status: DaemonStatus.Offline, lastHeartbeat: presence?.lastHeartbeat ?? null }, link.id);
-    if (!this.broker.isWatchedLocally(daemonId)) await this.workspaces.forget(daemonId);
+    try {
+      const presence = await this.broker.getPresence(daemonId);
+      if (!(await this.broker.detachDaemon(daemonId, link, handover))) return;
+      if (handover && this.broker.isShared) return;
+      this.publishStatus({ daemonId, status: DaemonStatus.Offline, lastHeartbeat: presence?.lastHeartbeat ?? null }, link.id);
+      if (!this.broker.isWatchedLocally(daemonId)) await this.workspaces.forget(daemonId);
+    } finally {
+      // After its last event (the offline status): the connection numbers nothing more.
+      this.streams.release(daemonId, link.id);
+    }
   }
 
   async heartbeat(daemonId: string, link: PeerLink, workspaceIds: readonly string[]): Promise<void> {

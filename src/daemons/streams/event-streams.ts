@@ -54,6 +54,11 @@ export abstract class EventStreams {
    * frame once.
    */
   abstract append(daemonId: string, holder: string, build: FrameBuilder, inbound?: InboundPosition): void;
+  /**
+   * `holder`'s daemon connection has closed: it numbers nothing more, and this instance stops
+   * answering for the stream's position from it (what it sent is still recorded and delivered).
+   */
+  abstract release(daemonId: string, holder: string): void;
   /** Where the daemon's stream is now: the last event recorded and delivered. */
   abstract position(daemonId: string): Promise<StreamPosition>;
   /** The events after `since`, in order, or `resync` when they are not all retained. */

@@ -36,6 +36,11 @@ export class InMemoryEventStreams extends EventStreams {
     return session !== undefined && stream.inbound?.session === session ? stream.inbound.seq : 0;
   }
 
+  release(daemonId: string, holder: string): void {
+    const stream = this.streams.get(daemonId);
+    if (stream?.holder === holder) stream.holder = undefined;
+  }
+
   /** Recorded at once: the sink delivers the event before append returns. */
   append(daemonId: string, holder: string, build: FrameBuilder, inbound?: InboundPosition): void {
     const stream = this.stream(daemonId);

@@ -117,6 +117,8 @@ interface Holder {
   generation: number;
   rejoining: boolean;
   refreshedAt: number;
+  /** The daemon's connection closed: it appends nothing more, and the position is read from Redis. */
+  released: boolean;
 }
 
 type TakeOverReply = ['ok', string, string, string] | ['fenced'];
@@ -181,11 +183,17 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
 
   append(daemonId: string, connection: string, build: FrameBuilder, inbound?: InboundPosition): void {
     const holder = this.holders.get(daemonId);
-    if (!holder || holder.connection !== connection || holder.mode === HolderMode.Fenced) return this.sink?.fenced(daemonId, connection);
+    if (!holder || holder.connection !== connection || holder.mode === HolderMode.Fenced || holder.released) return this.sink?.fenced(daemonId, connection);
     if (inbound) holder.inbound = inbound;
     const seq = ++holder.numbered;
     if (holder.mode === HolderMode.Local) return this.deliver(daemonId, holder, [{ seq, frame: build(holder.epoch, seq), build, inbound }]);
     this.pending.add(daemonId, { seq, frame: build(holder.epoch, seq), build, inbound });
+  }
+
+  /** Its batches still pending or in flight are recorded and delivered; prune forgets it after. */
+  release(daemonId: string, connection: string): void {
+    const holder = this.holders.get(daemonId);
+    if (holder?.connection === connection) holder.released = true;
   }
 
   /** The last turn's events are recorded before Redis is let go. */
@@ -195,7 +203,7 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
 
   async position(daemonId: string): Promise<StreamPosition> {
     const holder = this.holders.get(daemonId);
-    if (holder && holder.mode !== HolderMode.Fenced) return { epoch: holder.epoch, seq: holder.committed };
+    if (holder && holder.mode !== HolderMode.Fenced && !holder.released) return { epoch: holder.epoch, seq: holder.committed };
     try {
       const [epoch, seq] = (await this.redis.commands.eval(POSITION, 2, this.epochKey(daemonId), this.seqKey(daemonId), newEpoch(), String(POSITION_TTL_MS))) as [string, string];
       return { epoch, seq: Number(seq) };
@@ -239,7 +247,7 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
   prune(inUse: (daemonId: string) => boolean): void {
     const now = Date.now();
     for (const [daemonId, holder] of this.holders) {
-      if (!inUse(daemonId) && holder.inFlight.length === 0) this.holders.delete(daemonId);
+      if ((holder.released || !inUse(daemonId)) && holder.inFlight.length === 0) this.holders.delete(daemonId);
       else if (holder.mode === HolderMode.Local && this.redis.isReady) void this.rejoin(daemonId, holder);
       else if (holder.mode === HolderMode.Recorded && now - holder.refreshedAt > HOLDER_REFRESH_MS) this.refreshKeys(daemonId, holder, now);
     }
@@ -312,7 +320,7 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
    * connection took the daemon over meanwhile. Its events while this is under way stay local.
    */
   private async rejoin(daemonId: string, holder: Holder): Promise<void> {
-    if (holder.rejoining || holder.mode !== HolderMode.Local || this.holders.get(daemonId) !== holder) return;
+    if (holder.rejoining || holder.released || holder.mode !== HolderMode.Local || this.holders.get(daemonId) !== holder) return;
     holder.rejoining = true;
     try {
       const reply = await this.takeOverScript(daemonId, holder.connection, 'rejoin', undefined, holder.inbound);
@@ -351,7 +359,7 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
   }
 
   private newHolder(connection: string, mode: HolderMode, epoch: string, seq: number, inbound: InboundPosition | undefined): Holder {
-    return { connection, mode, epoch, numbered: seq, committed: seq, inbound, inFlight: [], generation: 0, rejoining: false, refreshedAt: Date.now() };
+    return { connection, mode, epoch, numbered: seq, committed: seq, inbound, inFlight: [], generation: 0, rejoining: false, refreshedAt: Date.now(), released: false };
   }
 
   private takeOverScript(daemonId: string, connection: string, mode: 'connect' | 'rejoin', expected?: StreamPosition, inbound?: InboundPosition): Promise<TakeOverReply> {
