@@ -7,6 +7,7 @@ import { ConnectionAdmission } from './gateway/connection-admission.js';
 import { DirectRoutes } from './gateway/direct-routes.js';
 import { FanoutBackpressure } from './gateway/fanout-backpressure.js';
 import { GatewayWsAdapter } from './gateway/gateway-ws.adapter.js';
+import { HttpErrorFilter } from './gateway/http-error.filter.js';
 import { IncompleteRequestGuard } from './gateway/incomplete-requests.js';
 import { LifecycleState } from './lifecycle/lifecycle.state.js';
 import { GatewayMetrics } from './metrics/gateway-metrics.js';
@@ -27,6 +28,7 @@ export async function createGatewayApp(config: GatewayConfig): Promise<INestAppl
     }),
   );
   app.getHttpAdapter().getInstance().disable('x-powered-by');
+  app.useGlobalFilters(new HttpErrorFilter());
   new IncompleteRequestGuard(
     {
       headersTimeoutMs: config.httpHeadersTimeoutMs,

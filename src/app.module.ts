@@ -3,6 +3,7 @@ import { AuthModule } from './auth/auth.module.js';
 import { ConfigModule } from './config/config.module.js';
 import type { GatewayConfig } from './config/gateway-config.js';
 import { DaemonsModule } from './daemons/daemons.module.js';
+import { GatewayModule } from './gateway/gateway.module.js';
 import { HealthModule } from './health/health.module.js';
 import { LifecycleModule } from './lifecycle/lifecycle.module.js';
 import { MetricsCoreModule } from './metrics/metrics-core.module.js';
@@ -15,7 +16,7 @@ export class AppModule {
   static forRoot(config: GatewayConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), LifecycleModule, MetricsCoreModule, RedisModule.forRoot(config), AuthModule, WorkspacesModule, DaemonsModule, HealthModule, MetricsModule],
+      imports: [ConfigModule.forRoot(config), LifecycleModule, MetricsCoreModule, RedisModule.forRoot(config), AuthModule, WorkspacesModule, DaemonsModule, GatewayModule, HealthModule, MetricsModule],
     };
   }
 }

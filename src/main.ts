@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { createGatewayApp } from './app.factory.js';
 import { ConfigError } from './config/environment.js';
 import { GatewayConfig } from './config/gateway-config.js';
-import { DaemonGateway } from './daemons/daemon.gateway.js';
+import { DrainService } from './gateway/drain.service.js';
 
 async function main(): Promise<void> {
   let config: GatewayConfig;
@@ -29,7 +29,7 @@ async function main(): Promise<void> {
     logger.log({ msg: 'shutting down', signal });
     // Drain while every service (Redis, the sweep) is still up; Nest's close hooks tear them down.
     app
-      .get(DaemonGateway)
+      .get(DrainService)
       .drain()
       .then(() => app.close())
       .then(

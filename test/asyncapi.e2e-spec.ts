@@ -11,8 +11,8 @@ import {
   Role,
   ServerMessageType,
 } from '@arbor/gateway-client/protocol';
-import { ROLES_KEY } from '../src/auth/roles.decorator.js';
-import { DaemonGateway } from '../src/daemons/daemon.gateway.js';
+import { ROLES_KEY } from '../src/gateway/roles.decorator.js';
+import { DaemonGateway } from '../src/gateway/daemon.gateway.js';
 import { RefreshTokenDto } from '../src/auth/dto/refresh-token.dto.js';
 import { CancelTaskDto } from '../src/daemons/dto/cancel-task.dto.js';
 import { FileChangeDto } from '../src/daemons/dto/file-change.dto.js';

@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
 import { ConnectionState, DaemonClient, GatewayClient, Role, type WebSocketConstructor } from '@arbor/gateway-client';
-import { DaemonGateway } from '../src/daemons/daemon.gateway.js';
+import { ConnectionRegistry } from '../src/gateway/connection-registry.js';
 import { Connection } from '../src/gateway/connection.js';
 import { GatewayHarness } from './support/gateway-harness.js';
 import { waitFor } from './support/ports.js';
@@ -123,12 +123,12 @@ describe('GatewayClient resumes by itself', () => {
     try {
       await waitFor(() => client.state === ConnectionState.Open, 'open');
       const total = 3000;
-      const server = (gateway.app.get(DaemonGateway) as unknown as { server: { clients: Set<WebSocket> } }).server;
+      const sockets = () => [...gateway.app.get(ConnectionRegistry).connections()].map((connection) => connection.socket);
       for (let i = 0; i < total; i += 1) {
         daemon.send(fileChange(`e${i}`));
         if (i % 500 === 250) {
           // Cut the client's socket; keep sending while it is away; let it come back before the next cut.
-          for (const socket of server.clients) if (Connection.of(socket)?.identity.principal.role === Role.Client) socket.terminate();
+          for (const socket of sockets()) if (Connection.of(socket)?.identity.principal.role === Role.Client) socket.terminate();
           for (let j = 0; j < 50; j += 1) daemon.send(fileChange(`e${++i}`));
           const drops = recoveries.length;
           await waitFor(() => recoveries.length > drops, 'client back after the cut');
@@ -157,8 +157,8 @@ describe('slow consumers', () => {
       const stalled = await gateway.client('d1', 'user-2');
       const tcp = (stalled.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
       tcp.pause();
-      const server = (gateway.app.get(DaemonGateway) as unknown as { server: { clients: Set<WebSocket> } }).server;
-      const stalledOnServer = [...server.clients].find((socket) => Connection.of(socket)?.identity.principal.sub === 'user-2')!;
+      const sockets = () => [...gateway.app.get(ConnectionRegistry).connections()].map((connection) => connection.socket);
+      const stalledOnServer = [...sockets()].find((socket) => Connection.of(socket)?.identity.principal.sub === 'user-2')!;
       const total = 8000;
       const filler = 'x'.repeat(1000);
       for (let i = 0; i < total; i += 1) daemon.send(fileChange(`${filler}/${i}`));
@@ -196,12 +196,12 @@ describe('DaemonClient → gateway: nothing lost, nothing twice', () => {
     try {
       const client = await gateway.client('d1');
       await waitFor(() => daemon.state === ConnectionState.Open, 'daemon open');
-      const server = (gateway.app.get(DaemonGateway) as unknown as { server: { clients: Set<WebSocket> } }).server;
+      const sockets = () => [...gateway.app.get(ConnectionRegistry).connections()].map((connection) => connection.socket);
       const total = 5000;
       for (let i = 0; i < total; i += 1) {
         daemon.fileChange('w1', `e${i}`, 'change');
         if (i === 1500 || i === 3500) {
-          for (const socket of server.clients) if (Connection.of(socket)?.identity.principal.role === Role.Daemon) socket.terminate();
+          for (const socket of sockets()) if (Connection.of(socket)?.identity.principal.role === Role.Daemon) socket.terminate();
         }
         if (i % 250 === 249) await new Promise((resolve) => setTimeout(resolve, 2));
       }

@@ -1,7 +1,10 @@
-import { CanActivate, ExecutionContext, Injectable, NotFoundException, UnauthorizedException } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
+import { ErrorCode } from '@arbor/gateway-client/protocol';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { GatewayConfig } from '../config/gateway-config.js';
+import { DomainError } from '../errors/domain.error.js';
+import { bearerCredential } from './bearer.js';
 
 /**
  * Bearer API key for the app backend's HTTP endpoints. Without AUTH_API_KEY the endpoints do not
@@ -16,11 +19,10 @@ export class ApiKeyGuard implements CanActivate {
   }
 
   canActivate(context: ExecutionContext): boolean {
-    if (!this.expectedDigest) throw new NotFoundException();
-    const header = context.switchToHttp().getRequest<IncomingMessage>().headers.authorization ?? '';
-    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!this.expectedDigest) throw new DomainError(ErrorCode.NotFound, 'Not Found');
+    const credential = bearerCredential(context.switchToHttp().getRequest<IncomingMessage>().headers.authorization);
     // Compare digests: equal length, constant time, whatever the caller sent.
-    if (!match || !timingSafeEqual(digest(match[1]), this.expectedDigest)) throw new UnauthorizedException('invalid API key');
+    if (credential === null || !timingSafeEqual(digest(credential), this.expectedDigest)) throw new DomainError(ErrorCode.Unauthorized, 'invalid API key');
     return true;
   }
 }

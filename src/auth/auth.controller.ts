@@ -1,4 +1,5 @@
-import { Body, Controller, HttpCode, Post, UseGuards, ValidationPipe } from '@nestjs/common';
+import { Body, Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
+import { strictBody } from '../validation/strict-body.pipe.js';
 import { AuthService } from './auth.service.js';
 import { ApiKeyGuard } from './api-key.guard.js';
 import { IssueTokenDto } from './dto/issue-token.dto.js';
@@ -13,7 +14,7 @@ export class AuthController {
   @HttpCode(201)
   @UseGuards(ApiKeyGuard)
   issueToken(
-    @Body(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true, transformOptions: { enableImplicitConversion: false } }))
+    @Body(strictBody())
     body: IssueTokenDto,
   ): IssuedToken {
     return this.auth.issueToken(body);

@@ -1,4 +1,5 @@
 import { CloseCode, ErrorCode } from '@arbor/gateway-client/protocol';
+import { DomainError } from '../errors/domain.error.js';
 
 export type AuthErrorCode = ErrorCode.Unauthorized | ErrorCode.Forbidden | ErrorCode.BadRequest;
 
@@ -8,15 +9,13 @@ const CLOSE_CODE_FOR: Record<AuthErrorCode, CloseCode> = {
   [ErrorCode.BadRequest]: CloseCode.BadRequest,
 };
 
-/** A refused connection or request. `message` is safe to send to the peer and to log. */
-export class AuthError extends Error {
+/** A refused connection or request: the domain error plus the close code a connection ends with. */
+export class AuthError extends DomainError {
+  declare readonly code: AuthErrorCode;
   readonly closeCode: CloseCode;
 
-  constructor(
-    readonly code: AuthErrorCode,
-    message: string,
-  ) {
-    super(message);
+  constructor(code: AuthErrorCode, message: string) {
+    super(code, message);
     this.name = 'AuthError';
     this.closeCode = CLOSE_CODE_FOR[code];
   }

@@ -7,7 +7,6 @@ import { AuthService } from './auth.service.js';
 import { RedisRevocationList } from './redis-revocation.list.js';
 import { InMemoryRevocationList, RevocationList } from './revocation.list.js';
 import { RevocationsController } from './revocations.controller.js';
-import { WsAuthGuard } from './ws-auth.guard.js';
 
 @Module({
   // Keys and algorithms are passed on every call by AuthService, from GatewayConfig.
@@ -16,13 +15,12 @@ import { WsAuthGuard } from './ws-auth.guard.js';
   providers: [
     AuthService,
     ApiKeyGuard,
-    WsAuthGuard,
     {
       provide: RevocationList,
       inject: [RedisConnections],
       useFactory: (redis: RedisConnections | null) => (redis ? new RedisRevocationList(redis) : new InMemoryRevocationList()),
     },
   ],
-  exports: [AuthService, WsAuthGuard, RevocationList],
+  exports: [AuthService, RevocationList],
 })
 export class AuthModule {}

@@ -6,7 +6,7 @@ import { AuthError } from './auth.error.js';
 import { AuthService } from './auth.service.js';
 import { RevocationKind } from './revocation.js';
 import { InMemoryRevocationList } from './revocation.list.js';
-import { NotFoundException } from '@nestjs/common';
+import { DomainError } from '../errors/domain.error.js';
 
 const SECRET = 'unit-test-secret-with-at-least-32-chars';
 const now = () => Math.floor(Date.now() / 1000);
@@ -102,7 +102,7 @@ describe('AuthService', () => {
     it('cannot mint with only a public key configured', () => {
       const pem = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
       const verifier = new AuthService(jwt, GatewayConfig.load({ JWT_PUBLIC_KEY: pem }), revocations);
-      expect(() => verifier.issueToken({ sub: 'u', role: Role.Daemon })).toThrow(NotFoundException);
+      expect(() => verifier.issueToken({ sub: 'u', role: Role.Daemon })).toThrow(DomainError);
     });
   });
 

@@ -1,11 +1,12 @@
-import { Injectable, NotFoundException, type OnModuleInit } from '@nestjs/common';
+import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { bearerCredential } from './bearer.js';
 import { JwtService, type JwtVerifyOptions } from '@nestjs/jwt';
 import { createPublicKey, createSecretKey, randomUUID, type KeyObject } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { ErrorCode, Limits, Role } from '@arbor/gateway-client/protocol';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { AuthError } from './auth.error.js';
-import { GatewayException } from '../gateway/gateway.exception.js';
+import { DomainError } from '../errors/domain.error.js';
 import type { ConnectionIdentity, Principal } from './principal.js';
 import type { IssuedToken, IssueTokenRequest, TokenClaims } from './token-claims.js';
 import { isValidId } from './id.js';
@@ -81,7 +82,7 @@ export class AuthService implements OnModuleInit {
    */
   async authenticateConnection(requestUrl: string | URL | undefined, headers: IncomingHttpHeaders): Promise<ConnectionIdentity> {
     const url = requestUrl instanceof URL ? requestUrl : new URL(requestUrl ?? '/', 'http://gateway.invalid');
-    const token = bearerToken(headers.authorization) ?? url.searchParams.get('token');
+    const token = bearerCredential(headers.authorization) ?? url.searchParams.get('token');
     if (!token) throw new AuthError(ErrorCode.Unauthorized, 'missing token');
     const principal = await this.verifyToken(token);
     const requestedDaemonId = url.searchParams.get('daemonId');
@@ -129,7 +130,7 @@ export class AuthService implements OnModuleInit {
 
   assertNotRevoked(identity: ConnectionIdentity): void {
     // Fail closed: without the shared list (Redis away since boot) a revoked token could pass.
-    if (!this.revocations.isSynced) throw new GatewayException(ErrorCode.Unavailable, 'revocation list not loaded yet; retry');
+    if (!this.revocations.isSynced) throw new DomainError(ErrorCode.Unavailable, 'revocation list not loaded yet; retry');
     if (this.revocations.find(identity)) throw new AuthError(ErrorCode.Forbidden, 'authorization revoked');
   }
 
@@ -137,7 +138,7 @@ export class AuthService implements OnModuleInit {
   issueToken(request: IssueTokenRequest): IssuedToken {
     const { jwt } = this.config;
     // Without a secret the gateway verifies tokens minted elsewhere: there is nothing to issue with.
-    if (jwt.kind !== 'secret') throw new NotFoundException();
+    if (jwt.kind !== 'secret') throw new DomainError(ErrorCode.NotFound, 'Not Found');
     const ttlSeconds = Math.min(request.ttlSeconds ?? this.config.tokenMaxTtlSeconds, this.config.tokenMaxTtlSeconds);
     const issuedAt = Math.floor(Date.now() / 1000);
     const claims: TokenClaims = {
@@ -222,12 +223,6 @@ function hasCriticalHeader(token: string): boolean {
   } catch {
     return false;
   }
-}
-
-function bearerToken(header: string | undefined): string | null {
-  if (!header) return null;
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  return match ? match[1] : null;
 }
 
 /** jsonwebtoken's messages are safe (they never echo the token); keep them short and stable. */

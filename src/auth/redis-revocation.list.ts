@@ -1,6 +1,6 @@
 import { Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { ErrorCode } from '@arbor/gateway-client/protocol';
-import { GatewayException } from '../gateway/gateway.exception.js';
+import { DomainError } from '../errors/domain.error.js';
 import type { RedisConnections } from '../redis/redis-connections.js';
 import { RevocationKind, revocationKey, type Revocation } from './revocation.js';
 import { RevocationList } from './revocation.list.js';
@@ -56,7 +56,7 @@ export class RedisRevocationList extends RevocationList implements OnModuleInit,
     try {
       await this.redis.commands.multi().hset(this.hashKey, revocationKey(revocation.kind, revocation.value), text).publish(this.channel, text).exec();
     } catch {
-      throw new GatewayException(ErrorCode.Unavailable, 'shared state unavailable; revocation not recorded');
+      throw new DomainError(ErrorCode.Unavailable, 'shared state unavailable; revocation not recorded');
     }
     this.apply(revocation);
   }

@@ -1,4 +1,7 @@
-import { BadRequestException, Body, Controller, HttpCode, Logger, Post, ServiceUnavailableException, UseGuards, ValidationPipe } from '@nestjs/common';
+import { Body, Controller, HttpCode, Logger, Post, UseGuards } from '@nestjs/common';
+import { ErrorCode } from '@arbor/gateway-client/protocol';
+import { DomainError } from '../errors/domain.error.js';
+import { strictBody } from '../validation/strict-body.pipe.js';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { ApiKeyGuard } from './api-key.guard.js';
 import { RevokeDto } from './dto/revoke.dto.js';
@@ -23,7 +26,7 @@ export class RevocationsController {
   @HttpCode(201)
   @UseGuards(ApiKeyGuard)
   async revoke(
-    @Body(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transformOptions: { enableImplicitConversion: false } }))
+    @Body(strictBody())
     body: RevokeDto,
   ): Promise<Revocation> {
     const named = (
@@ -33,7 +36,7 @@ export class RevocationsController {
         [RevocationKind.Token, body.tokenId],
       ] as const
     ).filter(([, value]) => value !== undefined);
-    if (named.length !== 1) throw new BadRequestException('name exactly one of userId, daemonId, tokenId');
+    if (named.length !== 1) throw new DomainError(ErrorCode.BadRequest, 'name exactly one of userId, daemonId, tokenId');
     const [kind, value] = named[0];
     const revokedAt = Date.now();
     // Every token this can match was issued by now, so it expires within the longest lifetime (plus leeway).
@@ -42,7 +45,7 @@ export class RevocationsController {
     try {
       await this.revocations.revoke(revocation);
     } catch {
-      throw new ServiceUnavailableException('shared state unavailable; revocation not recorded');
+      throw new DomainError(ErrorCode.Unavailable, 'shared state unavailable; revocation not recorded');
     }
     this.logger.log({ msg: 'revoked', kind, value });
     return revocation;

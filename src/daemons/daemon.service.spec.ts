@@ -2,7 +2,7 @@ import { jest } from '@jest/globals';
 import { CloseCode, DaemonMessageType, DaemonStatus, Role } from '@arbor/gateway-client/protocol';
 import type { Principal } from '../auth/principal.js';
 import { GatewayConfig } from '../config/gateway-config.js';
-import { GatewayException } from '../gateway/gateway.exception.js';
+import { DomainError } from '../errors/domain.error.js';
 import { InMemoryWorkspaceStatusStore } from '../workspaces/in-memory-workspace-status.store.js';
 import { WorkspacesService } from '../workspaces/workspaces.service.js';
 import { DaemonService } from './daemon.service.js';
@@ -118,7 +118,7 @@ describe('DaemonService', () => {
 
   it('rejects unknown workspaces with not_found and commands to absent daemons with daemon_offline', async () => {
     await expect(service.getWorkspaceStatus('d1', 'w1')).rejects.toMatchObject({ code: 'not_found' });
-    await expect(service.sendCommand('d1', user, 'run-task' as never, {})).rejects.toBeInstanceOf(GatewayException);
+    await expect(service.sendCommand('d1', user, 'run-task' as never, {})).rejects.toBeInstanceOf(DomainError);
     await expect(service.sendCommand('d1', user, 'run-task' as never, {})).rejects.toMatchObject({ code: 'daemon_offline' });
   });
 

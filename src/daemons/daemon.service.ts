@@ -20,17 +20,13 @@ import {
 } from '@arbor/gateway-client/protocol';
 import type { Principal } from '../auth/principal.js';
 import { GatewayConfig } from '../config/gateway-config.js';
-import { GatewayException } from '../gateway/gateway.exception.js';
+import { DomainError, isUnavailable } from '../errors/domain.error.js';
 import { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import { WorkspacesService } from '../workspaces/workspaces.service.js';
 import { CommandLedger, commandKey } from './command-ledger.js';
 import { DaemonBroker } from './daemon.broker.js';
 import { EventStreams, type InboundPosition, type StreamSink } from './streams/event-streams.js';
 import type { PeerLink } from './peer-link.js';
-
-function isUnavailable(error: unknown): boolean {
-  return error instanceof GatewayException && error.code === ErrorCode.Unavailable;
-}
 
 /** What admitting a client produces: its `connected` payload and what follows it. */
 export interface ClientAdmission {
@@ -77,6 +73,12 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
   onModuleInit(): void {
     // A daemon whose instance died never says goodbye: the shared broker notices, we announce it.
     this.broker.onDaemonLost((daemonId, lastHeartbeat) => this.announce(daemonId, DaemonStatus.Offline, lastHeartbeat, undefined));
+    if (this.metrics) {
+      this.metrics.sources.daemons = () => {
+        const { online, stale, offline } = this.healthSnapshot();
+        return { [DaemonStatus.Online]: online, [DaemonStatus.Stale]: stale, [DaemonStatus.Offline]: offline };
+      };
+    }
     this.lastSweepAt = Date.now();
     this.sweepTimer = setInterval(() => void this.sweep(), this.config.sweepIntervalMs);
   }
@@ -218,7 +220,7 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
   async sendCommand(daemonId: string, principal: Principal, type: CommandType, payload: object, commandId?: string): Promise<AckPayload> {
     const frame = JSON.stringify({ type, payload: { ...payload, userId: principal.sub } });
     if (commandId === undefined) {
-      if (!(await this.broker.sendToDaemon(daemonId, frame))) throw new GatewayException(ErrorCode.DaemonOffline, 'daemon is not connected');
+      if (!(await this.broker.sendToDaemon(daemonId, frame))) throw new DomainError(ErrorCode.DaemonOffline, 'daemon is not connected');
       return { status: AckStatus.Accepted };
     }
     const key = commandKey(daemonId, principal.sub, commandId);

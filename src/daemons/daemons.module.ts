@@ -9,13 +9,8 @@ import { RedisDaemonBroker } from './redis-daemon.broker.js';
 import { EventStreams } from './streams/event-streams.js';
 import { InMemoryEventStreams } from './streams/in-memory-event-streams.js';
 import { RedisEventStreams } from './streams/redis-event-streams.js';
-import { ConnectionAdmission } from '../gateway/connection-admission.js';
-import { DirectRoutes } from '../gateway/direct-routes.js';
-import { FanoutBackpressure } from '../gateway/fanout-backpressure.js';
-import { SlowConsumerMonitor } from '../gateway/slow-consumer.monitor.js';
 import { WorkspacesModule } from '../workspaces/workspaces.module.js';
 import { DaemonBroker } from './daemon.broker.js';
-import { DaemonGateway } from './daemon.gateway.js';
 import { DaemonService } from './daemon.service.js';
 import { InMemoryDaemonBroker } from './in-memory-daemon.broker.js';
 
@@ -41,11 +36,6 @@ import { InMemoryDaemonBroker } from './in-memory-daemon.broker.js';
         redis ? new RedisCommandLedger(redis, config.commandDedupeTtlMs) : new InMemoryCommandLedger(config.commandDedupeTtlMs),
     },
     DaemonService,
-    DaemonGateway,
-    DirectRoutes,
-    SlowConsumerMonitor,
-    ConnectionAdmission,
-    FanoutBackpressure,
   ],
   exports: [DaemonService],
 })

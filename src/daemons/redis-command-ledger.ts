@@ -1,6 +1,6 @@
 import { AckStatus, ErrorCode } from '@arbor/gateway-client/protocol';
 import { createHash } from 'node:crypto';
-import { GatewayException } from '../gateway/gateway.exception.js';
+import { unavailable } from '../errors/domain.error.js';
 import type { RedisConnections } from '../redis/redis-connections.js';
 import { CommandLedger } from './command-ledger.js';
 
@@ -18,7 +18,7 @@ export class RedisCommandLedger extends CommandLedger {
       const set = await this.redis.commands.set(this.key(key), AckStatus.Accepted, 'PX', this.ttlMs, 'NX');
       return set === 'OK' ? undefined : AckStatus.Accepted;
     } catch {
-      throw new GatewayException(ErrorCode.Unavailable, 'shared state is unavailable; retry shortly');
+      throw unavailable();
     }
   }
 

@@ -1,7 +1,7 @@
 import { Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { CloseCode, DaemonStatus, ErrorCode, ServerMessageType, type ResyncRequiredPayload, type StreamPosition } from '@arbor/gateway-client/protocol';
 import type { GatewayConfig } from '../config/gateway-config.js';
-import { GatewayException } from '../gateway/gateway.exception.js';
+import { unavailable } from '../errors/domain.error.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { RedisConnections } from '../redis/redis-connections.js';
 import type { AttachResult, PresencePatch } from './daemon.broker.js';
@@ -42,8 +42,6 @@ interface Delivered {
   filling: boolean;
   backlog: Array<[frame: string, epoch: string, seq: number]>;
 }
-
-const unavailable = () => new GatewayException(ErrorCode.Unavailable, 'shared state is unavailable; retry shortly');
 
 /**
  * Presence, routing and fan-out across instances through Redis, on top of the in-memory broker's

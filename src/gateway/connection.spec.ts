@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import { Socket, type AddressInfo } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 import { CLOSE_ERROR_CODES, CloseCode, Role } from '@arbor/gateway-client/protocol';
 import type { ConnectionIdentity } from '../auth/principal.js';
@@ -33,6 +33,7 @@ describe('Connection.close', () => {
   });
 
   afterAll(async () => {
+    for (const client of server.clients) client.terminate();
     await new Promise((resolve) => server.close(resolve));
   });
 
@@ -66,6 +67,11 @@ describe('Connection.close', () => {
     const expected: object[] = [{ type: 'pong', id: 'owed' }];
     if (errorCode) expected.push({ type: 'error', payload: { code: errorCode, message: 'because' } });
     expect(received.map((text) => JSON.parse(text))).toEqual(expected);
+  });
+
+  it('writes through ws\'s TCP socket (private `_socket`: the coalesced fast path; see docs/architecture.md)', async () => {
+    const { connection } = await pair(server);
+    expect(connection.raw).toBeInstanceOf(Socket);
   });
 
   it('closes at once when nothing is owed', async () => {

@@ -5,12 +5,13 @@ import { CLOSE_ERROR_CODES, ServerMessageType, type CloseCode, type Frame } from
 import { seqOf } from '../daemons/streams/event-streams.js';
 import { errorFrameOf } from './frames.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
-import type { SlowConsumerMonitor } from './slow-consumer.monitor.js';
+import type { Consumer, SlowConsumerMonitor } from './slow-consumer.monitor.js';
 import type { ConnectionIdentity } from '../auth/principal.js';
 import type { PeerLink } from '../daemons/peer-link.js';
 import type { Socket } from 'node:net';
 import type { InboundLimiter } from './inbound-limiter.js';
-import type { FanoutBudget } from './fanout-backpressure.js';
+import type { FanoutBudget, FanoutPeer } from './fanout-backpressure.js';
+import { PauseReason } from './pause-reason.js';
 import { textFrameOf } from './text-frame.js';
 import { WriteCoalescer, type CorkedSocket } from './write-coalescer.js';
 import type { HasDeadline } from './deadline-wheel.js';
@@ -18,13 +19,6 @@ import type { HasDeadline } from './deadline-wheel.js';
 /** One per process: every connection's frames of one turn are written together at its end. */
 const coalescer = new WriteCoalescer(undefined, (frames, target) => (target as Connection).batchWritten(frames));
 
-/** Why reading a connection's socket is paused; reads resume when no reason is left. */
-export enum PauseReason {
-  /** A daemon over its message rate. */
-  RateLimit = 1,
-  /** A daemon whose viewers have too much buffered (fan-out backpressure). */
-  Backpressure = 2,
-}
 
 const connections = new WeakMap<WebSocket, Connection>();
 
@@ -42,7 +36,7 @@ const MAX_CLOSE_REASON_BYTES = 123;
  * tail of the inbound queue. Frames from one connection are handled strictly in order, so
  * replies and forwarded events never overtake each other.
  */
-export class Connection implements PeerLink, CorkedSocket, HasDeadline {
+export class Connection implements PeerLink, CorkedSocket, HasDeadline, FanoutPeer, Consumer {
   private static readonly logger = new Logger('Connection');
 
   isAlive = true;

@@ -1,7 +1,11 @@
 import { Injectable, SetMetadata } from '@nestjs/common';
+import { MESSAGE_METADATA } from '@nestjs/websockets/constants.js';
+import type { WebSocket } from 'ws';
 import type { Role } from '@arbor/gateway-client/protocol';
 import type { PayloadValidator } from './compiled-validator.js';
 import type { Connection } from './connection.js';
+import { validatorFor } from './payload-validation.pipe.js';
+import { ROLES_KEY } from './roles.decorator.js';
 
 export const DIRECT_DISPATCH_KEY = 'arbor:direct-dispatch';
 
@@ -27,6 +31,25 @@ export class DirectRoutes {
 
   register(type: string, route: DirectRoute): void {
     this.routes.set(type, route);
+  }
+
+  /** Registers a gateway's @DirectDispatch handlers, with their @Roles and compiled DTO validators. */
+  registerHandlers(gateway: object): void {
+    const prototype = Object.getPrototypeOf(gateway) as Record<string, (socket: WebSocket, body: object) => void>;
+    for (const name of Object.getOwnPropertyNames(prototype)) {
+      const method = prototype[name];
+      if (typeof method !== 'function') continue;
+      const dto = Reflect.getMetadata(DIRECT_DISPATCH_KEY, method) as (new () => object) | undefined;
+      const type = Reflect.getMetadata(MESSAGE_METADATA, method) as string | undefined;
+      if (!dto || !type) continue;
+      const validate = validatorFor(dto);
+      if (!validate) throw new Error(`${name}: @DirectDispatch needs a DTO the validator compiler supports`);
+      this.register(type, {
+        roles: Reflect.getMetadata(ROLES_KEY, method) as Role[] | undefined,
+        validate,
+        handle: (connection, payload) => method.call(gateway, connection.socket, payload),
+      });
+    }
   }
 
   get(type: string): DirectRoute | undefined {

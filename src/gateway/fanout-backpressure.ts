@@ -1,15 +1,27 @@
 import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { GatewayMetrics } from '../metrics/gateway-metrics.js';
-import { PauseReason, type Connection } from './connection.js';
+import { PauseReason } from './pause-reason.js';
 
 /** While a daemon is paused, its viewers' buffers are measured this often. */
 const RESUME_POLL_MS = 2;
 
+/** What backpressure needs of a connection (the transport's Connection is one). */
+export interface FanoutPeer {
+  readonly id: string;
+  readonly identity: { readonly daemonId: string };
+  readonly bufferedAmount: number;
+  /** As a viewer: its daemon's budget here. As a daemon: its own. */
+  fanoutBudget: FanoutBudget | undefined;
+  fanoutDaemonBudget: FanoutBudget | undefined;
+  pauseReads(reason: PauseReason): void;
+  resumeReads(reason: PauseReason): void;
+}
+
 /** One daemon's viewers on this instance and what they have buffered. */
 export class FanoutBudget {
-  readonly viewers = new Set<Connection>();
-  daemon: Connection | undefined;
+  readonly viewers = new Set<FanoutPeer>();
+  daemon: FanoutPeer | undefined;
   /** Bytes written to viewers since `lastTotal` was measured: buffers can only have grown by this much. */
   writtenSince = 0;
   lastTotal = 0;
@@ -59,26 +71,26 @@ export class FanoutBackpressure implements OnModuleDestroy {
     };
   }
 
-  addViewer(connection: Connection): void {
+  addViewer(connection: FanoutPeer): void {
     const budget = this.budgetOf(connection.identity.daemonId);
     budget.viewers.add(connection);
     connection.fanoutBudget = budget;
   }
 
-  removeViewer(connection: Connection): void {
+  removeViewer(connection: FanoutPeer): void {
     const budget = this.budgets.get(connection.identity.daemonId);
     if (!budget) return;
     budget.viewers.delete(connection);
     this.forgetIfUnused(budget);
   }
 
-  attachDaemon(connection: Connection): void {
+  attachDaemon(connection: FanoutPeer): void {
     const budget = this.budgetOf(connection.identity.daemonId);
     budget.daemon = connection;
     connection.fanoutDaemonBudget = budget;
   }
 
-  detachDaemon(connection: Connection): void {
+  detachDaemon(connection: FanoutPeer): void {
     const budget = this.budgets.get(connection.identity.daemonId);
     if (budget?.daemon !== connection) return;
     this.endPause(budget);
@@ -87,7 +99,7 @@ export class FanoutBackpressure implements OnModuleDestroy {
   }
 
   /** After each frame of a daemon: pause it if its viewers are over the bound. */
-  afterDaemonFrame(connection: Connection): void {
+  afterDaemonFrame(connection: FanoutPeer): void {
     const budget = connection.fanoutDaemonBudget;
     if (!budget || budget.pausedAt !== undefined) return;
     const max = this.config.fanoutMaxBufferedBytes;

@@ -1,5 +1,5 @@
 import { ErrorCode, Limits } from '@arbor/gateway-client/protocol';
-import { GatewayException } from './gateway.exception.js';
+import { DomainError } from '../errors/domain.error.js';
 
 export interface InboundFrame {
   type: string;
@@ -15,7 +15,7 @@ const FORBIDDEN_KEYS = ['__proto__', 'constructor', 'prototype'];
 /** A frame refused before dispatch; `frameId` is kept so even envelope errors carry the request id. */
 export class FrameRejection {
   constructor(
-    readonly error: GatewayException,
+    readonly error: DomainError,
     readonly frameId?: string,
   ) {}
 }
@@ -26,7 +26,7 @@ export class FrameRejection {
  */
 export function parseFrame(text: string): InboundFrame | FrameRejection {
   const reject = (code: ErrorCode, message: string, field?: string, frameId?: string) =>
-    new FrameRejection(new GatewayException(code, message, field), frameId);
+    new FrameRejection(new DomainError(code, message, field), frameId);
   let value: unknown;
   try {
     value = JSON.parse(text);

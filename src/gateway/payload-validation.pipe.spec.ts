@@ -7,17 +7,17 @@ import { RunTaskDto } from '../daemons/dto/run-task.dto.js';
 import { TaskStatusDto } from '../daemons/dto/task-status.dto.js';
 import { WorkspaceUpdateDto } from '../daemons/dto/workspace-update.dto.js';
 import { GetWorkspaceStatusDto } from '../workspaces/dto/get-workspace-status.dto.js';
-import { GatewayException } from './gateway.exception.js';
+import { DomainError } from '../errors/domain.error.js';
 import { PayloadValidationPipe } from './payload-validation.pipe.js';
 
 const pipe = new PayloadValidationPipe();
 const body = (metatype: new () => object): ArgumentMetadata => ({ type: 'body', metatype });
 
-async function failure(metatype: new () => object, payload: unknown): Promise<GatewayException> {
+async function failure(metatype: new () => object, payload: unknown): Promise<DomainError> {
   try {
     await pipe.transform(payload, body(metatype));
   } catch (error) {
-    if (error instanceof GatewayException) return error;
+    if (error instanceof DomainError) return error;
     throw error;
   }
   throw new Error(`expected ${JSON.stringify(payload)} to fail`);

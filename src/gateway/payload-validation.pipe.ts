@@ -1,7 +1,7 @@
 import { Injectable, Logger, type ArgumentMetadata, type PipeTransform, type ValidationError, ValidationPipe } from '@nestjs/common';
 import { ErrorCode } from '@arbor/gateway-client/protocol';
 import { compileValidator, UnsupportedConstraintError, type PayloadValidator } from './compiled-validator.js';
-import { GatewayException } from './gateway.exception.js';
+import { DomainError } from '../errors/domain.error.js';
 
 type Dto = abstract new () => object;
 
@@ -40,7 +40,7 @@ export class PayloadValidationPipe implements PipeTransform {
     validationError: { target: false, value: false },
     exceptionFactory: (errors) => {
       const { path, messages } = firstFailure(errors);
-      return new GatewayException(ErrorCode.ValidationFailed, messages.join('; '), path);
+      return new DomainError(ErrorCode.ValidationFailed, messages.join('; '), path);
     },
   });
 
@@ -54,10 +54,10 @@ export class PayloadValidationPipe implements PipeTransform {
   }
 }
 
-/** Throws the validation_failed GatewayException for an invalid payload. */
+/** Throws the validation_failed DomainError for an invalid payload. */
 export function assertValid(validator: PayloadValidator, payload: Record<string, unknown>): void {
   const failure = validator(payload);
-  if (failure) throw new GatewayException(ErrorCode.ValidationFailed, failure.message, failure.field);
+  if (failure) throw new DomainError(ErrorCode.ValidationFailed, failure.message, failure.field);
 }
 
 const PRIMITIVES = new Set<unknown>([String, Boolean, Number, Array, Object]);

@@ -2,22 +2,32 @@ import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { CloseCode } from '@arbor/gateway-client/protocol';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { GatewayMetrics } from '../metrics/gateway-metrics.js';
-import type { Connection } from './connection.js';
+
+/** What the monitor needs of a connection (the transport's Connection is one). */
+export interface Consumer {
+  readonly id: string;
+  readonly bufferedAmount: number;
+  readonly isOpen: boolean;
+  readonly isClosed: boolean;
+  close(code: CloseCode, reason: string): void;
+  terminate(): void;
+}
+
+/** At least this long to read the close frame before the socket is torn down. */
+const CLOSE_FRAME_GRACE_MS = 5_000;
 
 /**
  * Bounds each connection's outbound buffer. A peer over MAX_BUFFERED_BYTES for
  * SLOW_CONSUMER_GRACE_MS is closed with 4008 (retryable: it resumes from its position); if it
- * does not even read its close frame within another grace period (at least 5 s), it is terminated, so a reader
- * that stopped reading never holds more than the bound for long. Other peers are not slowed.
+ * does not even read its close frame within another grace period (at least 5 s), it is
+ * terminated, so a reader that stopped reading never holds more than the bound for long. Other
+ * peers are not slowed.
  */
-/** At least this long to read the close frame before the socket is torn down. */
-const CLOSE_FRAME_GRACE_MS = 5_000;
-
 @Injectable()
 export class SlowConsumerMonitor implements OnModuleDestroy {
   private readonly logger = new Logger(SlowConsumerMonitor.name);
-  private readonly overSince = new Map<Connection, number>();
-  private readonly closing = new Map<Connection, number>();
+  private readonly overSince = new Map<Consumer, number>();
+  private readonly closing = new Map<Consumer, number>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -38,7 +48,7 @@ export class SlowConsumerMonitor implements OnModuleDestroy {
   }
 
   /** Closes a peer at once (its buffer is past the hard limit); it resumes from its position. */
-  cut(connection: Connection): void {
+  cut(connection: Consumer): void {
     if (this.closing.has(connection)) return;
     this.overSince.delete(connection);
     this.startClosing(connection, Date.now());
@@ -46,7 +56,7 @@ export class SlowConsumerMonitor implements OnModuleDestroy {
   }
 
   /** Called by a connection whose buffer went over the bound. */
-  overLimit(connection: Connection): void {
+  overLimit(connection: Consumer): void {
     if (this.overSince.has(connection) || this.closing.has(connection)) return;
     this.overSince.set(connection, Date.now());
     this.watch();
@@ -62,7 +72,7 @@ export class SlowConsumerMonitor implements OnModuleDestroy {
     this.timer ??= setInterval(() => this.check(), Math.max(10, Math.min(250, Math.floor(this.config.slowConsumerGraceMs / 4))));
   }
 
-  private startClosing(connection: Connection, now: number): void {
+  private startClosing(connection: Consumer, now: number): void {
     this.closing.set(connection, now);
     this.metrics.slowConsumerCloses.inc();
     this.logger.warn({ msg: 'closing slow consumer', connectionId: connection.id, bufferedBytes: connection.bufferedAmount });

@@ -2,9 +2,8 @@ import { ArgumentsHost, Catch, ExceptionFilter, Logger } from '@nestjs/common';
 import { WsException } from '@nestjs/websockets';
 import type { WebSocket } from 'ws';
 import { ErrorCode } from '@arbor/gateway-client/protocol';
-import { AuthError } from '../auth/auth.error.js';
 import { Connection } from './connection.js';
-import { GatewayException } from './gateway.exception.js';
+import { DomainError } from '../errors/domain.error.js';
 import { errorFrame, errorFrameOf } from './frames.js';
 
 /**
@@ -23,10 +22,8 @@ const logger = new Logger(WsErrorFilter.name);
 
 /** Answers a failed frame with its error frame; also used by directly dispatched handlers. */
 export function sendError(connection: Connection, exception: unknown, id: string | undefined): void {
-  if (exception instanceof GatewayException) {
+  if (exception instanceof DomainError) {
     connection.send(errorFrame(exception.toPayload(), id));
-  } else if (exception instanceof AuthError) {
-    connection.send(errorFrameOf(exception.code, exception.message, id));
   } else if (exception instanceof WsException) {
     connection.send(errorFrameOf(ErrorCode.BadRequest, String(exception.message), id));
   } else {

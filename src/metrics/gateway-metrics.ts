@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import { ClientMessageType, CloseCode, DaemonMessageType, ErrorCode, Role, ServerMessageType } from '@arbor/gateway-client/protocol';
+import { ClientMessageType, CloseCode, DaemonMessageType, DaemonStatus, ErrorCode, Role, ServerMessageType } from '@arbor/gateway-client/protocol';
 import { FastHistogram } from './fast-histogram.js';
 
 /** Label values are drawn from these sets only: never a daemon id, user id or other unbounded value. */
@@ -41,7 +41,13 @@ export class GatewayMetrics {
   );
   readonly coalescedFrames = new FastHistogram('arbor_coalesced_frames_per_write', 'Frames written to one socket in one write (per-turn coalescing)', [1, 2, 4, 8, 16, 32, 64]);
   /** Read at scrape time from whoever owns the numbers (set by the gateway and the backpressure). */
-  readonly sources = { fanoutBuffered: () => 0, fanoutBufferedPeak: () => 0, outboundBuffered: () => 0, incompleteRequests: () => 0 };
+  readonly sources = {
+    fanoutBuffered: () => 0,
+    fanoutBufferedPeak: () => 0,
+    outboundBuffered: () => 0,
+    incompleteRequests: () => 0,
+    daemons: (): Record<DaemonStatus, number> => ({ [DaemonStatus.Online]: 0, [DaemonStatus.Stale]: 0, [DaemonStatus.Offline]: 0 }),
+  };
   readonly incompleteRequests: Gauge = new Gauge({
     name: 'arbor_incomplete_requests',
     help: 'Connections whose first HTTP request (an upgrade, say) has not fully arrived yet',
@@ -108,7 +114,16 @@ export class GatewayMetrics {
     labelNames: ['reason'],
     registers: [this.registry],
   });
-  readonly daemons = new Gauge({ name: 'arbor_daemons', help: 'Daemons seen from this instance by status (connected here, or watched here while offline)', labelNames: ['status'], registers: [this.registry] });
+  readonly daemons: Gauge<'status'> = new Gauge({
+    name: 'arbor_daemons',
+    help: 'Daemons seen from this instance by status (connected here, or watched here while offline)',
+    labelNames: ['status'],
+    registers: [this.registry],
+    collect: () => {
+      const counts = this.sources.daemons();
+      for (const status of Object.values(DaemonStatus)) this.daemons.labels(status).set(counts[status]);
+    },
+  });
   readonly redisUp = new Gauge({ name: 'arbor_redis_up', help: '1 when both Redis connections are ready (absent without REDIS_URL)', registers: [] });
   readonly pubsubLag = new Gauge({ name: 'arbor_redis_pubsub_lag_seconds', help: 'Round trip of a probe published to this instance through Redis pub/sub', registers: [] });
   readonly draining = new Gauge({ name: 'arbor_draining', help: '1 while this instance drains its connections', registers: [this.registry] });

@@ -1,8 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { createServer, type Server } from 'node:http';
-import { DaemonStatus } from '@arbor/gateway-client/protocol';
 import { GatewayConfig } from '../config/gateway-config.js';
-import { DaemonService } from '../daemons/daemon.service.js';
 import { RedisConnections } from '../redis/redis-connections.js';
 import { GatewayMetrics } from './gateway-metrics.js';
 
@@ -17,7 +15,6 @@ export class MetricsRenderer implements OnApplicationBootstrap, OnApplicationShu
 
   constructor(
     private readonly metrics: GatewayMetrics,
-    private readonly daemons: DaemonService,
     private readonly config: GatewayConfig,
     @Inject(RedisConnections) private readonly redis: RedisConnections | null,
   ) {
@@ -25,10 +22,6 @@ export class MetricsRenderer implements OnApplicationBootstrap, OnApplicationShu
   }
 
   async render(): Promise<{ contentType: string; body: string }> {
-    const snapshot = this.daemons.healthSnapshot();
-    this.metrics.daemons.labels(DaemonStatus.Online).set(snapshot.online);
-    this.metrics.daemons.labels(DaemonStatus.Stale).set(snapshot.stale);
-    this.metrics.daemons.labels(DaemonStatus.Offline).set(snapshot.offline);
     if (this.redis) this.metrics.redisUp.set(this.redis.isReady ? 1 : 0);
     return { contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() };
   }

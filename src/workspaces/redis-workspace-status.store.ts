@@ -1,5 +1,5 @@
 import { ErrorCode } from '@arbor/gateway-client/protocol';
-import { GatewayException } from '../gateway/gateway.exception.js';
+import { unavailable } from '../errors/domain.error.js';
 import type { RedisConnections } from '../redis/redis-connections.js';
 import { WorkspaceStatusStore } from './workspace-status.store.js';
 
@@ -61,7 +61,7 @@ export class RedisWorkspaceStatusStore extends WorkspaceStatusStore {
     try {
       return await operation();
     } catch {
-      throw new GatewayException(ErrorCode.Unavailable, 'shared state is unavailable; retry shortly');
+      throw unavailable();
     }
   }
 }

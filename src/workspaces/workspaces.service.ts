@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { ErrorCode, Limits, UNKNOWN_WORKSPACE_STATUS, type WorkspaceStatusPayload } from '@arbor/gateway-client/protocol';
-import { GatewayException } from '../gateway/gateway.exception.js';
+import { DomainError } from '../errors/domain.error.js';
 import { WorkspaceStatusStore } from './workspace-status.store.js';
 
 @Injectable()
@@ -14,7 +14,7 @@ export class WorkspacesService {
   async recordStatus(daemonId: string, workspaceId: string, status: string): Promise<void> {
     const current = await this.store.getStatus(daemonId, workspaceId);
     if (current === undefined && (await this.store.listWorkspaces(daemonId)).length >= Limits.MAX_WORKSPACES_PER_DAEMON) {
-      throw new GatewayException(ErrorCode.BadRequest, `a daemon may report at most ${Limits.MAX_WORKSPACES_PER_DAEMON} workspaces`, 'workspaceId');
+      throw new DomainError(ErrorCode.BadRequest, `a daemon may report at most ${Limits.MAX_WORKSPACES_PER_DAEMON} workspaces`, 'workspaceId');
     }
     await this.store.setStatus(daemonId, workspaceId, status);
   }
@@ -33,7 +33,7 @@ export class WorkspacesService {
   /** The cached status; `not_found` for a workspace that is not among this daemon's. */
   async getStatus(daemonId: string, workspaceId: string): Promise<WorkspaceStatusPayload> {
     const status = await this.store.getStatus(daemonId, workspaceId);
-    if (status === undefined) throw new GatewayException(ErrorCode.NotFound, 'workspace not found', 'workspaceId');
+    if (status === undefined) throw new DomainError(ErrorCode.NotFound, 'workspace not found', 'workspaceId');
     return { workspaceId, status: status ?? UNKNOWN_WORKSPACE_STATUS };
   }
 

@@ -1,6 +1,6 @@
 import { Logger, type OnModuleDestroy } from '@nestjs/common';
 import { ErrorCode, type StreamPosition } from '@arbor/gateway-client/protocol';
-import { GatewayException } from '../../gateway/gateway.exception.js';
+import { unavailable } from '../../errors/domain.error.js';
 import type { RedisConnections } from '../../redis/redis-connections.js';
 import { TurnBatches } from '../../redis/turn-batches.js';
 import { EventStreams, type FrameBuilder, type InboundPosition, type Replay } from './event-streams.js';
@@ -208,7 +208,7 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
       const [epoch, seq] = (await this.redis.commands.eval(POSITION, 2, this.epochKey(daemonId), this.seqKey(daemonId), newEpoch(), String(POSITION_TTL_MS))) as [string, string];
       return { epoch, seq: Number(seq) };
     } catch {
-      throw new GatewayException(ErrorCode.Unavailable, 'shared state is unavailable; retry shortly');
+      throw unavailable();
     }
   }
 
@@ -231,7 +231,7 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
     try {
       entries = (await this.redis.commands.xrange(this.streamKey(daemonId), `${from}-0`, `${to}-1`)) as Array<[string, string[]]>;
     } catch {
-      throw new GatewayException(ErrorCode.Unavailable, 'shared state is unavailable; retry shortly');
+      throw unavailable();
     }
     const oldestAllowed = Date.now() - this.ttlMs;
     const frames: string[] = [];

@@ -2,8 +2,8 @@ import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { WebSocket } from 'ws';
 import { ErrorCode, type Role } from '@arbor/gateway-client/protocol';
-import { Connection } from '../gateway/connection.js';
-import { GatewayException } from '../gateway/gateway.exception.js';
+import { Connection } from './connection.js';
+import { DomainError } from '../errors/domain.error.js';
 import { ROLES_KEY } from './roles.decorator.js';
 
 /**
@@ -23,7 +23,7 @@ export class WsAuthGuard implements CanActivate {
 
 /** The guard's decision, also applied by directly dispatched handlers. */
 export function assertAllowed(connection: Connection | undefined, roles: readonly Role[] | undefined): asserts connection is Connection {
-  if (!connection) throw new GatewayException(ErrorCode.Unauthorized, 'connection is not authenticated');
+  if (!connection) throw new DomainError(ErrorCode.Unauthorized, 'connection is not authenticated');
   const role = connection.identity.principal.role;
-  if (roles && !roles.includes(role)) throw new GatewayException(ErrorCode.Forbidden, `a ${role} may not send this message type`);
+  if (roles && !roles.includes(role)) throw new DomainError(ErrorCode.Forbidden, `a ${role} may not send this message type`);
 }

@@ -1,0 +1,247 @@
+import { Logger, OnModuleInit, UseFilters, UseGuards, UsePipes } from '@nestjs/common';
+import { ConnectedSocket, MessageBody, OnGatewayConnection, OnGatewayDisconnect, OnGatewayInit, SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { WebSocket } from 'ws';
+import {
+  ClientMessageType,
+  CloseCode,
+  DaemonMessageType,
+  ErrorCode,
+  parsePosition,
+  Role,
+  ServerMessageType,
+  SESSION_PATTERN,
+  WS_PATH,
+  type AckPayload,
+  type Frame,
+  type StreamPosition,
+  type TokenRefreshedPayload,
+  type WorkspaceStatusPayload,
+} from '@arbor/gateway-client/protocol';
+import { AuthError } from '../auth/auth.error.js';
+import { AuthService } from '../auth/auth.service.js';
+import { RefreshTokenDto } from '../auth/dto/refresh-token.dto.js';
+import type { ConnectionIdentity, Principal } from '../auth/principal.js';
+import { DaemonService } from '../daemons/daemon.service.js';
+import { CancelTaskDto } from '../daemons/dto/cancel-task.dto.js';
+import { FileChangeDto } from '../daemons/dto/file-change.dto.js';
+import { HeartbeatDto } from '../daemons/dto/heartbeat.dto.js';
+import { RunTaskDto } from '../daemons/dto/run-task.dto.js';
+import { TaskStatusDto } from '../daemons/dto/task-status.dto.js';
+import { WorkspaceUpdateDto } from '../daemons/dto/workspace-update.dto.js';
+import { DomainError, isUnavailable } from '../errors/domain.error.js';
+import { GatewayMetrics } from '../metrics/gateway-metrics.js';
+import { GetWorkspaceStatusDto } from '../workspaces/dto/get-workspace-status.dto.js';
+import { Connection } from './connection.js';
+import { ConnectionAdmission } from './connection-admission.js';
+import { ConnectionRegistry } from './connection-registry.js';
+import { DirectDispatch, DirectRoutes } from './direct-routes.js';
+import { PayloadValidationPipe } from './payload-validation.pipe.js';
+import { Roles } from './roles.decorator.js';
+import { WsAuthGuard } from './ws-auth.guard.js';
+import { WsErrorFilter } from './ws-error.filter.js';
+
+/** The `since={epoch}:{seq}` a resuming client sends; malformed is a bad connect request. */
+function resumePosition(query: URLSearchParams): StreamPosition | undefined {
+  const value = query.get('since');
+  if (value === null) return undefined;
+  const position = parsePosition(value);
+  if (!position) throw new AuthError(ErrorCode.BadRequest, 'since must be {epoch}:{seq}');
+  return position;
+}
+
+/** A daemon's `session` connect parameter, naming the numbering of its events. */
+function daemonSession(query: URLSearchParams): string | undefined {
+  const value = query.get('session');
+  if (value === null) return undefined;
+  if (!SESSION_PATTERN.test(value)) throw new AuthError(ErrorCode.BadRequest, 'session must be 1-64 characters of A-Z a-z 0-9 _ -');
+  return value;
+}
+
+/** The connection behind a handler's socket; WsAuthGuard (or direct dispatch) has proven it exists. */
+function connectionOf(socket: WebSocket): Connection {
+  return Connection.of(socket)!;
+}
+
+/**
+ * The WebSocket edge of the daemon protocol: admits each connection to DaemonService as a daemon or
+ * a client, and hands every message type to it. Connections, their limits and lifetimes live in
+ * ConnectionRegistry; the drain in DrainService.
+ */
+@WebSocketGateway({ path: WS_PATH })
+@UseGuards(WsAuthGuard)
+@UsePipes(PayloadValidationPipe)
+@UseFilters(WsErrorFilter)
+export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect {
+  private readonly logger = new Logger(DaemonGateway.name);
+  /** The last `exp` formatted: tokens minted in the same second share it, and formatting a Date is not free. */
+  private lastAuthorizationEnd = { expiresAt: NaN, text: '' };
+
+  constructor(
+    private readonly auth: AuthService,
+    private readonly daemons: DaemonService,
+    private readonly connections: ConnectionRegistry,
+    private readonly admission: ConnectionAdmission,
+    private readonly directRoutes: DirectRoutes,
+    private readonly metrics: GatewayMetrics,
+  ) {}
+
+  onModuleInit(): void {
+    this.directRoutes.registerHandlers(this);
+  }
+
+  afterInit(): void {
+    this.connections.start();
+  }
+
+  handleConnection(socket: WebSocket, request: IncomingMessage): void {
+    const id = randomUUID();
+    let connection: Connection;
+    let since: StreamPosition | undefined;
+    try {
+      // The token was verified before the upgrade (ConnectionAdmission); its verdict applies here.
+      const authentication = this.admission.authenticationOf(request);
+      if ('error' in authentication) throw authentication.error;
+      since = resumePosition(authentication.url.searchParams);
+      const session = daemonSession(authentication.url.searchParams);
+      connection = this.connections.add(socket, authentication.identity, id);
+      connection.session = session;
+    } catch (error) {
+      return this.connections.refuse(socket, error, id);
+    }
+    const { principal, daemonId } = connection.identity;
+    connection.enqueue(async () => {
+      try {
+        const authExpiresAt = this.authorizationEnd(principal);
+        if (principal.role === Role.Daemon) {
+          const payload = await this.daemons.connectDaemon(daemonId, connection, connection.session);
+          connection.resumeInbound(payload.lastSeq);
+          connection.release({ type: ServerMessageType.Connected, payload: { ...payload, authExpiresAt } });
+        } else {
+          const admission = await this.daemons.connectClient(daemonId, connection, since);
+          connection.release({ type: ServerMessageType.Connected, payload: { ...admission.connected, authExpiresAt } }, admission.follow, admission.afterSeq);
+        }
+      } catch (error) {
+        // Never leave an admitted peer waiting for `connected`: tell it to come back.
+        const retryable = isUnavailable(error);
+        if (!retryable) this.logger.error({ msg: 'admission failed', connectionId: connection.id, error: String(error) });
+        connection.close(retryable ? CloseCode.TryAgainLater : CloseCode.InternalError, retryable ? 'shared state unavailable; retry' : 'internal error');
+      }
+    });
+  }
+
+  /** Nest passes on what the socket's `close` event carried first: the close code. */
+  handleDisconnect(socket: WebSocket, closeCode?: string): void {
+    const connection = Connection.of(socket);
+    if (!connection) return;
+    this.connections.remove(connection, Number(closeCode ?? CloseCode.AbnormalClosure));
+    const { principal, daemonId } = connection.identity;
+    connection.enqueue(() =>
+      principal.role === Role.Daemon ? this.daemons.disconnectDaemon(daemonId, connection, connection.handover) : this.daemons.disconnectClient(daemonId, connection),
+    );
+  }
+
+  // ---- both roles ----------------------------------------------------------------------------
+
+  @SubscribeMessage(ClientMessageType.Ping)
+  ping(): Frame {
+    return { type: ServerMessageType.Pong };
+  }
+
+  /**
+   * A fresh token on the live connection: same subject and role, access re-checked. An invalid
+   * token is answered `unauthorized` and changes nothing (the connection still ends at its old
+   * deadline); one for another identity, without access any more, or revoked closes with 4403.
+   */
+  @SubscribeMessage(ClientMessageType.RefreshToken)
+  async refreshToken(@ConnectedSocket() socket: WebSocket, @MessageBody() body: RefreshTokenDto): Promise<Frame<ServerMessageType, TokenRefreshedPayload>> {
+    const connection = connectionOf(socket);
+    let identity: ConnectionIdentity;
+    try {
+      identity = await this.auth.refreshIdentity(connection.identity, body.token);
+    } catch (error) {
+      const code = error instanceof AuthError ? error.code : ErrorCode.Unauthorized;
+      this.metrics.tokenRefreshes.labels(code).inc();
+      if (code === ErrorCode.Forbidden) {
+        this.metrics.authorizationCloses.labels('refresh_forbidden').inc();
+        connection.close(CloseCode.Forbidden, (error as Error).message);
+      }
+      throw new DomainError(code === ErrorCode.Forbidden ? ErrorCode.Forbidden : ErrorCode.Unauthorized, error instanceof AuthError ? error.message : 'invalid token');
+    }
+    connection.identity = identity;
+    this.connections.scheduleAuthorizationEnd(connection);
+    this.metrics.tokenRefreshes.labels('ok').inc();
+    return { type: ServerMessageType.TokenRefreshed, payload: { authExpiresAt: this.authorizationEnd(identity.principal), timestamp: new Date().toISOString() } };
+  }
+
+  // ---- clients -------------------------------------------------------------------------------
+
+  @Roles(Role.Client)
+  @SubscribeMessage(ClientMessageType.GetWorkspaceStatus)
+  async getWorkspaceStatus(@ConnectedSocket() socket: WebSocket, @MessageBody() body: GetWorkspaceStatusDto): Promise<Frame<ServerMessageType, WorkspaceStatusPayload>> {
+    const payload = await this.daemons.getWorkspaceStatus(connectionOf(socket).identity.daemonId, body.workspaceId);
+    return { type: ServerMessageType.WorkspaceStatus, payload };
+  }
+
+  @Roles(Role.Client)
+  @SubscribeMessage(ClientMessageType.RunTask)
+  runTask(@ConnectedSocket() socket: WebSocket, @MessageBody() body: RunTaskDto): Promise<Frame<ServerMessageType, AckPayload>> {
+    return this.command(socket, ClientMessageType.RunTask, body);
+  }
+
+  @Roles(Role.Client)
+  @SubscribeMessage(ClientMessageType.CancelTask)
+  cancelTask(@ConnectedSocket() socket: WebSocket, @MessageBody() body: CancelTaskDto): Promise<Frame<ServerMessageType, AckPayload>> {
+    return this.command(socket, ClientMessageType.CancelTask, body);
+  }
+
+  // ---- daemons -------------------------------------------------------------------------------
+
+  @Roles(Role.Daemon)
+  @SubscribeMessage(DaemonMessageType.Heartbeat)
+  async heartbeat(@ConnectedSocket() socket: WebSocket, @MessageBody() body: HeartbeatDto): Promise<void> {
+    const connection = connectionOf(socket);
+    await this.daemons.heartbeat(connection.identity.daemonId, connection, body.workspaceIds);
+  }
+
+  @Roles(Role.Daemon)
+  @SubscribeMessage(DaemonMessageType.WorkspaceUpdate)
+  async workspaceUpdate(@ConnectedSocket() socket: WebSocket, @MessageBody() body: WorkspaceUpdateDto): Promise<void> {
+    const connection = connectionOf(socket);
+    await this.daemons.updateWorkspace(connection.identity.daemonId, connection, body, connection.inbound());
+  }
+
+  // Validated payloads carry exactly the DTO's fields (unknown ones are refused), so they are
+  // forwarded as they are.
+  @Roles(Role.Daemon)
+  @DirectDispatch(FileChangeDto)
+  @SubscribeMessage(DaemonMessageType.FileChange)
+  fileChange(@ConnectedSocket() socket: WebSocket, @MessageBody() body: FileChangeDto): void {
+    const connection = connectionOf(socket);
+    this.daemons.relayEvent(connection.identity.daemonId, connection, DaemonMessageType.FileChange, body, connection.inbound());
+  }
+
+  @Roles(Role.Daemon)
+  @DirectDispatch(TaskStatusDto)
+  @SubscribeMessage(DaemonMessageType.TaskStatus)
+  taskStatus(@ConnectedSocket() socket: WebSocket, @MessageBody() body: TaskStatusDto): void {
+    const connection = connectionOf(socket);
+    this.daemons.relayEvent(connection.identity.daemonId, connection, DaemonMessageType.TaskStatus, body, connection.inbound());
+  }
+
+  private async command(socket: WebSocket, type: ClientMessageType.RunTask | ClientMessageType.CancelTask, payload: object): Promise<Frame<ServerMessageType, AckPayload>> {
+    const connection = connectionOf(socket);
+    const { daemonId, principal } = connection.identity;
+    // The frame's id is the command id: a retry with the same id is not executed twice.
+    return { type: ServerMessageType.Ack, payload: await this.daemons.sendCommand(daemonId, principal, type, payload, connection.currentFrameId) };
+  }
+
+  /** When a connection's authorization ends, as sent to the peer: the token's exp. */
+  private authorizationEnd(principal: Principal): string {
+    if (principal.expiresAt !== this.lastAuthorizationEnd.expiresAt) {
+      this.lastAuthorizationEnd = { expiresAt: principal.expiresAt, text: new Date(principal.expiresAt * 1000).toISOString() };
+    }
+    return this.lastAuthorizationEnd.text;
+  }
+}

@@ -1,0 +1,24 @@
+import { Module } from '@nestjs/common';
+import { AuthModule } from '../auth/auth.module.js';
+import { DaemonsModule } from '../daemons/daemons.module.js';
+import { ConnectionAdmission } from './connection-admission.js';
+import { ConnectionRegistry } from './connection-registry.js';
+import { DaemonGateway } from './daemon.gateway.js';
+import { DirectRoutes } from './direct-routes.js';
+import { DrainService } from './drain.service.js';
+import { FanoutBackpressure } from './fanout-backpressure.js';
+import { SlowConsumerMonitor } from './slow-consumer.monitor.js';
+import { WsAuthGuard } from './ws-auth.guard.js';
+
+/**
+ * The transport: the WebSocket gateway and everything per connection — admission, the registry
+ * (pings, authorization deadlines, revocation closes), limits, coalesced writes, slow consumers,
+ * fan-out backpressure and the drain. It depends on the domain's services and ports; the domain
+ * never imports it.
+ */
+@Module({
+  imports: [AuthModule, DaemonsModule],
+  providers: [DaemonGateway, ConnectionRegistry, ConnectionAdmission, DirectRoutes, DrainService, FanoutBackpressure, SlowConsumerMonitor, WsAuthGuard],
+  exports: [ConnectionAdmission, ConnectionRegistry, DirectRoutes, DrainService, FanoutBackpressure],
+})
+export class GatewayModule {}
