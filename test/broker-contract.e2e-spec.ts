@@ -13,6 +13,7 @@ import { InMemoryWorkspaceStatusStore } from '../src/workspaces/in-memory-worksp
 import { RedisWorkspaceStatusStore } from '../src/workspaces/redis-workspace-status.store.js';
 import { WorkspacesService } from '../src/workspaces/workspaces.service.js';
 import { waitFor } from './support/ports.js';
+import type { EventFrame } from '../src/daemons/streams/event-frame.js';
 import { RecordingLink } from './support/recording-link.js';
 import { deletePrefix, SHARED_REDIS_URL, uniquePrefix } from './support/redis.js';
 
@@ -101,10 +102,11 @@ describe.each([
     for (const service of [cluster.a, cluster.b]) {
       const resumed = await service.connectClient('d1', new RecordingLink('resumed'), position);
       expect(resumed.connected.recovered).toBe(true);
-      expect(resumed.follow.map((frame) => JSON.parse(frame).payload.path)).toEqual(Array.from({ length: 30 }, (_, i) => `p${20 + i}`));
+      expect(resumed.follow.map((frame) => JSON.parse((frame as EventFrame).text).payload.path)).toEqual(Array.from({ length: 30 }, (_, i) => `p${20 + i}`));
+      expect(resumed.follow.map((frame) => (frame as EventFrame).seq)).toEqual(Array.from({ length: 30 }, (_, i) => events[20 + i].seq));
       const stranger = await service.connectClient('d1', new RecordingLink('stranger'), { epoch: 'elsewhere', seq: 3 });
       expect(stranger.connected.recovered).toBe(false);
-      expect(JSON.parse(stranger.follow[0])).toMatchObject({ type: 'resync-required', payload: { reason: 'epoch_changed' } });
+      expect(stranger.follow[0]).toMatchObject({ type: 'resync-required', payload: { reason: 'epoch_changed' } });
     }
   });
 

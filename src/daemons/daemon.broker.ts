@@ -1,4 +1,5 @@
-import type { StreamPosition } from '@arbor/gateway-client/protocol';
+import type { Frame, StreamPosition } from '@arbor/gateway-client/protocol';
+import type { EventFrame } from './streams/event-frame.js';
 import type { DaemonPresence } from './daemon-presence.js';
 import type { PeerLink } from './peer-link.js';
 
@@ -44,9 +45,9 @@ export abstract class DaemonBroker {
    * Delivers a recorded event of this instance's own to the daemon's watchers here. (The stream
    * that recorded it carries it to other instances.) Calls are made in stream order.
    */
-  abstract deliverEvent(daemonId: string, frame: string, epoch: string, seq: number): void;
-  /** A frame outside the stream (no `seq`), for the daemon's watchers on this instance only. */
-  abstract deliverLocally(daemonId: string, frame: string): void;
+  abstract deliverEvent(frame: EventFrame): void;
+  /** A frame to the daemon's watchers on this instance only. */
+  abstract deliverLocally(daemonId: string, frame: Frame | EventFrame): void;
   /** A watcher was admitted at `position`: what this instance delivers next continues from it. */
   abstract admitted(daemonId: string, position: StreamPosition): void;
   /**
@@ -54,6 +55,6 @@ export abstract class DaemonBroker {
    * instance died). Only shared brokers ever call it.
    */
   abstract onDaemonLost(listener: (daemonId: string, lastHeartbeat: number | null) => void): void;
-  /** Delivers a serialized frame to the daemon; false when it is not connected. */
-  abstract sendToDaemon(daemonId: string, frame: string): Promise<boolean>;
+  /** Delivers a frame to the daemon; false when it is not connected. */
+  abstract sendToDaemon(daemonId: string, frame: Frame): Promise<boolean>;
 }

@@ -13,6 +13,7 @@ import {
   type DaemonEventPayloads,
   type DaemonEventType,
   type DaemonStatusPayload,
+  type Frame,
   type ResyncRequiredPayload,
   type StreamPosition,
   type WorkspaceStatusPayload,
@@ -25,6 +26,7 @@ import { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import { WorkspacesService } from '../workspaces/workspaces.service.js';
 import { CommandLedger, commandKey } from './command-ledger.js';
 import { DaemonBroker } from './daemon.broker.js';
+import type { EventFrame } from './streams/event-frame.js';
 import { EventStreams, type InboundPosition, type StreamSink } from './streams/event-streams.js';
 import type { PeerLink } from './peer-link.js';
 
@@ -33,7 +35,7 @@ export interface ClientAdmission {
   /** The gateway adds when the connection's authorization ends. */
   connected: Omit<ClientConnectedPayload, 'authExpiresAt'>;
   /** Replayed events, or a resync-required frame, to send right after `connected`. */
-  follow: string[];
+  follow: Array<EventFrame | Frame>;
   /** Events at or before this seq are covered by the snapshot or the replay. */
   afterSeq: number;
 }
@@ -145,13 +147,13 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
    * Synchronous, so order is the daemon's.
    */
   relayEvent<T extends DaemonEventType>(daemonId: string, link: PeerLink, type: T, payload: DaemonEventPayloads[T], inbound?: InboundPosition): void {
-    this.streams.append(daemonId, link.id, (epoch, seq) => JSON.stringify({ type, daemonId, epoch, seq, payload }), inbound);
+    this.streams.append(daemonId, link.id, { type, payload }, inbound);
   }
 
   // ---- recorded events (StreamSink) ------------------------------------------------------------
 
-  committed(daemonId: string, frame: string, epoch: string, seq: number): void {
-    this.broker.deliverEvent(daemonId, frame, epoch, seq);
+  committed(frame: EventFrame): void {
+    this.broker.deliverEvent(frame);
   }
 
   acknowledged(daemonId: string, holder: string, inboundSeq: number): void {
@@ -197,7 +199,7 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
       replay?.kind === 'events'
         ? replay.frames
         : replay?.kind === 'resync'
-          ? [JSON.stringify({ type: ServerMessageType.ResyncRequired, daemonId, payload: { reason: replay.reason, stream: position } satisfies ResyncRequiredPayload })]
+          ? [{ type: ServerMessageType.ResyncRequired, daemonId, payload: { reason: replay.reason, stream: position } satisfies ResyncRequiredPayload } as Frame]
           : [];
     return { connected, follow, afterSeq: position.seq };
   }
@@ -218,7 +220,7 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
    * error.
    */
   async sendCommand(daemonId: string, principal: Principal, type: CommandType, payload: object, commandId?: string): Promise<AckPayload> {
-    const frame = JSON.stringify({ type, payload: { ...payload, userId: principal.sub } });
+    const frame: Frame = { type, payload: { ...payload, userId: principal.sub } };
     if (commandId === undefined) {
       if (!(await this.broker.sendToDaemon(daemonId, frame))) throw new DomainError(ErrorCode.DaemonOffline, 'daemon is not connected');
       return { status: AckStatus.Accepted };
@@ -301,8 +303,8 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
   private announce(daemonId: string, status: DaemonStatus, lastHeartbeat: number | null, holder: string | undefined): void {
     const payload: DaemonStatusPayload = { daemonId, status, lastHeartbeat: lastHeartbeat === null ? null : new Date(lastHeartbeat).toISOString() };
     const type = ServerMessageType.DaemonStatus;
-    if (holder === undefined) this.broker.deliverLocally(daemonId, JSON.stringify({ type, daemonId, payload }));
-    else this.streams.append(daemonId, holder, (epoch, seq) => JSON.stringify({ type, daemonId, epoch, seq, payload }));
+    if (holder === undefined) this.broker.deliverLocally(daemonId, { type, daemonId, payload } as Frame);
+    else this.streams.append(daemonId, holder, { type, payload });
   }
 
   /** Workspace id → status (`unknown` until reported); empty while the shared cache is unreachable. */

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { DaemonStatus, type StreamPosition } from '@arbor/gateway-client/protocol';
+import { DaemonStatus, type Frame, type StreamPosition } from '@arbor/gateway-client/protocol';
+import type { EventFrame } from './streams/event-frame.js';
 import { DaemonBroker, type AttachResult, type PresencePatch } from './daemon.broker.js';
 import type { DaemonPresence } from './daemon-presence.js';
 import type { PeerLink } from './peer-link.js';
@@ -72,13 +73,13 @@ export class InMemoryDaemonBroker extends DaemonBroker {
   }
 
   /** One instance records and delivers in one step, in order: nothing to sequence. */
-  deliverEvent(daemonId: string, frame: string, _epoch: string, _seq: number): void {
-    this.deliverLocally(daemonId, frame);
+  deliverEvent(frame: EventFrame): void {
+    this.deliverLocally(frame.daemonId, frame);
   }
 
   admitted(_daemonId: string, _position: StreamPosition): void {}
 
-  deliverLocally(daemonId: string, frame: string): void {
+  deliverLocally(daemonId: string, frame: Frame | EventFrame): void {
     const set = this.watchers.get(daemonId);
     if (!set) return;
     for (const link of set) link.send(frame);
@@ -88,7 +89,7 @@ export class InMemoryDaemonBroker extends DaemonBroker {
     // A single instance sees every goodbye itself.
   }
 
-  async sendToDaemon(daemonId: string, frame: string): Promise<boolean> {
+  async sendToDaemon(daemonId: string, frame: Frame): Promise<boolean> {
     const entry = this.daemons.get(daemonId);
     if (!entry) return false;
     entry.link.send(frame);

@@ -1,5 +1,5 @@
 import { Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import { CloseCode, DaemonStatus, ErrorCode, ServerMessageType, type ResyncRequiredPayload, type StreamPosition } from '@arbor/gateway-client/protocol';
+import { CloseCode, DaemonStatus, ServerMessageType, type DaemonStatusPayload, type Frame, type ResyncRequiredPayload, type StreamPosition } from '@arbor/gateway-client/protocol';
 import type { GatewayConfig } from '../config/gateway-config.js';
 import { unavailable } from '../errors/domain.error.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
@@ -7,7 +7,7 @@ import type { RedisConnections } from '../redis/redis-connections.js';
 import type { AttachResult, PresencePatch } from './daemon.broker.js';
 import type { DaemonPresence } from './daemon-presence.js';
 import { InMemoryDaemonBroker } from './in-memory-daemon.broker.js';
-import { epochOf, seqOf } from './streams/event-streams.js';
+import { EventFrame, typeOfCode } from './streams/event-frame.js';
 import type { PeerLink } from './peer-link.js';
 
 /** Makes this instance the daemon's holder; returns the previous holder (instance, connection). */
@@ -24,7 +24,7 @@ if redis.call('HGET', KEYS[1], 'instance') == ARGV[1] and redis.call('HGET', KEY
 end
 return 0`;
 
-type InstanceMessage = { t: 'replaced'; d: string; c: string } | { t: 'command'; d: string; f: string } | { t: 'probe'; at: number };
+type InstanceMessage = { t: 'replaced'; d: string; c: string } | { t: 'command'; d: string; f: Frame } | { t: 'probe'; at: number };
 
 /** How often an instance measures its pub/sub round trip. */
 const PROBE_EVERY_MS = 5_000;
@@ -40,7 +40,7 @@ interface Delivered {
   retired: string[];
   /** True while a gap is filled from the history; arrivals meanwhile wait in `backlog`. */
   filling: boolean;
-  backlog: Array<[frame: string, epoch: string, seq: number]>;
+  backlog: EventFrame[];
 }
 
 /**
@@ -70,7 +70,7 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
     private readonly redis: RedisConnections,
     config: GatewayConfig,
     /** Reads missed events back from the shared history, to fill gaps pub/sub left. */
-    private readonly history?: { range(daemonId: string, from: number, to: number): Promise<string[] | undefined> },
+    private readonly history?: { range(daemonId: string, epoch: string, from: number, to: number): Promise<EventFrame[] | undefined> },
     private readonly metrics?: GatewayMetrics,
   ) {
     super();
@@ -176,8 +176,8 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
     return remaining;
   }
 
-  override deliverEvent(daemonId: string, frame: string, epoch: string, seq: number): void {
-    this.sequence(daemonId, frame, epoch, seq);
+  override deliverEvent(frame: EventFrame): void {
+    this.sequence(frame);
   }
 
   override admitted(daemonId: string, position: StreamPosition): void {
@@ -186,7 +186,7 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
     }
   }
 
-  override async sendToDaemon(daemonId: string, frame: string): Promise<boolean> {
+  override async sendToDaemon(daemonId: string, frame: Frame): Promise<boolean> {
     if (await super.sendToDaemon(daemonId, frame)) return true;
     try {
       const holder = await this.redis.commands.hget(this.presenceKey(daemonId), 'instance');
@@ -205,21 +205,25 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
   // ---- incoming ------------------------------------------------------------------------------
 
   /**
-   * A recorded batch: frames newline-separated (JSON never holds a raw newline), tagged with the
-   * recording instance; our own were delivered here when recorded.
+   * A recorded batch, `{instance}|{epoch}|{first seq}|{type codes}|{frame}\n{frame}…` (see the
+   * append script); our own were delivered here when recorded.
    */
   private received(channel: string, message: string): void {
     const eventsPrefix = this.redis.eventsChannel('');
     if (channel.startsWith(eventsPrefix)) {
-      const separator = message.indexOf('|');
-      if (message.slice(0, separator) === this.redis.instanceId) return;
+      const [tagEnd, epochEnd, seqEnd, codesEnd] = separators(message, 4);
+      if (codesEnd < 0 || message.slice(0, tagEnd) === this.redis.instanceId) return;
       const daemonId = channel.slice(eventsPrefix.length);
-      for (const frame of message.slice(separator + 1).split('\n')) {
-        const seq = seqOf(frame);
-        const epoch = epochOf(frame);
-        if (seq === undefined || epoch === undefined) this.deliverNumbered(daemonId, frame);
-        else this.sequence(daemonId, frame, epoch, seq);
-      }
+      const epoch = message.slice(tagEnd + 1, epochEnd);
+      const first = Number(message.slice(epochEnd + 1, seqEnd));
+      const codes = message.slice(seqEnd + 1, codesEnd);
+      message
+        .slice(codesEnd + 1)
+        .split('\n')
+        .forEach((text, index) => {
+          const type = typeOfCode(codes[index]);
+          if (type) this.sequence(new EventFrame(type, daemonId, epoch, first + index, text));
+        });
       return;
     }
     if (channel === this.instanceChannel(this.redis.instanceId)) this.instanceMessage(JSON.parse(message) as InstanceMessage);
@@ -246,15 +250,16 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
    * instance's last ones) is filled from the history before anything after it is delivered; a new
    * epoch is announced with `resync-required` before its first event.
    */
-  private sequence(daemonId: string, frame: string, epoch: string, seq: number): void {
+  private sequence(frame: EventFrame): void {
+    const { daemonId, epoch, seq } = frame;
     if (!this.watchers.has(daemonId)) return;
     const state = this.delivered.get(daemonId);
     if (!state) {
       this.delivered.set(daemonId, { epoch, seq, retired: [], filling: false, backlog: [] });
-      return this.deliverNumbered(daemonId, frame);
+      return this.deliverNumbered(frame);
     }
     if (state.filling) {
-      state.backlog.push([frame, epoch, seq]);
+      state.backlog.push(frame);
       return;
     }
     if (epoch !== state.epoch) {
@@ -264,48 +269,50 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
       state.epoch = epoch;
       state.seq = seq;
       this.tellResync(daemonId, 'epoch_changed', { epoch, seq: seq - 1 });
-      return this.deliverNumbered(daemonId, frame);
+      return this.deliverNumbered(frame);
     }
     if (seq <= state.seq) return;
     if (seq === state.seq + 1 || !this.history) {
       state.seq = seq;
-      return this.deliverNumbered(daemonId, frame);
+      return this.deliverNumbered(frame);
     }
-    void this.fill(daemonId, state, frame, seq);
+    void this.fill(state, frame);
   }
 
-  private async fill(daemonId: string, state: Delivered, frame: string, seq: number): Promise<void> {
+  private async fill(state: Delivered, frame: EventFrame): Promise<void> {
+    const { daemonId, epoch, seq } = frame;
     state.filling = true;
     const from = state.seq + 1;
-    const missing = await this.history!.range(daemonId, from, seq - 1).catch(() => undefined);
+    const missing = await this.history!.range(daemonId, epoch, from, seq - 1).catch(() => undefined);
     if (this.delivered.get(daemonId) !== state) return;
     if (missing) {
-      for (const filled of missing) this.deliverNumbered(daemonId, filled);
+      for (const filled of missing) this.deliverNumbered(filled);
     } else {
       // Never a silent hole: the watchers learn that events are missing and where the stream goes on.
       this.warn('fill gap', new Error(`events ${from}-${seq - 1} of ${daemonId} are not in the history`));
-      this.tellResync(daemonId, 'history_expired', { epoch: state.epoch, seq: seq - 1 });
+      this.tellResync(daemonId, 'history_expired', { epoch, seq: seq - 1 });
     }
     state.seq = seq;
-    this.deliverNumbered(daemonId, frame);
+    this.deliverNumbered(frame);
     state.filling = false;
-    for (const [next, epoch, nextSeq] of state.backlog.splice(0)) this.sequence(daemonId, next, epoch, nextSeq);
+    for (const next of state.backlog.splice(0)) this.sequence(next);
   }
 
   private tellResync(daemonId: string, reason: ResyncRequiredPayload['reason'], stream: StreamPosition): void {
     this.metrics?.liveResyncs.labels(reason).inc();
-    this.deliverLocally(daemonId, JSON.stringify({ type: ServerMessageType.ResyncRequired, daemonId, payload: { reason, stream } satisfies ResyncRequiredPayload }));
+    this.deliverLocally(daemonId, { type: ServerMessageType.ResyncRequired, daemonId, payload: { reason, stream } satisfies ResyncRequiredPayload } as Frame);
   }
 
-  private deliverNumbered(daemonId: string, frame: string): void {
+  private deliverNumbered(frame: EventFrame): void {
     // The status of a daemon held elsewhere, for the presence checks; ours is in `daemons`.
-    if (!this.daemons.has(daemonId) && frame.startsWith(`{"type":"${ServerMessageType.DaemonStatus}"`)) this.rememberStatus(daemonId, frame);
-    this.deliverLocally(daemonId, frame);
+    if (frame.type === ServerMessageType.DaemonStatus && !this.daemons.has(frame.daemonId)) this.rememberStatus(frame);
+    this.deliverLocally(frame.daemonId, frame);
   }
 
-  private rememberStatus(daemonId: string, frame: string): void {
-    const { payload } = JSON.parse(frame) as { payload: { status: DaemonStatus; lastHeartbeat: string | null } };
-    this.remoteStatus.set(daemonId, { status: payload.status, lastHeartbeat: payload.lastHeartbeat ? Date.parse(payload.lastHeartbeat) : null });
+  /** Reads a status change's payload (the envelope's fields are the frame's). */
+  private rememberStatus(frame: EventFrame): void {
+    const { payload } = JSON.parse(frame.text) as { payload: DaemonStatusPayload };
+    this.remoteStatus.set(frame.daemonId, { status: payload.status, lastHeartbeat: payload.lastHeartbeat ? Date.parse(payload.lastHeartbeat) : null });
   }
 
   // ---- upkeep --------------------------------------------------------------------------------
@@ -374,4 +381,16 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
     this.warned.add(operation);
     this.logger.warn({ msg: 'redis operation failed', operation, error: error instanceof Error ? error.message : String(error) });
   }
+}
+
+/** The positions of the first `count` '|' in `text` (-1 for those missing). */
+function separators(text: string, count: number): number[] {
+  const positions: number[] = [];
+  let from = 0;
+  for (let i = 0; i < count; i += 1) {
+    const at = from < 0 ? -1 : text.indexOf('|', from);
+    positions.push(at);
+    from = at < 0 ? -1 : at + 1;
+  }
+  return positions;
 }

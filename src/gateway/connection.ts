@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import { CLOSE_ERROR_CODES, ServerMessageType, type CloseCode, type Frame } from '@arbor/gateway-client/protocol';
-import { seqOf } from '../daemons/streams/event-streams.js';
+import { EventFrame } from '../daemons/streams/event-frame.js';
 import { errorFrameOf } from './frames.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { Consumer, SlowConsumerMonitor } from './slow-consumer.monitor.js';
@@ -12,7 +12,7 @@ import type { Socket } from 'node:net';
 import type { InboundLimiter } from './inbound-limiter.js';
 import type { FanoutBudget, FanoutPeer } from './fanout-backpressure.js';
 import { PauseReason } from './pause-reason.js';
-import { textFrameOf } from './text-frame.js';
+import { encodeTextFrame, payloadLength } from './text-frame.js';
 import { WriteCoalescer, type CorkedSocket } from './write-coalescer.js';
 import type { HasDeadline } from './deadline-wheel.js';
 
@@ -57,7 +57,7 @@ export class Connection implements PeerLink, CorkedSocket, HasDeadline, FanoutPe
   /** Tasks enqueued and not yet settled; zero means a frame may be handled synchronously. */
   private pending = 0;
   /** Frames routed to this peer before its `connected` frame went out; null once released. */
-  private held: string[] | null = [];
+  private held: Array<Frame | EventFrame> | null = [];
   private pausedFor = 0;
   /** Frames read before a backpressure pause took effect, replayed in order when it ends. */
   private heldInbound: Array<() => void> | undefined;
@@ -203,11 +203,10 @@ export class Connection implements PeerLink, CorkedSocket, HasDeadline, FanoutPe
    * far behind (past the slow-consumer hard limit) cuts it instead: it resumes from its position.
    * `bounded: false` is for the admission burst (snapshot and replay), which history bounds.
    */
-  send(frame: Frame | string, bounded = true): void {
+  send(frame: Frame | EventFrame, bounded = true): void {
     if (!this.isOpen) return;
-    const text = typeof frame === 'string' ? frame : JSON.stringify(frame);
     if (this.held) {
-      this.held.push(text);
+      this.held.push(frame);
       return;
     }
     const slow = this.slowConsumers;
@@ -215,17 +214,13 @@ export class Connection implements PeerLink, CorkedSocket, HasDeadline, FanoutPe
     if (this.metrics && buffered > this.metrics.bufferedPeak) this.metrics.bufferedPeak = buffered;
     // Far past the bound nothing more is queued: the peer is cut now and resumes from its position.
     if (bounded && slow && buffered > slow.hardLimitBytes) return slow.cut(this);
-    let bytes: number;
-    if (this.raw) {
-      const encoded = textFrameOf(text);
-      coalescer.write(this, encoded);
-      bytes = encoded.length;
-    } else {
-      this.socket.send(text);
-      bytes = text.length;
-    }
+    // A stream event is encoded once, by its first recipient, and the bytes are shared.
+    const wire = frame instanceof EventFrame ? (frame.wire ??= encodeTextFrame(frame.text)) : encodeTextFrame(JSON.stringify(frame));
+    if (this.raw) coalescer.write(this, wire);
+    else this.socket.send(wire.toString('utf8', wire.length - payloadLength(wire)));
+    const bytes = wire.length;
     if (this.fanoutBudget) this.fanoutBudget.writtenSince += bytes;
-    this.metrics?.sentText(text);
+    this.metrics?.sent(frame.type, payloadLength(wire));
     if (slow && buffered + bytes > slow.maxBufferedBytes) slow.overLimit(this);
   }
 
@@ -234,15 +229,12 @@ export class Connection implements PeerLink, CorkedSocket, HasDeadline, FanoutPe
    * was routed here meanwhile — minus events at or before `afterSeq`, which the snapshot or the
    * replay already covers: no gap and no duplicate at the seam.
    */
-  release(connected: Frame, follow: readonly string[] = [], afterSeq = -1): void {
+  release(connected: Frame, follow: ReadonlyArray<Frame | EventFrame> = [], afterSeq = -1): void {
     const held = this.held ?? [];
     this.held = null;
     this.send(connected, false);
-    for (const text of follow) this.send(text, false);
-    for (const text of held) {
-      const seq = seqOf(text);
-      if (seq === undefined || seq > afterSeq) this.send(text, false);
-    }
+    for (const frame of follow) this.send(frame, false);
+    for (const frame of held) if (!(frame instanceof EventFrame) || frame.seq > afterSeq) this.send(frame, false);
     // The peer is waiting for `connected` to finish its handshake: no reason to hold it to the turn's end.
     coalescer.flushOne(this);
     if (this.raw) coalescer.releaseHold(this.raw);

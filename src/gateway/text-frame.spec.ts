@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import type { Writable } from 'node:stream';
 import * as ws from 'ws';
-import { encodeTextFrame } from './text-frame.js';
+import { encodeTextFrame, payloadLength } from './text-frame.js';
 
 // ws's own frame parser (exported at runtime; its type definitions leave it out).
 const { Receiver } = ws as unknown as { Receiver: new (options: { isServer: boolean }) => Writable & EventEmitter };
@@ -19,6 +19,8 @@ function parse(frame: Buffer): Promise<string> {
 describe('encodeTextFrame', () => {
   it.each([0, 1, 125, 126, 127, 65_535, 65_536, 200_000])('round-trips a %i-byte text through ws', async (length) => {
     const text = 'é'.repeat(Math.floor(length / 2)) + 'a'.repeat(length % 2);
-    expect(await parse(encodeTextFrame(text))).toBe(text);
+    const frame = encodeTextFrame(text);
+    expect(await parse(frame)).toBe(text);
+    expect(payloadLength(frame)).toBe(Buffer.byteLength(text));
   });
 });

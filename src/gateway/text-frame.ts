@@ -22,14 +22,7 @@ export function encodeTextFrame(text: string): Buffer {
   return frame;
 }
 
-let lastText = '';
-let lastFrame = encodeTextFrame('');
-
-/** encodeTextFrame, remembering the last text: the N sends of one fan-out encode it once. */
-export function textFrameOf(text: string): Buffer {
-  if (text !== lastText) {
-    lastFrame = encodeTextFrame(text);
-    lastText = text;
-  }
-  return lastFrame;
+/** The payload's length in a frame made by encodeTextFrame (its header is 2, 4 or 10 bytes). */
+export function payloadLength(frame: Buffer): number {
+  return frame.length - (frame[1] < 126 ? 2 : frame[1] === 126 ? 4 : 10);
 }

@@ -134,9 +134,6 @@ export class GatewayMetrics {
   /** Deliveries are counted in plain numbers on the hot path and moved into the counters at scrape. */
   private pendingOut = new Map<string, number>();
   private pendingOutBytes = 0;
-  private lastText = '';
-  private lastTextType = 'other';
-  private lastTextBytes = 0;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
@@ -168,15 +165,10 @@ export class GatewayMetrics {
     this.pendingInBytes = 0;
   }
 
-  /** One frame written to one peer. A fan-out passes the same string each time: parsed once. */
-  sentText(text: string): void {
-    if (text !== this.lastText) {
-      this.lastText = text;
-      this.lastTextType = text.startsWith('{"type":"') ? text.slice(9, text.indexOf('"', 9)) : 'other';
-      this.lastTextBytes = Buffer.byteLength(text);
-    }
-    this.pendingOut.set(this.lastTextType, (this.pendingOut.get(this.lastTextType) ?? 0) + 1);
-    this.pendingOutBytes += this.lastTextBytes;
+  /** One frame of `type` and `bytes` written to one peer. */
+  sent(type: string, bytes: number): void {
+    this.pendingOut.set(type, (this.pendingOut.get(type) ?? 0) + 1);
+    this.pendingOutBytes += bytes;
   }
 
   private flushOut(): void {

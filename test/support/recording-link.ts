@@ -1,5 +1,6 @@
 import type { CloseCode } from '@arbor/gateway-client/protocol';
 import type { PeerLink } from '../../src/daemons/peer-link.js';
+import { EventFrame } from '../../src/daemons/streams/event-frame.js';
 
 /** A PeerLink that records what the services send it, for tests below the socket layer. */
 export class RecordingLink implements PeerLink {
@@ -8,8 +9,9 @@ export class RecordingLink implements PeerLink {
 
   constructor(readonly id: string) {}
 
-  send(frame: object | string): void {
-    this.frames.push(typeof frame === 'string' ? JSON.parse(frame) : frame);
+  /** Records what a peer would receive: an event's text as parsed, other frames as they are. */
+  send(frame: object): void {
+    this.frames.push(frame instanceof EventFrame ? JSON.parse(frame.text) : frame);
   }
 
   close(code: CloseCode, reason: string): void {

@@ -1,8 +1,9 @@
 import type { StreamPosition } from '@arbor/gateway-client/protocol';
+import type { EventFrame, StreamEventType } from './event-frame.js';
 
 /** Events after a position, or why they cannot all be given. */
 export type Replay =
-  | { kind: 'events'; position: StreamPosition; frames: string[] }
+  | { kind: 'events'; position: StreamPosition; frames: EventFrame[] }
   | { kind: 'resync'; reason: 'epoch_changed' | 'history_expired'; position: StreamPosition };
 
 /** Where a daemon session's own numbering stands: the last event of it the gateway recorded. */
@@ -11,8 +12,11 @@ export interface InboundPosition {
   seq: number;
 }
 
-/** Builds an event's frame once its place in the stream is known. */
-export type FrameBuilder = (epoch: string, seq: number) => string;
+/** An event to append: its type and payload; the stream gives it its place and text. */
+export interface StreamEvent {
+  type: StreamEventType;
+  payload: unknown;
+}
 
 /**
  * Where recorded events go. An event reaches clients only once it is recorded, so no client ever
@@ -20,7 +24,7 @@ export type FrameBuilder = (epoch: string, seq: number) => string;
  */
 export interface StreamSink {
   /** An event is recorded: deliver it to this instance's watchers, in this order. */
-  committed(daemonId: string, frame: string, epoch: string, seq: number): void;
+  committed(frame: EventFrame): void;
   /** The holder's events up to the daemon's own `inboundSeq` are recorded: it may be acknowledged. */
   acknowledged(daemonId: string, holder: string, inboundSeq: number): void;
   /** `holder` no longer holds the daemon (a newer connection took it over): it must stop. */
@@ -50,10 +54,10 @@ export abstract class EventStreams {
   abstract takeOver(daemonId: string, holder: string, session?: string): Promise<number>;
   /**
    * Gives the daemon's next event its position and records it; the sink delivers it once recorded.
-   * Synchronous, so events are numbered in the order the daemon sent them; `build` serializes the
-   * frame once.
+   * Synchronous, so events are numbered in the order the daemon sent them; the frame is
+   * serialized once, here.
    */
-  abstract append(daemonId: string, holder: string, build: FrameBuilder, inbound?: InboundPosition): void;
+  abstract append(daemonId: string, holder: string, event: StreamEvent, inbound?: InboundPosition): void;
   /**
    * `holder`'s daemon connection has closed: it numbers nothing more, and this instance stops
    * answering for the stream's position from it (what it sent is still recorded and delivered).
@@ -65,18 +69,4 @@ export abstract class EventStreams {
   abstract replay(daemonId: string, since: StreamPosition): Promise<Replay>;
   /** Periodic upkeep (the heartbeat sweep calls it); `inUse` tells which daemons are still relevant here. */
   abstract prune(inUse: (daemonId: string) => boolean): void;
-}
-
-/** `"epoch":"…"` as written by append's builders. */
-export function epochOf(frame: string): string | undefined {
-  const index = frame.indexOf('"epoch":"');
-  if (index < 0) return undefined;
-  return frame.slice(index + 9, frame.indexOf('"', index + 9));
-}
-
-/** `"seq":N` as written by append's builders: cheap to find without parsing the frame. */
-export function seqOf(frame: string): number | undefined {
-  const index = frame.indexOf('"seq":');
-  if (index < 0) return undefined;
-  return Number.parseInt(frame.slice(index + 6, index + 22), 10);
 }

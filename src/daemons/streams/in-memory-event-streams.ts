@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { StreamPosition } from '@arbor/gateway-client/protocol';
-import { EventStreams, type FrameBuilder, type InboundPosition, type Replay } from './event-streams.js';
+import { EventFrame } from './event-frame.js';
+import { EventStreams, type InboundPosition, type Replay, type StreamEvent } from './event-streams.js';
 
 interface Stream {
   epoch: string;
   seq: number;
-  /** Events oldest first: [seq, recordedAt, frame]; those before `start` are dropped. */
-  events: Array<[number, number, string]>;
+  /** Events oldest first, with when they were recorded; those before `start` are dropped. */
+  events: Array<[recordedAt: number, frame: EventFrame]>;
   start: number;
   touchedAt: number;
   inbound?: InboundPosition;
@@ -42,17 +43,16 @@ export class InMemoryEventStreams extends EventStreams {
   }
 
   /** Recorded at once: the sink delivers the event before append returns. */
-  append(daemonId: string, holder: string, build: FrameBuilder, inbound?: InboundPosition): void {
+  append(daemonId: string, holder: string, event: StreamEvent, inbound?: InboundPosition): void {
     const stream = this.stream(daemonId);
     if (stream.holder !== holder) return this.sink?.fenced(daemonId, holder);
     if (inbound) stream.inbound = { session: inbound.session, seq: inbound.seq };
-    const seq = ++stream.seq;
-    const frame = build(stream.epoch, seq);
+    const frame = EventFrame.of(event.type, daemonId, stream.epoch, ++stream.seq, event.payload);
     const at = this.now();
-    stream.events.push([seq, at, frame]);
+    stream.events.push([at, frame]);
     stream.touchedAt = at;
     if (stream.events.length - stream.start > this.maxEvents) this.dropOldest(stream, 1);
-    this.sink?.committed(daemonId, frame, stream.epoch, seq);
+    this.sink?.committed(frame);
     if (inbound) this.sink?.acknowledged(daemonId, holder, inbound.seq);
   }
 
@@ -66,10 +66,10 @@ export class InMemoryEventStreams extends EventStreams {
     const position = { epoch: stream.epoch, seq: stream.seq };
     if (since.epoch !== stream.epoch || since.seq > stream.seq) return { kind: 'resync', reason: 'epoch_changed', position };
     this.expire(stream);
-    const oldest = stream.events.length > stream.start ? stream.events[stream.start][0] : stream.seq + 1;
+    const oldest = stream.events.length > stream.start ? stream.events[stream.start][1].seq : stream.seq + 1;
     if (since.seq + 1 < oldest) return { kind: 'resync', reason: 'history_expired', position };
-    const frames: string[] = [];
-    for (let i = stream.start + (since.seq + 1 - oldest); i < stream.events.length; i += 1) frames.push(stream.events[i][2]);
+    const frames: EventFrame[] = [];
+    for (let i = stream.start + (since.seq + 1 - oldest); i < stream.events.length; i += 1) frames.push(stream.events[i][1]);
     return { kind: 'events', position, frames };
   }
 
@@ -88,7 +88,7 @@ export class InMemoryEventStreams extends EventStreams {
   private expire(stream: Stream): void {
     const cutoff = this.now() - this.ttlMs;
     let drop = 0;
-    while (stream.start + drop < stream.events.length && stream.events[stream.start + drop][1] < cutoff) drop += 1;
+    while (stream.start + drop < stream.events.length && stream.events[stream.start + drop][0] < cutoff) drop += 1;
     if (drop) this.dropOldest(stream, drop);
   }
 

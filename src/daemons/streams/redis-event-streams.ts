@@ -3,7 +3,8 @@ import { ErrorCode, type StreamPosition } from '@arbor/gateway-client/protocol';
 import { unavailable } from '../../errors/domain.error.js';
 import type { RedisConnections } from '../../redis/redis-connections.js';
 import { TurnBatches } from '../../redis/turn-batches.js';
-import { EventStreams, type FrameBuilder, type InboundPosition, type Replay } from './event-streams.js';
+import { EventFrame, typeCode, typeOfCode } from './event-frame.js';
+import { EventStreams, type InboundPosition, type Replay, type StreamEvent } from './event-streams.js';
 import { newEpoch } from './in-memory-event-streams.js';
 
 /** How long a daemon's epoch, last seq and holder outlive its last event: a quiet daemon keeps its epoch. */
@@ -18,7 +19,11 @@ const APPEND_BATCH = 256;
  * Records a batch of the holder's events and publishes them, or refuses it — atomically, so no
  * event is recorded or published by a connection that no longer holds the daemon.
  * KEYS: holder, epoch, seq, stream, inbound. ARGV: holder, epoch, first seq, position TTL, stream
- * TTL, MAXLEN, now, channel, publisher tag, inbound (`session:seq` or ''), frames….
+ * TTL, MAXLEN, now, channel, publisher tag, inbound (`session:seq` or ''), type codes (one
+ * character per frame), frames….
+ * Stream entries are `{seq}-1` with `t` (recorded at), `y` (type code), `f` (the frame). The batch
+ * is published as `{tag}|{epoch}|{first seq}|{type codes}|{frame}\n{frame}…` (JSON holds no raw
+ * newline), so receivers sequence and count it without reading the frames.
  * Returns 'ok', 'fenced' (another connection holds the daemon) or 'lost' (the position is not
  * where this holder left it: Redis lost it, or an earlier batch of ours failed).
  */
@@ -30,20 +35,20 @@ if holder ~= ARGV[1] then
 end
 if redis.call('GET', KEYS[2]) ~= ARGV[2] then return 'lost' end
 local first = tonumber(ARGV[3])
-local count = #ARGV - 10
+local count = #ARGV - 11
 local last = first + count - 1
 local stored = tonumber(redis.call('GET', KEYS[3]) or '-1')
 if stored >= last then return 'ok' end
 if stored ~= first - 1 then return 'lost' end
 for i = 1, count do
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[6], (first + i - 1) .. '-1', 't', ARGV[7], 'f', ARGV[10 + i])
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[6], (first + i - 1) .. '-1', 't', ARGV[7], 'y', string.sub(ARGV[11], i, i), 'f', ARGV[11 + i])
 end
 redis.call('PEXPIRE', KEYS[4], ARGV[5])
 redis.call('SET', KEYS[3], last, 'PX', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 if ARGV[10] ~= '' then redis.call('SET', KEYS[5], ARGV[10], 'PX', ARGV[4]) end
-redis.call('PUBLISH', ARGV[8], ARGV[9] .. '|' .. table.concat(ARGV, '\\n', 11))
+redis.call('PUBLISH', ARGV[8], ARGV[9] .. '|' .. ARGV[2] .. '|' .. ARGV[3] .. '|' .. ARGV[11] .. '|' .. table.concat(ARGV, '\\n', 12))
 return 'ok'`;
 
 /**
@@ -85,9 +90,9 @@ end
 return {epoch, redis.call('GET', KEYS[2]) or '0'}`;
 
 interface PendingAppend {
-  seq: number;
-  frame: string;
-  build: FrameBuilder;
+  frame: EventFrame;
+  /** Kept to number the event again in another epoch (see goLocal). */
+  event: StreamEvent;
   inbound: InboundPosition | undefined;
 }
 
@@ -181,13 +186,13 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
     }
   }
 
-  append(daemonId: string, connection: string, build: FrameBuilder, inbound?: InboundPosition): void {
+  append(daemonId: string, connection: string, event: StreamEvent, inbound?: InboundPosition): void {
     const holder = this.holders.get(daemonId);
     if (!holder || holder.connection !== connection || holder.mode === HolderMode.Fenced || holder.released) return this.sink?.fenced(daemonId, connection);
     if (inbound) holder.inbound = inbound;
-    const seq = ++holder.numbered;
-    if (holder.mode === HolderMode.Local) return this.deliver(daemonId, holder, [{ seq, frame: build(holder.epoch, seq), build, inbound }]);
-    this.pending.add(daemonId, { seq, frame: build(holder.epoch, seq), build, inbound });
+    const append = { frame: EventFrame.of(event.type, daemonId, holder.epoch, ++holder.numbered, event.payload), event, inbound };
+    if (holder.mode === HolderMode.Local) return this.deliver(holder, [append]);
+    this.pending.add(daemonId, append);
   }
 
   /** Its batches still pending or in flight are recorded and delivered; prune forgets it after. */
@@ -218,7 +223,7 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
     if (since.seq === position.seq) return { kind: 'events', position, frames: [] };
     // An epoch of this instance's own was never recorded: nothing to replay from.
     if (this.holders.get(daemonId)?.mode === HolderMode.Local) return { kind: 'resync', reason: 'history_expired', position };
-    const frames = await this.range(daemonId, since.seq + 1, position.seq);
+    const frames = await this.range(daemonId, position.epoch, since.seq + 1, position.seq);
     return frames ? { kind: 'events', position, frames } : { kind: 'resync', reason: 'history_expired', position };
   }
 
@@ -226,7 +231,7 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
    * Frames `from`…`to` from the stream, or undefined unless every one of them is there and
    * younger than the history's age limit (a hole is never papered over).
    */
-  async range(daemonId: string, from: number, to: number): Promise<string[] | undefined> {
+  async range(daemonId: string, epoch: string, from: number, to: number): Promise<EventFrame[] | undefined> {
     let entries: Array<[string, string[]]>;
     try {
       entries = (await this.redis.commands.xrange(this.streamKey(daemonId), `${from}-0`, `${to}-1`)) as Array<[string, string[]]>;
@@ -234,12 +239,13 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
       throw unavailable();
     }
     const oldestAllowed = Date.now() - this.ttlMs;
-    const frames: string[] = [];
+    const frames: EventFrame[] = [];
     for (const [id, fields] of entries) {
       const seq = Number.parseInt(id, 10);
       if (seq !== from + frames.length) return undefined;
-      if (Number(fields[1]) < oldestAllowed) return undefined;
-      frames.push(fields[3]);
+      const entry = streamEntry(fields);
+      if (!entry || entry.at < oldestAllowed) return undefined;
+      frames.push(new EventFrame(entry.type, daemonId, epoch, seq, entry.text));
     }
     return frames.length === to - from + 1 ? frames : undefined;
   }
@@ -259,14 +265,16 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
   private record(daemonId: string, appends: PendingAppend[]): void {
     const holder = this.holders.get(daemonId);
     // Appends of a holder that has since changed mode were taken over by that change.
-    if (!holder || holder.mode !== HolderMode.Recorded || appends[0].seq <= holder.committed) return;
+    if (!holder || holder.mode !== HolderMode.Recorded || appends[0].frame.seq <= holder.committed) return;
     const inbound = appends.findLast((append) => append.inbound)?.inbound;
     holder.inFlight.push(appends);
     const generation = holder.generation;
+    let codes = '';
+    for (const append of appends) codes += typeCode(append.frame.type);
     const args: string[] = [
       holder.connection,
       holder.epoch,
-      String(appends[0].seq),
+      String(appends[0].frame.seq),
       String(POSITION_TTL_MS),
       String(this.ttlMs),
       String(this.maxEvents),
@@ -274,8 +282,9 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
       this.redis.eventsChannel(daemonId),
       this.redis.instanceId,
       inbound ? `${inbound.session}:${inbound.seq}` : '',
+      codes,
     ];
-    for (const append of appends) args.push(append.frame);
+    for (const append of appends) args.push(append.frame.text);
     (this.redis.commands as unknown as ScriptCommands)
       .arborAppend(this.holderKey(daemonId), this.epochKey(daemonId), this.seqKey(daemonId), this.streamKey(daemonId), this.inboundKey(daemonId), ...args)
       .then(
@@ -286,7 +295,7 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
 
   private recorded(daemonId: string, holder: Holder, generation: number, outcome: unknown): void {
     if (holder.generation !== generation) return;
-    if (outcome === 'ok') return this.deliver(daemonId, holder, holder.inFlight.shift()!);
+    if (outcome === 'ok') return this.deliver(holder, holder.inFlight.shift()!);
     if (outcome === 'fenced') {
       this.logger.log({ msg: 'daemon taken over by another connection; its events here are dropped', daemonId, connectionId: holder.connection });
       this.changeMode(holder, HolderMode.Fenced);
@@ -310,8 +319,8 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
     holder.numbered = 0;
     holder.committed = 0;
     this.logger.warn({ msg: 'event history unavailable: numbering in an epoch of this instance until Redis answers', daemonId, epoch: holder.epoch });
-    const renumbered = unrecorded.map((append) => ({ ...append, seq: ++holder.numbered, frame: append.build(holder.epoch, holder.numbered) }));
-    if (renumbered.length) this.deliver(daemonId, holder, renumbered);
+    const renumbered = unrecorded.map(({ event, inbound }) => ({ frame: EventFrame.of(event.type, daemonId, holder.epoch, ++holder.numbered, event.payload), event, inbound }));
+    if (renumbered.length) this.deliver(holder, renumbered);
     if (this.redis.isReady) void this.rejoin(daemonId, holder);
   }
 
@@ -342,14 +351,14 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
     }
   }
 
-  private deliver(daemonId: string, holder: Holder, appends: readonly PendingAppend[]): void {
+  private deliver(holder: Holder, appends: readonly PendingAppend[]): void {
     let inbound: InboundPosition | undefined;
     for (const append of appends) {
-      holder.committed = append.seq;
-      this.sink?.committed(daemonId, append.frame, holder.epoch, append.seq);
+      holder.committed = append.frame.seq;
+      this.sink?.committed(append.frame);
       if (append.inbound) inbound = append.inbound;
     }
-    if (inbound) this.sink?.acknowledged(daemonId, holder.connection, inbound.seq);
+    if (inbound) this.sink?.acknowledged(appends[0].frame.daemonId, holder.connection, inbound.seq);
   }
 
   private changeMode(holder: Holder, mode: HolderMode): void {
@@ -422,6 +431,20 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
 interface ScriptCommands {
   arborAppend(...keysAndArgs: string[]): Promise<'ok' | 'fenced' | 'lost'>;
   arborTakeOver(...keysAndArgs: string[]): Promise<TakeOverReply>;
+}
+
+/** A stream entry's fields (`t`, `y`, `f`, in any order). */
+function streamEntry(fields: string[]): { at: number; type: EventFrame['type']; text: string } | undefined {
+  let at = Number.NaN;
+  let code = '';
+  let text: string | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i] === 't') at = Number(fields[i + 1]);
+    else if (fields[i] === 'y') code = fields[i + 1];
+    else if (fields[i] === 'f') text = fields[i + 1];
+  }
+  const type = typeOfCode(code);
+  return type && text !== undefined && !Number.isNaN(at) ? { at, type, text } : undefined;
 }
 
 function parseInbound(stored: string): InboundPosition | undefined {

@@ -1,0 +1,42 @@
+import { DaemonMessageType, ServerMessageType, type DaemonEventType } from '@arbor/gateway-client/protocol';
+
+/** What a daemon's stream carries: its events, and the daemon's status changes. */
+export type StreamEventType = DaemonEventType | ServerMessageType.DaemonStatus;
+
+/**
+ * One event of a daemon's stream, serialized once: the text every client receives, with the fields
+ * the gateway routes, sequences and counts by — never read back from the text.
+ */
+export class EventFrame {
+  /** The WebSocket text frame of `text`, encoded by the first connection that writes it, shared by the rest. */
+  wire: Buffer | undefined;
+
+  constructor(
+    readonly type: StreamEventType,
+    readonly daemonId: string,
+    readonly epoch: string,
+    readonly seq: number,
+    readonly text: string,
+  ) {}
+
+  static of(type: StreamEventType, daemonId: string, epoch: string, seq: number, payload: unknown): EventFrame {
+    return new EventFrame(type, daemonId, epoch, seq, JSON.stringify({ type, daemonId, epoch, seq, payload }));
+  }
+}
+
+/** One character per type, for the Redis stream and the pub/sub batch header. */
+const CODES: Record<StreamEventType, string> = {
+  [DaemonMessageType.FileChange]: 'f',
+  [DaemonMessageType.TaskStatus]: 't',
+  [DaemonMessageType.WorkspaceUpdate]: 'w',
+  [ServerMessageType.DaemonStatus]: 's',
+};
+const TYPES = new Map(Object.entries(CODES).map(([type, code]) => [code, type as StreamEventType]));
+
+export function typeCode(type: StreamEventType): string {
+  return CODES[type];
+}
+
+export function typeOfCode(code: string): StreamEventType | undefined {
+  return TYPES.get(code);
+}
