@@ -103,7 +103,15 @@ const scenarios = {
     await Promise.race([done, limit.promise]).catch(() => undefined);
     limit.cancel();
     const seconds = (performance.now() - started) / 1000;
-    return { expected: clients * events, delivered, lost: clients * events - delivered, outOfOrder, connectFailures: failures, seconds, deliveriesPerSecond: delivered / seconds };
+    return {
+      expected: clients * events,
+      delivered,
+      lost: clients * events - delivered,
+      outOfOrder,
+      connectFailures: failures,
+      seconds,
+      deliveriesPerSecond: delivered / seconds,
+    };
   },
 
   /** 1 daemon → 1 client: messages/s through the server. */
@@ -183,12 +191,13 @@ const scenarios = {
   async connect() {
     const connections = Number(values.connections);
     // Tokens are minted before the clock starts: a real client arrives with one.
-    const urlsReady = protocol === protocols.arbor ? Array.from({ length: connections }, (_, index) => mintToken({ sub: `user-${index}`, role: 'client', daemons: [DAEMON] })) : [];
+    const urlsReady =
+      protocol === protocols.arbor
+        ? Array.from({ length: connections }, (_, index) => mintToken({ sub: `user-${index}`, role: 'client', daemons: [DAEMON] }))
+        : [];
     const started = performance.now();
     const { peers, failures } = await openMany(connections, Number(values.concurrency), (index, options) =>
-      protocol === protocols.arbor
-        ? arborClientWithToken(urlsReady[index], options)
-        : protocol.client(port, DAEMON, options),
+      protocol === protocols.arbor ? arborClientWithToken(urlsReady[index], options) : protocol.client(port, DAEMON, options),
     );
     const seconds = (performance.now() - started) / 1000;
     for (const peer of peers) peer?.close();
@@ -198,7 +207,9 @@ const scenarios = {
   /** Many authenticated connections held open with protocol pings running. */
   async capacity() {
     const connections = Number(values.connections);
-    const { peers, failures } = await openMany(connections, Number(values.concurrency), (index, options) => protocol.client(port, DAEMON, options, `user-${index}`));
+    const { peers, failures } = await openMany(connections, Number(values.concurrency), (index, options) =>
+      protocol.client(port, DAEMON, options, `user-${index}`),
+    );
     let unexpectedCloses = 0;
     for (const peer of peers) peer?.socket.on('close', () => (unexpectedCloses += 1));
     process.stdout.write('READY\n');

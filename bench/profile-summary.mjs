@@ -1,5 +1,8 @@
 import { readFileSync, readdirSync } from 'node:fs';
-const file = readdirSync(process.argv[2]).filter((f) => f.endsWith('.cpuprofile')).sort().at(-1);
+const file = readdirSync(process.argv[2])
+  .filter((f) => f.endsWith('.cpuprofile'))
+  .sort()
+  .at(-1);
 const profile = JSON.parse(readFileSync(`${process.argv[2]}/${file}`, 'utf8'));
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 const self = new Map();
@@ -25,12 +28,21 @@ for (const [id, t] of counts) {
     const url = n.callFrame.url;
     const m = /node_modules\/((@[^/]+\/)?[^/]+)/.exec(url);
     const pkg = m ? m[1] : url.includes('/work/main/dist') ? 'dist:' + url.split('/dist/')[1] : url.startsWith('node:') ? url : null;
-    if (pkg && !seen.has(pkg)) { seen.add(pkg); pkgTime.set(pkg, (pkgTime.get(pkg) ?? 0) + t); }
+    if (pkg && !seen.has(pkg)) {
+      seen.add(pkg);
+      pkgTime.set(pkg, (pkgTime.get(pkg) ?? 0) + t);
+    }
     cur = parent.get(cur);
   }
 }
 console.log('total ms', (total / 1000).toFixed(0));
 console.log('--- self top 30');
-[...self].sort((a, b) => b[1] - a[1]).slice(0, 30).forEach(([k, t]) => console.log((t / total * 100).toFixed(1).padStart(5) + '%', k));
+[...self]
+  .sort((a, b) => b[1] - a[1])
+  .slice(0, 30)
+  .forEach(([k, t]) => console.log(((t / total) * 100).toFixed(1).padStart(5) + '%', k));
 console.log('--- inclusive by module top 30');
-[...pkgTime].sort((a, b) => b[1] - a[1]).slice(0, 30).forEach(([k, t]) => console.log((t / total * 100).toFixed(1).padStart(5) + '%', k));
+[...pkgTime]
+  .sort((a, b) => b[1] - a[1])
+  .slice(0, 30)
+  .forEach(([k, t]) => console.log(((t / total) * 100).toFixed(1).padStart(5) + '%', k));

@@ -75,7 +75,9 @@ const BENCH_LIMITS = {
 };
 
 // The Node flags `npm start` and the image use (package.json config.nodeFlags): we measure what we ship.
-const NODE_FLAGS = JSON.parse(readFileSync(here('../package.json'), 'utf8')).config.nodeFlags.split(' ').filter(Boolean);
+const NODE_FLAGS = JSON.parse(readFileSync(here('../package.json'), 'utf8'))
+  .config.nodeFlags.split(' ')
+  .filter(Boolean);
 
 const SERVER_COMMANDS = {
   arbor: (port, extraEnv = {}) => ({
@@ -182,10 +184,13 @@ async function runOnce(kind, scenario, scenarioParams, loadgenCount = 1) {
 }
 
 function combine(results, measured, scenarioParams) {
-  const result = results.length === 1 ? { ...results[0] } : results.reduce((sum, part) => {
-    for (const [key, value] of Object.entries(part)) sum[key] = typeof value === 'number' ? (sum[key] ?? 0) + value : value;
-    return sum;
-  }, {});
+  const result =
+    results.length === 1
+      ? { ...results[0] }
+      : results.reduce((sum, part) => {
+          for (const [key, value] of Object.entries(part)) sum[key] = typeof value === 'number' ? (sum[key] ?? 0) + value : value;
+          return sum;
+        }, {});
   result.serverRssBefore = measured.rssBefore;
   result.serverPeakRss = measured.peakRss;
   if (measured.rssAfter !== undefined) {
@@ -200,19 +205,38 @@ function combine(results, measured, scenarioParams) {
 // ---- the run ------------------------------------------------------------------------------
 
 const METRICS = {
-  fanout: [['deliveriesPerSecond', 'deliveries/s', 'higher'], ['serverPeakRss', 'peak RSS bytes', 'lower']],
-  ingress: [['messagesPerSecond', 'messages/s', 'higher'], ['cpuMicrosPerMessage', 'server CPU µs/message', 'lower']],
-  latency: [['p50', 'p50 ms', 'lower'], ['p99', 'p99 ms', 'lower'], ['p999', 'p99.9 ms', 'lower'], ['max', 'max ms', 'lower']],
+  fanout: [
+    ['deliveriesPerSecond', 'deliveries/s', 'higher'],
+    ['serverPeakRss', 'peak RSS bytes', 'lower'],
+  ],
+  ingress: [
+    ['messagesPerSecond', 'messages/s', 'higher'],
+    ['cpuMicrosPerMessage', 'server CPU µs/message', 'lower'],
+  ],
+  latency: [
+    ['p50', 'p50 ms', 'lower'],
+    ['p99', 'p99 ms', 'lower'],
+    ['p999', 'p99.9 ms', 'lower'],
+    ['max', 'max ms', 'lower'],
+  ],
   idle: [['bytesPerConnection', 'bytes/idle connection', 'lower']],
   connect: [['handshakesPerSecond', 'handshakes/s', 'higher']],
-  capacity: [['connected', 'connections held', 'higher'], ['serverRssAfter', 'server RSS bytes', 'lower']],
-  storm: [['secondsUntilAllBack', 's until all back', 'lower'], ['peakHandshakesPerSecond', 'peak handshakes/s', 'info']],
+  capacity: [
+    ['connected', 'connections held', 'higher'],
+    ['serverRssAfter', 'server RSS bytes', 'lower'],
+  ],
+  storm: [
+    ['secondsUntilAllBack', 's until all back', 'lower'],
+    ['peakHandshakesPerSecond', 'peak handshakes/s', 'info'],
+  ],
 };
 
 const runs = [];
 const startedAt = new Date();
 console.log(`Arbor Gateway benchmark ${QUICK ? '(quick)' : ''}: ${params.rounds} round(s), servers ${SERVERS.join(', ')}`);
-console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}, open-files limit ${fdLimit}`);
+console.log(
+  `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}, open-files limit ${fdLimit}`,
+);
 for (let round = 0; round < params.rounds; round += 1) {
   for (const scenario of INTERLEAVED.filter((name) => selected.has(name))) {
     // Rotate the order each round so no server always runs first (or last) on a warm machine.
@@ -254,7 +278,10 @@ const summary = {};
 for (const scenario of Object.keys(METRICS)) {
   for (const [key, label, better] of METRICS[scenario]) {
     for (const server of SERVERS) {
-      const samples = runs.filter((run) => run.scenario === scenario && run.server === server && !run.result.error).map((run) => run.result[key]).filter((value) => typeof value === 'number');
+      const samples = runs
+        .filter((run) => run.scenario === scenario && run.server === server && !run.result.error)
+        .map((run) => run.result[key])
+        .filter((value) => typeof value === 'number');
       if (samples.length === 0) continue;
       (summary[scenario] ??= {})[key] ??= { label, better, servers: {} };
       summary[scenario][key].servers[server] = { median: median(samples), min: Math.min(...samples), max: Math.max(...samples), samples };
@@ -310,11 +337,19 @@ const report = {
   startedAt: startedAt.toISOString(),
   quick: QUICK,
   machine: { cpus: cpus().length, model: cpus()[0]?.model, memoryBytes: totalmem(), node: process.version, openFilesLimit: fdLimit },
-  versions: { ws: require('ws/package.json').version, 'socket.io': require('socket.io/package.json').version, '@nestjs/core': require('@nestjs/core/package.json').version },
+  versions: {
+    ws: require('ws/package.json').version,
+    'socket.io': require('socket.io/package.json').version,
+    '@nestjs/core': require('@nestjs/core/package.json').version,
+  },
   params,
   runs,
   summary,
-  targets: targets.map(([label, measuredValue, check]) => ({ label, value: measuredValue ?? null, met: measuredValue === undefined ? null : check(measuredValue) })),
+  targets: targets.map(([label, measuredValue, check]) => ({
+    label,
+    value: measuredValue ?? null,
+    met: measuredValue === undefined ? null : check(measuredValue),
+  })),
   lossy: lossy.length,
 };
 const file = `${values.out}bench-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`;

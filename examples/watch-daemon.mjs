@@ -20,7 +20,9 @@ const done = () => {
   process.exit(0);
 };
 client.on('state', (state) => console.log(`link: ${state}`));
-client.on('connected', (snapshot) => console.log(`connected: daemon ${snapshot.daemonId} is ${snapshot.daemonStatus}, workspaces [${snapshot.workspaceIds.join(', ')}]`));
+client.on('connected', (snapshot) =>
+  console.log(`connected: daemon ${snapshot.daemonId} is ${snapshot.daemonStatus}, workspaces [${snapshot.workspaceIds.join(', ')}]`),
+);
 client.on('daemon-status', (status) => console.log(`daemon-status: ${status.status}`));
 for (const type of ['file-change', 'workspace-update', 'task-status']) {
   client.on(type, (frame) => {

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import type { Server as HttpServer } from 'node:http';
 import { Logger, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module.js';
@@ -27,7 +28,7 @@ export async function createGatewayApp(config: GatewayConfig): Promise<INestAppl
       fanout: app.get(FanoutBackpressure),
     }),
   );
-  app.getHttpAdapter().getInstance().disable('x-powered-by');
+  (app.getHttpAdapter().getInstance() as { disable(setting: string): void }).disable('x-powered-by');
   app.useGlobalFilters(new HttpErrorFilter());
   new IncompleteRequestGuard(
     {
@@ -37,7 +38,7 @@ export async function createGatewayApp(config: GatewayConfig): Promise<INestAppl
       maxPerAddress: config.maxIncompleteRequestsPerIp,
     },
     app.get(GatewayMetrics),
-  ).attach(app.getHttpServer());
+  ).attach(app.getHttpServer() as HttpServer);
   if (config.jwt.kind === 'secret' && config.jwt.isDevelopmentSecret) {
     new Logger('Config').warn(
       'JWT_SECRET is not set: using the public DEVELOPMENT secret. Anyone can mint tokens for this gateway. Never run it like this in production.',

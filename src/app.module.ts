@@ -16,7 +16,18 @@ export class AppModule {
   static forRoot(config: GatewayConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), LifecycleModule, MetricsCoreModule, RedisModule.forRoot(config), AuthModule, WorkspacesModule, DaemonsModule, GatewayModule, HealthModule, MetricsModule],
+      imports: [
+        ConfigModule.forRoot(config),
+        LifecycleModule,
+        MetricsCoreModule,
+        RedisModule.forRoot(config),
+        AuthModule,
+        WorkspacesModule,
+        DaemonsModule,
+        GatewayModule,
+        HealthModule,
+        MetricsModule,
+      ],
     };
   }
 }

@@ -37,7 +37,10 @@ function sources(directory: string): string[] {
 /** Relative imports of a file, type-only ones included, as resolved .ts paths. */
 function importsOf(file: string): string[] {
   const text = readFileSync(file, 'utf8');
-  const specifiers = [...text.matchAll(/^\s*(?:import|export)\b[^'";]*?from\s+'(\.{1,2}\/[^']+)'/gm), ...text.matchAll(/import\(\s*'(\.{1,2}\/[^']+)'\s*\)/g)].map((match) => match[1]);
+  const specifiers = [
+    ...text.matchAll(/^\s*(?:import|export)\b[^'";]*?from\s+'(\.{1,2}\/[^']+)'/gm),
+    ...text.matchAll(/import\(\s*'(\.{1,2}\/[^']+)'\s*\)/g),
+  ].map((match) => match[1]);
   return specifiers.map((specifier) => resolve(dirname(file), specifier).replace(/\.js$/, '.ts'));
 }
 
@@ -77,7 +80,13 @@ describe('architecture', () => {
     const visit = (file: string, path: string[]): void => {
       if (state.get(file) === 'done') return;
       if (state.get(file) === 'open') {
-        cycles.push(path.slice(path.indexOf(file)).concat(file).map((entry) => relative(SRC, entry)).join(' -> '));
+        cycles.push(
+          path
+            .slice(path.indexOf(file))
+            .concat(file)
+            .map((entry) => relative(SRC, entry))
+            .join(' -> '),
+        );
         return;
       }
       state.set(file, 'open');

@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import type { Server } from 'node:http';
 import { createGatewayApp } from './app.factory.js';
 import { ConfigError } from './config/environment.js';
 import { GatewayConfig } from './config/gateway-config.js';
@@ -33,17 +34,17 @@ async function main(): Promise<void> {
       .drain()
       .then(() => app.close())
       .then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ msg: 'shutdown failed', error: String(error) });
-        process.exit(1);
-      },
-    );
+        () => process.exit(0),
+        (error: unknown) => {
+          logger.error({ msg: 'shutdown failed', error: String(error) });
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   await app.listen(config.port, config.host);
-  const address = app.getHttpServer().address();
+  const address = (app.getHttpServer() as Server).address();
   logger.log({ msg: 'gateway listening', port: typeof address === 'object' && address ? address.port : config.port, path: '/ws' });
 }
 

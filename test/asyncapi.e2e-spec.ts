@@ -2,15 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { getMetadataStorage } from 'class-validator';
 import { parse } from 'yaml';
-import {
-  ClientMessageType,
-  COMMAND_TYPES,
-  DAEMON_EVENT_TYPES,
-  DaemonMessageType,
-  ErrorCode,
-  Role,
-  ServerMessageType,
-} from '@arbor/gateway-client/protocol';
+import { ClientMessageType, COMMAND_TYPES, DAEMON_EVENT_TYPES, DaemonMessageType, ErrorCode, Role, ServerMessageType } from '@arbor/gateway-client/protocol';
 import { ROLES_KEY } from '../src/gateway/roles.decorator.js';
 import { DaemonGateway } from '../src/gateway/daemon.gateway.js';
 import { RefreshTokenDto } from '../src/auth/dto/refresh-token.dto.js';
@@ -68,9 +60,28 @@ describe('docs/asyncapi.yaml', () => {
   });
 
   it('documents what the gateway sends to each role', () => {
-    const toClient = [ServerMessageType.Pong, ServerMessageType.Connected, ServerMessageType.DaemonStatus, ServerMessageType.WorkspaceStatus, ServerMessageType.Ack, ServerMessageType.Error, ServerMessageType.ResyncRequired, ServerMessageType.TokenRefreshed, ...DAEMON_EVENT_TYPES];
+    const toClient = [
+      ServerMessageType.Pong,
+      ServerMessageType.Connected,
+      ServerMessageType.DaemonStatus,
+      ServerMessageType.WorkspaceStatus,
+      ServerMessageType.Ack,
+      ServerMessageType.Error,
+      ServerMessageType.ResyncRequired,
+      ServerMessageType.TokenRefreshed,
+      ...DAEMON_EVENT_TYPES,
+    ];
     expect(operationTypes('sendToClient')).toEqual(sorted(toClient));
-    expect(operationTypes('sendToDaemon')).toEqual(sorted([ServerMessageType.Pong, ServerMessageType.Connected, ServerMessageType.Error, ServerMessageType.Ack, ServerMessageType.TokenRefreshed, ...COMMAND_TYPES]));
+    expect(operationTypes('sendToDaemon')).toEqual(
+      sorted([
+        ServerMessageType.Pong,
+        ServerMessageType.Connected,
+        ServerMessageType.Error,
+        ServerMessageType.Ack,
+        ServerMessageType.TokenRefreshed,
+        ...COMMAND_TYPES,
+      ]),
+    );
   });
 
   it.each([

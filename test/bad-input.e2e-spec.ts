@@ -99,7 +99,12 @@ describe('bad input', () => {
   it('__proto__ and constructor keys → bad_request, and nothing is polluted', async () => {
     await expectError(client, '{"type":"get-workspace-status","payload":{"workspaceId":"w1","__proto__":{"polluted":true}}}', 'bad_request', '__proto__');
     await expectError(client, '{"type":"ping","__proto__":{"polluted":true}}', 'bad_request', '__proto__');
-    await expectError(daemon, { type: 'file-change', payload: { workspaceId: 'w1', path: 'a', event: 'add', constructor: { prototype: { polluted: true } } } }, 'bad_request', 'constructor');
+    await expectError(
+      daemon,
+      { type: 'file-change', payload: { workspaceId: 'w1', path: 'a', event: 'add', constructor: { prototype: { polluted: true } } } },
+      'bad_request',
+      'constructor',
+    );
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     // A value that merely mentions such a word is fine.
     daemon.send({ type: 'file-change', payload: { workspaceId: 'w1', path: 'src/constructor.ts', event: 'add' } });
@@ -133,7 +138,12 @@ describe('bad input', () => {
 
   it('identity comes from the connection: a daemon cannot speak for another daemon', async () => {
     const other = await gateway.client('daemon-2', 'user-2');
-    await expectError(daemon, { type: 'file-change', payload: { workspaceId: 'w1', path: 'a', event: 'add', daemonId: 'daemon-2' } }, 'validation_failed', 'daemonId');
+    await expectError(
+      daemon,
+      { type: 'file-change', payload: { workspaceId: 'w1', path: 'a', event: 'add', daemonId: 'daemon-2' } },
+      'validation_failed',
+      'daemonId',
+    );
     daemon.send({ type: 'file-change', payload: { workspaceId: 'w1', path: 'b', event: 'add' } });
     expect((await client.next('file-change')).daemonId).toBe('daemon-1');
     await other.assertAlive();

@@ -29,7 +29,13 @@ const streams = () => new InMemoryEventStreams(config.replayMaxEvents, config.re
 const user: Principal = { sub: 'user-1', role: Role.Client, daemons: new Set(['d1']), expiresAt: 0, issuedAt: 0 };
 
 function inMemoryCluster(): Cluster {
-  const service = new DaemonService(new InMemoryDaemonBroker(), new WorkspacesService(new InMemoryWorkspaceStatusStore()), config, streams(), new InMemoryCommandLedger(60_000));
+  const service = new DaemonService(
+    new InMemoryDaemonBroker(),
+    new WorkspacesService(new InMemoryWorkspaceStatusStore()),
+    config,
+    streams(),
+    new InMemoryCommandLedger(60_000),
+  );
   service.onModuleInit();
   return { a: service, b: service, close: async () => service.onModuleDestroy() };
 }
@@ -41,7 +47,13 @@ async function redisCluster(): Promise<Cluster> {
     const history = new RedisEventStreams(redis, config.replayMaxEvents, config.replayTtlMs);
     const broker = new RedisDaemonBroker(redis, config, history);
     broker.onModuleInit();
-    const service = new DaemonService(broker, new WorkspacesService(new RedisWorkspaceStatusStore(redis)), config, history, new RedisCommandLedger(redis, 60_000));
+    const service = new DaemonService(
+      broker,
+      new WorkspacesService(new RedisWorkspaceStatusStore(redis)),
+      config,
+      history,
+      new RedisCommandLedger(redis, 60_000),
+    );
     service.onModuleInit();
     return { redis, broker, service };
   });
@@ -136,8 +148,13 @@ describe.each([
   it('forwards a command id once across instances: a retry through the other gets the original outcome', async () => {
     const daemon = new RecordingLink('daemon');
     await cluster.a.connectDaemon('d1', daemon);
-    expect(await cluster.b.sendCommand('d1', user, 'run-task' as never, { taskId: 't1', workspaceId: 'w1', command: 'ls' }, 'cmd-1')).toEqual({ status: 'accepted' });
-    expect(await cluster.a.sendCommand('d1', user, 'run-task' as never, { taskId: 't1', workspaceId: 'w1', command: 'ls' }, 'cmd-1')).toEqual({ status: 'duplicate', outcome: 'accepted' });
+    expect(await cluster.b.sendCommand('d1', user, 'run-task' as never, { taskId: 't1', workspaceId: 'w1', command: 'ls' }, 'cmd-1')).toEqual({
+      status: 'accepted',
+    });
+    expect(await cluster.a.sendCommand('d1', user, 'run-task' as never, { taskId: 't1', workspaceId: 'w1', command: 'ls' }, 'cmd-1')).toEqual({
+      status: 'duplicate',
+      outcome: 'accepted',
+    });
     await waitFor(() => daemon.ofType('run-task').length === 1, 'command at the daemon');
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(daemon.ofType('run-task')).toHaveLength(1);

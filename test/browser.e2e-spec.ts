@@ -24,10 +24,14 @@ describe('DaemonConnectionStatus in headless Chromium against the real gateway',
     await gateway.listening();
   };
   const startSimulator = () => {
-    simulator = spawn(process.execPath, [SIMULATOR, '--daemon', 'daemon-123', '--workspaces', 'w1', '--rate', '2', '--url', `ws://127.0.0.1:${port}/ws`, '--quiet'], {
-      env: { PATH: process.env.PATH ?? '', JWT_SECRET: SECRET },
-      stdio: 'ignore',
-    });
+    simulator = spawn(
+      process.execPath,
+      [SIMULATOR, '--daemon', 'daemon-123', '--workspaces', 'w1', '--rate', '2', '--url', `ws://127.0.0.1:${port}/ws`, '--quiet'],
+      {
+        env: { PATH: process.env.PATH ?? '', JWT_SECRET: SECRET },
+        stdio: 'ignore',
+      },
+    );
   };
   const killSimulator = async () => {
     const exited = new Promise((resolve) => simulator!.once('exit', resolve));
@@ -43,7 +47,10 @@ describe('DaemonConnectionStatus in headless Chromium against the real gateway',
     const jwt = new JwtService({});
     demo = await startDemoServer(`ws://127.0.0.1:${port}/ws`, () => {
       const now = Math.floor(Date.now() / 1000);
-      return jwt.sign({ sub: 'user-1', role: 'client', daemons: ['daemon-123'], aud: 'arbor-gateway', iat: now, exp: now + 300 }, { secret: SECRET, algorithm: 'HS256' });
+      return jwt.sign(
+        { sub: 'user-1', role: 'client', daemons: ['daemon-123'], aud: 'arbor-gateway', iat: now, exp: now + 300 },
+        { secret: SECRET, algorithm: 'HS256' },
+      );
     });
     browser = await chromium.launch({
       executablePath: CHROMIUM,

@@ -25,7 +25,9 @@ describe('gateway-initiated closes come after the replies already owed', () => {
 
   /** The frames after `connected` up to the close, as `reply:id` / `error:code:id` labels. */
   function labels(frames: readonly ReceivedFrame[]): string[] {
-    return frames.filter((frame) => frame.type !== 'connected').map((frame) => (frame.type === 'error' ? `error:${frame.payload.code}:${frame.id ?? ''}` : `${frame.type}:${frame.id}`));
+    return frames
+      .filter((frame) => frame.type !== 'connected')
+      .map((frame) => (frame.type === 'error' ? `error:${frame.payload.code}:${frame.id ?? ''}` : `${frame.type}:${frame.id}`));
   }
 
   /** Checks that the answered ids are p1…pK in order, and returns K. */

@@ -148,7 +148,9 @@ describe('Redis restarted empty', () => {
       }, 'events after the restart');
       expect(client.position!.epoch).not.toBe(oldPosition.epoch);
       expect(resyncs).toContain('epoch_changed');
-      const stale = new TestPeer(`ws://127.0.0.1:${portB}/ws?daemonId=d-epoch&since=${oldPosition.epoch}:${oldPosition.seq}&token=${signToken(SECRET, { sub: 'user-2', role: Role.Client, daemons: ['d-epoch'] })}`);
+      const stale = new TestPeer(
+        `ws://127.0.0.1:${portB}/ws?daemonId=d-epoch&since=${oldPosition.epoch}:${oldPosition.seq}&token=${signToken(SECRET, { sub: 'user-2', role: Role.Client, daemons: ['d-epoch'] })}`,
+      );
       expect((await stale.next('connected')).payload.recovered).toBe(false);
       expect((await stale.next('resync-required')).payload.reason).toBe('epoch_changed');
       stale.terminate();
@@ -161,4 +163,3 @@ describe('Redis restarted empty', () => {
     }
   });
 });
-

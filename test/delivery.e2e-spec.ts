@@ -20,8 +20,7 @@ describe('ordered, resumable event streams (single instance)', () => {
     await gateway.stop();
   });
 
-  const resume = (since: string) =>
-    gateway.open(gateway.wsUrl({ daemonId: 'd1', since, token: gateway.token(Role.Client, 'user-1', { daemons: ['d1'] }) }));
+  const resume = (since: string) => gateway.open(gateway.wsUrl({ daemonId: 'd1', since, token: gateway.token(Role.Client, 'user-1', { daemons: ['d1'] }) }));
 
   it('numbers every event of a daemon: one epoch, strictly increasing seq, daemon-status included', async () => {
     const client = await gateway.client('d1');
@@ -34,7 +33,13 @@ describe('ordered, resumable event streams (single instance)', () => {
     const sequenced = client.received.filter((frame) => frame.seq !== undefined);
     expect(sequenced[0]).toMatchObject({ type: 'daemon-status', seq: 1, epoch: connected.stream.epoch });
     expect(sequenced.map((frame) => frame.seq)).toEqual(Array.from({ length: 21 }, (_, i) => i + 1));
-    expect(frames[0]).toEqual({ type: 'file-change', daemonId: 'd1', epoch: connected.stream.epoch, seq: 2, payload: { workspaceId: 'w1', path: 'p0', event: 'change' } });
+    expect(frames[0]).toEqual({
+      type: 'file-change',
+      daemonId: 'd1',
+      epoch: connected.stream.epoch,
+      seq: 2,
+      payload: { workspaceId: 'w1', path: 'p0', event: 'change' },
+    });
   });
 
   it('a client resuming from its position gets the snapshot, then exactly the missed events, then live ones', async () => {
@@ -87,8 +92,17 @@ describe('ordered, resumable event streams (single instance)', () => {
     await daemon.assertAlive();
     const resumed = await resume(`${old.epoch}:${old.seq}`);
     const connected = await resumed.next('connected');
-    expect(connected.payload).toMatchObject({ recovered: false, daemonStatus: 'online', workspaceStatuses: { w1: 'unknown' }, stream: { epoch: old.epoch, seq: old.seq! + 150 } });
-    expect(await resumed.next('resync-required')).toEqual({ type: 'resync-required', daemonId: 'd1', payload: { reason: 'history_expired', stream: connected.payload.stream } });
+    expect(connected.payload).toMatchObject({
+      recovered: false,
+      daemonStatus: 'online',
+      workspaceStatuses: { w1: 'unknown' },
+      stream: { epoch: old.epoch, seq: old.seq! + 150 },
+    });
+    expect(await resumed.next('resync-required')).toEqual({
+      type: 'resync-required',
+      daemonId: 'd1',
+      payload: { reason: 'history_expired', stream: connected.payload.stream },
+    });
     daemon.send(fileChange('live'));
     expect((await resumed.next('file-change')).seq).toBe(old.seq! + 151);
   });
@@ -172,7 +186,9 @@ describe('slow consumers', () => {
       // It resumes from its position like any reconnect.
       const seen = stalled.received.filter((frame) => frame.type === 'file-change');
       const position = seen.length ? { epoch: seen.at(-1)!.epoch, seq: seen.at(-1)!.seq } : stalled.received[0].payload.stream;
-      const resumed = await gateway.open(gateway.wsUrl({ daemonId: 'd1', since: `${position.epoch}:${position.seq}`, token: gateway.token(Role.Client, 'user-2', { daemons: ['d1'] }) }));
+      const resumed = await gateway.open(
+        gateway.wsUrl({ daemonId: 'd1', since: `${position.epoch}:${position.seq}`, token: gateway.token(Role.Client, 'user-2', { daemons: ['d1'] }) }),
+      );
       expect((await resumed.next('connected')).payload.recovered).toBe(true);
       const rest = await resumed.collect('file-change', total - seen.length, 15_000);
       expect([...seen, ...rest].map((frame) => Number(frame.payload.path.split('/')[1]))).toEqual(Array.from({ length: total }, (_, i) => i));

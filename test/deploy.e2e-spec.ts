@@ -103,7 +103,16 @@ describe('deploy files', () => {
       cpSync(join(root, 'sdk/dist'), join(app, 'sdk/dist'), { recursive: true });
       const child = spawn(process.execPath, [...nodeFlags, 'dist/main.js'], {
         cwd: app,
-        env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', JWT_SECRET: 'image-test-secret-at-least-32-characters', ALLOWED_ORIGINS: 'https://app.example.com', WEBSOCKET_PORT: '0', HOST: '127.0.0.1', DRAIN_DELAY_MS: '0', DRAIN_WINDOW_MS: '0' },
+        env: {
+          PATH: process.env.PATH ?? '',
+          NODE_ENV: 'production',
+          JWT_SECRET: 'image-test-secret-at-least-32-characters',
+          ALLOWED_ORIGINS: 'https://app.example.com',
+          WEBSOCKET_PORT: '0',
+          HOST: '127.0.0.1',
+          DRAIN_DELAY_MS: '0',
+          DRAIN_WINDOW_MS: '0',
+        },
       });
       let output = '';
       child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));

@@ -33,7 +33,14 @@ describe('rolling deploy: SIGTERM drains an instance without anyone losing anyth
     };
 
     const daemons = ['d-a', 'd-b'].map((daemonId, index) => {
-      const daemon = new DaemonClient({ url: route(index === 0 ? portA : portB), WebSocket: WS, getToken: () => signToken(SECRET, { sub: daemonId, role: Role.Daemon }), network: null, minDelay: 20, maxDelay: 200 });
+      const daemon = new DaemonClient({
+        url: route(index === 0 ? portA : portB),
+        WebSocket: WS,
+        getToken: () => signToken(SECRET, { sub: daemonId, role: Role.Daemon }),
+        network: null,
+        minDelay: 20,
+        maxDelay: 200,
+      });
       return { daemonId, daemon, sent: 0 };
     });
     const clients = Array.from({ length: 20 }, (_, index) => {
@@ -56,7 +63,10 @@ describe('rolling deploy: SIGTERM drains an instance without anyone losing anyth
       return { client, daemonId, seen, closes, resyncs, onA: index < 10 };
     });
     try {
-      await waitFor(() => daemons.every(({ daemon }) => daemon.state === ConnectionState.Open) && clients.every(({ client }) => client.daemonStatus === 'online'), 'everyone connected');
+      await waitFor(
+        () => daemons.every(({ daemon }) => daemon.state === ConnectionState.Open) && clients.every(({ client }) => client.daemonStatus === 'online'),
+        'everyone connected',
+      );
       const streaming = setInterval(() => {
         for (const entry of daemons) for (let i = 0; i < 5; i += 1) entry.daemon.fileChange('w1', `e${entry.sent++}`, 'change');
       }, 10);

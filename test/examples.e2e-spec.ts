@@ -30,7 +30,9 @@ describe('README walk-throughs', () => {
         CLIENT_TOKEN: gateway.token(Role.Client, 'user-1', { daemons: ['daemon-123'] }),
       },
     });
-    expect(stdout).toMatch(/client ← \{"type":"file-change","daemonId":"daemon-123","epoch":"[\w-]+","seq":2,"payload":\{"workspaceId":"w1","path":"src\/a.ts","event":"change"\}\}/);
+    expect(stdout).toMatch(
+      /client ← \{"type":"file-change","daemonId":"daemon-123","epoch":"[\w-]+","seq":2,"payload":\{"workspaceId":"w1","path":"src\/a.ts","event":"change"\}\}/,
+    );
     expect(stdout).toContain('file-change arrived at the client for daemon-123: src/a.ts (change)');
   });
 

@@ -48,7 +48,8 @@ function viewer(port: number, path: string, after?: number, pace?: { bytes: numb
     (payload) => {
       const seq = fileChangeSeq(payload);
       if (seq === undefined) {
-        if (payload.includes('"type":"connected"')) state.epoch ??= (JSON.parse(payload.toString()) as { payload: { stream: { epoch: string } } }).payload.stream.epoch;
+        if (payload.includes('"type":"connected"'))
+          state.epoch ??= (JSON.parse(payload.toString()) as { payload: { stream: { epoch: string } } }).payload.stream.epoch;
         return;
       }
       if ((state.events > 0 || after !== undefined) && seq !== state.lastSeq + 1) state.outOfOrder += 1;
@@ -61,7 +62,10 @@ function viewer(port: number, path: string, after?: number, pace?: { bytes: numb
   return state;
 }
 
-const opened = (socket: WebSocket) => new Promise<void>((resolve, reject) => (socket.readyState === WebSocket.OPEN ? resolve() : (socket.once('open', () => resolve()), socket.once('error', reject))));
+const opened = (socket: WebSocket) =>
+  new Promise<void>((resolve, reject) =>
+    socket.readyState === WebSocket.OPEN ? resolve() : (socket.once('open', () => resolve()), socket.once('error', reject)),
+  );
 const metric = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
 
 describe('fan-out burst: coalesced writes and backpressure to the daemon', () => {
@@ -88,7 +92,9 @@ describe('fan-out burst: coalesced writes and backpressure to the daemon', () =>
     await opened(daemon);
     // Healthy viewers read at a steady 1.6 MB/s each: slower than the daemon can send, so they hold
     // it back, and all alike, so none falls behind the others. The slow one reads 80 KB/s.
-    const healthy = Array.from({ length: VIEWERS - 1 }, (_, i) => viewer(port, `/ws?daemonId=burst&token=${clientToken(`viewer-${i}`)}`, undefined, { bytes: 32 * 1024, ms: 20 }));
+    const healthy = Array.from({ length: VIEWERS - 1 }, (_, i) =>
+      viewer(port, `/ws?daemonId=burst&token=${clientToken(`viewer-${i}`)}`, undefined, { bytes: 32 * 1024, ms: 20 }),
+    );
     const slow = viewer(port, `/ws?daemonId=burst&token=${clientToken('slow-viewer')}`, undefined, { bytes: 4 * 1024, ms: 50 });
     await waitFor(() => [...healthy, slow].every((entry) => entry.epoch !== undefined), 'every viewer admitted');
 

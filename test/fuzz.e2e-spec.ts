@@ -30,23 +30,34 @@ const VALID = [
 
 type Fuzzed = { text: string } | { bytes: Uint8Array; binary: boolean };
 
-const mutated = fc.tuple(fc.constantFrom(...VALID), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 3 }), fc.string({ maxLength: 4 })), { minLength: 1, maxLength: 6 })).map(([text, edits]) => {
-  let out = text;
-  for (const [at, op, insert] of edits) {
-    const i = at % (out.length + 1);
-    if (op === 0) out = out.slice(0, i) + insert + out.slice(i); // insert
-    else if (op === 1) out = out.slice(0, i) + out.slice(i + 1 + insert.length); // delete
-    else if (op === 2) out = out.slice(0, i); // truncate
-    else out = out.slice(0, i) + insert + out.slice(i + insert.length); // overwrite
-  }
-  return out;
-});
+const mutated = fc
+  .tuple(fc.constantFrom(...VALID), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 3 }), fc.string({ maxLength: 4 })), { minLength: 1, maxLength: 6 }))
+  .map(([text, edits]) => {
+    let out = text;
+    for (const [at, op, insert] of edits) {
+      const i = at % (out.length + 1);
+      if (op === 0)
+        out = out.slice(0, i) + insert + out.slice(i); // insert
+      else if (op === 1)
+        out = out.slice(0, i) + out.slice(i + 1 + insert.length); // delete
+      else if (op === 2)
+        out = out.slice(0, i); // truncate
+      else out = out.slice(0, i) + insert + out.slice(i + insert.length); // overwrite
+    }
+    return out;
+  });
 
 const frameShaped = fc
   .record(
     {
       type: fc.oneof(fc.constantFrom(...TYPES), fc.string()),
-      payload: fc.oneof(fc.jsonValue({ maxDepth: 4 }), fc.dictionary(fc.constantFrom('workspaceId', 'path', 'event', 'taskId', 'status', 'token', '__proto__', 'constructor', 'x'), fc.jsonValue({ maxDepth: 3 }))),
+      payload: fc.oneof(
+        fc.jsonValue({ maxDepth: 4 }),
+        fc.dictionary(
+          fc.constantFrom('workspaceId', 'path', 'event', 'taskId', 'status', 'token', '__proto__', 'constructor', 'x'),
+          fc.jsonValue({ maxDepth: 3 }),
+        ),
+      ),
       id: fc.oneof(fc.string({ maxLength: 140 }), fc.integer(), fc.constant(null)),
       seq: fc.oneof(fc.integer(), fc.double(), fc.string()),
       extra: fc.jsonValue({ maxDepth: 2 }),

@@ -43,7 +43,16 @@ describe('a daemon reconnecting at once to another instance (two instances on Re
 
   beforeAll(async () => {
     for (let i = 0; i < 2; i += 1) {
-      processes.push(new GatewayProcess({ WEBSOCKET_PORT: '0', HOST: '127.0.0.1', JWT_SECRET: SECRET, LOG_LEVEL: 'info', REDIS_URL: SHARED_REDIS_URL, REDIS_KEY_PREFIX: prefix }));
+      processes.push(
+        new GatewayProcess({
+          WEBSOCKET_PORT: '0',
+          HOST: '127.0.0.1',
+          JWT_SECRET: SECRET,
+          LOG_LEVEL: 'info',
+          REDIS_URL: SHARED_REDIS_URL,
+          REDIS_KEY_PREFIX: prefix,
+        }),
+      );
     }
     ports = await Promise.all(processes.map((process) => process.listening()));
   });
@@ -53,7 +62,8 @@ describe('a daemon reconnecting at once to another instance (two instances on Re
     await deletePrefix(SHARED_REDIS_URL, prefix);
   });
 
-  const daemonUrl = (port: number, daemonId: string, session: string) => `ws://127.0.0.1:${port}/ws?session=${session}&token=${token({ sub: daemonId, role: Role.Daemon })}`;
+  const daemonUrl = (port: number, daemonId: string, session: string) =>
+    `ws://127.0.0.1:${port}/ws?session=${session}&token=${token({ sub: daemonId, role: Role.Daemon })}`;
   const clientUrl = (port: number, daemonId: string, user: string) =>
     `ws://127.0.0.1:${port}/ws?daemonId=${daemonId}&token=${token({ sub: user, role: Role.Client, daemons: [daemonId] })}`;
 
@@ -91,7 +101,11 @@ describe('a daemon reconnecting at once to another instance (two instances on Re
       const { lastSeq } = (await again.next('connected')).payload as { lastSeq: number };
       await burst(again, lastSeq + 1, total);
       try {
-        await waitFor(() => clients.every((client) => client.received.filter((frame) => frame.type === 'file-change').length >= total), `${total} events at both clients`, 5000);
+        await waitFor(
+          () => clients.every((client) => client.received.filter((frame) => frame.type === 'file-change').length >= total),
+          `${total} events at both clients`,
+          5000,
+        );
       } catch {
         // Missing events are reported by the verdict below.
       }
@@ -99,7 +113,10 @@ describe('a daemon reconnecting at once to another instance (two instances on Re
       await new Promise((resolve) => setTimeout(resolve, 100));
       clients.forEach((client, index) => {
         const problems = verdict(client.received, total);
-        if (problems.length) failures.push(`round ${round} (seed ${seed}, ${total} events, cut after ${cutAfter}, delay ${delayMs} ms, lastSeq ${lastSeq}) client ${index}: ${problems.join('; ')}`);
+        if (problems.length)
+          failures.push(
+            `round ${round} (seed ${seed}, ${total} events, cut after ${cutAfter}, delay ${delayMs} ms, lastSeq ${lastSeq}) client ${index}: ${problems.join('; ')}`,
+          );
       });
       again.terminate();
       for (const client of clients) client.terminate();
@@ -118,7 +135,10 @@ describe('a daemon reconnecting at once to another instance (two instances on Re
       // Sessions differ per period: each connection numbers its own events from 1.
       for (let n = 1; n <= 150; n += 1) daemon.send({ type: 'file-change', seq: n, payload: { workspaceId: 'w1', path: `/${next + n - 1}`, event: 'change' } });
       next += 150;
-      await waitFor(() => clients.every((client) => client.received.filter((frame) => frame.type === 'file-change').length >= next - 1), 'the period delivered everywhere');
+      await waitFor(
+        () => clients.every((client) => client.received.filter((frame) => frame.type === 'file-change').length >= next - 1),
+        'the period delivered everywhere',
+      );
       daemon.close();
       await daemon.closed;
       // The clean close's offline status is part of the stream; let it land before the next period.

@@ -81,6 +81,8 @@ describe('half-sent upgrade requests', () => {
   });
 
   it('a request timeout shorter than the headers timeout is refused at boot, naming both variables', async () => {
-    await expect(GatewayHarness.start({ HTTP_HEADERS_TIMEOUT_MS: '5000', HTTP_REQUEST_TIMEOUT_MS: '1000' })).rejects.toThrow(/HTTP_REQUEST_TIMEOUT_MS \(1000\) must be at least HTTP_HEADERS_TIMEOUT_MS \(5000\)/);
+    await expect(GatewayHarness.start({ HTTP_HEADERS_TIMEOUT_MS: '5000', HTTP_REQUEST_TIMEOUT_MS: '1000' })).rejects.toThrow(
+      /HTTP_REQUEST_TIMEOUT_MS \(1000\) must be at least HTTP_HEADERS_TIMEOUT_MS \(5000\)/,
+    );
   });
 });

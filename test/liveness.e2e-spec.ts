@@ -58,7 +58,9 @@ describe('daemon heartbeats and connection liveness', () => {
 
   it('terminates a half-open connection that stops answering protocol pings', async () => {
     await gateway.daemon('daemon-1');
-    const silent = await gateway.open(gateway.wsUrl({ daemonId: 'daemon-1', token: gateway.token('client' as never, 'user-1', { daemons: ['daemon-1'] }) }), { autoPong: false });
+    const silent = await gateway.open(gateway.wsUrl({ daemonId: 'daemon-1', token: gateway.token('client' as never, 'user-1', { daemons: ['daemon-1'] }) }), {
+      autoPong: false,
+    });
     await silent.next('connected');
     const healthy = await gateway.client('daemon-1', 'user-2');
     expect((await silent.waitClosed()).code).toBe(1006);

@@ -21,7 +21,9 @@ function parse(text: string): Sample[] {
 }
 
 const value = (samples: Sample[], name: string, labels: Record<string, string> = {}) =>
-  samples.filter((sample) => sample.name === name && Object.entries(labels).every(([key, expected]) => sample.labels[key] === expected)).reduce((sum, sample) => sum + sample.value, 0);
+  samples
+    .filter((sample) => sample.name === name && Object.entries(labels).every(([key, expected]) => sample.labels[key] === expected))
+    .reduce((sum, sample) => sum + sample.value, 0);
 
 describe('GET /metrics', () => {
   it('exposes every family, with bounded labels, and counts what a scripted session did', async () => {
@@ -36,11 +38,19 @@ describe('GET /metrics', () => {
       await clients[0].next('error');
       const refused = await gateway.open(gateway.wsUrl({ daemonId: 'daemon-secret-id', token: 'garbage' }));
       await refused.waitClosed();
-      const forbidden = await gateway.open(gateway.wsUrl({ daemonId: 'other', token: gateway.token(Role.Client, 'user-3', { daemons: ['daemon-secret-id'] }) }));
+      const forbidden = await gateway.open(
+        gateway.wsUrl({ daemonId: 'other', token: gateway.token(Role.Client, 'user-3', { daemons: ['daemon-secret-id'] }) }),
+      );
       await forbidden.waitClosed();
       const position = clients[1].received.filter((frame) => frame.type === 'file-change')[10];
       clients[1].terminate();
-      const resumed = await gateway.open(gateway.wsUrl({ daemonId: 'daemon-secret-id', since: `${position.epoch}:${position.seq}`, token: gateway.token(Role.Client, 'user-secret-2', { daemons: ['daemon-secret-id'] }) }));
+      const resumed = await gateway.open(
+        gateway.wsUrl({
+          daemonId: 'daemon-secret-id',
+          since: `${position.epoch}:${position.seq}`,
+          token: gateway.token(Role.Client, 'user-secret-2', { daemons: ['daemon-secret-id'] }),
+        }),
+      );
       await resumed.collect('file-change', 14);
       await new Promise((resolve) => setTimeout(resolve, 50));
 
@@ -52,10 +62,27 @@ describe('GET /metrics', () => {
       // No unbounded values in labels.
       expect(text).not.toMatch(/daemon-secret-id|user-secret/);
       for (const family of [
-        'arbor_connections', 'arbor_connects_total', 'arbor_disconnects_total', 'arbor_auth_failures_total', 'arbor_messages_in_total',
-        'arbor_messages_out_total', 'arbor_received_bytes_total', 'arbor_sent_bytes_total', 'arbor_fanout_duration_seconds_bucket',
-        'arbor_replay_total', 'arbor_slow_consumer_closes_total', 'arbor_rate_limited_messages_total', 'arbor_daemons', 'arbor_draining',
-        'arbor_drain_remaining_connections', 'arbor_handshake_refusals_total', 'arbor_token_refreshes_total', 'arbor_authorization_closes_total', 'nodejs_eventloop_lag_seconds', 'process_cpu_user_seconds_total', 'nodejs_heap_size_used_bytes',
+        'arbor_connections',
+        'arbor_connects_total',
+        'arbor_disconnects_total',
+        'arbor_auth_failures_total',
+        'arbor_messages_in_total',
+        'arbor_messages_out_total',
+        'arbor_received_bytes_total',
+        'arbor_sent_bytes_total',
+        'arbor_fanout_duration_seconds_bucket',
+        'arbor_replay_total',
+        'arbor_slow_consumer_closes_total',
+        'arbor_rate_limited_messages_total',
+        'arbor_daemons',
+        'arbor_draining',
+        'arbor_drain_remaining_connections',
+        'arbor_handshake_refusals_total',
+        'arbor_token_refreshes_total',
+        'arbor_authorization_closes_total',
+        'nodejs_eventloop_lag_seconds',
+        'process_cpu_user_seconds_total',
+        'nodejs_heap_size_used_bytes',
       ]) {
         expect(samples.some((sample) => sample.name === family)).toBe(true);
       }

@@ -1,6 +1,6 @@
 import { Role } from '@arbor/gateway-client/protocol';
 import { GatewayProcess } from './support/gateway-process.js';
-import { freePort, waitFor, waitForAsync } from './support/ports.js';
+import { freePort, waitForAsync } from './support/ports.js';
 import { deletePrefix, DisposableRedis, SHARED_REDIS_URL, uniquePrefix } from './support/redis.js';
 import { TestPeer } from './support/test-peer.js';
 import { signToken } from './support/tokens.js';
@@ -12,7 +12,15 @@ class Instance {
   readonly process: GatewayProcess;
   port = 0;
   constructor(redisUrl: string, prefix: string) {
-    this.process = new GatewayProcess({ WEBSOCKET_PORT: '0', HOST: '127.0.0.1', JWT_SECRET: SECRET, LOG_LEVEL: 'info', REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix, ...TIMING });
+    this.process = new GatewayProcess({
+      WEBSOCKET_PORT: '0',
+      HOST: '127.0.0.1',
+      JWT_SECRET: SECRET,
+      LOG_LEVEL: 'info',
+      REDIS_URL: redisUrl,
+      REDIS_KEY_PREFIX: prefix,
+      ...TIMING,
+    });
   }
   async started(): Promise<this> {
     this.port = await this.process.listening();
@@ -22,7 +30,9 @@ class Instance {
     return new TestPeer(`ws://127.0.0.1:${this.port}/ws?token=${signToken(SECRET, { sub: daemonId, role: Role.Daemon })}`);
   }
   client(daemonId: string, userId = 'user-1'): TestPeer {
-    return new TestPeer(`ws://127.0.0.1:${this.port}/ws?daemonId=${daemonId}&token=${signToken(SECRET, { sub: userId, role: Role.Client, daemons: [daemonId] })}`);
+    return new TestPeer(
+      `ws://127.0.0.1:${this.port}/ws?daemonId=${daemonId}&token=${signToken(SECRET, { sub: userId, role: Role.Client, daemons: [daemonId] })}`,
+    );
   }
   async health(path: string): Promise<{ status: number; body: any }> {
     const response = await fetch(`http://127.0.0.1:${this.port}${path}`);
@@ -216,4 +226,3 @@ describe('Redis faults', () => {
     expect(b.process.stderr).not.toMatch(/Unhandled|unhandledRejection/i);
   });
 });
-

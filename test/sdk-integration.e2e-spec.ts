@@ -10,7 +10,10 @@ const FAST_RETRY = { minDelay: 100, maxDelay: 1000, network: null } as const;
 
 function mint(claims: Record<string, unknown>): string {
   const now = Math.floor(Date.now() / 1000);
-  return new JwtService({}).sign({ aud: 'arbor-gateway', iat: now, exp: now + 300, jti: `${Math.random()}`, ...claims }, { secret: SECRET, algorithm: 'HS256' });
+  return new JwtService({}).sign(
+    { aud: 'arbor-gateway', iat: now, exp: now + 300, jti: `${Math.random()}`, ...claims },
+    { secret: SECRET, algorithm: 'HS256' },
+  );
 }
 
 /** A getToken that counts calls, remembers what it issued, and can be held closed. */

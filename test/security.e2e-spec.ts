@@ -72,7 +72,14 @@ describe('security: HS256 gateway', () => {
   afterEach(async () => assertUnaffected(gateway, pair));
   afterAll(async () => gateway.stop());
 
-  const claims = (extra: Record<string, unknown> = {}) => ({ sub: 'd-evil', role: 'daemon', aud: 'arbor-gateway', iat: nowSeconds(), exp: nowSeconds() + 60, ...extra });
+  const claims = (extra: Record<string, unknown> = {}) => ({
+    sub: 'd-evil',
+    role: 'daemon',
+    aud: 'arbor-gateway',
+    iat: nowSeconds(),
+    exp: nowSeconds() + 60,
+    ...extra,
+  });
   const connectWith = (token: string, query: Record<string, string> = {}) => gateway.open(gateway.wsUrl({ token, ...query }));
 
   describe('tokens → 4401 unauthorized', () => {
@@ -90,7 +97,10 @@ describe('security: HS256 gateway', () => {
     it.each([
       ['signed with another secret', () => handcraftToken({ alg: 'HS256' }, claims(), 'another-secret-of-at-least-32-characters!!')],
       ['HS256 signed with an RSA public key PEM as the secret', () => handcraftToken({ alg: 'HS256' }, claims(), RSA_PUBLIC_PEM)],
-      ['RS256 (this gateway holds a secret: only HS256)', () => jwt.sign(claims(), { privateKey: rsa.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), algorithm: 'RS256' })],
+      [
+        'RS256 (this gateway holds a secret: only HS256)',
+        () => jwt.sign(claims(), { privateKey: rsa.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), algorithm: 'RS256' }),
+      ],
       ['a wrong aud', () => handcraftToken({ alg: 'HS256' }, claims({ aud: 'another-service' }), TEST_SECRET)],
       ['no aud', () => handcraftToken({ alg: 'HS256' }, claims({ aud: undefined }), TEST_SECRET)],
       ['nbf in the future', () => handcraftToken({ alg: 'HS256' }, claims({ nbf: nowSeconds() + 120 }), TEST_SECRET)],
@@ -99,8 +109,14 @@ describe('security: HS256 gateway', () => {
       ['a lifetime over TOKEN_MAX_TTL_SECONDS', () => handcraftToken({ alg: 'HS256' }, claims({ exp: nowSeconds() + 3600 }), TEST_SECRET)],
       ['iat in the future', () => handcraftToken({ alg: 'HS256' }, claims({ iat: nowSeconds() + 120, exp: nowSeconds() + 180 }), TEST_SECRET)],
       ['an unknown role', () => handcraftToken({ alg: 'HS256' }, claims({ role: 'admin' }), TEST_SECRET)],
-      ['a client token with more daemons than MAX_DAEMONS_PER_TOKEN', () => handcraftToken({ alg: 'HS256' }, claims({ role: 'client', daemons: Array.from({ length: 1025 }, (_, i) => i.toString(36)) }), TEST_SECRET)],
-      ['crit naming an extension we do not understand (RFC 7515 §4.1.11), signed with the real secret', () => handcraftToken({ alg: 'HS256', typ: 'JWT', crit: ['some-extension'], 'some-extension': true }, claims(), TEST_SECRET)],
+      [
+        'a client token with more daemons than MAX_DAEMONS_PER_TOKEN',
+        () => handcraftToken({ alg: 'HS256' }, claims({ role: 'client', daemons: Array.from({ length: 1025 }, (_, i) => i.toString(36)) }), TEST_SECRET),
+      ],
+      [
+        'crit naming an extension we do not understand (RFC 7515 §4.1.11), signed with the real secret',
+        () => handcraftToken({ alg: 'HS256', typ: 'JWT', crit: ['some-extension'], 'some-extension': true }, claims(), TEST_SECRET),
+      ],
       ['an empty crit, signed with the real secret', () => handcraftToken({ alg: 'HS256', crit: [] }, claims(), TEST_SECRET)],
       ['garbage', () => 'not.a.token'],
       ['a 9 000-character token', () => `${'a'.repeat(9000)}.b.c`],
@@ -115,7 +131,11 @@ describe('security: HS256 gateway', () => {
     });
 
     it('a path-like kid is only a header field: it opens nothing', async () => {
-      await expectClosed(await connectWith(handcraftToken({ alg: 'HS256', kid: '../../../../etc/passwd' }, claims(), 'wrong-secret-wrong-secret-wrong-secret!')), 4401, 'unauthorized');
+      await expectClosed(
+        await connectWith(handcraftToken({ alg: 'HS256', kid: '../../../../etc/passwd' }, claims(), 'wrong-secret-wrong-secret-wrong-secret!')),
+        4401,
+        'unauthorized',
+      );
     });
 
     it('no token at all, and a malformed Authorization header', async () => {
@@ -125,7 +145,7 @@ describe('security: HS256 gateway', () => {
   });
 
   describe('access → 4403 forbidden, and no enumeration', () => {
-    it('daemon A claiming daemon B\'s id', async () => {
+    it("daemon A claiming daemon B's id", async () => {
       await expectClosed(await connectWith(gateway.token(Role.Daemon, 'daemon-a'), { daemonId: 'bystander' }), 4403, 'forbidden');
     });
 
@@ -145,7 +165,10 @@ describe('security: HS256 gateway', () => {
       other.send({ type: 'heartbeat', payload: { workspaceIds: ['secret-ws'] } });
       await other.assertAlive();
       const client = await gateway.client('bystander', 'curious');
-      const [foreign, absent] = [await client.request('get-workspace-status', { workspaceId: 'secret-ws' }), await client.request('get-workspace-status', { workspaceId: 'nope-ws' })];
+      const [foreign, absent] = [
+        await client.request('get-workspace-status', { workspaceId: 'secret-ws' }),
+        await client.request('get-workspace-status', { workspaceId: 'nope-ws' }),
+      ];
       expect({ ...foreign, id: undefined, payload: { ...foreign.payload, message: foreign.payload.message.replace('secret-ws', 'X') } }).toEqual({
         ...absent,
         id: undefined,
@@ -253,13 +276,13 @@ describe('security: HS256 gateway', () => {
   });
 
   describe('refresh-token on a live connection', () => {
-    it('another subject\'s token closes with 4403', async () => {
+    it("another subject's token closes with 4403", async () => {
       const client = await gateway.client('bystander', 'refresher');
       client.send({ type: 'refresh-token', id: 'r1', payload: { token: gateway.token(Role.Client, 'someone-else', { daemons: ['bystander'] }) } });
       await expectClosed(client, 4403, 'forbidden');
     });
 
-    it('a token without access to the connection\'s daemon closes with 4403', async () => {
+    it("a token without access to the connection's daemon closes with 4403", async () => {
       const client = await gateway.client('bystander', 'narrowed');
       client.send({ type: 'refresh-token', id: 'r1', payload: { token: gateway.token(Role.Client, 'narrowed', { daemons: ['elsewhere'] }) } });
       await expectClosed(client, 4403, 'forbidden');
@@ -267,8 +290,18 @@ describe('security: HS256 gateway', () => {
 
     it.each([
       ['garbage', () => 'garbage'],
-      ['alg none', () => handcraftToken({ alg: 'none' }, { sub: 'refresher2', role: 'client', daemons: ['bystander'], aud: 'arbor-gateway', iat: nowSeconds(), exp: nowSeconds() + 60 })],
-      ['an expired token', () => gateway.token(Role.Client, 'refresher2', { daemons: ['bystander'], claims: { iat: nowSeconds() - 100, exp: nowSeconds() - 5 } })],
+      [
+        'alg none',
+        () =>
+          handcraftToken(
+            { alg: 'none' },
+            { sub: 'refresher2', role: 'client', daemons: ['bystander'], aud: 'arbor-gateway', iat: nowSeconds(), exp: nowSeconds() + 60 },
+          ),
+      ],
+      [
+        'an expired token',
+        () => gateway.token(Role.Client, 'refresher2', { daemons: ['bystander'], claims: { iat: nowSeconds() - 100, exp: nowSeconds() - 5 } }),
+      ],
     ])('%s → unauthorized, connection kept until its own deadline', async (_label, makeToken) => {
       const client = await gateway.client('bystander', 'refresher2');
       await expectError(client, { type: 'refresh-token', payload: { token: makeToken() } }, 'unauthorized');
@@ -334,7 +367,11 @@ describe('security: Origin, caps and rates', () => {
     await client.next('connected');
     for (let i = 0; i < 45; i += 1) client.send({ type: 'ping', id: `p${i}` });
     const limited = await client.collect('error', 3);
-    expect(limited[0]).toMatchObject({ type: 'error', id: expect.stringMatching(/^p\d+$/), payload: { code: 'rate_limited', retryAfterMs: expect.any(Number) } });
+    expect(limited[0]).toMatchObject({
+      type: 'error',
+      id: expect.stringMatching(/^p\d+$/),
+      payload: { code: 'rate_limited', retryAfterMs: expect.any(Number) },
+    });
     expect(limited[0].payload.retryAfterMs).toBeGreaterThan(0);
     expect(client.received.filter((frame) => frame.type === 'pong').length).toBeGreaterThanOrEqual(40);
     for (let i = 0; i < 100; i += 1) client.send({ type: 'ping' });
@@ -378,7 +415,10 @@ describe('security: instance cap and handshake rate', () => {
     const gateway = await GatewayHarness.start({ MAX_CONNECTIONS: '2' });
     try {
       const pair = await bystanders(gateway, 'cap-1');
-      expect(await upgradeOutcome(gateway.wsUrl({ token: gateway.token(Role.Daemon, 'cap-3') }))).toEqual({ status: 503, retryAfter: expect.stringMatching(/^\d+$/) });
+      expect(await upgradeOutcome(gateway.wsUrl({ token: gateway.token(Role.Daemon, 'cap-3') }))).toEqual({
+        status: 503,
+        retryAfter: expect.stringMatching(/^\d+$/),
+      });
       await assertUnaffected(gateway, pair);
     } finally {
       await gateway.stop();
@@ -405,7 +445,10 @@ describe('security: RS256 public key gateway', () => {
   let pair: Bystanders;
   const privatePem = rsa.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   const mint: Mint = (role, sub, daemons) =>
-    jwt.sign({ sub, role, aud: 'arbor-gateway', iat: nowSeconds(), exp: nowSeconds() + 60, ...(daemons ? { daemons } : {}) }, { privateKey: privatePem, algorithm: 'RS256' });
+    jwt.sign(
+      { sub, role, aud: 'arbor-gateway', iat: nowSeconds(), exp: nowSeconds() + 60, ...(daemons ? { daemons } : {}) },
+      { privateKey: privatePem, algorithm: 'RS256' },
+    );
   beforeAll(async () => {
     gateway = await GatewayHarness.start({ JWT_SECRET: '', JWT_PUBLIC_KEY: RSA_PUBLIC_PEM });
     pair = await bystanders(gateway, 'rsa-bystander', mint);
@@ -450,7 +493,7 @@ describe('security: JWKS gateway', () => {
   const listen = (server: Server) => new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
   const claims = (sub = 'jwks-daemon') => ({ sub, role: 'daemon', aud: 'arbor-gateway', iat: nowSeconds(), exp: nowSeconds() + 60 });
   const es256 = (key: typeof signing.privateKey, header: Record<string, unknown>) =>
-    jwt.sign(claims(), { privateKey: key.export({ type: 'pkcs8', format: 'pem' }).toString(), algorithm: 'ES256', header: { alg: 'ES256', ...header } as never });
+    jwt.sign(claims(), { privateKey: key.export({ type: 'pkcs8', format: 'pem' }).toString(), algorithm: 'ES256', header: { alg: 'ES256', ...header } });
 
   beforeAll(async () => {
     jwksServer = createServer((_request, response) => {
@@ -467,7 +510,10 @@ describe('security: JWKS gateway', () => {
     gateway = await GatewayHarness.start({ JWT_SECRET: '', JWT_JWKS_URL: `http://127.0.0.1:${port}/jwks.json`, JWKS_REFETCH_MIN_INTERVAL_MS: '1000' });
     const signingPem = signing.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
     pair = await bystanders(gateway, 'jwks-bystander', (role, sub, daemons) =>
-      jwt.sign({ sub, role, aud: 'arbor-gateway', iat: nowSeconds(), exp: nowSeconds() + 300, ...(daemons ? { daemons } : {}) }, { privateKey: signingPem, algorithm: 'ES256', header: { alg: 'ES256', kid: 'k1' } as never }),
+      jwt.sign(
+        { sub, role, aud: 'arbor-gateway', iat: nowSeconds(), exp: nowSeconds() + 300, ...(daemons ? { daemons } : {}) },
+        { privateKey: signingPem, algorithm: 'ES256', header: { alg: 'ES256', kid: 'k1' } },
+      ),
     );
   });
   afterEach(async () => assertUnaffected(gateway, pair));
@@ -483,9 +529,13 @@ describe('security: JWKS gateway', () => {
     await peer.next('connected');
   });
 
-  it('never follows jku or x5u: the attacker\'s key server is not asked, and its token is refused', async () => {
+  it("never follows jku or x5u: the attacker's key server is not asked, and its token is refused", async () => {
     const attackerUrl = `http://127.0.0.1:${(attackerServer.address() as AddressInfo).port}/keys`;
-    const token = jwt.sign(claims(), { privateKey: attacker.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), algorithm: 'RS256', header: { alg: 'RS256', kid: 'evil', jku: attackerUrl, x5u: attackerUrl } as never });
+    const token = jwt.sign(claims(), {
+      privateKey: attacker.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      algorithm: 'RS256',
+      header: { alg: 'RS256', kid: 'evil', jku: attackerUrl, x5u: attackerUrl },
+    });
     await expectClosed(await gateway.open(gateway.wsUrl({ token })), 4401, 'unauthorized');
     expect(attackerRequests).toBe(0);
   });
@@ -514,12 +564,20 @@ describe('security: JWKS endpoint that never answers', () => {
     silent.on('connection', (socket) => sockets.add(socket));
     const port = await new Promise<number>((resolve) => silent.listen(0, '127.0.0.1', () => resolve((silent.address() as AddressInfo).port)));
     const started = Date.now();
-    const gateway = await GatewayHarness.start({ JWT_SECRET: '', JWT_JWKS_URL: `http://127.0.0.1:${port}/jwks.json`, JWKS_TIMEOUT_MS: '300', JWKS_REFETCH_MIN_INTERVAL_MS: '1000' });
+    const gateway = await GatewayHarness.start({
+      JWT_SECRET: '',
+      JWT_JWKS_URL: `http://127.0.0.1:${port}/jwks.json`,
+      JWKS_TIMEOUT_MS: '300',
+      JWKS_REFETCH_MIN_INTERVAL_MS: '1000',
+    });
     try {
       expect(Date.now() - started).toBeLessThan(5_000);
       const key = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
       await new Promise((resolve) => setTimeout(resolve, 1_100));
-      const token = jwt.sign({ sub: 'd', role: 'daemon', aud: 'arbor-gateway', iat: nowSeconds(), exp: nowSeconds() + 60 }, { privateKey: key, algorithm: 'ES256', header: { alg: 'ES256', kid: 'k1' } as never });
+      const token = jwt.sign(
+        { sub: 'd', role: 'daemon', aud: 'arbor-gateway', iat: nowSeconds(), exp: nowSeconds() + 60 },
+        { privateKey: key, algorithm: 'ES256', header: { alg: 'ES256', kid: 'k1' } },
+      );
       await expectClosed(await gateway.open(gateway.wsUrl({ token })), 4401, 'unauthorized');
       // No token can be verified here, so there is no bystander pair: the process must still answer.
       expect((await fetch(`${gateway.httpUrl}/health/live`)).status).toBe(200);

@@ -50,7 +50,7 @@ describe.each([
     expect(closedAt).toBeGreaterThanOrEqual(expiresAt + GRACE_MS - 5);
   });
 
-  it('refresh-token extends the connection to the new token\'s exp, and it then ends there', async () => {
+  it("refresh-token extends the connection to the new token's exp, and it then ends there", async () => {
     const peer = await gateway.open(gateway.wsUrl({ daemonId: 'd1', token: clientToken(2, 'u2') }));
     const first = Date.parse((await peer.next('connected')).payload.authExpiresAt);
     const refreshed = await peer.request('refresh-token', { token: clientToken(3, 'u2') });
@@ -105,7 +105,11 @@ describe('revocation across instances sharing Redis', () => {
   });
 
   const revoke = async (gateway: GatewayHarness, body: Record<string, string>, key = API_KEY) =>
-    fetch(`${gateway.httpUrl}/auth/revocations`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify(body) });
+    fetch(`${gateway.httpUrl}/auth/revocations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+      body: JSON.stringify(body),
+    });
   const nextSecond = () => sleepUntil((nowSeconds() + 1) * 1000 + 5);
 
   it('POST /auth/revocations needs the API key and exactly one of userId, daemonId, tokenId', async () => {

@@ -48,7 +48,7 @@ describe.each([
     ['workspace-update status', '{"type":"workspace-update","id":"u2","payload":{"workspaceId":"w1","status":"ok\\udc00"}}', 'u2', 'status'],
     ['file-change workspaceId', '{"type":"file-change","id":"f1","payload":{"workspaceId":"\\udfffw","path":"a","event":"add"}}', 'f1', 'workspaceId'],
     ['task-status taskId', '{"type":"task-status","id":"t1","payload":{"taskId":"t\\ud800","status":"running"}}', 't1', 'taskId'],
-  ])('a daemon\'s %s with a lone surrogate: validation_failed', async (_label, text, id, field) => {
+  ])("a daemon's %s with a lone surrogate: validation_failed", async (_label, text, id, field) => {
     await refused(daemon, id, text, field);
   });
 
@@ -56,7 +56,7 @@ describe.each([
     ['get-workspace-status workspaceId', '{"type":"get-workspace-status","id":"g1","payload":{"workspaceId":"w\\ud800"}}', 'g1', 'workspaceId'],
     ['run-task taskId', '{"type":"run-task","id":"r1","payload":{"taskId":"t\\ud800","workspaceId":"w1","command":"ls"}}', 'r1', 'taskId'],
     ['cancel-task taskId', '{"type":"cancel-task","id":"c1","payload":{"taskId":"\\udc00"}}', 'c1', 'taskId'],
-  ])('a client\'s %s with a lone surrogate: validation_failed', async (_label, text, id, field) => {
+  ])("a client's %s with a lone surrogate: validation_failed", async (_label, text, id, field) => {
     await refused(client, id, text, field);
   });
 
@@ -79,7 +79,10 @@ describe.each([
       const fresh = await side.client('d-unicode', 'user-2');
       const connected = fresh.received[0];
       expect(connected.payload.workspaceStatuses).toEqual({ [workspaces[0]]: 'unknown', [workspaces[1]]: 'ok-\ud83c\udf89', [workspaces[2]]: 'unknown' });
-      expect((await fresh.request('get-workspace-status', { workspaceId: workspaces[1] })).payload).toEqual({ workspaceId: workspaces[1], status: 'ok-\ud83c\udf89' });
+      expect((await fresh.request('get-workspace-status', { workspaceId: workspaces[1] })).payload).toEqual({
+        workspaceId: workspaces[1],
+        status: 'ok-\ud83c\udf89',
+      });
       fresh.terminate();
     }
   });

@@ -68,7 +68,14 @@ export class DaemonClient extends ClientBase<DaemonClientEvents> {
   private awaitingDrain = false;
 
   constructor(options: DaemonClientOptions) {
-    const { url = DEFAULT_GATEWAY_URL, workspaceIds = [], daemonHeartbeatInterval = 10_000, maxUnacknowledged = 10_000, highWaterMark = 1024 * 1024, ...rest } = options;
+    const {
+      url = DEFAULT_GATEWAY_URL,
+      workspaceIds = [],
+      daemonHeartbeatInterval = 10_000,
+      maxUnacknowledged = 10_000,
+      highWaterMark = 1024 * 1024,
+      ...rest
+    } = options;
     super({ ...rest, url: withQuery(url, () => ({ session: this.session })) });
     this.maxUnacknowledged = maxUnacknowledged;
     this.highWaterMark = highWaterMark;

@@ -8,13 +8,13 @@ export class Emitter<Events extends { [K in keyof Events]: unknown }> {
   on<K extends keyof Events>(event: K, listener: Listener<Events[K]>): Unsubscribe {
     let set = this.listeners.get(event);
     if (!set) this.listeners.set(event, (set = new Set()));
-    set.add(listener as Listener<never>);
+    set.add(listener);
     return () => this.off(event, listener);
   }
 
   off<K extends keyof Events>(event: K, listener: Listener<Events[K]>): void {
     const set = this.listeners.get(event);
-    set?.delete(listener as Listener<never>);
+    set?.delete(listener);
     if (set?.size === 0) this.listeners.delete(event);
   }
 

@@ -15,7 +15,10 @@ export class GatewayRequestError extends Error {
 
 /** A request got no reply in time, or its connection stopped for good first. */
 export class RequestTimeoutError extends Error {
-  constructor(readonly type: string, timeoutMs: number) {
+  constructor(
+    readonly type: string,
+    timeoutMs: number,
+  ) {
     super(`${type} got no reply within ${timeoutMs} ms`);
     this.name = 'RequestTimeoutError';
   }

@@ -14,7 +14,14 @@ describe('GatewayClient', () => {
   beforeEach(() => {
     jest.useFakeTimers();
     gateway = new FakeGateway();
-    client = new GatewayClient({ url: 'ws://gateway.test/ws', daemonId: 'daemon-1', getToken: () => 'tok', WebSocket: gateway.WebSocket, network: null, requestTimeout: 1000 });
+    client = new GatewayClient({
+      url: 'ws://gateway.test/ws',
+      daemonId: 'daemon-1',
+      getToken: () => 'tok',
+      WebSocket: gateway.WebSocket,
+      network: null,
+      requestTimeout: 1000,
+    });
   });
 
   afterEach(() => {
@@ -38,7 +45,11 @@ describe('GatewayClient', () => {
     expect(fresh.state).toBe(ConnectionState.Open);
     expect(fresh.daemonStatus).toBe('stale');
     expect(fresh.workspaceIds).toEqual(['w1']);
-    gateway.last.deliver({ type: 'daemon-status', daemonId: 'daemon-2', payload: { daemonId: 'daemon-2', status: 'offline', lastHeartbeat: '2026-01-01T00:00:00.000Z' } });
+    gateway.last.deliver({
+      type: 'daemon-status',
+      daemonId: 'daemon-2',
+      payload: { daemonId: 'daemon-2', status: 'offline', lastHeartbeat: '2026-01-01T00:00:00.000Z' },
+    });
     expect(fresh.daemonStatus).toBe('offline');
     expect(fresh.lastHeartbeat).toBe('2026-01-01T00:00:00.000Z');
     fresh.dispose();
@@ -50,7 +61,15 @@ describe('GatewayClient', () => {
     client.on('resync', ({ reason, snapshot }) => resyncs.push({ reason, epoch: snapshot?.stream.epoch }));
     await tick();
     const first = gateway.last;
-    first.accept({ daemonId: 'daemon-1', workspaceIds: [], workspaceStatuses: {}, daemonStatus: 'online', stream: { epoch: 'E1', seq: 4 }, recovered: false, timestamp: 'now' });
+    first.accept({
+      daemonId: 'daemon-1',
+      workspaceIds: [],
+      workspaceStatuses: {},
+      daemonStatus: 'online',
+      stream: { epoch: 'E1', seq: 4 },
+      recovered: false,
+      timestamp: 'now',
+    });
     first.deliver({ type: 'file-change', daemonId: 'daemon-1', epoch: 'E1', seq: 5, payload: { workspaceId: 'w', path: 'a', event: 'add' } });
     expect(client.position).toEqual({ epoch: 'E1', seq: 5 });
     first.deliver({ type: 'resync-required', daemonId: 'daemon-1', payload: { reason: 'epoch_changed', stream: { epoch: 'E2', seq: 0 } } });
@@ -60,7 +79,15 @@ describe('GatewayClient', () => {
     // No position to resume from: the history it belonged to is gone.
     expect(second.url.searchParams.get('since')).toBeNull();
     expect(resyncs).toEqual([]);
-    second.accept({ daemonId: 'daemon-1', workspaceIds: [], workspaceStatuses: {}, daemonStatus: 'online', stream: { epoch: 'E2', seq: 3 }, recovered: false, timestamp: 'now' });
+    second.accept({
+      daemonId: 'daemon-1',
+      workspaceIds: [],
+      workspaceStatuses: {},
+      daemonStatus: 'online',
+      stream: { epoch: 'E2', seq: 3 },
+      recovered: false,
+      timestamp: 'now',
+    });
     expect(resyncs).toEqual([{ reason: 'epoch_changed', epoch: 'E2' }]);
     expect(client.position).toEqual({ epoch: 'E2', seq: 3 });
   });
@@ -71,7 +98,15 @@ describe('GatewayClient', () => {
     client.on('resync', ({ reason }) => resyncs.push(reason));
     await tick();
     const socket = gateway.last;
-    socket.accept({ daemonId: 'daemon-1', workspaceIds: [], workspaceStatuses: {}, daemonStatus: 'online', stream: { epoch: 'E1', seq: 9 }, recovered: false, timestamp: 'now' });
+    socket.accept({
+      daemonId: 'daemon-1',
+      workspaceIds: [],
+      workspaceStatuses: {},
+      daemonStatus: 'online',
+      stream: { epoch: 'E1', seq: 9 },
+      recovered: false,
+      timestamp: 'now',
+    });
     socket.deliver({ type: 'resync-required', daemonId: 'daemon-1', payload: { reason: 'history_expired', stream: { epoch: 'E1', seq: 9 } } });
     await tick();
     expect(resyncs).toEqual(['history_expired']);
@@ -124,7 +159,9 @@ describe('GatewayClient', () => {
     const sent = first.frames.find((frame) => frame.type === 'run-task')!;
     first.drop();
     const queued = client.cancelTask('t0');
-    answer((_socket, frame) => (frame.type === 'run-task' || frame.type === 'cancel-task' ? { type: 'ack', payload: { status: 'duplicate', outcome: 'accepted' } } : undefined));
+    answer((_socket, frame) =>
+      frame.type === 'run-task' || frame.type === 'cancel-task' ? { type: 'ack', payload: { status: 'duplicate', outcome: 'accepted' } } : undefined,
+    );
     await tick(500);
     const second = gateway.last;
     expect(second).not.toBe(first);
@@ -178,7 +215,14 @@ describe('DaemonClient', () => {
   beforeEach(() => {
     jest.useFakeTimers();
     gateway = new FakeGateway();
-    daemon = new DaemonClient({ url: 'ws://gateway.test/ws', getToken: () => 'tok', WebSocket: gateway.WebSocket, network: null, workspaceIds: ['w1'], daemonHeartbeatInterval: 1000 });
+    daemon = new DaemonClient({
+      url: 'ws://gateway.test/ws',
+      getToken: () => 'tok',
+      WebSocket: gateway.WebSocket,
+      network: null,
+      workspaceIds: ['w1'],
+      daemonHeartbeatInterval: 1000,
+    });
   });
 
   afterEach(() => {
@@ -268,7 +312,9 @@ describe('DaemonClient', () => {
     gateway.last.drop();
     await tick(1000);
     gateway.last.accept({ workspaceIds: [], lastSeq: 3, timestamp: 'now' });
-    expect(gateway.last.frames.filter((frame) => frame.type === 'file-change')).toEqual([{ type: 'file-change', payload: { workspaceId: 'w1', path: 'f3', event: 'add' }, seq: 4 }]);
+    expect(gateway.last.frames.filter((frame) => frame.type === 'file-change')).toEqual([
+      { type: 'file-change', payload: { workspaceId: 'w1', path: 'f3', event: 'add' }, seq: 4 },
+    ]);
   });
 
   it('receives commands as typed events', async () => {

@@ -150,10 +150,12 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> {
   }
 
   private async command(type: ClientMessageType, payload: object): Promise<AckPayload> {
-    const ack = (await this.requests.request(type, payload, (frame) => {
-      // Queued frames go out with the next open; sent ones may need sending again after it.
-      this.commandsSentOn.set(frame.id!, this.connection.send(frame) ? this.opens : this.opens + 1);
-    })).payload as AckPayload;
+    const ack = (
+      await this.requests.request(type, payload, (frame) => {
+        // Queued frames go out with the next open; sent ones may need sending again after it.
+        this.commandsSentOn.set(frame.id!, this.connection.send(frame) ? this.opens : this.opens + 1);
+      })
+    ).payload as AckPayload;
     if (ack.status === AckStatus.DaemonOffline) throw new GatewayRequestError({ code: ErrorCode.DaemonOffline, message: 'daemon is not connected' });
     return ack;
   }
@@ -207,7 +209,7 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> {
     if (this.requests.settle(frame)) return;
     const afterConnected = this.justConnected;
     this.justConnected = frame.type === ServerMessageType.Connected;
-    if (!this.advance(frame as Frame & { epoch?: string; seq?: number })) return;
+    if (!this.advance(frame)) return;
     this.emit('message', frame);
     switch (frame.type) {
       case ServerMessageType.Connected: {
@@ -244,7 +246,7 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> {
         return;
       default:
         if ((DAEMON_EVENT_TYPES as readonly string[]).includes(frame.type)) {
-          this.emit(frame.type as keyof GatewayClientEvents, frame as never);
+          this.emit(frame.type as keyof GatewayClientEvents, frame);
         }
     }
   }

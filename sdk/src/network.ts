@@ -13,7 +13,7 @@ interface BrowserGlobals {
 }
 
 /** The browser's `online`/`offline` events, or null where there are none. */
-export function browserNetwork(globals: BrowserGlobals = globalThis as BrowserGlobals): NetworkMonitor | null {
+export function browserNetwork(globals: BrowserGlobals = globalThis): NetworkMonitor | null {
   const { addEventListener, removeEventListener } = globals;
   if (typeof addEventListener !== 'function' || typeof removeEventListener !== 'function' || !globals.navigator) return null;
   return {

@@ -50,11 +50,7 @@ export enum ServerMessageType {
 }
 
 /** Daemon frames that are forwarded to the clients watching that daemon. */
-export const DAEMON_EVENT_TYPES = [
-  DaemonMessageType.WorkspaceUpdate,
-  DaemonMessageType.FileChange,
-  DaemonMessageType.TaskStatus,
-] as const;
+export const DAEMON_EVENT_TYPES = [DaemonMessageType.WorkspaceUpdate, DaemonMessageType.FileChange, DaemonMessageType.TaskStatus] as const;
 export type DaemonEventType = (typeof DAEMON_EVENT_TYPES)[number];
 
 /** Client frames that are forwarded to the daemon. */

@@ -68,7 +68,7 @@ describe('ReconnectingWebSocket', () => {
     jest.useRealTimers();
   });
 
-  it('connects with a fresh token and opens on the gateway\'s connected frame, not on the socket open', async () => {
+  it("connects with a fresh token and opens on the gateway's connected frame, not on the socket open", async () => {
     gateway.options.autoAccept = false;
     const socket = create({ startClosed: true });
     const states: string[] = [];
@@ -127,7 +127,12 @@ describe('ReconnectingWebSocket', () => {
     await tick(1000); // attempt 2: 0.5 × 2000
     await tick(5000);
     gateway.last.drop(); // stayed up 5 s: reset
-    expect(log.filter((entry) => entry.startsWith('reconnecting'))).toEqual(['reconnecting:1:250', 'reconnecting:2:500', 'reconnecting:3:1000', 'reconnecting:1:250']);
+    expect(log.filter((entry) => entry.startsWith('reconnecting'))).toEqual([
+      'reconnecting:1:250',
+      'reconnecting:2:500',
+      'reconnecting:3:1000',
+      'reconnecting:1:250',
+    ]);
   });
 
   it('never resets on a bare open without the connected frame', async () => {
@@ -376,7 +381,7 @@ describe('ReconnectingWebSocket', () => {
     const at = (ms: number) => new Date(ms).toISOString();
     const refreshFrames = () => gateway.last.frames.filter((frame) => frame.type === 'refresh-token');
 
-    it('refreshes a fifth of the lifetime (at most 60 s) before authExpiresAt, measured on the gateway\'s clock', async () => {
+    it("refreshes a fifth of the lifetime (at most 60 s) before authExpiresAt, measured on the gateway's clock", async () => {
       const socket = create();
       const refreshed: string[] = [];
       socket.on('tokenrefresh', (event) => refreshed.push(event.authExpiresAt));
@@ -392,7 +397,11 @@ describe('ReconnectingWebSocket', () => {
 
       const messages: string[] = [];
       socket.on('message', (frame) => messages.push(frame.type));
-      gateway.last.deliver({ type: 'token-refreshed', id: refreshFrames()[0].id, payload: { authExpiresAt: at(serverNow + 540_000), timestamp: at(serverNow + 240_000) } });
+      gateway.last.deliver({
+        type: 'token-refreshed',
+        id: refreshFrames()[0].id,
+        payload: { authExpiresAt: at(serverNow + 540_000), timestamp: at(serverNow + 240_000) },
+      });
       expect(refreshed).toEqual([at(serverNow + 540_000)]);
       // The answer is the SDK's own business, not the app's.
       expect(messages).toEqual([]);
@@ -441,11 +450,14 @@ describe('ReconnectingWebSocket', () => {
     it.each([
       ['open with heartbeats running', async () => undefined],
       ['waiting to reconnect', async () => gateway.last.drop()],
-      ['mid-attempt', async () => {
-        gateway.options.autoAccept = false;
-        gateway.last.drop();
-        await tick(250);
-      }],
+      [
+        'mid-attempt',
+        async () => {
+          gateway.options.autoAccept = false;
+          gateway.last.drop();
+          await tick(250);
+        },
+      ],
     ])('close() and dispose() leave no timers or listeners when %s', async (_label, setup) => {
       const network = new ManualNetwork();
       const socket = create({ network });

@@ -1,7 +1,16 @@
 import { DEFAULT_BACKOFF, fullJitterDelay, type BackoffOptions } from './backoff.js';
 import { Emitter, type Listener, type Unsubscribe } from './emitter.js';
 import { browserNetwork, type NetworkMonitor } from './network.js';
-import { ClientMessageType, CloseAction, CloseCode, closeActionFor, parseRetryHint, ServerMessageType, type Frame, type TokenRefreshedPayload } from './protocol.js';
+import {
+  ClientMessageType,
+  CloseAction,
+  CloseCode,
+  closeActionFor,
+  parseRetryHint,
+  ServerMessageType,
+  type Frame,
+  type TokenRefreshedPayload,
+} from './protocol.js';
 import { systemTimers, TimerSet, type TimerHandle, type Timers } from './timers.js';
 
 export enum ConnectionState {
@@ -131,7 +140,9 @@ export class ReconnectingWebSocket {
   private readonly events = new Emitter<ReconnectingWebSocketEvents>();
   private readonly timers: TimerSet;
   private readonly backoff: BackoffOptions;
-  private readonly options: Required<Omit<ReconnectingWebSocketOptions, keyof BackoffOptions | 'getToken' | 'WebSocket' | 'timers' | 'random' | 'network' | 'startClosed'>>;
+  private readonly options: Required<
+    Omit<ReconnectingWebSocketOptions, keyof BackoffOptions | 'getToken' | 'WebSocket' | 'timers' | 'random' | 'network' | 'startClosed'>
+  >;
   private readonly random: () => number;
   private readonly network: NetworkMonitor | null;
   private readonly WebSocketImpl: WebSocketConstructor;

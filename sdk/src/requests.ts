@@ -11,7 +11,6 @@ interface Pending {
   timer: TimerHandle;
 }
 
-
 /** Correlates requests with replies by `id`, each with a timeout. */
 export class RequestTracker {
   private readonly pending = new Map<string, Pending>();

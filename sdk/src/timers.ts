@@ -1,4 +1,5 @@
-export type TimerHandle = unknown;
+/** Whatever the platform's setTimeout returns (a number in browsers, an object in Node). */
+export type TimerHandle = object | number;
 
 /** Clock and timers, injectable so tests can drive time and count what is left running. */
 export interface Timers {

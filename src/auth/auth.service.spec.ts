@@ -31,7 +31,14 @@ describe('AuthService', () => {
   describe('verifyToken', () => {
     it('returns the principal of a valid client token', async () => {
       const principal = await auth.verifyToken(sign({ sub: 'user-1', role: 'client', daemons: ['d1', 'd2'], jti: 'j1' }));
-      expect(principal).toEqual({ sub: 'user-1', role: Role.Client, daemons: new Set(['d1', 'd2']), expiresAt: expect.any(Number), issuedAt: expect.any(Number), tokenId: 'j1' });
+      expect(principal).toEqual({
+        sub: 'user-1',
+        role: Role.Client,
+        daemons: new Set(['d1', 'd2']),
+        expiresAt: expect.any(Number),
+        issuedAt: expect.any(Number),
+        tokenId: 'j1',
+      });
     });
 
     it.each([
@@ -75,7 +82,9 @@ describe('AuthService', () => {
     });
 
     it('prefers the Authorization header', async () => {
-      const identity = await auth.authenticateConnection('/ws?token=garbage&daemonId=d1', { authorization: `Bearer ${sign({ sub: 'u', role: 'client', daemons: ['d1'] })}` });
+      const identity = await auth.authenticateConnection('/ws?token=garbage&daemonId=d1', {
+        authorization: `Bearer ${sign({ sub: 'u', role: 'client', daemons: ['d1'] })}`,
+      });
       expect(identity).toMatchObject({ daemonId: 'd1', principal: { sub: 'u' } });
     });
 
@@ -126,7 +135,7 @@ describe('AuthService', () => {
       await expect(auth.authenticateConnection(`/ws?daemonId=d1&token=${after}`, {})).resolves.toMatchObject({ daemonId: 'd1' });
     });
 
-    it('a revoked daemon also ends clients\' access to it', async () => {
+    it("a revoked daemon also ends clients' access to it", async () => {
       await revoke(RevocationKind.Daemon, 'd-rev');
       const client = sign({ sub: 'u-rev', role: 'client', daemons: ['d-rev', 'd1'] });
       expect((await refusal(() => auth.authenticateConnection(`/ws?daemonId=d-rev&token=${client}`, {}))).code).toBe('forbidden');

@@ -47,7 +47,11 @@ export class AuthService implements OnModuleInit {
       this.staticKey = key.kind === 'secret' ? createSecretKey(Buffer.from(key.secret)) : createPublicKey(key.publicKey);
     }
     if (key.kind === 'secret' && this.staticKey && key.algorithms.includes('HS256')) {
-      this.fastPath = new Hs256FastPath(this.staticKey, { audience: config.audience, issuer: config.issuer, clockToleranceSeconds: config.clockToleranceSeconds });
+      this.fastPath = new Hs256FastPath(this.staticKey, {
+        audience: config.audience,
+        issuer: config.issuer,
+        clockToleranceSeconds: config.clockToleranceSeconds,
+      });
     }
     this.verifyOptions = {
       algorithms: key.algorithms,

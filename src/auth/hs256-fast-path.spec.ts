@@ -131,7 +131,15 @@ describe.each<[string, FastPathOptions]>([
   });
 
   it('accepts a standard valid token itself, and leaves every refusal to jsonwebtoken', () => {
-    const claims = { sub: 'user-1', role: 'client', daemons: ['d1'], iat: NOW, exp: NOW + 300, aud: 'arbor-gateway', ...(options.issuer ? { iss: options.issuer } : {}) };
+    const claims = {
+      sub: 'user-1',
+      role: 'client',
+      daemons: ['d1'],
+      iat: NOW,
+      exp: NOW + 300,
+      aud: 'arbor-gateway',
+      ...(options.issuer ? { iss: options.issuer } : {}),
+    };
     const valid = token({ alg: 'HS256', typ: 'JWT' }, claims);
     expect(fast.verify(valid)).toEqual(claims);
     expect(fast.verify(token({ alg: 'HS256', typ: 'JWT' }, { ...claims, exp: NOW - 60 }))).toBeUndefined();

@@ -53,7 +53,11 @@ export class JwksKeySource {
     this.lastFetchStartedAt = this.now();
     this.fetches += 1;
     try {
-      const response = await fetch(this.options.url, { signal: AbortSignal.timeout(this.options.timeoutMs), redirect: 'error', headers: { accept: 'application/json' } });
+      const response = await fetch(this.options.url, {
+        signal: AbortSignal.timeout(this.options.timeoutMs),
+        redirect: 'error',
+        headers: { accept: 'application/json' },
+      });
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const body = await response.text();
       if (body.length > MAX_JWKS_BYTES) throw new Error('key set too large');
@@ -61,7 +65,11 @@ export class JwksKeySource {
       this.keys = keys;
       this.logger.log({ msg: 'jwks loaded', keys: keys.size });
     } catch (error) {
-      this.logger.warn({ msg: 'jwks fetch failed; keeping the keys held', keys: this.keys.size, error: error instanceof Error ? error.message : String(error) });
+      this.logger.warn({
+        msg: 'jwks fetch failed; keeping the keys held',
+        keys: this.keys.size,
+        error: error instanceof Error ? error.message : String(error),
+      });
     }
   }
 

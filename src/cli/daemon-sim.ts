@@ -34,8 +34,11 @@ function main(): void {
   const rate = Number(values.rate);
   const heartbeatMs = Number(values['heartbeat-ms']);
   if (!(rate >= 0) || !(heartbeatMs > 0)) fail('--rate must be >= 0 and --heartbeat-ms > 0');
-  const daemonId = values.daemon!;
-  const workspaceIds = values.workspaces!.split(',').map((id) => id.trim()).filter(Boolean);
+  const daemonId = values.daemon;
+  const workspaceIds = values.workspaces
+    .split(',')
+    .map((id) => id.trim())
+    .filter(Boolean);
   const log = (message: string) => values.quiet || process.stdout.write(`[daemon-sim ${daemonId}] ${message}\n`);
 
   const fixedToken = values.token;

@@ -32,9 +32,12 @@ function main(): void {
   const config = GatewayConfig.load();
   const auth = new AuthService(new JwtService({}), config, new InMemoryRevocationList());
   const issued = auth.issueToken({
-    sub: values.sub!,
+    sub: values.sub,
     role,
-    daemons: values.daemons?.split(',').map((id) => id.trim()).filter(Boolean),
+    daemons: values.daemons
+      ?.split(',')
+      .map((id) => id.trim())
+      .filter(Boolean),
     ttlSeconds,
   });
   process.stdout.write((values.json ? JSON.stringify(issued) : issued.token) + '\n');

@@ -16,6 +16,6 @@ describe('.env.example', () => {
     // Own keys of a fresh instance are the variables with defaults, in declaration order.
     expect(declared.filter((key) => key in defaults)).toEqual(Object.keys(defaults));
     expect(entries.map(([key]) => key)).toEqual(declared);
-    for (const [key, value] of entries) expect(value).toBe(defaults[key] === undefined ? '' : String(defaults[key]));
+    for (const [key, value] of entries) expect(value).toBe(defaults[key] === undefined ? '' : String(defaults[key] as string | number));
   });
 });

@@ -54,7 +54,9 @@ describe('environment validation', () => {
   });
 
   it('refuses production without a verification key', () => {
-    expect(problemsOf({ NODE_ENV: 'production', ALLOWED_ORIGINS: '*' })).toEqual(['JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL is required when NODE_ENV=production']);
+    expect(problemsOf({ NODE_ENV: 'production', ALLOWED_ORIGINS: '*' })).toEqual([
+      'JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL is required when NODE_ENV=production',
+    ]);
     expect(problemsOf({ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32), ALLOWED_ORIGINS: '*' })).toEqual([]);
   });
 
@@ -65,7 +67,9 @@ describe('environment validation', () => {
   it('refuses ambiguous keys, a key that does not parse, and a timeout not above the stale threshold', () => {
     expect(problemsOf({ JWT_SECRET: 's'.repeat(32), JWT_PUBLIC_KEY: PEM })[0]).toContain('configure exactly one');
     expect(problemsOf({ JWT_PUBLIC_KEY: PEM, JWT_JWKS_URL: 'https://idp.example.com/jwks.json' })[0]).toContain('configure exactly one');
-    expect(problemsOf({ JWT_PUBLIC_KEY: '-----BEGIN PUBLIC KEY-----\\nabc\\n-----END PUBLIC KEY-----' })).toEqual(['JWT_PUBLIC_KEY is not a valid PEM public key']);
+    expect(problemsOf({ JWT_PUBLIC_KEY: '-----BEGIN PUBLIC KEY-----\\nabc\\n-----END PUBLIC KEY-----' })).toEqual([
+      'JWT_PUBLIC_KEY is not a valid PEM public key',
+    ]);
     expect(problemsOf({ DAEMON_STALE_MS: '100', DAEMON_TIMEOUT_MS: '100' })[0]).toContain('DAEMON_TIMEOUT_MS');
   });
 
@@ -74,7 +78,9 @@ describe('environment validation', () => {
   });
 
   it('normalises ALLOWED_ORIGINS and refuses anything that is not an origin', () => {
-    expect(GatewayConfig.load({ ALLOWED_ORIGINS: 'HTTPS://App.Example.com:443, http://localhost:5173' }).allowedOrigins).toEqual(new Set(['https://app.example.com', 'http://localhost:5173']));
+    expect(GatewayConfig.load({ ALLOWED_ORIGINS: 'HTTPS://App.Example.com:443, http://localhost:5173' }).allowedOrigins).toEqual(
+      new Set(['https://app.example.com', 'http://localhost:5173']),
+    );
     expect(GatewayConfig.load({ ALLOWED_ORIGINS: '*' }).allowedOrigins).toBe('*');
     expect(GatewayConfig.load({ ALLOWED_ORIGINS: 'https://app.example.com/' }).allowedOrigins).toEqual(new Set(['https://app.example.com']));
     for (const bad of ['https://app.example.com/x', 'app.example.com', 'null', 'ftp://x.example', '*,https://a.example', 'https://u:p@a.example', ' , ']) {

@@ -1,16 +1,4 @@
-import {
-  IsIn,
-  IsInt,
-  IsOptional,
-  IsString,
-  Matches,
-  Max,
-  MaxLength,
-  Min,
-  MinLength,
-  getMetadataStorage,
-  validateSync,
-} from 'class-validator';
+import { IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength, getMetadataStorage, validateSync } from 'class-validator';
 import { createPublicKey } from 'node:crypto';
 import { DEFAULT_AUDIENCE, DEFAULT_PORT, Limits } from '@arbor/gateway-client/protocol';
 
@@ -41,10 +29,13 @@ export class EnvironmentVariables {
   @IsIn(Object.values(NodeEnv))
   NODE_ENV: NodeEnv = NodeEnv.Development;
 
-  @IsInt() @Min(0) @Max(65535)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
   WEBSOCKET_PORT: number = DEFAULT_PORT;
 
-  @IsString() @MinLength(1)
+  @IsString()
+  @MinLength(1)
   HOST: string = '0.0.0.0';
 
   @IsIn(Object.values(LogLevel))
@@ -53,130 +44,214 @@ export class EnvironmentVariables {
   @IsIn(Object.values(LogFormat))
   LOG_FORMAT: LogFormat = LogFormat.Json;
 
-  @IsOptional() @IsString() @MinLength(32, { message: 'JWT_SECRET must be at least 32 characters' })
+  @IsOptional()
+  @IsString()
+  @MinLength(32, { message: 'JWT_SECRET must be at least 32 characters' })
   JWT_SECRET?: string;
 
-  @IsOptional() @IsString() @Matches(/-----BEGIN PUBLIC KEY-----/, { message: 'JWT_PUBLIC_KEY must be a PEM public key' })
+  @IsOptional()
+  @IsString()
+  @Matches(/-----BEGIN PUBLIC KEY-----/, { message: 'JWT_PUBLIC_KEY must be a PEM public key' })
   JWT_PUBLIC_KEY?: string;
 
-  @IsString() @MinLength(1) @MaxLength(256)
+  @IsString()
+  @MinLength(1)
+  @MaxLength(256)
   JWT_AUDIENCE: string = DEFAULT_AUDIENCE;
 
-  @IsOptional() @IsString() @MinLength(1) @MaxLength(256)
+  @IsOptional()
+  @IsString()
+  @MinLength(1)
+  @MaxLength(256)
   JWT_ISSUER?: string;
 
-  @IsInt() @Min(1) @Max(86400)
+  @IsInt()
+  @Min(1)
+  @Max(86400)
   TOKEN_MAX_TTL_SECONDS: number = Limits.DEFAULT_TOKEN_MAX_TTL_SECONDS;
 
-  @IsInt() @Min(0) @Max(Limits.MAX_CLOCK_TOLERANCE_SECONDS)
+  @IsInt()
+  @Min(0)
+  @Max(Limits.MAX_CLOCK_TOLERANCE_SECONDS)
   JWT_CLOCK_TOLERANCE_SECONDS: number = Limits.MAX_CLOCK_TOLERANCE_SECONDS;
 
-  @IsOptional() @IsString() @Matches(/^\S+$/, { message: 'JWT_JWKS_URL must be an http(s) URL' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^\S+$/, { message: 'JWT_JWKS_URL must be an http(s) URL' })
   JWT_JWKS_URL?: string;
 
-  @IsInt() @Min(1000) @Max(3_600_000)
+  @IsInt()
+  @Min(1000)
+  @Max(3_600_000)
   JWKS_REFETCH_MIN_INTERVAL_MS: number = 30_000;
 
-  @IsInt() @Min(100) @Max(60_000)
+  @IsInt()
+  @Min(100)
+  @Max(60_000)
   JWKS_TIMEOUT_MS: number = 5_000;
 
-  @IsInt() @Min(0) @Max(600_000)
+  @IsInt()
+  @Min(0)
+  @Max(600_000)
   TOKEN_GRACE_MS: number = 30_000;
 
-  @IsOptional() @IsString() @MinLength(16, { message: 'AUTH_API_KEY must be at least 16 characters' })
+  @IsOptional()
+  @IsString()
+  @MinLength(16, { message: 'AUTH_API_KEY must be at least 16 characters' })
   AUTH_API_KEY?: string;
 
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   ALLOWED_ORIGINS?: string;
 
-  @IsOptional() @IsString() @Matches(/^[A-Za-z0-9-]{1,64}$/, { message: 'CLIENT_IP_HEADER must be an HTTP header name' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[A-Za-z0-9-]{1,64}$/, { message: 'CLIENT_IP_HEADER must be an HTTP header name' })
   CLIENT_IP_HEADER?: string;
 
-  @IsInt() @Min(1) @Max(10_000_000)
+  @IsInt()
+  @Min(1)
+  @Max(10_000_000)
   MAX_CONNECTIONS: number = 50_000;
 
-  @IsInt() @Min(1) @Max(1_000_000)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
   MAX_CONNECTIONS_PER_USER: number = 100;
 
-  @IsInt() @Min(1) @Max(1_000_000)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
   HANDSHAKE_RATE_PER_IP: number = 20;
 
-  @IsInt() @Min(1) @Max(1_000_000)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
   HANDSHAKE_BURST_PER_IP: number = 60;
 
-  @IsInt() @Min(100) @Max(120_000)
+  @IsInt()
+  @Min(100)
+  @Max(120_000)
   HTTP_HEADERS_TIMEOUT_MS: number = 5_000;
 
-  @IsInt() @Min(100) @Max(600_000)
+  @IsInt()
+  @Min(100)
+  @Max(600_000)
   HTTP_REQUEST_TIMEOUT_MS: number = 10_000;
 
-  @IsInt() @Min(1) @Max(10_000_000)
+  @IsInt()
+  @Min(1)
+  @Max(10_000_000)
   MAX_INCOMPLETE_REQUESTS: number = 5_000;
 
-  @IsInt() @Min(1) @Max(1_000_000)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
   MAX_INCOMPLETE_REQUESTS_PER_IP: number = 100;
 
-  @IsInt() @Min(1) @Max(10_000_000)
+  @IsInt()
+  @Min(1)
+  @Max(10_000_000)
   CLIENT_MESSAGE_RATE: number = 20;
 
-  @IsInt() @Min(1) @Max(10_000_000)
+  @IsInt()
+  @Min(1)
+  @Max(10_000_000)
   CLIENT_MESSAGE_BURST: number = 40;
 
-  @IsInt() @Min(1) @Max(10_000_000)
+  @IsInt()
+  @Min(1)
+  @Max(10_000_000)
   DAEMON_MESSAGE_RATE: number = 2_000;
 
-  @IsInt() @Min(1) @Max(10_000_000)
+  @IsInt()
+  @Min(1)
+  @Max(10_000_000)
   DAEMON_MESSAGE_BURST: number = 10_000;
 
-  @IsInt() @Min(1024) @Max(64 * 1024 * 1024)
+  @IsInt()
+  @Min(1024)
+  @Max(64 * 1024 * 1024)
   MAX_PAYLOAD_BYTES: number = Limits.DEFAULT_MAX_PAYLOAD_BYTES;
 
-  @IsInt() @Min(1024) @Max(64 * 1024 * 1024)
+  @IsInt()
+  @Min(1024)
+  @Max(64 * 1024 * 1024)
   CLIENT_MAX_PAYLOAD_BYTES: number = Limits.DEFAULT_CLIENT_MAX_PAYLOAD_BYTES;
 
-  @IsInt() @Min(10) @Max(600_000)
+  @IsInt()
+  @Min(10)
+  @Max(600_000)
   PING_INTERVAL_MS: number = 25_000;
 
-  @IsInt() @Min(10) @Max(3_600_000)
+  @IsInt()
+  @Min(10)
+  @Max(3_600_000)
   DAEMON_STALE_MS: number = 30_000;
 
-  @IsInt() @Min(10) @Max(3_600_000)
+  @IsInt()
+  @Min(10)
+  @Max(3_600_000)
   DAEMON_TIMEOUT_MS: number = 60_000;
 
-  @IsInt() @Min(5) @Max(60_000)
+  @IsInt()
+  @Min(5)
+  @Max(60_000)
   SWEEP_INTERVAL_MS: number = 1_000;
 
-  @IsInt() @Min(0) @Max(120_000)
+  @IsInt()
+  @Min(0)
+  @Max(120_000)
   DRAIN_DELAY_MS: number = 5_000;
 
-  @IsInt() @Min(0) @Max(600_000)
+  @IsInt()
+  @Min(0)
+  @Max(600_000)
   DRAIN_WINDOW_MS: number = 15_000;
 
-  @IsInt() @Min(1024) @Max(1024 * 1024 * 1024)
+  @IsInt()
+  @Min(1024)
+  @Max(1024 * 1024 * 1024)
   MAX_BUFFERED_BYTES: number = 1024 * 1024;
 
-  @IsInt() @Min(10) @Max(600_000)
+  @IsInt()
+  @Min(10)
+  @Max(600_000)
   SLOW_CONSUMER_GRACE_MS: number = 5_000;
 
-  @IsInt() @Min(64 * 1024) @Max(1024 * 1024 * 1024)
+  @IsInt()
+  @Min(64 * 1024)
+  @Max(1024 * 1024 * 1024)
   FANOUT_MAX_BUFFERED_BYTES: number = 4 * 1024 * 1024;
 
-  @IsInt() @Min(0) @Max(1_000_000)
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
   REPLAY_MAX_EVENTS: number = Limits.DEFAULT_REPLAY_MAX_EVENTS;
 
-  @IsInt() @Min(1000) @Max(86_400_000)
+  @IsInt()
+  @Min(1000)
+  @Max(86_400_000)
   REPLAY_TTL_MS: number = Limits.DEFAULT_REPLAY_TTL_MS;
 
-  @IsInt() @Min(1000) @Max(86_400_000)
+  @IsInt()
+  @Min(1000)
+  @Max(86_400_000)
   COMMAND_DEDUPE_TTL_MS: number = 10 * 60 * 1000;
 
-  @IsOptional() @IsInt() @Min(1) @Max(65535)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(65535)
   METRICS_PORT?: number;
 
-  @IsOptional() @IsString() @Matches(/^rediss?:\/\/\S+$/, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^rediss?:\/\/\S+$/, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
   REDIS_URL?: string;
 
-  @IsString() @Matches(/^[A-Za-z0-9:_.-]{1,64}$/, { message: 'REDIS_KEY_PREFIX must be 1-64 characters of A-Z a-z 0-9 : _ . -' })
+  @IsString()
+  @Matches(/^[A-Za-z0-9:_.-]{1,64}$/, { message: 'REDIS_KEY_PREFIX must be 1-64 characters of A-Z a-z 0-9 : _ . -' })
   REDIS_KEY_PREFIX: string = 'arbor:';
 }
 
@@ -185,7 +260,6 @@ export function declaredVariables(): string[] {
   const metadata = getMetadataStorage().getTargetValidationMetadatas(EnvironmentVariables, '', false, false);
   return [...new Set(metadata.map((entry) => entry.propertyName))];
 }
-
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -237,7 +311,9 @@ export function validateEnvironment(raw: RawEnv): EnvironmentVariables {
       problems.push(`ALLOWED_ORIGINS ${(error as Error).message}`);
     }
   } else if (env.NODE_ENV === NodeEnv.Production) {
-    problems.push('ALLOWED_ORIGINS is required when NODE_ENV=production: the browser origins of your app, comma-separated (or * to allow any, which permits cross-site WebSocket hijacking)');
+    problems.push(
+      'ALLOWED_ORIGINS is required when NODE_ENV=production: the browser origins of your app, comma-separated (or * to allow any, which permits cross-site WebSocket hijacking)',
+    );
   }
 
   if (env.LOG_FORMAT === LogFormat.Pretty && env.NODE_ENV !== NodeEnv.Development) {
@@ -247,10 +323,14 @@ export function validateEnvironment(raw: RawEnv): EnvironmentVariables {
     problems.push('JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL is required when NODE_ENV=production');
   }
   if (env.FANOUT_MAX_BUFFERED_BYTES <= env.MAX_BUFFERED_BYTES) {
-    problems.push(`FANOUT_MAX_BUFFERED_BYTES (${env.FANOUT_MAX_BUFFERED_BYTES}) must be greater than MAX_BUFFERED_BYTES (${env.MAX_BUFFERED_BYTES}): one slow viewer must not be able to pause a daemon`);
+    problems.push(
+      `FANOUT_MAX_BUFFERED_BYTES (${env.FANOUT_MAX_BUFFERED_BYTES}) must be greater than MAX_BUFFERED_BYTES (${env.MAX_BUFFERED_BYTES}): one slow viewer must not be able to pause a daemon`,
+    );
   }
   if (env.HTTP_REQUEST_TIMEOUT_MS < env.HTTP_HEADERS_TIMEOUT_MS) {
-    problems.push(`HTTP_REQUEST_TIMEOUT_MS (${env.HTTP_REQUEST_TIMEOUT_MS}) must be at least HTTP_HEADERS_TIMEOUT_MS (${env.HTTP_HEADERS_TIMEOUT_MS}): the headers are part of the request`);
+    problems.push(
+      `HTTP_REQUEST_TIMEOUT_MS (${env.HTTP_REQUEST_TIMEOUT_MS}) must be at least HTTP_HEADERS_TIMEOUT_MS (${env.HTTP_HEADERS_TIMEOUT_MS}): the headers are part of the request`,
+    );
   }
   if (env.DAEMON_TIMEOUT_MS <= env.DAEMON_STALE_MS) {
     problems.push(`DAEMON_TIMEOUT_MS (${env.DAEMON_TIMEOUT_MS}) must be greater than DAEMON_STALE_MS (${env.DAEMON_STALE_MS})`);
@@ -264,7 +344,10 @@ export function validateEnvironment(raw: RawEnv): EnvironmentVariables {
  * normalised as browsers send them: lower-case, default port dropped. Throws on anything else.
  */
 export function parseAllowedOrigins(value: string): '*' | ReadonlySet<string> {
-  const entries = value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  const entries = value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
   if (entries.length === 0) throw new Error('must list at least one origin, or *');
   if (entries.includes('*')) {
     if (entries.length > 1) throw new Error('may not mix * with origins');

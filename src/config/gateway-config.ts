@@ -71,15 +71,21 @@ export class GatewayConfig {
     this.logLevel = env.LOG_LEVEL;
     this.logFormat = env.LOG_FORMAT;
     this.jwt = env.JWT_JWKS_URL
-      ? { kind: 'jwks', url: env.JWT_JWKS_URL, algorithms: ['RS256', 'ES256'], refetchMinIntervalMs: env.JWKS_REFETCH_MIN_INTERVAL_MS, timeoutMs: env.JWKS_TIMEOUT_MS }
+      ? {
+          kind: 'jwks',
+          url: env.JWT_JWKS_URL,
+          algorithms: ['RS256', 'ES256'],
+          refetchMinIntervalMs: env.JWKS_REFETCH_MIN_INTERVAL_MS,
+          timeoutMs: env.JWKS_TIMEOUT_MS,
+        }
       : env.JWT_PUBLIC_KEY
-      ? { kind: 'public-key', publicKey: env.JWT_PUBLIC_KEY, algorithms: ['RS256', 'ES256'] }
-      : {
-          kind: 'secret',
-          secret: env.JWT_SECRET ?? DEVELOPMENT_JWT_SECRET,
-          algorithms: ['HS256'],
-          isDevelopmentSecret: !env.JWT_SECRET,
-        };
+        ? { kind: 'public-key', publicKey: env.JWT_PUBLIC_KEY, algorithms: ['RS256', 'ES256'] }
+        : {
+            kind: 'secret',
+            secret: env.JWT_SECRET ?? DEVELOPMENT_JWT_SECRET,
+            algorithms: ['HS256'],
+            isDevelopmentSecret: !env.JWT_SECRET,
+          };
     this.audience = env.JWT_AUDIENCE;
     this.issuer = env.JWT_ISSUER;
     this.tokenMaxTtlSeconds = env.TOKEN_MAX_TTL_SECONDS;

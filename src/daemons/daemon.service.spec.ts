@@ -34,12 +34,28 @@ describe('DaemonService', () => {
     const client = new RecordingLink('c1');
     const admission = await service.connectClient('d1', client);
     expect(admission).toEqual({
-      connected: { daemonId: 'd1', workspaceIds: [], workspaceStatuses: {}, daemonStatus: DaemonStatus.Offline, stream: { epoch: expect.any(String), seq: 0 }, recovered: false, timestamp: new Date(T0).toISOString() },
+      connected: {
+        daemonId: 'd1',
+        workspaceIds: [],
+        workspaceStatuses: {},
+        daemonStatus: DaemonStatus.Offline,
+        stream: { epoch: expect.any(String), seq: 0 },
+        recovered: false,
+        timestamp: new Date(T0).toISOString(),
+      },
       follow: [],
       afterSeq: 0,
     });
     await service.connectDaemon('d1', new RecordingLink('daemon'));
-    expect(client.frames).toEqual([{ type: 'daemon-status', daemonId: 'd1', epoch: admission.connected.stream.epoch, seq: 1, payload: { daemonId: 'd1', status: 'online', lastHeartbeat: null } }]);
+    expect(client.frames).toEqual([
+      {
+        type: 'daemon-status',
+        daemonId: 'd1',
+        epoch: admission.connected.stream.epoch,
+        seq: 1,
+        payload: { daemonId: 'd1', status: 'online', lastHeartbeat: null },
+      },
+    ]);
   });
 
   it('replaces an older daemon link, closing it with 4409, without an offline blip', async () => {
@@ -108,7 +124,9 @@ describe('DaemonService', () => {
     await service.updateWorkspace('d1', daemon, { workspaceId: 'w1', status: 'syncing' });
     expect(await service.getWorkspaceStatus('d1', 'w1')).toEqual({ workspaceId: 'w1', status: 'syncing' });
     for (const link of [a, b]) {
-      expect(link.frames.filter((frame) => frame.type === 'workspace-update')).toEqual([{ type: 'workspace-update', daemonId: 'd1', epoch: expect.any(String), seq: 2, payload: { workspaceId: 'w1', status: 'syncing' } }]);
+      expect(link.frames.filter((frame) => frame.type === 'workspace-update')).toEqual([
+        { type: 'workspace-update', daemonId: 'd1', epoch: expect.any(String), seq: 2, payload: { workspaceId: 'w1', status: 'syncing' } },
+      ]);
     }
     await service.disconnectClient('d1', a);
     service.relayEvent('d1', daemon, DaemonMessageType.FileChange, { workspaceId: 'w1', path: 'x', event: 'add' });
@@ -122,7 +140,7 @@ describe('DaemonService', () => {
     await expect(service.sendCommand('d1', user, 'run-task' as never, {})).rejects.toMatchObject({ code: 'daemon_offline' });
   });
 
-  it('forgets a daemon\'s workspaces once neither it nor any watcher remains', async () => {
+  it("forgets a daemon's workspaces once neither it nor any watcher remains", async () => {
     const daemon = new RecordingLink('daemon');
     const client = new RecordingLink('c1');
     await service.connectDaemon('d1', daemon);

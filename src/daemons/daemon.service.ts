@@ -199,7 +199,13 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
       replay?.kind === 'events'
         ? replay.frames
         : replay?.kind === 'resync'
-          ? [{ type: ServerMessageType.ResyncRequired, daemonId, payload: { reason: replay.reason, stream: position } satisfies ResyncRequiredPayload } as Frame]
+          ? [
+              {
+                type: ServerMessageType.ResyncRequired,
+                daemonId,
+                payload: { reason: replay.reason, stream: position } satisfies ResyncRequiredPayload,
+              } as Frame,
+            ]
           : [];
     return { connected, follow, afterSeq: position.seq };
   }
@@ -303,7 +309,7 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
   private announce(daemonId: string, status: DaemonStatus, lastHeartbeat: number | null, holder: string | undefined): void {
     const payload: DaemonStatusPayload = { daemonId, status, lastHeartbeat: lastHeartbeat === null ? null : new Date(lastHeartbeat).toISOString() };
     const type = ServerMessageType.DaemonStatus;
-    if (holder === undefined) this.broker.deliverLocally(daemonId, { type, daemonId, payload } as Frame);
+    if (holder === undefined) this.broker.deliverLocally(daemonId, { type, daemonId, payload });
     else this.streams.append(daemonId, holder, { type, payload });
   }
 

@@ -1,4 +1,4 @@
-import { AckStatus, ErrorCode } from '@arbor/gateway-client/protocol';
+import { AckStatus } from '@arbor/gateway-client/protocol';
 import { createHash } from 'node:crypto';
 import { unavailable } from '../errors/domain.error.js';
 import type { RedisConnections } from '../redis/redis-connections.js';

@@ -1,5 +1,13 @@
 import { Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import { CloseCode, DaemonStatus, ServerMessageType, type DaemonStatusPayload, type Frame, type ResyncRequiredPayload, type StreamPosition } from '@arbor/gateway-client/protocol';
+import {
+  CloseCode,
+  DaemonStatus,
+  ServerMessageType,
+  type DaemonStatusPayload,
+  type Frame,
+  type ResyncRequiredPayload,
+  type StreamPosition,
+} from '@arbor/gateway-client/protocol';
 import type { GatewayConfig } from '../config/gateway-config.js';
 import { unavailable } from '../errors/domain.error.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
@@ -104,9 +112,20 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
   override async attachDaemon(daemonId: string, link: PeerLink, now: number): Promise<AttachResult> {
     const result = await super.attachDaemon(daemonId, link, now);
     try {
-      const [instance, connection] = (await this.redis.commands.eval(ATTACH, 1, this.presenceKey(daemonId), this.redis.instanceId, link.id, String(now), String(this.presenceTtlMs))) as [string | null, string | null];
+      const [instance, connection] = (await this.redis.commands.eval(
+        ATTACH,
+        1,
+        this.presenceKey(daemonId),
+        this.redis.instanceId,
+        link.id,
+        String(now),
+        String(this.presenceTtlMs),
+      )) as [string | null, string | null];
       if (instance && instance !== this.redis.instanceId && connection) {
-        await this.redis.commands.publish(this.instanceChannel(instance), JSON.stringify({ t: 'replaced', d: daemonId, c: connection } satisfies InstanceMessage));
+        await this.redis.commands.publish(
+          this.instanceChannel(instance),
+          JSON.stringify({ t: 'replaced', d: daemonId, c: connection } satisfies InstanceMessage),
+        );
       }
     } catch (error) {
       this.warn('attach', error);
@@ -155,7 +174,12 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
       if (patch.status !== undefined) fields.push('status', patch.status);
       if (patch.lastHeartbeat !== undefined) fields.push('lastHeartbeat', patch.lastHeartbeat === null ? '' : String(patch.lastHeartbeat));
       const key = this.presenceKey(daemonId);
-      this.redis.commands.multi().hset(key, ...fields).pexpire(key, this.presenceTtlMs).exec().catch((error: unknown) => this.warn('update presence', error));
+      this.redis.commands
+        .multi()
+        .hset(key, ...fields)
+        .pexpire(key, this.presenceTtlMs)
+        .exec()
+        .catch((error: unknown) => this.warn('update presence', error));
     }
     return presence;
   }
@@ -191,7 +215,10 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
     try {
       const holder = await this.redis.commands.hget(this.presenceKey(daemonId), 'instance');
       if (!holder || holder === this.redis.instanceId) return false;
-      const receivers = await this.redis.commands.publish(this.instanceChannel(holder), JSON.stringify({ t: 'command', d: daemonId, f: frame } satisfies InstanceMessage));
+      const receivers = await this.redis.commands.publish(
+        this.instanceChannel(holder),
+        JSON.stringify({ t: 'command', d: daemonId, f: frame } satisfies InstanceMessage),
+      );
       return receivers > 0;
     } catch {
       throw unavailable();
@@ -300,7 +327,7 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
 
   private tellResync(daemonId: string, reason: ResyncRequiredPayload['reason'], stream: StreamPosition): void {
     this.metrics?.liveResyncs.labels(reason).inc();
-    this.deliverLocally(daemonId, { type: ServerMessageType.ResyncRequired, daemonId, payload: { reason, stream } satisfies ResyncRequiredPayload } as Frame);
+    this.deliverLocally(daemonId, { type: ServerMessageType.ResyncRequired, daemonId, payload: { reason, stream } satisfies ResyncRequiredPayload });
   }
 
   private deliverNumbered(frame: EventFrame): void {
@@ -357,7 +384,19 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
       const pipeline = this.redis.commands.pipeline();
       for (const { presence, link } of this.daemons.values()) {
         const key = this.presenceKey(presence.daemonId);
-        pipeline.hset(key, 'instance', this.redis.instanceId, 'connection', link.id, 'status', presence.status, 'connectedAt', String(presence.connectedAt), 'lastHeartbeat', presence.lastHeartbeat === null ? '' : String(presence.lastHeartbeat));
+        pipeline.hset(
+          key,
+          'instance',
+          this.redis.instanceId,
+          'connection',
+          link.id,
+          'status',
+          presence.status,
+          'connectedAt',
+          String(presence.connectedAt),
+          'lastHeartbeat',
+          presence.lastHeartbeat === null ? '' : String(presence.lastHeartbeat),
+        );
         pipeline.pexpire(key, this.presenceTtlMs);
       }
       await pipeline.exec();

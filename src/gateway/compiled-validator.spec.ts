@@ -21,9 +21,45 @@ function classValidatorFailures(dto: Dto, payload: Record<string, unknown>): str
   return validateSync(instance, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true }).map((error) => error.property);
 }
 
-const VALUES: unknown[] = [undefined, null, 0, 5, -1, 1.5, true, '', 'x', 'a'.repeat(64), 'a'.repeat(65), 'a'.repeat(128), 'a'.repeat(129), 'a'.repeat(4096), 'a'.repeat(4097),
-  'w\ud800', 'ok\udc00', '\ud83d\ude00', ['w\ud801'], ['w1', '\udfff'],
-  [], ['w1'], [''], [1], Array(257).fill('a'), Array(1025).fill('w'), {}, { a: 1 }, 'add', 'change', 'unlinkDir', 'queued', 'failed', 'client', 'daemon', 300, 86401];
+const VALUES: unknown[] = [
+  undefined,
+  null,
+  0,
+  5,
+  -1,
+  1.5,
+  true,
+  '',
+  'x',
+  'a'.repeat(64),
+  'a'.repeat(65),
+  'a'.repeat(128),
+  'a'.repeat(129),
+  'a'.repeat(4096),
+  'a'.repeat(4097),
+  'w\ud800',
+  'ok\udc00',
+  '\ud83d\ude00',
+  ['w\ud801'],
+  ['w1', '\udfff'],
+  [],
+  ['w1'],
+  [''],
+  [1],
+  Array(257).fill('a'),
+  Array(1025).fill('w'),
+  {},
+  { a: 1 },
+  'add',
+  'change',
+  'unlinkDir',
+  'queued',
+  'failed',
+  'client',
+  'daemon',
+  300,
+  86401,
+];
 
 const VALID: Array<[Dto, Record<string, unknown>]> = [
   [GetWorkspaceStatusDto, { workspaceId: 'w1' }],
@@ -53,7 +89,11 @@ describe('compileValidator agrees with class-validator', () => {
       const expected = classValidatorFailures(dto, payload);
       const actual = validate(payload);
       if (expected.length === 0) expect({ payload, actual }).toEqual({ payload, actual: undefined });
-      else expect({ payload, field: expected.includes(actual?.field ?? '') ? 'one of the failing fields' : actual?.field }).toEqual({ payload, field: 'one of the failing fields' });
+      else
+        expect({ payload, field: expected.includes(actual?.field ?? '') ? 'one of the failing fields' : actual?.field }).toEqual({
+          payload,
+          field: 'one of the failing fields',
+        });
     }
   });
 });
@@ -63,12 +103,14 @@ describe('fallback to class-validator', () => {
     @IsEmail()
     email: string;
 
-    @IsOptional() @IsString()
+    @IsOptional()
+    @IsString()
     note?: string;
   }
 
   class ConditionalDto {
-    @ValidateIf((dto: ConditionalDto) => dto.kind === 'named') @IsString()
+    @ValidateIf((dto: ConditionalDto) => dto.kind === 'named')
+    @IsString()
     name?: string;
 
     @IsString()
@@ -80,7 +122,10 @@ describe('fallback to class-validator', () => {
     expect(validatorFor(ContactDto)).toBeNull();
     const pipe = new PayloadValidationPipe();
     await expect(pipe.transform({ email: 'a@example.com' }, { type: 'body', metatype: ContactDto })).resolves.toBeInstanceOf(ContactDto);
-    await expect(pipe.transform({ email: 'nope' }, { type: 'body', metatype: ContactDto })).rejects.toMatchObject({ code: ErrorCode.ValidationFailed, field: 'email' });
+    await expect(pipe.transform({ email: 'nope' }, { type: 'body', metatype: ContactDto })).rejects.toMatchObject({
+      code: ErrorCode.ValidationFailed,
+      field: 'email',
+    });
   });
 
   it('compiles ValidateIf conditions', () => {

@@ -39,14 +39,23 @@ const CONSTRAINTS: Record<string, (args: unknown[]) => Omit<CompiledConstraint, 
   },
   isLength: ([min, max]) => ({
     check: (v) => typeof v === 'string' && v.length >= (min as number) && (max === undefined || v.length <= (max as number)),
-    message: (f) => `${f} must be between ${min} and ${max} characters long`,
+    message: (f) => `${f} must be between ${String(min)} and ${String(max)} characters long`,
   }),
-  maxLength: ([max]) => ({ check: (v) => typeof v === 'string' && v.length <= (max as number), message: (f) => `${f} must be shorter than or equal to ${max} characters` }),
-  minLength: ([min]) => ({ check: (v) => typeof v === 'string' && v.length >= (min as number), message: (f) => `${f} must be longer than or equal to ${min} characters` }),
-  arrayMaxSize: ([max]) => ({ check: (v) => Array.isArray(v) && v.length <= (max as number), message: (f) => `${f} must contain no more than ${max} elements` }),
+  maxLength: ([max]) => ({
+    check: (v) => typeof v === 'string' && v.length <= (max as number),
+    message: (f) => `${f} must be shorter than or equal to ${String(max)} characters`,
+  }),
+  minLength: ([min]) => ({
+    check: (v) => typeof v === 'string' && v.length >= (min as number),
+    message: (f) => `${f} must be longer than or equal to ${String(min)} characters`,
+  }),
+  arrayMaxSize: ([max]) => ({
+    check: (v) => Array.isArray(v) && v.length <= (max as number),
+    message: (f) => `${f} must contain no more than ${String(max)} elements`,
+  }),
   [IS_WELL_FORMED]: () => ({ check: (v) => typeof v !== 'string' || isWellFormedText(v), message: wellFormedMessage }),
-  min: ([min]) => ({ check: (v) => typeof v === 'number' && v >= (min as number), message: (f) => `${f} must not be less than ${min}` }),
-  max: ([max]) => ({ check: (v) => typeof v === 'number' && v <= (max as number), message: (f) => `${f} must not be greater than ${max}` }),
+  min: ([min]) => ({ check: (v) => typeof v === 'number' && v >= (min as number), message: (f) => `${f} must not be less than ${String(min)}` }),
+  max: ([max]) => ({ check: (v) => typeof v === 'number' && v <= (max as number), message: (f) => `${f} must not be greater than ${String(max)}` }),
 };
 
 export class UnsupportedConstraintError extends Error {}
@@ -58,7 +67,7 @@ export class UnsupportedConstraintError extends Error {}
  * and class-validator's per-call machinery. A test checks it agrees with class-validator.
  */
 export function compileValidator(dto: abstract new () => object): PayloadValidator {
-  const metadata = getMetadataStorage().getTargetValidationMetadatas(dto as new () => object, '', false, false);
+  const metadata = getMetadataStorage().getTargetValidationMetadatas(dto, '', false, false);
   const byProperty = new Map<string, ValidationMetadata[]>();
   for (const entry of metadata) {
     const list = byProperty.get(entry.propertyName) ?? [];

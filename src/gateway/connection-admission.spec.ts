@@ -16,7 +16,8 @@ function socket(): Duplex & { destroyed: boolean } {
 }
 
 const url = new URL('/ws?daemonId=d1&token=t', 'http://gateway.invalid');
-const request = (headers: Record<string, string> = {}) => ({ url: '/ws?daemonId=d1&token=t', headers, socket: { remoteAddress: '10.0.0.1' } }) as unknown as IncomingMessage;
+const request = (headers: Record<string, string> = {}) =>
+  ({ url: '/ws?daemonId=d1&token=t', headers, socket: { remoteAddress: '10.0.0.1' } }) as unknown as IncomingMessage;
 
 describe('ConnectionAdmission', () => {
   const config = GatewayConfig.load({ MAX_CONNECTIONS: '2', MAX_CONNECTIONS_PER_USER: '1', ALLOWED_ORIGINS: 'https://app.example.com' });
@@ -46,9 +47,9 @@ describe('ConnectionAdmission', () => {
   });
 
   it('refuses a foreign Origin with 403 before looking at the token', async () => {
-    const auth = { authenticateConnection: jest.fn() } as unknown as AuthService;
-    const admission = new ConnectionAdmission(auth, config, new GatewayMetrics());
+    const authenticate = jest.fn();
+    const admission = new ConnectionAdmission({ authenticateConnection: authenticate } as unknown as AuthService, config, new GatewayMetrics());
     expect(await admission.admit(request({ origin: 'https://evil.example.com' }), socket(), url)).toMatchObject({ status: 403, reason: 'origin' });
-    expect(auth.authenticateConnection).not.toHaveBeenCalled();
+    expect(authenticate).not.toHaveBeenCalled();
   });
 });

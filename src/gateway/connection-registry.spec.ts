@@ -17,7 +17,13 @@ function identity(sub: string, role: Role, expiresAt = now() + 300): ConnectionI
 
 async function metric(metrics: GatewayMetrics, line: string): Promise<number> {
   const text = await metrics.registry.metrics();
-  return Number(text.split('\n').find((entry) => entry.startsWith(line))?.split(' ').at(-1) ?? NaN);
+  return Number(
+    text
+      .split('\n')
+      .find((entry) => entry.startsWith(line))
+      ?.split(' ')
+      .at(-1) ?? NaN,
+  );
 }
 
 describe('ConnectionRegistry', () => {
@@ -58,7 +64,7 @@ describe('ConnectionRegistry', () => {
   it('closes a connection with 4401 once its token has expired (past the grace)', async () => {
     const { server, client } = await pairs.open();
     const connection = registry.add(server, identity('user-1', Role.Client, now() - 1), 'c1');
-    connection.release({ type: 'connected' } as never);
+    connection.release({ type: 'connected' });
     registry.start();
     expect(await client.closed).toBe(CloseCode.Unauthorized);
     expect(client.received.at(-1)).toMatchObject({ type: 'error', payload: { code: 'unauthorized' } });
@@ -74,11 +80,11 @@ describe('ConnectionRegistry', () => {
     expect(client.socket.readyState).toBe(client.socket.OPEN);
   });
 
-  it('closes exactly the revoked user\'s connections with 4403', async () => {
+  it("closes exactly the revoked user's connections with 4403", async () => {
     const revoked = await pairs.open();
     const other = await pairs.open();
-    registry.add(revoked.server, identity('user-1', Role.Client), 'c1').release({ type: 'connected' } as never);
-    registry.add(other.server, identity('user-2', Role.Client), 'c2').release({ type: 'connected' } as never);
+    registry.add(revoked.server, identity('user-1', Role.Client), 'c1').release({ type: 'connected' });
+    registry.add(other.server, identity('user-2', Role.Client), 'c2').release({ type: 'connected' });
     await revocations.revoke({ kind: RevocationKind.User, value: 'user-1', revokedAt: Date.now(), expiresAt: Date.now() + 60_000 });
     expect(await revoked.client.closed).toBe(CloseCode.Forbidden);
     await new Promise((resolve) => setTimeout(resolve, 50));

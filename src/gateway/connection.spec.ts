@@ -13,12 +13,12 @@ async function pair(server: WebSocketServer): Promise<{ connection: Connection; 
   const accepted = new Promise<WebSocket>((resolve) => server.once('connection', resolve));
   const client = new WebSocket(`ws://127.0.0.1:${port}`);
   const received: string[] = [];
-  client.on('message', (data) => received.push(data.toString()));
+  client.on('message', (data) => received.push((data as Buffer).toString('utf8')));
   const closed = new Promise<number>((resolve) => client.on('close', (code) => resolve(code)));
   await new Promise((resolve) => client.once('open', resolve));
   const connection = new Connection(await accepted, identity, new InboundLimiter(1024, { rate: 100, burst: 100 }, OverRateMode.Refuse));
   // Admitted: frames are no longer held for the `connected` frame.
-  connection.release({ type: 'connected' } as never);
+  connection.release({ type: 'connected' });
   await new Promise<void>((resolve) => client.once('message', () => resolve()));
   received.length = 0;
   return { connection, received, closed };
@@ -55,7 +55,7 @@ describe('Connection.close', () => {
     const handled = new Promise<void>((resolve) => (answer = resolve));
     connection.enqueue(async () => {
       await handled;
-      connection.send({ type: 'pong', id: 'owed' } as never);
+      connection.send({ type: 'pong', id: 'owed' });
     });
     connection.close(code, 'because');
     expect(connection.isClosing).toBe(true);
@@ -69,7 +69,7 @@ describe('Connection.close', () => {
     expect(received.map((text) => JSON.parse(text))).toEqual(expected);
   });
 
-  it('writes through ws\'s TCP socket (private `_socket`: the coalesced fast path; see docs/architecture.md)', async () => {
+  it("writes through ws's TCP socket (private `_socket`: the coalesced fast path; see docs/architecture.md)", async () => {
     const { connection } = await pair(server);
     expect(connection.raw).toBeInstanceOf(Socket);
   });

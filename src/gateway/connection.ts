@@ -19,7 +19,6 @@ import type { HasDeadline } from './deadline-wheel.js';
 /** One per process: every connection's frames of one turn are written together at its end. */
 const coalescer = new WriteCoalescer(undefined, (frames, target) => (target as Connection).batchWritten(frames));
 
-
 const connections = new WeakMap<WebSocket, Connection>();
 
 /** Daemon acks are coalesced: one frame acknowledges everything accepted in this window. */
@@ -304,5 +303,10 @@ export function closeWithError(socket: WebSocket, code: CloseCode, reason: strin
 
 function truncateReason(reason: string): string {
   const bytes = Buffer.from(reason, 'utf8');
-  return bytes.length <= MAX_CLOSE_REASON_BYTES ? reason : bytes.subarray(0, MAX_CLOSE_REASON_BYTES).toString('utf8').replace(/\uFFFD+$/, '');
+  return bytes.length <= MAX_CLOSE_REASON_BYTES
+    ? reason
+    : bytes
+        .subarray(0, MAX_CLOSE_REASON_BYTES)
+        .toString('utf8')
+        .replace(/\uFFFD+$/, '');
 }

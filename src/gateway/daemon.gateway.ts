@@ -138,7 +138,9 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     this.connections.remove(connection, Number(closeCode ?? CloseCode.AbnormalClosure));
     const { principal, daemonId } = connection.identity;
     connection.enqueue(() =>
-      principal.role === Role.Daemon ? this.daemons.disconnectDaemon(daemonId, connection, connection.handover) : this.daemons.disconnectClient(daemonId, connection),
+      principal.role === Role.Daemon
+        ? this.daemons.disconnectDaemon(daemonId, connection, connection.handover)
+        : this.daemons.disconnectClient(daemonId, connection),
     );
   }
 
@@ -167,19 +169,28 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
         this.metrics.authorizationCloses.labels('refresh_forbidden').inc();
         connection.close(CloseCode.Forbidden, (error as Error).message);
       }
-      throw new DomainError(code === ErrorCode.Forbidden ? ErrorCode.Forbidden : ErrorCode.Unauthorized, error instanceof AuthError ? error.message : 'invalid token');
+      throw new DomainError(
+        code === ErrorCode.Forbidden ? ErrorCode.Forbidden : ErrorCode.Unauthorized,
+        error instanceof AuthError ? error.message : 'invalid token',
+      );
     }
     connection.identity = identity;
     this.connections.scheduleAuthorizationEnd(connection);
     this.metrics.tokenRefreshes.labels('ok').inc();
-    return { type: ServerMessageType.TokenRefreshed, payload: { authExpiresAt: this.authorizationEnd(identity.principal), timestamp: new Date().toISOString() } };
+    return {
+      type: ServerMessageType.TokenRefreshed,
+      payload: { authExpiresAt: this.authorizationEnd(identity.principal), timestamp: new Date().toISOString() },
+    };
   }
 
   // ---- clients -------------------------------------------------------------------------------
 
   @Roles(Role.Client)
   @SubscribeMessage(ClientMessageType.GetWorkspaceStatus)
-  async getWorkspaceStatus(@ConnectedSocket() socket: WebSocket, @MessageBody() body: GetWorkspaceStatusDto): Promise<Frame<ServerMessageType, WorkspaceStatusPayload>> {
+  async getWorkspaceStatus(
+    @ConnectedSocket() socket: WebSocket,
+    @MessageBody() body: GetWorkspaceStatusDto,
+  ): Promise<Frame<ServerMessageType, WorkspaceStatusPayload>> {
     const payload = await this.daemons.getWorkspaceStatus(connectionOf(socket).identity.daemonId, body.workspaceId);
     return { type: ServerMessageType.WorkspaceStatus, payload };
   }
@@ -230,7 +241,11 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     this.daemons.relayEvent(connection.identity.daemonId, connection, DaemonMessageType.TaskStatus, body, connection.inbound());
   }
 
-  private async command(socket: WebSocket, type: ClientMessageType.RunTask | ClientMessageType.CancelTask, payload: object): Promise<Frame<ServerMessageType, AckPayload>> {
+  private async command(
+    socket: WebSocket,
+    type: ClientMessageType.RunTask | ClientMessageType.CancelTask,
+    payload: object,
+  ): Promise<Frame<ServerMessageType, AckPayload>> {
     const connection = connectionOf(socket);
     const { daemonId, principal } = connection.identity;
     // The frame's id is the command id: a retry with the same id is not executed twice.

@@ -4,7 +4,7 @@ import { DirectRoutes } from './direct-routes.js';
 
 describe('DirectRoutes.registerHandlers', () => {
   // Reads @SubscribeMessage's metadata through @nestjs/websockets' internal constants module (see docs/architecture.md).
-  it('finds the gateway\'s @DirectDispatch handlers with their message type, roles and compiled validator', () => {
+  it("finds the gateway's @DirectDispatch handlers with their message type, roles and compiled validator", () => {
     const routes = new DirectRoutes();
     routes.registerHandlers(Object.create(DaemonGateway.prototype) as DaemonGateway);
     for (const type of [DaemonMessageType.FileChange, DaemonMessageType.TaskStatus]) {

@@ -23,7 +23,13 @@ describe('DrainService', () => {
   function services(env: Record<string, string>) {
     const config = GatewayConfig.load(env);
     const metrics = new GatewayMetrics();
-    const registry = new ConnectionRegistry(config, metrics, new SlowConsumerMonitor(config, metrics), new FanoutBackpressure(config, metrics), new InMemoryRevocationList());
+    const registry = new ConnectionRegistry(
+      config,
+      metrics,
+      new SlowConsumerMonitor(config, metrics),
+      new FanoutBackpressure(config, metrics),
+      new InMemoryRevocationList(),
+    );
     const lifecycle = new LifecycleState();
     return { registry, lifecycle, metrics, drain: new DrainService(registry, lifecycle, metrics, config) };
   }
@@ -35,8 +41,12 @@ describe('DrainService', () => {
     for (let i = 0; i < 6; i += 1) peers.push(await pairs.open());
     const connections = peers.map(({ server }, index) => {
       const role = index === 0 ? Role.Daemon : Role.Client;
-      const connection = registry.add(server, { principal: { sub: `p${index}`, role, daemons: new Set(['p0']), expiresAt: now + 300, issuedAt: now }, daemonId: 'p0' }, `c${index}`);
-      connection.release({ type: 'connected' } as never);
+      const connection = registry.add(
+        server,
+        { principal: { sub: `p${index}`, role, daemons: new Set(['p0']), expiresAt: now + 300, issuedAt: now }, daemonId: 'p0' },
+        `c${index}`,
+      );
+      connection.release({ type: 'connected' });
       return connection;
     });
     const started = Date.now();

@@ -57,7 +57,9 @@ export class DrainService implements BeforeApplicationShutdown {
     await sleep(drainDelayMs);
     this.connections.stop();
     const connections = shuffle([...this.connections.connections()]);
-    const closed = connections.map((connection) => new Promise<void>((resolve) => (connection.isClosed ? resolve() : connection.socket.once('close', () => resolve()))));
+    const closed = connections.map(
+      (connection) => new Promise<void>((resolve) => (connection.isClosed ? resolve() : connection.socket.once('close', () => resolve()))),
+    );
     this.metrics.draining.set(1);
     this.metrics.drainRemaining.set(connections.length);
     const batches = Math.max(1, Math.floor(drainWindowMs / DRAIN_BATCH_EVERY_MS));

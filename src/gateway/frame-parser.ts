@@ -25,8 +25,7 @@ export class FrameRejection {
  * A missing payload becomes `{}` so payload validation names the missing field.
  */
 export function parseFrame(text: string): InboundFrame | FrameRejection {
-  const reject = (code: ErrorCode, message: string, field?: string, frameId?: string) =>
-    new FrameRejection(new DomainError(code, message, field), frameId);
+  const reject = (code: ErrorCode, message: string, field?: string, frameId?: string) => new FrameRejection(new DomainError(code, message, field), frameId);
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -38,7 +37,7 @@ export function parseFrame(text: string): InboundFrame | FrameRejection {
   if (id !== undefined && (typeof id !== 'string' || id.length === 0 || id.length > Limits.MAX_ID_LENGTH)) {
     return reject(ErrorCode.BadRequest, `id must be a string of 1-${Limits.MAX_ID_LENGTH} characters`, 'id');
   }
-  const frameId = id as string | undefined;
+  const frameId = id;
   if (typeof type !== 'string' || type.length === 0 || type.length > MAX_TYPE_LENGTH) {
     return reject(ErrorCode.BadRequest, 'frame must carry a string "type"', 'type', frameId);
   }
@@ -55,7 +54,7 @@ export function parseFrame(text: string): InboundFrame | FrameRejection {
       return reject(ErrorCode.BadRequest, `unknown envelope field "${key}"`, key, frameId);
     }
   }
-  return { type, payload: (payload as Record<string, unknown> | undefined) ?? {}, id: frameId, seq: seq as number | undefined };
+  return { type, payload: payload ?? {}, id: frameId, seq: seq as number | undefined };
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

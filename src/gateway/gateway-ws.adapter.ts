@@ -34,7 +34,7 @@ export interface GatewayWsAdapterOptions {
 }
 
 type RegisteredServer = WebSocketServer & { path?: string };
-type HandlerCallback = (payload: unknown, type: string) => Promise<unknown> | unknown;
+type HandlerCallback = (payload: unknown, type: string) => unknown;
 
 /**
  * Nest's WsAdapter with our frame format and strict input handling. Nest's defaults expect
@@ -61,7 +61,7 @@ export class GatewayWsAdapter extends WsAdapter {
     }) as WebSocketServer;
   }
 
-  protected override addWsServerToRegistry<T extends Record<'path', string> = any>(wsServer: T, port: number, path: string): void {
+  protected override addWsServerToRegistry<T extends Record<'path', string> = Record<'path', string>>(wsServer: T, port: number, path: string): void {
     super.addWsServerToRegistry(wsServer, port, path);
     const entries = this.servers.get(port) ?? [];
     entries.push(wsServer as unknown as RegisteredServer);
@@ -79,7 +79,7 @@ export class GatewayWsAdapter extends WsAdapter {
   }
 
   override async dispose(): Promise<void> {
-    for (const [port, listener] of this.upgradeListeners) this.httpServersRegistry.get(port)?.off('upgrade', listener);
+    for (const [port, listener] of this.upgradeListeners) (this.httpServersRegistry.get(port) as HttpServer | undefined)?.off('upgrade', listener);
     this.upgradeListeners.clear();
     this.servers.clear();
     await super.dispose();
@@ -171,7 +171,9 @@ export class GatewayWsAdapter extends WsAdapter {
         return true;
       case FrameVerdict.Refuse: {
         const retryAfterMs = limiter.retryAfterMs;
-        connection.enqueue(async () => connection.send(errorFrame({ code: ErrorCode.RateLimited, message: 'too many frames; slow down', retryAfterMs }, frameId)));
+        connection.enqueue(async () =>
+          connection.send(errorFrame({ code: ErrorCode.RateLimited, message: 'too many frames; slow down', retryAfterMs }, frameId)),
+        );
         return false;
       }
       default:

@@ -40,7 +40,10 @@ export class IncompleteRequestGuard {
     server.headersTimeout = this.limits.headersTimeoutMs;
     server.requestTimeout = this.limits.requestTimeoutMs;
     // Read when the server starts listening: set before listen, it makes the deadlines hold to within a second.
-    (server as HttpServer & { connectionsCheckingInterval: number }).connectionsCheckingInterval = Math.min(DEADLINE_CHECK_MAX_MS, this.limits.headersTimeoutMs);
+    (server as HttpServer & { connectionsCheckingInterval: number }).connectionsCheckingInterval = Math.min(
+      DEADLINE_CHECK_MAX_MS,
+      this.limits.headersTimeoutMs,
+    );
     server.prependListener('connection', (socket: Socket) => this.opened(socket));
     server.prependListener('request', (request: IncomingMessage) => this.completed(request.socket));
     server.prependListener('upgrade', (request: IncomingMessage) => this.completed(request.socket));

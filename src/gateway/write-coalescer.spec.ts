@@ -57,7 +57,10 @@ describe('WriteCoalescer', () => {
     const coalescer = new WriteCoalescer({ maxFrames: 4, maxBytes: 1024 }, (frames) => batches.push(frames));
     const socket = recordingSocket();
     for (let i = 0; i < 10; i += 1) coalescer.write(socket, Buffer.from(String(i)));
-    expect(socket.writes).toEqual([['0', '1', '2', '3'], ['4', '5', '6', '7']]);
+    expect(socket.writes).toEqual([
+      ['0', '1', '2', '3'],
+      ['4', '5', '6', '7'],
+    ]);
     jest.runOnlyPendingTimers();
     expect(socket.writes.at(-1)).toEqual(['8', '9']);
     expect(batches).toEqual([4, 4, 2]);
@@ -70,10 +73,13 @@ describe('WriteCoalescer', () => {
     // 4 + 4 + 4 ≥ 10: the third frame completes a batch.
     expect(socket.writes).toEqual([['xxxx', 'xxxx', 'xxxx']]);
     jest.runOnlyPendingTimers();
-    expect(socket.writes).toEqual([['xxxx', 'xxxx', 'xxxx'], ['xxxx', 'xxxx']]);
+    expect(socket.writes).toEqual([
+      ['xxxx', 'xxxx', 'xxxx'],
+      ['xxxx', 'xxxx'],
+    ]);
   });
 
-  it('an explicit flush writes everything now, and the turn\'s flush then has nothing left', () => {
+  it("an explicit flush writes everything now, and the turn's flush then has nothing left", () => {
     const batches: number[] = [];
     const coalescer = new WriteCoalescer({ maxFrames: 32, maxBytes: 1024 }, (frames) => batches.push(frames));
     const socket = recordingSocket();

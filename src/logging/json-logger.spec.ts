@@ -52,7 +52,10 @@ describe('redact', () => {
 
   it('writes readable lines in the pretty format', () => {
     const lines: string[] = [];
-    new JsonLogger(LogLevel.Info, (line) => lines.push(line), LogFormat.Pretty).log({ msg: 'connection admitted', connectionId: 'c1', role: 'client' }, 'DaemonGateway');
-    expect(lines[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO  \[DaemonGateway\] connection admitted connectionId=c1 role=client\n$/);
+    new JsonLogger(LogLevel.Info, (line) => lines.push(line), LogFormat.Pretty).log(
+      { msg: 'connection admitted', connectionId: 'c1', role: 'client' },
+      'DaemonGateway',
+    );
+    expect(lines[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO {2}\[DaemonGateway\] connection admitted connectionId=c1 role=client\n$/);
   });
 });

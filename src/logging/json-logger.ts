@@ -76,7 +76,13 @@ function pretty(entry: Record<string, unknown>): string {
     .filter(([, value]) => value !== undefined)
     .map(([key, value]) => `${key}=${typeof value === 'string' ? value : safeStringify(value as Record<string, unknown>)}`);
   const clock = String(time).slice(11, 23);
-  return [`${clock} ${String(level).toUpperCase().padEnd(5)}`, context ? `[${context}]` : '', msg ?? '', ...fields].filter(Boolean).join(' ');
+  const parts = [
+    `${clock} ${String(level).toUpperCase().padEnd(5)}`,
+    typeof context === 'string' && context ? `[${context}]` : '',
+    typeof msg === 'string' ? msg : msg === undefined ? '' : JSON.stringify(msg),
+    ...fields,
+  ];
+  return parts.filter(Boolean).join(' ');
 }
 
 function safeStringify(entry: Record<string, unknown>): string {

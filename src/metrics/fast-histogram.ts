@@ -27,7 +27,13 @@ export class FastHistogram {
     this.count += 1;
   }
 
-  get(): { name: string; help: string; type: 'histogram'; aggregator: 'sum'; values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }> } {
+  get(): {
+    name: string;
+    help: string;
+    type: 'histogram';
+    aggregator: 'sum';
+    values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }>;
+  } {
     const values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }> = [];
     let cumulative = 0;
     this.buckets.forEach((bound, i) => {

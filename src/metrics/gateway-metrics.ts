@@ -4,8 +4,18 @@ import { ClientMessageType, CloseCode, DaemonMessageType, DaemonStatus, ErrorCod
 import { FastHistogram } from './fast-histogram.js';
 
 /** Label values are drawn from these sets only: never a daemon id, user id or other unbounded value. */
-const MESSAGE_TYPES = new Set<string>([...Object.values(ClientMessageType), ...Object.values(DaemonMessageType), ...Object.values(ServerMessageType), 'invalid', 'binary']);
-const CLOSE_CODES = new Set<string>(Object.values(CloseCode).filter((value) => typeof value === 'number').map(String));
+const MESSAGE_TYPES = new Set<string>([
+  ...Object.values(ClientMessageType),
+  ...Object.values(DaemonMessageType),
+  ...Object.values(ServerMessageType),
+  'invalid',
+  'binary',
+]);
+const CLOSE_CODES = new Set<string>(
+  Object.values(CloseCode)
+    .filter((value) => typeof value === 'number')
+    .map(String),
+);
 const ERROR_CODES = new Set<string>(Object.values(ErrorCode));
 
 export const messageTypeLabel = (type: string) => (MESSAGE_TYPES.has(type) ? type : 'other');
@@ -22,9 +32,25 @@ export class GatewayMetrics {
 
   readonly connections = new Gauge({ name: 'arbor_connections', help: 'Open WebSocket connections', labelNames: ['role'], registers: [this.registry] });
   readonly connects = new Counter({ name: 'arbor_connects_total', help: 'Admitted WebSocket connections', labelNames: ['role'], registers: [this.registry] });
-  readonly disconnects = new Counter({ name: 'arbor_disconnects_total', help: 'Closed WebSocket connections by close code', labelNames: ['role', 'code'], registers: [this.registry] });
-  readonly authFailures = new Counter({ name: 'arbor_auth_failures_total', help: 'Refused connections by reason', labelNames: ['reason'], registers: [this.registry] });
-  readonly messagesIn: Counter<'type'> = new Counter({ name: 'arbor_messages_in_total', help: 'Frames received, by type', labelNames: ['type'], registers: [this.registry], collect: () => this.flushIn() });
+  readonly disconnects = new Counter({
+    name: 'arbor_disconnects_total',
+    help: 'Closed WebSocket connections by close code',
+    labelNames: ['role', 'code'],
+    registers: [this.registry],
+  });
+  readonly authFailures = new Counter({
+    name: 'arbor_auth_failures_total',
+    help: 'Refused connections by reason',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+  readonly messagesIn: Counter<'type'> = new Counter({
+    name: 'arbor_messages_in_total',
+    help: 'Frames received, by type',
+    labelNames: ['type'],
+    registers: [this.registry],
+    collect: () => this.flushIn(),
+  });
   readonly messagesOut: Counter<'type'> = new Counter({
     name: 'arbor_messages_out_total',
     help: 'Frames delivered, by type (a fan-out counts each recipient)',
@@ -32,14 +58,28 @@ export class GatewayMetrics {
     registers: [this.registry],
     collect: () => this.flushOut(),
   });
-  readonly bytesIn: Counter = new Counter({ name: 'arbor_received_bytes_total', help: 'Frame bytes received', registers: [this.registry], collect: () => this.flushIn() });
-  readonly bytesOut: Counter = new Counter({ name: 'arbor_sent_bytes_total', help: 'Frame bytes sent (a fan-out counts each recipient)', registers: [this.registry], collect: () => this.flushOut() });
+  readonly bytesIn: Counter = new Counter({
+    name: 'arbor_received_bytes_total',
+    help: 'Frame bytes received',
+    registers: [this.registry],
+    collect: () => this.flushIn(),
+  });
+  readonly bytesOut: Counter = new Counter({
+    name: 'arbor_sent_bytes_total',
+    help: 'Frame bytes sent (a fan-out counts each recipient)',
+    registers: [this.registry],
+    collect: () => this.flushOut(),
+  });
   readonly fanoutLatency = new FastHistogram(
     'arbor_fanout_duration_seconds',
     'From a daemon event received to its last local client write',
     [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1],
   );
-  readonly coalescedFrames = new FastHistogram('arbor_coalesced_frames_per_write', 'Frames written to one socket in one write (per-turn coalescing)', [1, 2, 4, 8, 16, 32, 64]);
+  readonly coalescedFrames = new FastHistogram(
+    'arbor_coalesced_frames_per_write',
+    'Frames written to one socket in one write (per-turn coalescing)',
+    [1, 2, 4, 8, 16, 32, 64],
+  );
   /** Read at scrape time from whoever owns the numbers (set by the gateway and the backpressure). */
   readonly sources = {
     fanoutBuffered: () => 0,
@@ -67,7 +107,7 @@ export class GatewayMetrics {
   });
   readonly fanoutBufferedPeak: Gauge = new Gauge({
     name: 'arbor_fanout_buffered_peak_bytes',
-    help: 'The most one daemon\'s viewers held (as counted) at any backpressure check; bounded by FANOUT_MAX_BUFFERED_BYTES',
+    help: "The most one daemon's viewers held (as counted) at any backpressure check; bounded by FANOUT_MAX_BUFFERED_BYTES",
     registers: [this.registry],
     collect: () => this.fanoutBufferedPeak.set(this.sources.fanoutBufferedPeak()),
   });
@@ -85,8 +125,16 @@ export class GatewayMetrics {
     registers: [this.registry],
     collect: () => this.connectionBufferedPeak.set(this.bufferedPeak),
   });
-  readonly fanoutPauses = new Counter({ name: 'arbor_daemon_pauses_total', help: 'Times a daemon\'s reads were paused because its viewers were backed up', registers: [this.registry] });
-  readonly fanoutPausedSeconds = new Counter({ name: 'arbor_daemon_paused_seconds_total', help: 'Time daemons spent paused for their viewers', registers: [this.registry] });
+  readonly fanoutPauses = new Counter({
+    name: 'arbor_daemon_pauses_total',
+    help: "Times a daemon's reads were paused because its viewers were backed up",
+    registers: [this.registry],
+  });
+  readonly fanoutPausedSeconds = new Counter({
+    name: 'arbor_daemon_paused_seconds_total',
+    help: 'Time daemons spent paused for their viewers',
+    registers: [this.registry],
+  });
   readonly replays = new Counter({ name: 'arbor_replay_total', help: 'Resuming clients by outcome', labelNames: ['outcome'], registers: [this.registry] });
   readonly liveResyncs = new Counter({
     name: 'arbor_live_resync_total',
@@ -94,10 +142,14 @@ export class GatewayMetrics {
     labelNames: ['reason'],
     registers: [this.registry],
   });
-  readonly slowConsumerCloses = new Counter({ name: 'arbor_slow_consumer_closes_total', help: 'Connections closed with 4008 slow_consumer', registers: [this.registry] });
+  readonly slowConsumerCloses = new Counter({
+    name: 'arbor_slow_consumer_closes_total',
+    help: 'Connections closed with 4008 slow_consumer',
+    registers: [this.registry],
+  });
   readonly rateLimited = new Counter({
     name: 'arbor_rate_limited_messages_total',
-    help: 'Frames over their connection\'s rate: refused with rate_limited (clients) or throttled by pausing reads (daemons)',
+    help: "Frames over their connection's rate: refused with rate_limited (clients) or throttled by pausing reads (daemons)",
     labelNames: ['role'],
     registers: [this.registry],
   });
@@ -107,7 +159,12 @@ export class GatewayMetrics {
     labelNames: ['reason'],
     registers: [this.registry],
   });
-  readonly tokenRefreshes = new Counter({ name: 'arbor_token_refreshes_total', help: 'refresh-token frames by outcome', labelNames: ['outcome'], registers: [this.registry] });
+  readonly tokenRefreshes = new Counter({
+    name: 'arbor_token_refreshes_total',
+    help: 'refresh-token frames by outcome',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  });
   readonly authorizationCloses = new Counter({
     name: 'arbor_authorization_closes_total',
     help: 'Live connections closed because their authorization ended, by reason',
@@ -125,9 +182,17 @@ export class GatewayMetrics {
     },
   });
   readonly redisUp = new Gauge({ name: 'arbor_redis_up', help: '1 when both Redis connections are ready (absent without REDIS_URL)', registers: [] });
-  readonly pubsubLag = new Gauge({ name: 'arbor_redis_pubsub_lag_seconds', help: 'Round trip of a probe published to this instance through Redis pub/sub', registers: [] });
+  readonly pubsubLag = new Gauge({
+    name: 'arbor_redis_pubsub_lag_seconds',
+    help: 'Round trip of a probe published to this instance through Redis pub/sub',
+    registers: [],
+  });
   readonly draining = new Gauge({ name: 'arbor_draining', help: '1 while this instance drains its connections', registers: [this.registry] });
-  readonly drainRemaining = new Gauge({ name: 'arbor_drain_remaining_connections', help: 'Connections the drain has yet to close', registers: [this.registry] });
+  readonly drainRemaining = new Gauge({
+    name: 'arbor_drain_remaining_connections',
+    help: 'Connections the drain has yet to close',
+    registers: [this.registry],
+  });
 
   private pendingIn = new Map<string, number>();
   private pendingInBytes = 0;

@@ -40,7 +40,10 @@ export class RedisConnections implements OnModuleDestroy {
     // Auto-pipelining batches the commands of one event-loop turn (appends, publishes) into one write.
     this.commands = new RedisClient(url, { ...options, enableAutoPipelining: true, connectionName: `arbor-${this.instanceId}` });
     this.subscriber = new RedisClient(url, { ...options, connectionName: `arbor-sub-${this.instanceId}` });
-    for (const [name, client] of [['commands', this.commands], ['subscriber', this.subscriber]] as const) {
+    for (const [name, client] of [
+      ['commands', this.commands],
+      ['subscriber', this.subscriber],
+    ] as const) {
       client.on('error', (error: Error) => this.problem(`${name}: ${error.message}`));
       client.on('end', () => this.problem(`${name}: connection ended`));
       client.on('ready', () => this.ready(name));
@@ -102,7 +105,13 @@ export class RedisConnections implements OnModuleDestroy {
   subscribe(channel: string): Promise<void> {
     let subscribed = this.channels.get(channel);
     if (!subscribed) {
-      subscribed = this.subscriber.status === 'ready' ? this.subscriber.subscribe(channel).then(() => undefined, (error: Error) => this.problem(`subscribe: ${error.message}`)) : Promise.resolve();
+      subscribed =
+        this.subscriber.status === 'ready'
+          ? this.subscriber.subscribe(channel).then(
+              () => undefined,
+              (error: Error) => this.problem(`subscribe: ${error.message}`),
+            )
+          : Promise.resolve();
       this.channels.set(channel, subscribed);
     }
     return subscribed;
@@ -121,7 +130,10 @@ export class RedisConnections implements OnModuleDestroy {
 
   private ready(name: 'commands' | 'subscriber'): void {
     if (name === 'subscriber' && this.channels.size > 0) {
-      const resubscribed = this.subscriber.subscribe(...this.channels.keys()).then(() => undefined, (error: Error) => this.problem(`resubscribe: ${error.message}`));
+      const resubscribed = this.subscriber.subscribe(...this.channels.keys()).then(
+        () => undefined,
+        (error: Error) => this.problem(`resubscribe: ${error.message}`),
+      );
       for (const channel of this.channels.keys()) this.channels.set(channel, resubscribed);
     }
     if (name === 'commands') for (const listener of this.readyListeners) listener();

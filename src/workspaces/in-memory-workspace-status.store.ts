@@ -15,7 +15,7 @@ export class InMemoryWorkspaceStatusStore extends WorkspaceStatusStore {
 
   async setStatus(daemonId: string, workspaceId: string, status: string): Promise<void> {
     let workspaces = this.daemons.get(daemonId);
-    if (!workspaces) this.daemons.set(daemonId, (workspaces = new Map()));
+    if (!workspaces) this.daemons.set(daemonId, (workspaces = new Map<string, string | null>()));
     workspaces.set(workspaceId, status);
   }
 

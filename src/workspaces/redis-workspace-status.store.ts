@@ -1,4 +1,3 @@
-import { ErrorCode } from '@arbor/gateway-client/protocol';
 import { unavailable } from '../errors/domain.error.js';
 import type { RedisConnections } from '../redis/redis-connections.js';
 import { WorkspaceStatusStore } from './workspace-status.store.js';

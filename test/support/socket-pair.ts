@@ -24,7 +24,7 @@ export class SocketPairs {
     const accepted = new Promise<WebSocket>((resolve) => this.server.once('connection', resolve));
     const socket = new WebSocket(`ws://127.0.0.1:${port}`);
     const received: unknown[] = [];
-    socket.on('message', (data) => received.push(JSON.parse(data.toString())));
+    socket.on('message', (data) => received.push(JSON.parse((data as Buffer).toString('utf8'))));
     socket.on('error', () => undefined);
     const closed = new Promise<number>((resolve) => socket.on('close', (code) => resolve(code)));
     await new Promise((resolve) => socket.once('open', resolve));

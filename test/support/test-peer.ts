@@ -31,7 +31,7 @@ export class TestPeer {
   constructor(url: string, options: ClientOptions = {}) {
     this.socket = new WebSocket(url, options);
     this.socket.on('message', (data, isBinary) => {
-      if (!isBinary) this.received.push(JSON.parse(data.toString()));
+      if (!isBinary) this.received.push(JSON.parse((data as Buffer).toString('utf8')));
       this.wake();
     });
     this.closed = new Promise((resolve) => {

@@ -114,7 +114,7 @@ const REGISTRY_KEY = Symbol.for('@arbor/gateway-client/react/connections');
 /** Kept on globalThis so a re-evaluated module (HMR, duplicate bundles) finds the same sockets. */
 export function connections(): Map<string, SharedConnection> {
   const store = globalThis as unknown as Record<symbol, Map<string, SharedConnection> | undefined>;
-  return (store[REGISTRY_KEY] ??= new Map());
+  return (store[REGISTRY_KEY] ??= new Map<string, SharedConnection>());
 }
 
 export function acquire(key: string, create: () => GatewayClientOptions, releaseDelayMs = DEFAULT_RELEASE_DELAY_MS): SharedConnection {

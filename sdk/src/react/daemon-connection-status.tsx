@@ -28,7 +28,13 @@ export function DaemonConnectionStatus(props: DaemonConnectionStatusProps) {
   const daemonState = link.isConnected ? (link.daemonStatus ?? 'unknown') : 'unknown';
 
   return (
-    <div role="status" aria-live="polite" className={[CLASS, `${CLASS}--${link.status}`, props.className].filter(Boolean).join(' ')} data-link-state={link.status} data-daemon-status={daemonState}>
+    <div
+      role="status"
+      aria-live="polite"
+      className={[CLASS, `${CLASS}--${link.status}`, props.className].filter(Boolean).join(' ')}
+      data-link-state={link.status}
+      data-daemon-status={daemonState}
+    >
       <span className={`${CLASS}__link`}>Gateway: {describeLink(link.status, link.nextRetryAt, now)}</span>{' '}
       <span className={`${CLASS}__daemon ${CLASS}__daemon--${daemonState}`}>
         Daemon {daemonId}: {describeDaemon(daemonState, link.lastHeartbeat, now)}

@@ -10,7 +10,11 @@ import { useWebSocket } from './use-websocket.js';
 const URL_BASE = 'ws://gateway.test/ws';
 
 function Probe(props: { daemonId: string; label?: string; onMessage?: (frame: Frame) => void; onConnect?: () => void }) {
-  const { status, isConnected, daemonStatus, lastMessage, sendMessage } = useWebSocket({ daemonId: props.daemonId, onMessage: props.onMessage, onConnect: props.onConnect });
+  const { status, isConnected, daemonStatus, lastMessage, sendMessage } = useWebSocket({
+    daemonId: props.daemonId,
+    onMessage: props.onMessage,
+    onConnect: props.onConnect,
+  });
   return (
     <div data-testid={props.label ?? props.daemonId}>
       {status}|{String(isConnected)}|{daemonStatus ?? '-'}|{lastMessage?.type ?? '-'}
@@ -64,11 +68,15 @@ describe('React bindings', () => {
   });
 
   it('shares one connection between components watching the same daemon', async () => {
-    render(wrap(<>
-      <Probe daemonId="d1" label="a" />
-      <Probe daemonId="d1" label="b" />
-      <Probe daemonId="d2" label="c" />
-    </>));
+    render(
+      wrap(
+        <>
+          <Probe daemonId="d1" label="a" />
+          <Probe daemonId="d1" label="b" />
+          <Probe daemonId="d2" label="c" />
+        </>,
+      ),
+    );
     await waitFor(() => expect(screen.getByTestId('c').textContent).toMatch(/^open/));
     expect(screen.getByTestId('a').textContent).toMatch(/^open/);
     expect(gateway.sockets.map((socket) => socket.url.searchParams.get('daemonId')).sort()).toEqual(['d1', 'd2']);
@@ -83,8 +91,8 @@ describe('React bindings', () => {
     }
     render(wrap(<Changing />));
     await waitFor(() => expect(openSockets()).toHaveLength(1));
-    act(() => screen.getByText('round 1').click());
-    act(() => screen.getByText('round 2').click());
+    await act(() => screen.getByText('round 1').click());
+    await act(() => screen.getByText('round 2').click());
     await screen.findByText('round 3');
     act(() => gateway.last.deliver({ type: 'pong' }));
     expect(calls).toEqual(['1:connected', '3:pong']);
@@ -94,7 +102,7 @@ describe('React bindings', () => {
   it('sendMessage sends while connected and closes the socket after the last unmount', async () => {
     const view = render(wrap(<Probe daemonId="d1" />));
     await screen.findByText(/^open/);
-    act(() => screen.getByText('send d1').click());
+    await act(() => screen.getByText('send d1').click());
     expect(gateway.last.frames).toEqual([{ type: 'ping' }]);
     view.unmount();
     await waitFor(() => expect(gateway.last.readyState).toBe(3));
@@ -150,14 +158,24 @@ describe('React bindings', () => {
       render(wrap(<DaemonConnectionStatus daemonId="daemon-123" workspaceId="w1" />));
       const status = await screen.findByRole('status');
       await waitFor(() => expect(status.textContent).toContain('online'));
-      act(() => gateway.last.deliver({ type: 'workspace-update', daemonId: 'daemon-123', epoch: 'e1', seq: 1, payload: { workspaceId: 'w1', status: 'syncing' } }));
+      act(() =>
+        gateway.last.deliver({ type: 'workspace-update', daemonId: 'daemon-123', epoch: 'e1', seq: 1, payload: { workspaceId: 'w1', status: 'syncing' } }),
+      );
       await waitFor(() => expect(status.textContent).toContain('Workspace w1: syncing'));
       gateway.options.autoAccept = false;
       act(() => gateway.last.drop());
       await waitFor(() => expect(gateway.sockets).toHaveLength(2), { timeout: 3000 });
       // The resume failed: the gateway answers with a fresh snapshot in a new epoch.
       act(() => {
-        gateway.last.accept({ daemonId: 'daemon-123', workspaceIds: ['w1'], workspaceStatuses: { w1: 'error' }, daemonStatus: 'offline', stream: { epoch: 'e2', seq: 7 }, recovered: false, timestamp: 'now' });
+        gateway.last.accept({
+          daemonId: 'daemon-123',
+          workspaceIds: ['w1'],
+          workspaceStatuses: { w1: 'error' },
+          daemonStatus: 'offline',
+          stream: { epoch: 'e2', seq: 7 },
+          recovered: false,
+          timestamp: 'now',
+        });
         gateway.last.deliver({ type: 'resync-required', daemonId: 'daemon-123', payload: { reason: 'history_expired', stream: { epoch: 'e2', seq: 7 } } });
       });
       await waitFor(() => expect(status.textContent).toBe('Gateway: connected Daemon daemon-123: offline Workspace w1: error'));

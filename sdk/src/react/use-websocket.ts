@@ -60,12 +60,16 @@ export function useWebSocket(options: UseWebSocketOptions): UseWebSocketResult {
 
   const subscribe = useCallback(
     (onStoreChange: () => void) => {
-      const shared = acquire(key, () => ({
-        ...settings.options,
-        url,
-        daemonId: options.daemonId,
-        WebSocket: options.WebSocket ?? settings.WebSocket,
-      }), settings.releaseDelayMs);
+      const shared = acquire(
+        key,
+        () => ({
+          ...settings.options,
+          url,
+          daemonId: options.daemonId,
+          WebSocket: options.WebSocket ?? settings.WebSocket,
+        }),
+        settings.releaseDelayMs,
+      );
       const release = shared.subscribe(onStoreChange, () => tokenSource.current);
       const stopMessages = shared.client.on('message', (frame) => latest.current.onMessage?.(frame));
       const stopConnected = shared.client.on('connected', (payload) => latest.current.onConnect?.(payload));

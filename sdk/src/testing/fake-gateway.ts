@@ -23,10 +23,10 @@ export class FakeGateway {
 
   constructor(options: FakeGatewayOptions = {}) {
     this.options = { autoAccept: options.autoAccept ?? true, autoPong: options.autoPong ?? true };
-    const gateway = this;
+    const gateway = () => this;
     this.WebSocket = class extends FakeSocket {
       constructor(url: string) {
-        super(url, gateway);
+        super(url, gateway());
       }
     };
   }

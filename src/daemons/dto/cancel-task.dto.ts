@@ -3,6 +3,8 @@ import { IsWellFormed } from '../../validation/is-well-formed.js';
 import { Limits, type CancelTaskPayload } from '@arbor/gateway-client/protocol';
 
 export class CancelTaskDto implements CancelTaskPayload {
-  @IsString() @Length(1, Limits.MAX_ID_LENGTH) @IsWellFormed()
+  @IsString()
+  @Length(1, Limits.MAX_ID_LENGTH)
+  @IsWellFormed()
   taskId: string;
 }

@@ -3,15 +3,19 @@ import { IsWellFormed } from '../../validation/is-well-formed.js';
 import { Limits, TASK_STATUSES, type TaskStatus, type TaskStatusPayload } from '@arbor/gateway-client/protocol';
 
 export class TaskStatusDto implements TaskStatusPayload {
-  @IsString() @Length(1, Limits.MAX_ID_LENGTH) @IsWellFormed()
+  @IsString()
+  @Length(1, Limits.MAX_ID_LENGTH)
+  @IsWellFormed()
   taskId: string;
 
   @IsIn(TASK_STATUSES)
   status: TaskStatus;
 
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   output?: string;
 
-  @IsOptional() @IsString()
+  @IsOptional()
+  @IsString()
   error?: string;
 }

@@ -7,7 +7,10 @@ const event = (path: string) => ({ type: DaemonMessageType.FileChange as const, 
 /** A replay with its frames as `seq:path`, checked against the fields and the text alike. */
 const summary = (replay: Replay) =>
   replay.kind === 'events'
-    ? { ...replay, frames: replay.frames.map((frame: EventFrame) => `${frame.seq}:${JSON.parse(frame.text).payload.path}:${JSON.parse(frame.text).seq === frame.seq}`) }
+    ? {
+        ...replay,
+        frames: replay.frames.map((frame: EventFrame) => `${frame.seq}:${JSON.parse(frame.text).payload.path}:${JSON.parse(frame.text).seq === frame.seq}`),
+      }
     : replay;
 
 describe('InMemoryEventStreams', () => {
@@ -38,8 +41,15 @@ describe('InMemoryEventStreams', () => {
     const target = streams();
     append(target, 12);
     const { epoch } = await target.position('d1');
-    expect(summary(await target.replay('d1', { epoch, seq: 9 }))).toEqual({ kind: 'events', position: { epoch, seq: 12 }, frames: ['10:p9:true', '11:p10:true', '12:p11:true'] });
-    expect(summary(await target.replay('d1', { epoch, seq: 7 }))).toMatchObject({ kind: 'events', frames: ['8:p7:true', '9:p8:true', '10:p9:true', '11:p10:true', '12:p11:true'] });
+    expect(summary(await target.replay('d1', { epoch, seq: 9 }))).toEqual({
+      kind: 'events',
+      position: { epoch, seq: 12 },
+      frames: ['10:p9:true', '11:p10:true', '12:p11:true'],
+    });
+    expect(summary(await target.replay('d1', { epoch, seq: 7 }))).toMatchObject({
+      kind: 'events',
+      frames: ['8:p7:true', '9:p8:true', '10:p9:true', '11:p10:true', '12:p11:true'],
+    });
     expect(await target.replay('d1', { epoch, seq: 6 })).toMatchObject({ kind: 'resync', reason: 'history_expired' });
     expect(await target.replay('d1', { epoch, seq: 12 })).toMatchObject({ kind: 'events', frames: [] });
     expect(await target.replay('d1', { epoch: 'other', seq: 12 })).toMatchObject({ kind: 'resync', reason: 'epoch_changed' });
@@ -62,7 +72,7 @@ describe('InMemoryEventStreams', () => {
 });
 
 describe('InMemoryEventStreams holders', () => {
-  it('numbers only the holder\'s events: a superseded connection\'s are refused and it is told so', async () => {
+  it("numbers only the holder's events: a superseded connection's are refused and it is told so", async () => {
     const streams = new InMemoryEventStreams(10, 60_000);
     const seen: string[] = [];
     const fenced: string[] = [];

@@ -1,5 +1,5 @@
 import { Logger, type OnModuleDestroy } from '@nestjs/common';
-import { ErrorCode, type StreamPosition } from '@arbor/gateway-client/protocol';
+import type { StreamPosition } from '@arbor/gateway-client/protocol';
 import { unavailable } from '../../errors/domain.error.js';
 import type { RedisConnections } from '../../redis/redis-connections.js';
 import { TurnBatches } from '../../redis/turn-batches.js';
@@ -210,7 +210,14 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
     const holder = this.holders.get(daemonId);
     if (holder && holder.mode !== HolderMode.Fenced && !holder.released) return { epoch: holder.epoch, seq: holder.committed };
     try {
-      const [epoch, seq] = (await this.redis.commands.eval(POSITION, 2, this.epochKey(daemonId), this.seqKey(daemonId), newEpoch(), String(POSITION_TTL_MS))) as [string, string];
+      const [epoch, seq] = (await this.redis.commands.eval(
+        POSITION,
+        2,
+        this.epochKey(daemonId),
+        this.seqKey(daemonId),
+        newEpoch(),
+        String(POSITION_TTL_MS),
+      )) as [string, string];
       return { epoch, seq: Number(seq) };
     } catch {
       throw unavailable();
@@ -234,7 +241,7 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
   async range(daemonId: string, epoch: string, from: number, to: number): Promise<EventFrame[] | undefined> {
     let entries: Array<[string, string[]]>;
     try {
-      entries = (await this.redis.commands.xrange(this.streamKey(daemonId), `${from}-0`, `${to}-1`)) as Array<[string, string[]]>;
+      entries = await this.redis.commands.xrange(this.streamKey(daemonId), `${from}-0`, `${to}-1`);
     } catch {
       throw unavailable();
     }
@@ -319,7 +326,11 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
     holder.numbered = 0;
     holder.committed = 0;
     this.logger.warn({ msg: 'event history unavailable: numbering in an epoch of this instance until Redis answers', daemonId, epoch: holder.epoch });
-    const renumbered = unrecorded.map(({ event, inbound }) => ({ frame: EventFrame.of(event.type, daemonId, holder.epoch, ++holder.numbered, event.payload), event, inbound }));
+    const renumbered = unrecorded.map(({ event, inbound }) => ({
+      frame: EventFrame.of(event.type, daemonId, holder.epoch, ++holder.numbered, event.payload),
+      event,
+      inbound,
+    }));
     if (renumbered.length) this.deliver(holder, renumbered);
     if (this.redis.isReady) void this.rejoin(daemonId, holder);
   }
@@ -368,10 +379,28 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
   }
 
   private newHolder(connection: string, mode: HolderMode, epoch: string, seq: number, inbound: InboundPosition | undefined): Holder {
-    return { connection, mode, epoch, numbered: seq, committed: seq, inbound, inFlight: [], generation: 0, rejoining: false, refreshedAt: Date.now(), released: false };
+    return {
+      connection,
+      mode,
+      epoch,
+      numbered: seq,
+      committed: seq,
+      inbound,
+      inFlight: [],
+      generation: 0,
+      rejoining: false,
+      refreshedAt: Date.now(),
+      released: false,
+    };
   }
 
-  private takeOverScript(daemonId: string, connection: string, mode: 'connect' | 'rejoin', expected?: StreamPosition, inbound?: InboundPosition): Promise<TakeOverReply> {
+  private takeOverScript(
+    daemonId: string,
+    connection: string,
+    mode: 'connect' | 'rejoin',
+    expected?: StreamPosition,
+    inbound?: InboundPosition,
+  ): Promise<TakeOverReply> {
     return (this.redis.commands as unknown as ScriptCommands).arborTakeOver(
       this.holderKey(daemonId),
       this.epochKey(daemonId),
