@@ -1,6 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { AuthModule } from './auth/auth.module.js';
-import { ConfigModule } from './config/config.module.js';
+import { GatewayConfigModule } from './config/gateway-config.module.js';
 import type { GatewayConfig } from './config/gateway-config.js';
 import { DaemonsModule } from './daemons/daemons.module.js';
 import { GatewayModule } from './gateway/gateway.module.js';
@@ -17,7 +17,7 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [
-        ConfigModule.forRoot(config),
+        GatewayConfigModule.forRoot(config),
         LifecycleModule,
         MetricsCoreModule,
         RedisModule.forRoot(config),

@@ -16,15 +16,16 @@ export enum LogLevel {
   Silent = 'silent',
 }
 
-/**
- * Every environment variable the gateway reads, with its default. `.env.example` lists them in
- * this order. Numbers are parsed strictly (digits only) before validation: no implicit coercion.
- */
+/** How log lines are written: JSON lines, or readable lines on a developer's terminal. */
 export enum LogFormat {
   Json = 'json',
   Pretty = 'pretty',
 }
 
+/**
+ * Every environment variable the gateway reads, with its default. `.env.example` lists them in
+ * this order. Numbers are parsed strictly (digits only) before validation: no implicit coercion.
+ */
 export class EnvironmentVariables {
   @IsIn(Object.values(NodeEnv))
   NODE_ENV: NodeEnv = NodeEnv.Development;

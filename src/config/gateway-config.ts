@@ -123,10 +123,6 @@ export class GatewayConfig {
     this.redisKeyPrefix = env.REDIS_KEY_PREFIX;
   }
 
-  get isProduction(): boolean {
-    return this.nodeEnv === NodeEnv.Production;
-  }
-
   /** The only place the gateway reads process.env. Tests pass their own record. */
   static load(raw: Record<string, string | undefined> = process.env): GatewayConfig {
     return new GatewayConfig(validateEnvironment(raw));

@@ -80,10 +80,6 @@ export class SharedConnection {
     };
   }
 
-  recordWorkspaceStatus(workspaceId: string, status: string): void {
-    this.update({ workspaceStatuses: { ...this.snapshotValue.workspaceStatuses, [workspaceId]: status } });
-  }
-
   private currentTokenSource(): TokenSource | undefined {
     return this.tokenSources.at(-1);
   }
