@@ -16,15 +16,7 @@ describe('nothing lost across instances: 20 000 events through cuts, a SIGKILL a
   const ports: number[] = [];
 
   async function startInstance(): Promise<number> {
-    const process = new GatewayProcess({
-      WEBSOCKET_PORT: '0',
-      HOST: '127.0.0.1',
-      JWT_SECRET: SECRET,
-      LOG_LEVEL: 'info',
-      REDIS_URL: SHARED_REDIS_URL,
-      REDIS_KEY_PREFIX: prefix,
-      REPLAY_MAX_EVENTS: '30000',
-    });
+    const process = GatewayProcess.onRedis(SECRET, SHARED_REDIS_URL, prefix, { REPLAY_MAX_EVENTS: '30000' });
     processes.push(process);
     return process.listening();
   }
@@ -105,10 +97,7 @@ describe('Redis restarted empty', () => {
   it('changes the epoch: clients are told to resync, nothing crashes, events flow on', async () => {
     const redis = await DisposableRedis.start();
     const prefix = uniquePrefix();
-    const started = [0, 1].map(
-      () =>
-        new GatewayProcess({ WEBSOCKET_PORT: '0', HOST: '127.0.0.1', JWT_SECRET: SECRET, LOG_LEVEL: 'info', REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix }),
-    );
+    const started = [0, 1].map(() => GatewayProcess.onRedis(SECRET, redis.url, prefix));
     const [portA, portB] = await Promise.all(started.map((process) => process.listening()));
     const daemon = new DaemonClient({
       url: `ws://127.0.0.1:${portA}/ws`,

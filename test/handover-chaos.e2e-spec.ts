@@ -42,18 +42,7 @@ describe('a daemon reconnecting at once to another instance (two instances on Re
   const token = (claims: Record<string, unknown>) => signToken(SECRET, claims);
 
   beforeAll(async () => {
-    for (let i = 0; i < 2; i += 1) {
-      processes.push(
-        new GatewayProcess({
-          WEBSOCKET_PORT: '0',
-          HOST: '127.0.0.1',
-          JWT_SECRET: SECRET,
-          LOG_LEVEL: 'info',
-          REDIS_URL: SHARED_REDIS_URL,
-          REDIS_KEY_PREFIX: prefix,
-        }),
-      );
-    }
+    for (let i = 0; i < 2; i += 1) processes.push(GatewayProcess.onRedis(SECRET, SHARED_REDIS_URL, prefix));
     ports = await Promise.all(processes.map((process) => process.listening()));
   });
 

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DaemonStatus, type Frame, type StreamPosition } from '@arbor/gateway-client/protocol';
-import type { EventFrame } from './streams/event-frame.js';
+import { EventFrame } from './streams/event-frame.js';
 import { DaemonBroker, type AttachResult, type PresencePatch } from './daemon.broker.js';
 import type { DaemonPresence } from './daemon-presence.js';
 import type { PeerLink } from './peer-link.js';
@@ -83,6 +83,8 @@ export class InMemoryDaemonBroker extends DaemonBroker {
     const set = this.watchers.get(daemonId);
     if (!set) return;
     for (const link of set) link.send(frame);
+    // The encoded bytes served this delivery; the history keeps the frame, not them.
+    if (frame instanceof EventFrame) frame.wire = undefined;
   }
 
   onDaemonLost(_listener: (daemonId: string, lastHeartbeat: number | null) => void): void {

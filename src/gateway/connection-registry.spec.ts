@@ -1,4 +1,5 @@
-import { CloseCode, Role } from '@arbor/gateway-client/protocol';
+import { CloseCode, ErrorCode, Role } from '@arbor/gateway-client/protocol';
+import { AuthError } from '../auth/auth.error.js';
 import type { ConnectionIdentity } from '../auth/principal.js';
 import { RevocationKind } from '../auth/revocation.js';
 import { InMemoryRevocationList } from '../auth/revocation.list.js';
@@ -70,14 +71,25 @@ describe('ConnectionRegistry', () => {
     expect(client.received.at(-1)).toMatchObject({ type: 'error', payload: { code: 'unauthorized' } });
   });
 
-  it('a refreshed token moves the deadline', async () => {
+  it('a refreshed token moves the deadline; a refused one changes nothing, and one for another identity closes with 4403', async () => {
     const { server, client } = await pairs.open();
     const connection = registry.add(server, identity('user-1', Role.Client, now() - 1), 'c1');
-    connection.identity = identity('user-1', Role.Client);
-    registry.scheduleAuthorizationEnd(connection);
+    connection.release({ type: 'connected' });
+    const fresh = identity('user-1', Role.Client);
+    expect(await registry.reauthorize(connection, async () => fresh)).toBe(new Date(fresh.principal.expiresAt * 1000).toISOString());
+    expect(connection.identity).toBe(fresh);
+    await expect(registry.reauthorize(connection, () => Promise.reject(new AuthError(ErrorCode.Unauthorized, 'invalid token: expired')))).rejects.toMatchObject(
+      {
+        code: 'unauthorized',
+      },
+    );
     registry.start();
     await new Promise((resolve) => setTimeout(resolve, 600));
     expect(client.socket.readyState).toBe(client.socket.OPEN);
+    await expect(registry.reauthorize(connection, () => Promise.reject(new AuthError(ErrorCode.Forbidden, 'another identity')))).rejects.toMatchObject({
+      code: 'forbidden',
+    });
+    expect(await client.closed).toBe(CloseCode.Forbidden);
   });
 
   it("closes exactly the revoked user's connections with 4403", async () => {

@@ -1,13 +1,13 @@
 import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import type { WebSocket } from 'ws';
-import { CloseCode, formatRetryHint, Role } from '@arbor/gateway-client/protocol';
+import { CloseCode, ErrorCode, formatRetryHint, Role } from '@arbor/gateway-client/protocol';
 import { AuthError } from '../auth/auth.error.js';
-import type { ConnectionIdentity } from '../auth/principal.js';
+import type { ConnectionIdentity, Principal } from '../auth/principal.js';
 import { revocationMatches, type Revocation } from '../auth/revocation.js';
 import { RevocationList } from '../auth/revocation.list.js';
 import { LogLevel } from '../config/environment.js';
 import { GatewayConfig } from '../config/gateway-config.js';
-import { isUnavailable } from '../errors/domain.error.js';
+import { DomainError, isUnavailable } from '../errors/domain.error.js';
 import { closeCodeLabel, GatewayMetrics, reasonLabel } from '../metrics/gateway-metrics.js';
 import { closeWithError, Connection } from './connection.js';
 import { DeadlineWheel } from './deadline-wheel.js';
@@ -36,6 +36,8 @@ export class ConnectionRegistry implements OnModuleDestroy {
   private pingTimer: NodeJS.Timeout | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
   private readonly authorizationDeadlines = new DeadlineWheel<Connection>(AUTHORIZATION_SLOT_MS, (connection) => this.authorizationExpired(connection));
+  /** The last `exp` formatted: tokens minted in the same second share it, and formatting a Date is not free. */
+  private lastAuthorizationEnd = { expiresAt: NaN, text: '' };
 
   constructor(
     private readonly config: GatewayConfig,
@@ -137,6 +139,42 @@ export class ConnectionRegistry implements OnModuleDestroy {
   /** The connection ends with 4401 once its token has expired and the grace period has passed. */
   scheduleAuthorizationEnd(connection: Connection): void {
     this.authorizationDeadlines.schedule(connection, connection.identity.principal.expiresAt * 1000 + this.config.tokenGraceMs);
+  }
+
+  /** When a connection's authorization ends, as sent to the peer: the token's exp. */
+  authorizationEnd(principal: Principal): string {
+    if (principal.expiresAt !== this.lastAuthorizationEnd.expiresAt) {
+      this.lastAuthorizationEnd = { expiresAt: principal.expiresAt, text: new Date(principal.expiresAt * 1000).toISOString() };
+    }
+    return this.lastAuthorizationEnd.text;
+  }
+
+  /**
+   * A fresh token on the live connection (`obtain` verifies it: same subject and role, access
+   * re-checked); returns the new end of its authorization. An invalid token is refused
+   * `unauthorized` and changes nothing (the connection still ends at its old deadline); one for
+   * another identity, without access any more, or revoked also closes the connection with 4403.
+   */
+  async reauthorize(connection: Connection, obtain: () => Promise<ConnectionIdentity>): Promise<string> {
+    let identity: ConnectionIdentity;
+    try {
+      identity = await obtain();
+    } catch (error) {
+      const code = error instanceof AuthError ? error.code : ErrorCode.Unauthorized;
+      this.metrics.tokenRefreshes.labels(code).inc();
+      if (code === ErrorCode.Forbidden) {
+        this.metrics.authorizationCloses.labels('refresh_forbidden').inc();
+        connection.close(CloseCode.Forbidden, (error as Error).message);
+      }
+      throw new DomainError(
+        code === ErrorCode.Forbidden ? ErrorCode.Forbidden : ErrorCode.Unauthorized,
+        error instanceof AuthError ? error.message : 'invalid token',
+      );
+    }
+    connection.identity = identity;
+    this.scheduleAuthorizationEnd(connection);
+    this.metrics.tokenRefreshes.labels('ok').inc();
+    return this.authorizationEnd(identity.principal);
   }
 
   private authorizationExpired(connection: Connection): void {

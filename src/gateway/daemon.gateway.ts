@@ -7,11 +7,8 @@ import {
   ClientMessageType,
   CloseCode,
   DaemonMessageType,
-  ErrorCode,
-  parsePosition,
   Role,
   ServerMessageType,
-  SESSION_PATTERN,
   WS_PATH,
   type AckPayload,
   type Frame,
@@ -19,10 +16,8 @@ import {
   type TokenRefreshedPayload,
   type WorkspaceStatusPayload,
 } from '@arbor/gateway-client/protocol';
-import { AuthError } from '../auth/auth.error.js';
 import { AuthService } from '../auth/auth.service.js';
 import { RefreshTokenDto } from '../auth/dto/refresh-token.dto.js';
-import type { ConnectionIdentity, Principal } from '../auth/principal.js';
 import { DaemonService } from '../daemons/daemon.service.js';
 import { CancelTaskDto } from '../daemons/dto/cancel-task.dto.js';
 import { FileChangeDto } from '../daemons/dto/file-change.dto.js';
@@ -30,9 +25,9 @@ import { HeartbeatDto } from '../daemons/dto/heartbeat.dto.js';
 import { RunTaskDto } from '../daemons/dto/run-task.dto.js';
 import { TaskStatusDto } from '../daemons/dto/task-status.dto.js';
 import { WorkspaceUpdateDto } from '../daemons/dto/workspace-update.dto.js';
-import { DomainError, isUnavailable } from '../errors/domain.error.js';
-import { GatewayMetrics } from '../metrics/gateway-metrics.js';
+import { isUnavailable } from '../errors/domain.error.js';
 import { GetWorkspaceStatusDto } from '../workspaces/dto/get-workspace-status.dto.js';
+import { daemonSession, resumePosition } from './connect-params.js';
 import { Connection } from './connection.js';
 import { ConnectionAdmission } from './connection-admission.js';
 import { ConnectionRegistry } from './connection-registry.js';
@@ -41,23 +36,6 @@ import { PayloadValidationPipe } from './payload-validation.pipe.js';
 import { Roles } from './roles.decorator.js';
 import { WsAuthGuard } from './ws-auth.guard.js';
 import { WsErrorFilter } from './ws-error.filter.js';
-
-/** The `since={epoch}:{seq}` a resuming client sends; malformed is a bad connect request. */
-function resumePosition(query: URLSearchParams): StreamPosition | undefined {
-  const value = query.get('since');
-  if (value === null) return undefined;
-  const position = parsePosition(value);
-  if (!position) throw new AuthError(ErrorCode.BadRequest, 'since must be {epoch}:{seq}');
-  return position;
-}
-
-/** A daemon's `session` connect parameter, naming the numbering of its events. */
-function daemonSession(query: URLSearchParams): string | undefined {
-  const value = query.get('session');
-  if (value === null) return undefined;
-  if (!SESSION_PATTERN.test(value)) throw new AuthError(ErrorCode.BadRequest, 'session must be 1-64 characters of A-Z a-z 0-9 _ -');
-  return value;
-}
 
 /** The connection behind a handler's socket; WsAuthGuard (or direct dispatch) has proven it exists. */
 function connectionOf(socket: WebSocket): Connection {
@@ -75,8 +53,6 @@ function connectionOf(socket: WebSocket): Connection {
 @UseFilters(WsErrorFilter)
 export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect {
   private readonly logger = new Logger(DaemonGateway.name);
-  /** The last `exp` formatted: tokens minted in the same second share it, and formatting a Date is not free. */
-  private lastAuthorizationEnd = { expiresAt: NaN, text: '' };
 
   constructor(
     private readonly auth: AuthService,
@@ -84,7 +60,6 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     private readonly connections: ConnectionRegistry,
     private readonly admission: ConnectionAdmission,
     private readonly directRoutes: DirectRoutes,
-    private readonly metrics: GatewayMetrics,
   ) {}
 
   onModuleInit(): void {
@@ -113,7 +88,7 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     const { principal, daemonId } = connection.identity;
     connection.enqueue(async () => {
       try {
-        const authExpiresAt = this.authorizationEnd(principal);
+        const authExpiresAt = this.connections.authorizationEnd(principal);
         if (principal.role === Role.Daemon) {
           const payload = await this.daemons.connectDaemon(daemonId, connection, connection.session);
           connection.resumeInbound(payload.lastSeq);
@@ -151,36 +126,12 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     return { type: ServerMessageType.Pong };
   }
 
-  /**
-   * A fresh token on the live connection: same subject and role, access re-checked. An invalid
-   * token is answered `unauthorized` and changes nothing (the connection still ends at its old
-   * deadline); one for another identity, without access any more, or revoked closes with 4403.
-   */
+  /** A fresh token on the live connection (ConnectionRegistry.reauthorize says what is refused and how). */
   @SubscribeMessage(ClientMessageType.RefreshToken)
   async refreshToken(@ConnectedSocket() socket: WebSocket, @MessageBody() body: RefreshTokenDto): Promise<Frame<ServerMessageType, TokenRefreshedPayload>> {
     const connection = connectionOf(socket);
-    let identity: ConnectionIdentity;
-    try {
-      identity = await this.auth.refreshIdentity(connection.identity, body.token);
-    } catch (error) {
-      const code = error instanceof AuthError ? error.code : ErrorCode.Unauthorized;
-      this.metrics.tokenRefreshes.labels(code).inc();
-      if (code === ErrorCode.Forbidden) {
-        this.metrics.authorizationCloses.labels('refresh_forbidden').inc();
-        connection.close(CloseCode.Forbidden, (error as Error).message);
-      }
-      throw new DomainError(
-        code === ErrorCode.Forbidden ? ErrorCode.Forbidden : ErrorCode.Unauthorized,
-        error instanceof AuthError ? error.message : 'invalid token',
-      );
-    }
-    connection.identity = identity;
-    this.connections.scheduleAuthorizationEnd(connection);
-    this.metrics.tokenRefreshes.labels('ok').inc();
-    return {
-      type: ServerMessageType.TokenRefreshed,
-      payload: { authExpiresAt: this.authorizationEnd(identity.principal), timestamp: new Date().toISOString() },
-    };
+    const authExpiresAt = await this.connections.reauthorize(connection, () => this.auth.refreshIdentity(connection.identity, body.token));
+    return { type: ServerMessageType.TokenRefreshed, payload: { authExpiresAt, timestamp: new Date().toISOString() } };
   }
 
   // ---- clients -------------------------------------------------------------------------------
@@ -250,13 +201,5 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     const { daemonId, principal } = connection.identity;
     // The frame's id is the command id: a retry with the same id is not executed twice.
     return { type: ServerMessageType.Ack, payload: await this.daemons.sendCommand(daemonId, principal, type, payload, connection.currentFrameId) };
-  }
-
-  /** When a connection's authorization ends, as sent to the peer: the token's exp. */
-  private authorizationEnd(principal: Principal): string {
-    if (principal.expiresAt !== this.lastAuthorizationEnd.expiresAt) {
-      this.lastAuthorizationEnd = { expiresAt: principal.expiresAt, text: new Date(principal.expiresAt * 1000).toISOString() };
-    }
-    return this.lastAuthorizationEnd.text;
   }
 }

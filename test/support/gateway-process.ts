@@ -24,6 +24,19 @@ export class GatewayProcess {
     this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
   }
 
+  /** An instance on 127.0.0.1 (ephemeral port) sharing `redisUrl` under `prefix`; logs at info, where its port is announced. */
+  static onRedis(secret: string, redisUrl: string, prefix: string, env: Record<string, string> = {}): GatewayProcess {
+    return new GatewayProcess({
+      WEBSOCKET_PORT: '0',
+      HOST: '127.0.0.1',
+      JWT_SECRET: secret,
+      LOG_LEVEL: 'info',
+      REDIS_URL: redisUrl,
+      REDIS_KEY_PREFIX: prefix,
+      ...env,
+    });
+  }
+
   /** Resolves with the port from the "gateway listening" log line. */
   async listening(timeoutMs = 10_000): Promise<number> {
     const deadline = Date.now() + timeoutMs;

@@ -8,7 +8,10 @@ export type StreamEventType = DaemonEventType | ServerMessageType.DaemonStatus;
  * the gateway routes, sequences and counts by — never read back from the text.
  */
 export class EventFrame {
-  /** The WebSocket text frame of `text`, encoded by the first connection that writes it, shared by the rest. */
+  /**
+   * The WebSocket text frame of `text`, for one delivery: encoded by the first recipient, shared by
+   * the others, dropped by the broker afterwards (the history keeps frames, not their bytes).
+   */
   wire: Buffer | undefined;
 
   constructor(
