@@ -3,7 +3,7 @@
 //   DAEMON_TOKEN=… CLIENT_TOKEN=… node examples/walkthrough.mjs
 import WebSocket from 'ws';
 
-const url = process.env.GATEWAY_URL ?? 'ws://localhost:3001/ws';
+const url = process.env.GATEWAY_URL ?? `ws://localhost:${process.env.WEBSOCKET_PORT ?? 3001}/ws`;
 const daemonId = process.env.DAEMON_ID ?? 'daemon-123';
 const { DAEMON_TOKEN, CLIENT_TOKEN } = process.env;
 if (!DAEMON_TOKEN || !CLIENT_TOKEN) {
@@ -11,8 +11,9 @@ if (!DAEMON_TOKEN || !CLIENT_TOKEN) {
   process.exit(2);
 }
 
+console.log(`gateway: ${url} (GATEWAY_URL, or WEBSOCKET_PORT on localhost)`);
 const timeout = setTimeout(() => {
-  console.error('timed out: is the gateway running (npm start)?');
+  console.error(`timed out: is the gateway running at ${url} (npm start)?`);
   process.exit(1);
 }, 10_000);
 

@@ -7,12 +7,13 @@ const args = process.argv.slice(2);
 const countIndex = args.indexOf('--count');
 const limit = countIndex >= 0 ? Number(args.splice(countIndex, 2)[1]) : Infinity;
 const daemonId = args[0] ?? 'daemon-123';
-const url = process.env.GATEWAY_URL ?? 'ws://localhost:3001/ws';
+const url = process.env.GATEWAY_URL ?? `ws://localhost:${process.env.WEBSOCKET_PORT ?? 3001}/ws`;
 if (!process.env.CLIENT_TOKEN) {
   console.error('Set CLIENT_TOKEN (npm run -s token -- --role client --sub user-1 --daemons daemon-123)');
   process.exit(2);
 }
 
+console.log(`gateway: ${url} (GATEWAY_URL, or WEBSOCKET_PORT on localhost)`);
 const client = new GatewayClient({ url, daemonId, WebSocket, getToken: () => process.env.CLIENT_TOKEN });
 let events = 0;
 const done = () => {

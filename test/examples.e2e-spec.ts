@@ -54,6 +54,29 @@ describe('README walk-throughs', () => {
     }
   });
 
+  it('the simulator and the watcher dial the gateway on WEBSOCKET_PORT when no URL is given, and say so', async () => {
+    const simulator = spawn(process.execPath, [SIMULATOR, '--daemon', 'daemon-123', '--rate', '20'], {
+      env: { PATH: process.env.PATH ?? '', JWT_SECRET: TEST_SECRET, WEBSOCKET_PORT: String(gateway.port) },
+    });
+    let simulatorOut = '';
+    simulator.stdout.on('data', (chunk: Buffer) => (simulatorOut += chunk.toString()));
+    try {
+      const { stdout } = await run(process.execPath, [example('watch-daemon.mjs'), 'daemon-123', '--count', '3'], {
+        env: {
+          PATH: process.env.PATH ?? '',
+          WEBSOCKET_PORT: String(gateway.port),
+          CLIENT_TOKEN: gateway.token(Role.Client, 'user-1', { daemons: ['daemon-123'] }),
+        },
+        timeout: 15_000,
+      });
+      expect(stdout).toContain(`gateway: ws://localhost:${gateway.port}/ws`);
+      expect(stdout).toMatch(/file-change: /);
+      expect(simulatorOut).toContain(`connecting to ws://localhost:${gateway.port}/ws`);
+    } finally {
+      simulator.kill('SIGKILL');
+    }
+  });
+
   it('the daemon simulator answers run-task with task-status progress and honours cancel-task', async () => {
     const simulator = spawn(process.execPath, [SIMULATOR, '--daemon', 'daemon-123', '--rate', '0', '--url', gateway.wsUrl()], {
       env: { PATH: process.env.PATH ?? '', JWT_SECRET: TEST_SECRET },

@@ -1,13 +1,15 @@
 import { JwtService } from '@nestjs/jwt';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { DaemonClient, DEFAULT_GATEWAY_URL, FILE_CHANGE_EVENTS, Role, type WebSocketConstructor } from '@arbor/gateway-client';
+import { DaemonClient, FILE_CHANGE_EVENTS, Role, type WebSocketConstructor } from '@arbor/gateway-client';
 import { AuthService } from '../auth/auth.service.js';
 import { InMemoryRevocationList } from '../auth/revocation.list.js';
 import { GatewayConfig } from '../config/gateway-config.js';
 
 const USAGE = `Usage: npm run daemon:sim -- --daemon <id> [--workspaces w1,w2] [--rate <events/s>] [--url <ws url>] [--token <jwt>]
                                 [--heartbeat-ms <ms>] [--quiet]
+
+--url defaults to ws://localhost:$WEBSOCKET_PORT/ws (3001), the gateway \`npm start\` runs with the same environment.
 
 Simulates a daemon: heartbeats, workspace updates and file changes at --rate (pausing while the
 gateway pushes back), and task-status progress for every run-task it receives. Without --token it mints its own daemon tokens from
@@ -23,7 +25,7 @@ function main(): void {
       daemon: { type: 'string', default: 'daemon-123' },
       workspaces: { type: 'string', default: 'w1,w2' },
       rate: { type: 'string', default: '1' },
-      url: { type: 'string', default: DEFAULT_GATEWAY_URL },
+      url: { type: 'string' },
       token: { type: 'string' },
       'heartbeat-ms': { type: 'string', default: '10000' },
       quiet: { type: 'boolean', default: false },
@@ -42,11 +44,13 @@ function main(): void {
   const log = (message: string) => values.quiet || process.stdout.write(`[daemon-sim ${daemonId}] ${message}\n`);
 
   const fixedToken = values.token;
-  const auth = fixedToken ? undefined : new AuthService(new JwtService({}), GatewayConfig.load(), new InMemoryRevocationList());
+  const config = GatewayConfig.load();
+  const url = values.url ?? config.localUrl;
+  const auth = fixedToken ? undefined : new AuthService(new JwtService({}), config, new InMemoryRevocationList());
   const getToken = () => fixedToken ?? auth!.issueToken({ sub: daemonId, role: Role.Daemon }).token;
 
   const daemon = new DaemonClient({
-    url: values.url,
+    url,
     getToken,
     WebSocket: WebSocket as unknown as WebSocketConstructor,
     workspaceIds,
@@ -120,7 +124,7 @@ function main(): void {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
-  log(`connecting to ${values.url} with workspaces ${workspaceIds.join(', ')}`);
+  log(`connecting to ${url} with workspaces ${workspaceIds.join(', ')}`);
   daemon.connect();
 }
 

@@ -1,3 +1,4 @@
+import { WS_PATH } from '@arbor/gateway-client/protocol';
 import { DEVELOPMENT_JWT_SECRET } from '@arbor/gateway-client/protocol';
 import { EnvironmentVariables, LogFormat, LogLevel, NodeEnv, parseAllowedOrigins, validateEnvironment } from './environment.js';
 
@@ -121,6 +122,11 @@ export class GatewayConfig {
     this.metricsPort = env.METRICS_PORT;
     this.redisUrl = env.REDIS_URL;
     this.redisKeyPrefix = env.REDIS_KEY_PREFIX;
+  }
+
+  /** Where a helper on this machine reaches this gateway (the CLI tools dial it by default). */
+  get localUrl(): string {
+    return `ws://localhost:${this.port}${WS_PATH}`;
   }
 
   /** The only place the gateway reads process.env. Tests pass their own record. */
