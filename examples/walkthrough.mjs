@@ -25,13 +25,28 @@ function connect(name, address) {
       console.log(`${name} ← ${JSON.stringify(frame)}`);
       if (frame.type === 'connected') resolve(socket);
     });
-    socket.on('close', (code, reason) => reject(new Error(`${name} closed: ${code} ${reason}`)));
+    socket.on('close', (code, reason) => reject(Object.assign(new Error(`${name} closed: ${code} ${reason}`), { code, who: name })));
     socket.on('error', reject);
   });
 }
 
-const daemon = await connect('daemon', `${url}?token=${encodeURIComponent(DAEMON_TOKEN)}`);
-const client = await connect('client', `${url}?daemonId=${encodeURIComponent(daemonId)}&token=${encodeURIComponent(CLIENT_TOKEN)}`);
+/** Ends with what to do, not a stack trace: a refused token is the usual reason. */
+function explain(error) {
+  clearTimeout(timeout);
+  if (error.code === 4401) {
+    const role = error.who === 'daemon' ? 'daemon --sub daemon-123' : 'client --sub user-1 --daemons daemon-123';
+    console.error(`${error.message}\nThe ${error.who} token was refused (expired? tokens live 5 minutes). Mint a new one:`);
+    console.error(`  export ${error.who === 'daemon' ? 'DAEMON' : 'CLIENT'}_TOKEN=$(npm run -s token -- --role ${role})`);
+  } else if (error.code === 4403) {
+    console.error(`${error.message}\nThe ${error.who} token does not allow this (a client token must list ${daemonId} in --daemons).`);
+  } else {
+    console.error(`${error.message ?? error}\nIs the gateway running at ${url} (npm start)?`);
+  }
+  process.exit(1);
+}
+
+const daemon = await connect('daemon', `${url}?token=${encodeURIComponent(DAEMON_TOKEN)}`).catch(explain);
+const client = await connect('client', `${url}?daemonId=${encodeURIComponent(daemonId)}&token=${encodeURIComponent(CLIENT_TOKEN)}`).catch(explain);
 
 const arrived = new Promise((resolve) => {
   client.on('message', (data) => {

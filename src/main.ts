@@ -11,7 +11,11 @@ async function main(): Promise<void> {
     config = GatewayConfig.load();
   } catch (error) {
     if (error instanceof ConfigError) {
-      process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'error', context: 'Config', msg: error.message }) + '\n');
+      // A person at a terminal reads the problems one per line; a log collector gets one JSON line.
+      const report = process.stderr.isTTY
+        ? `${error.message}\n`
+        : JSON.stringify({ time: new Date().toISOString(), level: 'error', context: 'Config', msg: error.message }) + '\n';
+      process.stderr.write(report);
       process.exit(1);
     }
     throw error;

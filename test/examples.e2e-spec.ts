@@ -36,6 +36,24 @@ describe('README walk-throughs', () => {
     expect(stdout).toContain('file-change arrived at the client for daemon-123: src/a.ts (change)');
   });
 
+  it('walkthrough.mjs with an expired token says how to mint a new one, without a stack trace', async () => {
+    const failed = await run(process.execPath, [example('walkthrough.mjs')], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        GATEWAY_URL: gateway.wsUrl(),
+        DAEMON_TOKEN: gateway.token(Role.Daemon, 'daemon-123', { ttlSeconds: -120 }),
+        CLIENT_TOKEN: gateway.token(Role.Client, 'user-1', { daemons: ['daemon-123'] }),
+      },
+    }).then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(failed?.code).toBe(1);
+    expect(failed?.stderr).toContain('daemon closed: 4401');
+    expect(failed?.stderr).toContain('export DAEMON_TOKEN=$(npm run -s token -- --role daemon --sub daemon-123)');
+    expect(failed?.stderr).not.toMatch(/\n\s+at /);
+  });
+
   it('the daemon simulator streams events that watch-daemon.mjs receives through the SDK', async () => {
     const simulator = spawn(process.execPath, [SIMULATOR, '--daemon', 'daemon-123', '--workspaces', 'w1,w2', '--rate', '50', '--url', gateway.wsUrl()], {
       env: { PATH: process.env.PATH ?? '', JWT_SECRET: TEST_SECRET },
