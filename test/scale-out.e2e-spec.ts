@@ -168,6 +168,10 @@ describe('Redis faults', () => {
     expect(ready.status).toBe(503);
     expect(ready.body.error.redis).toEqual({ status: 'down', reason: expect.stringContaining('ECONNREFUSED') });
     expect((await instance.health('/health/live')).status).toBe(200);
+    // Several reconnect attempts fail meanwhile: the log says what is wrong once, with what to check.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    const told = instance.process.logLines().filter((line) => String(line.msg).startsWith('redis'));
+    expect(told).toEqual([expect.objectContaining({ msg: 'redis unavailable', address: `127.0.0.1:${port}`, hint: expect.stringContaining('REDIS_URL') })]);
     redis = await DisposableRedis.start(port);
     let status = 0;
     await waitForAsync(async () => (status = (await instance.health('/health/ready')).status) === 200, 'ready once Redis is up');

@@ -134,7 +134,7 @@ export class AuthService implements OnModuleInit {
 
   assertNotRevoked(identity: ConnectionIdentity): void {
     // Fail closed: without the shared list (Redis away since boot) a revoked token could pass.
-    if (!this.revocations.isSynced) throw new DomainError(ErrorCode.Unavailable, 'revocation list not loaded yet; retry');
+    if (!this.revocations.isSynced) throw new DomainError(ErrorCode.Unavailable, 'Redis unreachable: the revocation list is not loaded yet; retry');
     if (this.revocations.find(identity)) throw new AuthError(ErrorCode.Forbidden, 'authorization revoked');
   }
 

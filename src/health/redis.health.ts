@@ -21,7 +21,7 @@ export class RedisHealthIndicator {
     if (!this.redis) return session.up({ configured: false });
     if (!this.redis.isReady) return session.down({ reason: this.redis.problemDescription });
     // Connections are deferred (1013) until the shared revocation list is loaded.
-    if (!this.revocations.isSynced) return session.down({ reason: 'revocation list not loaded yet' });
+    if (!this.revocations.isSynced) return session.down({ reason: 'revocation list not loaded yet (Redis unreachable since boot)' });
     return session.up({ instanceId: this.redis.instanceId });
   }
 }

@@ -5,6 +5,19 @@ import { randomBytes } from 'node:crypto';
 
 export type MessageListener = (channel: string, message: string) => void;
 
+/** While Redis stays away, the log says so again this often. */
+const OUTAGE_REMINDER_MS = 60_000;
+
+/** `host:port` of a Redis URL, without credentials. */
+function describeAddress(url: string): string {
+  try {
+    const { hostname, port } = new URL(url);
+    return `${hostname}:${port || '6379'}`;
+  } catch {
+    return 'the configured Redis';
+  }
+}
+
 /** Reconnect quickly but without hammering a Redis that is down. */
 const RETRY_DELAY_MS = (attempt: number) => Math.min(100 * attempt, 2000);
 
@@ -24,6 +37,10 @@ export class RedisConnections implements OnModuleDestroy {
   private readonly listeners = new Set<MessageListener>();
   private readonly readyListeners = new Set<() => void>();
   private lastProblem: string | undefined = 'connecting';
+  /** While Redis is unreachable: since when, and when the log last said so (one line per minute at most). */
+  private outage: { since: number; toldAt: number } | undefined;
+  /** Where Redis is, for messages: host and port only (the URL may carry a password). */
+  private readonly address: string;
 
   /** ioredis is loaded only by instances configured with Redis: a single instance never pays for it. */
   static async create(url: string, prefix: string): Promise<RedisConnections> {
@@ -36,6 +53,7 @@ export class RedisConnections implements OnModuleDestroy {
     readonly prefix: string,
     RedisClient: typeof Redis,
   ) {
+    this.address = describeAddress(url);
     const options = { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: RETRY_DELAY_MS, autoResubscribe: false, lazyConnect: false };
     // Auto-pipelining batches the commands of one event-loop turn (appends, publishes) into one write.
     this.commands = new RedisClient(url, { ...options, enableAutoPipelining: true, connectionName: `arbor-${this.instanceId}` });
@@ -138,14 +156,30 @@ export class RedisConnections implements OnModuleDestroy {
     }
     if (name === 'commands') for (const listener of this.readyListeners) listener();
     if (this.isReady) {
-      if (this.lastProblem) this.logger.log({ msg: 'redis connected', instanceId: this.instanceId });
+      if (this.lastProblem) this.logger.log({ msg: 'redis connected', instanceId: this.instanceId, address: this.address });
       this.lastProblem = undefined;
+      this.outage = undefined;
     }
   }
 
-  /** Logs each new problem once, not every reconnect attempt. */
+  /**
+   * Says once what is wrong and how to fix it, then at most once a minute while it lasts: the
+   * connections retry every ≤ 2 s, and each attempt's error must not become a line of its own.
+   */
   private problem(description: string): void {
-    if (description !== this.lastProblem) this.logger.warn({ msg: 'redis unavailable', reason: description });
     this.lastProblem = description;
+    const now = Date.now();
+    if (!this.outage) {
+      this.outage = { since: now, toldAt: now };
+      this.logger.warn({
+        msg: 'redis unavailable',
+        address: this.address,
+        reason: description,
+        hint: 'check REDIS_URL and that Redis is running and reachable; retrying every 2 s, clients get 1013 (try again later) meanwhile',
+      });
+    } else if (now - this.outage.toldAt >= OUTAGE_REMINDER_MS) {
+      this.outage.toldAt = now;
+      this.logger.warn({ msg: 'redis still unavailable', address: this.address, reason: description, downForS: Math.round((now - this.outage.since) / 1000) });
+    }
   }
 }
