@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { Server } from 'node:http';
 import { createGatewayApp } from './app.factory.js';
-import { ConfigError } from './config/environment.js';
+import { ConfigError, NodeEnv } from './config/environment.js';
 import { GatewayConfig } from './config/gateway-config.js';
 import { DrainService } from './gateway/drain.service.js';
 
@@ -47,9 +47,28 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  await app.listen(config.port, config.host);
+  await listen(app, config);
   const address = (app.getHttpServer() as Server).address();
   logger.log({ msg: 'gateway listening', port: typeof address === 'object' && address ? address.port : config.port, path: '/ws' });
+}
+
+/** How long a development start waits for its port (a watch-mode restart's old process may still hold it). */
+const PORT_WAIT_MS = 10_000;
+
+async function listen(app: Awaited<ReturnType<typeof createGatewayApp>>, config: GatewayConfig): Promise<void> {
+  const deadline = Date.now() + PORT_WAIT_MS;
+  let told = false;
+  for (;;) {
+    try {
+      return await app.listen(config.port, config.host);
+    } catch (error) {
+      const busy = (error as NodeJS.ErrnoException).code === 'EADDRINUSE';
+      if (!busy || config.nodeEnv !== NodeEnv.Development || Date.now() > deadline) throw error;
+      if (!told) new Logger('Main').warn({ msg: 'port busy, waiting for it (a previous process still closing?)', port: config.port });
+      told = true;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
 }
 
 void main().catch((error: unknown) => {

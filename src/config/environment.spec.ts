@@ -49,6 +49,12 @@ describe('environment validation', () => {
     expect(problems[0]).toContain(variable);
   });
 
+  it('drains at once in development unless told otherwise (a watch-mode restart must not hold the port), and as documented elsewhere', () => {
+    expect(GatewayConfig.load({})).toMatchObject({ drainDelayMs: 0, drainWindowMs: 0 });
+    expect(GatewayConfig.load({ DRAIN_DELAY_MS: '300' })).toMatchObject({ drainDelayMs: 300, drainWindowMs: 0 });
+    expect(GatewayConfig.load({ NODE_ENV: 'test' })).toMatchObject({ drainDelayMs: 5000, drainWindowMs: 15000 });
+  });
+
   it('lists every problem at once', () => {
     expect(problemsOf({ WEBSOCKET_PORT: 'x', LOG_LEVEL: 'x' })).toHaveLength(2);
   });

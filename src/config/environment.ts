@@ -337,6 +337,11 @@ export function validateEnvironment(raw: RawEnv): EnvironmentVariables {
     problems.push(`DAEMON_TIMEOUT_MS (${env.DAEMON_TIMEOUT_MS}) must be greater than DAEMON_STALE_MS (${env.DAEMON_STALE_MS})`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
+  // No load balancer waits on a developer's machine: a restart (watch mode) must not hold the port through a drain.
+  if (env.NODE_ENV === NodeEnv.Development) {
+    if (!raw.DRAIN_DELAY_MS) env.DRAIN_DELAY_MS = 0;
+    if (!raw.DRAIN_WINDOW_MS) env.DRAIN_WINDOW_MS = 0;
+  }
   return env;
 }
 
