@@ -60,7 +60,8 @@ async function listen(app: Awaited<ReturnType<typeof createGatewayApp>>, config:
   let told = false;
   for (;;) {
     try {
-      return await app.listen(config.port, config.host);
+      await app.listen(config.port, config.host);
+      return;
     } catch (error) {
       const busy = (error as NodeJS.ErrnoException).code === 'EADDRINUSE';
       if (!busy || config.nodeEnv !== NodeEnv.Development || Date.now() > deadline) throw error;
