@@ -1,20 +1,47 @@
 // Watches one daemon through the gateway with the SDK's GatewayClient and prints what happens.
-// Usage (see README): CLIENT_TOKEN=… node examples/watch-daemon.mjs [daemonId] [--count N]
+// Usage (see README): node examples/watch-daemon.mjs [daemonId] [--count N]
+// It gets a fresh token for every connection and every refresh, as an app does from its backend:
+// from the gateway's POST /auth/token when AUTH_API_KEY is set, else signed with JWT_SECRET (or the
+// development secret of a gateway started without one). CLIENT_TOKEN instead fixes one token,
+// which lasts only until it expires.
+import { createHmac } from 'node:crypto';
 import WebSocket from 'ws';
 import { GatewayClient } from '@arbor/gateway-client';
+import { DEVELOPMENT_JWT_SECRET } from '@arbor/gateway-client/protocol';
 
 const args = process.argv.slice(2);
 const countIndex = args.indexOf('--count');
 const limit = countIndex >= 0 ? Number(args.splice(countIndex, 2)[1]) : Infinity;
 const daemonId = args[0] ?? 'daemon-123';
 const url = process.env.GATEWAY_URL ?? `ws://localhost:${process.env.WEBSOCKET_PORT ?? 3001}/ws`;
-if (!process.env.CLIENT_TOKEN) {
-  console.error('Set CLIENT_TOKEN (npm run -s token -- --role client --sub user-1 --daemons daemon-123)');
-  process.exit(2);
+const user = process.env.USER_ID ?? 'user-1';
+const ttlSeconds = Number(process.env.TOKEN_TTL_SECONDS ?? 300);
+
+/** A client token for this user and daemon, minted now. */
+async function freshToken() {
+  if (process.env.CLIENT_TOKEN) return process.env.CLIENT_TOKEN;
+  const claims = { sub: user, role: 'client', daemons: [daemonId], ttlSeconds };
+  if (process.env.AUTH_API_KEY) {
+    const endpoint = new URL('/auth/token', url.replace(/^ws/, 'http'));
+    const response = await fetch(endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${process.env.AUTH_API_KEY}` },
+      body: JSON.stringify(claims),
+    });
+    if (!response.ok) throw new Error(`POST ${endpoint} answered ${response.status}`);
+    return (await response.json()).token;
+  }
+  const now = Math.floor(Date.now() / 1000);
+  const encode = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const payload = { sub: user, role: 'client', daemons: [daemonId], aud: process.env.JWT_AUDIENCE ?? 'arbor-gateway', iat: now, exp: now + ttlSeconds };
+  const input = `${encode({ alg: 'HS256', typ: 'JWT' })}.${encode(payload)}`;
+  return `${input}.${createHmac('sha256', process.env.JWT_SECRET ?? DEVELOPMENT_JWT_SECRET)
+    .update(input)
+    .digest('base64url')}`;
 }
 
 console.log(`gateway: ${url} (GATEWAY_URL, or WEBSOCKET_PORT on localhost)`);
-const client = new GatewayClient({ url, daemonId, WebSocket, getToken: () => process.env.CLIENT_TOKEN });
+const client = new GatewayClient({ url, daemonId, WebSocket, getToken: freshToken });
 let events = 0;
 const done = () => {
   client.dispose();

@@ -95,6 +95,27 @@ describe('README walk-throughs', () => {
     }
   });
 
+  it('watch-daemon.mjs mints a fresh token for every refresh: it stays connected past several token lifetimes', async () => {
+    await gateway.stop();
+    gateway = await GatewayHarness.start({ TOKEN_GRACE_MS: '0', JWT_CLOCK_TOLERANCE_SECONDS: '0' });
+    const simulator = spawn(process.execPath, [SIMULATOR, '--daemon', 'daemon-123', '--rate', '20', '--url', gateway.wsUrl()], {
+      env: { PATH: process.env.PATH ?? '', JWT_SECRET: TEST_SECRET },
+      stdio: 'ignore',
+    });
+    try {
+      // 2-second tokens, about 6 seconds of events: a fixed token would be closed with 4401 after 2.
+      const { stdout } = await run(process.execPath, [example('watch-daemon.mjs'), 'daemon-123', '--count', '110'], {
+        env: { PATH: process.env.PATH ?? '', GATEWAY_URL: gateway.wsUrl(), JWT_SECRET: TEST_SECRET, TOKEN_TTL_SECONDS: '2' },
+        timeout: 20_000,
+      });
+      expect(stdout.match(/^file-change: /gm)?.length ?? 0).toBeGreaterThanOrEqual(60);
+      expect(stdout).not.toContain('link: closed');
+      expect(stdout.match(/^link: open/gm)).toHaveLength(1);
+    } finally {
+      simulator.kill('SIGKILL');
+    }
+  }, 30_000);
+
   it('the daemon simulator answers run-task with task-status progress and honours cancel-task', async () => {
     const simulator = spawn(process.execPath, [SIMULATOR, '--daemon', 'daemon-123', '--rate', '0', '--url', gateway.wsUrl()], {
       env: { PATH: process.env.PATH ?? '', JWT_SECRET: TEST_SECRET },
