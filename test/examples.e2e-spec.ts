@@ -116,6 +116,26 @@ describe('README walk-throughs', () => {
     }
   }, 30_000);
 
+  it('watch-daemon.mjs gets its tokens from POST /auth/token when AUTH_API_KEY is set', async () => {
+    await gateway.stop();
+    const apiKey = 'examples-api-key-of-at-least-16';
+    gateway = await GatewayHarness.start({ AUTH_API_KEY: apiKey });
+    const simulator = spawn(process.execPath, [SIMULATOR, '--daemon', 'daemon-123', '--rate', '20', '--url', gateway.wsUrl()], {
+      env: { PATH: process.env.PATH ?? '', JWT_SECRET: TEST_SECRET },
+      stdio: 'ignore',
+    });
+    try {
+      // No JWT_SECRET here: a token signed by the watcher itself would not verify.
+      const { stdout } = await run(process.execPath, [example('watch-daemon.mjs'), 'daemon-123', '--count', '5'], {
+        env: { PATH: process.env.PATH ?? '', GATEWAY_URL: gateway.wsUrl(), AUTH_API_KEY: apiKey },
+        timeout: 15_000,
+      });
+      expect(stdout).toMatch(/connected: daemon daemon-123 is (online|offline)/);
+    } finally {
+      simulator.kill('SIGKILL');
+    }
+  });
+
   it('the daemon simulator answers run-task with task-status progress and honours cancel-task', async () => {
     const simulator = spawn(process.execPath, [SIMULATOR, '--daemon', 'daemon-123', '--rate', '0', '--url', gateway.wsUrl()], {
       env: { PATH: process.env.PATH ?? '', JWT_SECRET: TEST_SECRET },
