@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { Role } from '@arbor/gateway-client/protocol';
 import { GatewayHarness } from './support/gateway-harness.js';
 import { freePort } from './support/ports.js';
@@ -26,6 +27,18 @@ const value = (samples: Sample[], name: string, labels: Record<string, string> =
     .reduce((sum, sample) => sum + sample.value, 0);
 
 describe('GET /metrics', () => {
+  it("passes promtool check metrics (Debian's prometheus package; .ci/run installs it)", async () => {
+    const gateway = await GatewayHarness.start();
+    try {
+      const text = await (await fetch(`${gateway.httpUrl}/metrics`)).text();
+      const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+      if (check.error) throw new Error(`promtool is needed (apt-get install -y prometheus): ${check.error.message}`);
+      expect({ status: check.status, problems: `${check.stdout}${check.stderr}`.trim() }).toEqual({ status: 0, problems: '' });
+    } finally {
+      await gateway.stop();
+    }
+  });
+
   it('exposes every family, with bounded labels, and counts what a scripted session did', async () => {
     const gateway = await GatewayHarness.start();
     try {

@@ -202,6 +202,9 @@ export class GatewayMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+    // prom-client adds three totals as gauges with a counter's `_total` suffix, which promtool
+    // refuses; the per-type gauges beside them (nodejs_active_handles, _requests, _resources) stay.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(name);
     // Every bounded label value from the start, so dashboards see zeros rather than no series.
     for (const role of Object.values(Role)) this.rateLimited.labels(role).inc(0);
     for (const reason of ['origin', 'instance_cap', 'user_cap', 'handshake_rate']) this.handshakeRefusals.labels(reason).inc(0);
