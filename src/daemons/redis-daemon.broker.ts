@@ -205,9 +205,7 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
   }
 
   override admitted(daemonId: string, position: StreamPosition): void {
-    if (this.watchers.has(daemonId) && !this.delivered.has(daemonId)) {
-      this.delivered.set(daemonId, { epoch: position.epoch, seq: position.seq, retired: [], filling: false, backlog: [] });
-    }
+    if (this.watchers.has(daemonId) && !this.delivered.has(daemonId)) this.delivered.set(daemonId, startedAt(position));
   }
 
   override async sendToDaemon(daemonId: string, frame: Frame): Promise<boolean> {
@@ -282,7 +280,7 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
     if (!this.watchers.has(daemonId)) return;
     const state = this.delivered.get(daemonId);
     if (!state) {
-      this.delivered.set(daemonId, { epoch, seq, retired: [], filling: false, backlog: [] });
+      this.delivered.set(daemonId, startedAt(frame));
       return this.deliverNumbered(frame);
     }
     if (state.filling) {
@@ -420,6 +418,11 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
     this.warned.add(operation);
     this.logger.warn({ msg: 'redis operation failed', operation, error: error instanceof Error ? error.message : String(error) });
   }
+}
+
+/** A daemon's sequence here, starting at `position` (delivered up to it). */
+function startedAt(position: StreamPosition): Delivered {
+  return { epoch: position.epoch, seq: position.seq, retired: [], filling: false, backlog: [] };
 }
 
 /** The positions of the first `count` '|' in `text` (-1 for those missing). */

@@ -12,6 +12,11 @@ export interface InboundPosition {
   seq: number;
 }
 
+/** Where daemon `session` resumes its own numbering: after its last recorded event, or from 0. */
+export function lastSeqOf(inbound: InboundPosition | undefined, session: string | undefined): number {
+  return session !== undefined && inbound?.session === session ? inbound.seq : 0;
+}
+
 /** An event to append: its type and payload; the stream gives it its place and text. */
 export interface StreamEvent {
   type: StreamEventType;

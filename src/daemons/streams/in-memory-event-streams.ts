@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { StreamPosition } from '@arbor/gateway-client/protocol';
 import { EventFrame } from './event-frame.js';
-import { EventStreams, type InboundPosition, type Replay, type StreamEvent } from './event-streams.js';
+import { EventStreams, lastSeqOf, type InboundPosition, type Replay, type StreamEvent } from './event-streams.js';
 
 interface Stream {
   epoch: string;
@@ -34,7 +34,7 @@ export class InMemoryEventStreams extends EventStreams {
   async takeOver(daemonId: string, holder: string, session?: string): Promise<number> {
     const stream = this.stream(daemonId);
     stream.holder = holder;
-    return session !== undefined && stream.inbound?.session === session ? stream.inbound.seq : 0;
+    return lastSeqOf(stream.inbound, session);
   }
 
   release(daemonId: string, holder: string): void {

@@ -4,7 +4,7 @@ import { unavailable } from '../../errors/domain.error.js';
 import type { RedisConnections } from '../../redis/redis-connections.js';
 import { TurnBatches } from '../../redis/turn-batches.js';
 import { EventFrame, typeCode, typeOfCode } from './event-frame.js';
-import { EventStreams, type InboundPosition, type Replay, type StreamEvent } from './event-streams.js';
+import { EventStreams, lastSeqOf, type InboundPosition, type Replay, type StreamEvent } from './event-streams.js';
 import { newEpoch } from './in-memory-event-streams.js';
 
 /** How long a daemon's epoch, last seq and holder outlive its last event: a quiet daemon keeps its epoch. */
@@ -54,11 +54,11 @@ return 'ok'`;
 /**
  * Makes a connection the daemon's holder and returns the recorded position.
  * KEYS: holder, epoch, seq, stream, inbound. ARGV: holder, candidate epoch, position TTL, mode,
- * expected epoch, expected seq, inbound.
+ * inbound.
  * Mode 'connect': a newly connected daemon takes over unconditionally (the newest connection wins).
- * Mode 'rejoin': a holder that numbered without Redis, or that Redis lost, records again — unless
- * another connection took over meanwhile; the epoch changes unless Redis still has exactly the
- * expected position. Returns {'ok', epoch, seq, inbound} or {'fenced'}.
+ * Mode 'rejoin': a holder that numbered in an epoch of its own instance records again, in a new
+ * epoch — unless another connection took over meanwhile. Returns {'ok', epoch, seq, inbound} or
+ * {'fenced'}.
  */
 const TAKE_OVER = `
 local holder = redis.call('GET', KEYS[1])
@@ -66,7 +66,7 @@ if ARGV[4] == 'rejoin' and holder and holder ~= ARGV[1] then return {'fenced'} e
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
 local epoch = redis.call('GET', KEYS[2])
 local seq = redis.call('GET', KEYS[3])
-if not epoch or not seq or (ARGV[4] == 'rejoin' and (epoch ~= ARGV[5] or seq ~= ARGV[6])) then
+if not epoch or not seq or ARGV[4] == 'rejoin' then
   epoch = ARGV[2]
   seq = '0'
   redis.call('SET', KEYS[2], epoch, 'PX', ARGV[3])
@@ -76,7 +76,7 @@ else
   redis.call('PEXPIRE', KEYS[2], ARGV[3])
   redis.call('PEXPIRE', KEYS[3], ARGV[3])
 end
-if ARGV[7] ~= '' then redis.call('SET', KEYS[5], ARGV[7], 'PX', ARGV[3]) end
+if ARGV[5] ~= '' then redis.call('SET', KEYS[5], ARGV[5], 'PX', ARGV[3]) end
 return {'ok', epoch, seq, redis.call('GET', KEYS[5]) or ''}`;
 
 /** The daemon's position for a reader, creating its epoch (seq 0) if the stream has none. */
@@ -272,7 +272,7 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
   private record(daemonId: string, appends: PendingAppend[]): void {
     const holder = this.holders.get(daemonId);
     // Appends of a holder that has since changed mode were taken over by that change.
-    if (!holder || holder.mode !== HolderMode.Recorded || appends[0].frame.seq <= holder.committed) return;
+    if (!holder || holder.mode !== HolderMode.Recorded) return;
     const inbound = appends.findLast((append) => append.inbound)?.inbound;
     holder.inFlight.push(appends);
     const generation = holder.generation;
@@ -303,10 +303,13 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
   private recorded(daemonId: string, holder: Holder, generation: number, outcome: unknown): void {
     if (holder.generation !== generation) return;
     if (outcome === 'ok') return this.deliver(holder, holder.inFlight.shift()!);
-    if (outcome === 'fenced') {
+    // A newer connection of the daemon on this instance holds it now: whatever failed, this one is
+    // done, and the appends pending for the daemon are the newer connection's.
+    const current = this.holders.get(daemonId) === holder;
+    if (outcome === 'fenced' || !current) {
       this.logger.log({ msg: 'daemon taken over by another connection; its events here are dropped', daemonId, connectionId: holder.connection });
       this.changeMode(holder, HolderMode.Fenced);
-      this.pending.take(daemonId);
+      if (current) this.pending.take(daemonId);
       this.sink?.fenced(daemonId, holder.connection);
       return;
     }
@@ -343,7 +346,7 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
     if (holder.rejoining || holder.released || holder.mode !== HolderMode.Local || this.holders.get(daemonId) !== holder) return;
     holder.rejoining = true;
     try {
-      const reply = await this.takeOverScript(daemonId, holder.connection, 'rejoin', undefined, holder.inbound);
+      const reply = await this.takeOverScript(daemonId, holder.connection, 'rejoin', holder.inbound);
       if (holder.mode !== HolderMode.Local || this.holders.get(daemonId) !== holder) return;
       if (reply[0] === 'fenced') {
         this.changeMode(holder, HolderMode.Fenced);
@@ -394,13 +397,7 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
     };
   }
 
-  private takeOverScript(
-    daemonId: string,
-    connection: string,
-    mode: 'connect' | 'rejoin',
-    expected?: StreamPosition,
-    inbound?: InboundPosition,
-  ): Promise<TakeOverReply> {
+  private takeOverScript(daemonId: string, connection: string, mode: 'connect' | 'rejoin', inbound?: InboundPosition): Promise<TakeOverReply> {
     return (this.redis.commands as unknown as ScriptCommands).arborTakeOver(
       this.holderKey(daemonId),
       this.epochKey(daemonId),
@@ -411,8 +408,6 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
       newEpoch(),
       String(POSITION_TTL_MS),
       mode,
-      expected?.epoch ?? '',
-      expected ? String(expected.seq) : '',
       inbound ? `${inbound.session}:${inbound.seq}` : '',
     );
   }
@@ -479,8 +474,4 @@ function streamEntry(fields: string[]): { at: number; type: EventFrame['type']; 
 function parseInbound(stored: string): InboundPosition | undefined {
   const separator = stored.lastIndexOf(':');
   return separator < 0 ? undefined : { session: stored.slice(0, separator), seq: Number(stored.slice(separator + 1)) };
-}
-
-function lastSeqOf(inbound: InboundPosition | undefined, session: string | undefined): number {
-  return session !== undefined && inbound?.session === session ? inbound.seq : 0;
 }
