@@ -1,4 +1,7 @@
-/** Jest runs the TypeScript sources as ESM through ts-jest (the project and NestJS 12 are ESM). */
+/**
+ * Jest runs the TypeScript sources as ESM through ts-jest (the project and NestJS 12 are ESM), which
+ * needs Node's --experimental-vm-modules: the project's .npmrc passes it to every npm script and npx.
+ */
 const esmTypeScript = {
   extensionsToTreatAsEsm: ['.ts', '.tsx'],
   moduleNameMapper: {
@@ -14,7 +17,7 @@ export default {
   projects: [
     { ...esmTypeScript, displayName: 'unit', setupFiles: ['<rootDir>/test/support/quiet-logger.ts'], testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/sdk/src/**/*.spec.ts'] },
     { ...esmTypeScript, displayName: 'react', testEnvironment: 'jsdom', testMatch: ['<rootDir>/sdk/src/react/**/*.spec.tsx'] },
-    { ...esmTypeScript, displayName: 'e2e', testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'] },
+    { ...esmTypeScript, displayName: 'e2e', globalSetup: '<rootDir>/test/support/build-before-e2e.mjs', testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'] },
   ],
   // A global option: multi-process suites restart gateways; each wait inside has its own deadline.
   testTimeout: 30_000,
