@@ -17,7 +17,7 @@ export default {
   projects: [
     { ...esmTypeScript, displayName: 'unit', setupFiles: ['<rootDir>/test/support/quiet-logger.ts'], testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/sdk/src/**/*.spec.ts'] },
     { ...esmTypeScript, displayName: 'react', testEnvironment: 'jsdom', testMatch: ['<rootDir>/sdk/src/react/**/*.spec.tsx'] },
-    { ...esmTypeScript, displayName: 'e2e', globalSetup: '<rootDir>/test/support/build-before-e2e.mjs', testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'] },
+    { ...esmTypeScript, displayName: 'e2e', setupFiles: ['<rootDir>/test/support/quiet-logger.ts'], globalSetup: '<rootDir>/test/support/build-before-e2e.mjs', testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'] },
   ],
   // A global option: multi-process suites restart gateways; each wait inside has its own deadline.
   testTimeout: 30_000,

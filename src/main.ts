@@ -49,7 +49,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', stop);
   await listen(app, config);
   const address = (app.getHttpServer() as Server).address();
-  logger.log({ msg: 'gateway listening', port: typeof address === 'object' && address ? address.port : config.port, path: '/ws' });
+  logger.log({ msg: 'gateway listening', port: typeof address === 'object' && address ? address.port : config.port, path: '/ws', ...config.startupSummary });
 }
 
 /** How long a development start waits for its port (a watch-mode restart's old process may still hold it). */

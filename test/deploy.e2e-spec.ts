@@ -4,7 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
+import { Deployment } from 'kubernetes-models/apps/v1';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import { Secret, Service } from 'kubernetes-models/v1';
+import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import { parseAllDocuments } from 'yaml';
+import { freePort } from './support/ports.js';
 import { GatewayHarness } from './support/gateway-harness.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -51,14 +57,60 @@ describe('deploy files', () => {
     expect(container.resources.limits).toEqual(expect.objectContaining({ cpu: expect.anything(), memory: expect.anything() }));
   });
 
-  it('the optional ServiceMonitor scrapes /metrics on the Service port the app serves it on', async () => {
+  it('every manifest is valid against the Kubernetes and Prometheus Operator schemas', () => {
+    const models: Record<string, new (data: any) => { validate(): void }> = {
+      Deployment,
+      Service,
+      PodDisruptionBudget,
+      HorizontalPodAutoscaler,
+      ServiceMonitor,
+      Secret,
+    };
+    const files = ['deployment.yaml', 'service.yaml', 'pdb.yaml', 'hpa.yaml', 'servicemonitor.yaml', 'secret.example.yaml'];
+    const documents = files.flatMap((file) => manifests(`deploy/kubernetes/${file}`));
+    expect(documents.map((document) => document.kind).sort()).toEqual([
+      'Deployment',
+      'HorizontalPodAutoscaler',
+      'PodDisruptionBudget',
+      'Secret',
+      'Service',
+      'Service',
+      'ServiceMonitor',
+    ]);
+    for (const document of documents) expect(() => new models[document.kind](document).validate()).not.toThrow();
+    // The check is real: a wrong type is refused.
+    expect(() => new Deployment({ ...deployment, spec: { ...deployment.spec, minReadySeconds: 'soon' } }).validate()).toThrow();
+  });
+
+  it('the HPA alone sets the replica count, the image has a fixed tag, and replicas spread over nodes and zones', () => {
+    const [hpa] = manifests('deploy/kubernetes/hpa.yaml');
+    const [kustomization] = manifests('deploy/kubernetes/kustomization.yaml');
+    expect(deployment.spec.replicas).toBeUndefined();
+    expect(hpa.spec.minReplicas).toBeGreaterThanOrEqual(3);
+    const version = (JSON.parse(read('package.json')) as { version: string }).version;
+    expect(container.image).toBe(`arbor-gateway:${version}`);
+    expect(kustomization.images).toEqual([{ name: 'arbor-gateway', newName: 'arbor-gateway', newTag: version }]);
+    const spread = deployment.spec.template.spec.topologySpreadConstraints;
+    expect(spread.map((constraint: any) => constraint.topologyKey).sort()).toEqual(['kubernetes.io/hostname', 'topology.kubernetes.io/zone']);
+    for (const constraint of spread) expect(constraint.labelSelector.matchLabels).toEqual(deployment.spec.template.metadata.labels);
+  });
+
+  it('/metrics is served only on METRICS_PORT, through a metrics Service of its own that the ServiceMonitor selects', async () => {
     const [monitor] = manifests('deploy/kubernetes/servicemonitor.yaml');
-    const [service] = manifests('deploy/kubernetes/service.yaml');
-    expect(monitor.spec.selector.matchLabels).toEqual(service.metadata.labels);
-    expect(monitor.spec.endpoints[0]).toMatchObject({ port: service.spec.ports[0].name, path: '/metrics' });
-    const gateway = await GatewayHarness.start();
+    const [publicService, metricsService] = manifests('deploy/kubernetes/service.yaml');
+    const metricsPort = container.ports.find((port: any) => port.name === 'metrics');
+    expect(String(metricsPort.containerPort)).toBe(env.METRICS_PORT.value);
+    expect(publicService.spec.ports.map((port: any) => port.targetPort)).toEqual(['http']);
+    expect(metricsService.spec.ports).toEqual([expect.objectContaining({ name: 'metrics', targetPort: 'metrics' })]);
+    expect(metricsService.spec.selector).toEqual(deployment.spec.template.metadata.labels);
+    expect(metricsService.metadata.labels).toMatchObject(monitor.spec.selector.matchLabels);
+    expect(publicService.metadata.labels).not.toMatchObject(monitor.spec.selector.matchLabels);
+    expect(monitor.spec.endpoints[0]).toMatchObject({ port: 'metrics', path: '/metrics' });
+    const port = await freePort();
+    const gateway = await GatewayHarness.start({ METRICS_PORT: String(port) });
     try {
-      expect((await fetch(`${gateway.httpUrl}/metrics`)).status).toBe(200);
+      expect((await fetch(`${gateway.httpUrl}/metrics`)).status).toBe(404);
+      expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status).toBe(200);
     } finally {
       await gateway.stop();
     }

@@ -124,6 +124,20 @@ export class GatewayConfig {
     this.redisKeyPrefix = env.REDIS_KEY_PREFIX;
   }
 
+  /**
+   * What this start serves beyond the WebSocket, for the one start-up line: what is on, what is
+   * off and which variable turns it on (routes that are off answer 404).
+   */
+  get startupSummary(): Record<string, string> {
+    const apiKeyRoutes = this.authApiKey === undefined ? 'off (404): set AUTH_API_KEY' : 'on';
+    return {
+      redis: this.redisUrl === undefined ? 'off: one instance, in memory (set REDIS_URL to share state)' : describeRedisAddress(this.redisUrl),
+      metrics: this.metricsPort === undefined ? 'GET /metrics' : `GET /metrics on port ${this.metricsPort}`,
+      tokenEndpoint: this.jwt.kind !== 'secret' ? 'off (404): tokens are signed elsewhere (JWT_PUBLIC_KEY/JWT_JWKS_URL)' : `POST /auth/token ${apiKeyRoutes}`,
+      revocations: `POST /auth/revocations ${apiKeyRoutes}`,
+    };
+  }
+
   /** Where a helper on this machine reaches this gateway (the CLI tools dial it by default). */
   get localUrl(): string {
     return `ws://localhost:${this.port}${WS_PATH}`;
@@ -132,5 +146,15 @@ export class GatewayConfig {
   /** The only place the gateway reads process.env. Tests pass their own record. */
   static load(raw: Record<string, string | undefined> = process.env): GatewayConfig {
     return new GatewayConfig(validateEnvironment(raw));
+  }
+}
+
+/** `host:port` of a Redis URL, without its credentials, for logs. */
+export function describeRedisAddress(url: string): string {
+  try {
+    const { hostname, port } = new URL(url);
+    return `${hostname}:${port || '6379'}`;
+  } catch {
+    return 'the configured Redis';
   }
 }

@@ -30,6 +30,19 @@ describe('JsonLogger', () => {
     expect(JSON.parse(lines[0])).toMatchObject({ level: 'error', msg: 'kept' });
   });
 
+  it("logs Nest's start-up narration at debug, and its warnings as they come", () => {
+    const info = capture(LogLevel.Info);
+    info.logger.log('AppModule dependencies initialized', 'InstanceLoader');
+    info.logger.log('Mapped {/health, GET} route', 'RouterExplorer');
+    info.logger.warn('something odd', 'NestApplication');
+    expect(info.lines.map((line) => JSON.parse(line) as { level: string; msg: string })).toEqual([
+      expect.objectContaining({ level: 'warn', msg: 'something odd' }),
+    ]);
+    const debug = capture(LogLevel.Debug);
+    debug.logger.log('Mapped {/health, GET} route', 'RouterExplorer');
+    expect(JSON.parse(debug.lines[0])).toMatchObject({ level: 'debug', context: 'RouterExplorer' });
+  });
+
   it('redacts tokens wherever they appear', () => {
     const { logger, lines } = capture(LogLevel.Debug);
     logger.log({ msg: 'upgrade', url: `/ws?daemonId=d1&token=${JWT}` });

@@ -13,6 +13,12 @@ const SEVERITY: Record<LogLevel, number> = {
 type Write = (line: string) => void;
 
 /**
+ * Nest's start-up narration (each module initialised, each route and message handler mapped):
+ * about thirty lines per boot that say nothing an operator acts on, so they log at debug.
+ */
+const FRAMEWORK_NARRATION = new Set(['NestFactory', 'InstanceLoader', 'RoutesResolver', 'RouterExplorer', 'WebSocketsController', 'NestApplication']);
+
+/**
  * One JSON object per line. Every line passes through `redact`, so a token that slips into a
  * message or an error never reaches the log.
  */
@@ -46,11 +52,12 @@ export class JsonLogger implements LoggerService {
     this.emit(LogLevel.Error, message, rest);
   }
 
-  private emit(level: LogLevel, message: unknown, rest: unknown[]): void {
-    if (SEVERITY[level] < this.threshold) return;
+  private emit(requested: LogLevel, message: unknown, rest: unknown[]): void {
     // Nest passes the logger context as the last string argument.
     const args = [...rest];
     const context = typeof args[args.length - 1] === 'string' ? (args.pop() as string) : undefined;
+    const level = requested === LogLevel.Info && context !== undefined && FRAMEWORK_NARRATION.has(context) ? LogLevel.Debug : requested;
+    if (SEVERITY[level] < this.threshold) return;
     const entry: Record<string, unknown> = { time: new Date().toISOString(), level, context };
     if (message instanceof Error) {
       entry.msg = message.message;

@@ -2,21 +2,12 @@ import { Logger, type OnModuleDestroy } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { describeRedisAddress } from '../config/gateway-config.js';
 
 export type MessageListener = (channel: string, message: string) => void;
 
 /** While Redis stays away, the log says so again this often. */
 const OUTAGE_REMINDER_MS = 60_000;
-
-/** `host:port` of a Redis URL, without credentials. */
-function describeAddress(url: string): string {
-  try {
-    const { hostname, port } = new URL(url);
-    return `${hostname}:${port || '6379'}`;
-  } catch {
-    return 'the configured Redis';
-  }
-}
 
 /** Reconnect quickly but without hammering a Redis that is down. */
 const RETRY_DELAY_MS = (attempt: number) => Math.min(100 * attempt, 2000);
@@ -53,7 +44,7 @@ export class RedisConnections implements OnModuleDestroy {
     readonly prefix: string,
     RedisClient: typeof Redis,
   ) {
-    this.address = describeAddress(url);
+    this.address = describeRedisAddress(url);
     const options = { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: RETRY_DELAY_MS, autoResubscribe: false, lazyConnect: false };
     // Auto-pipelining batches the commands of one event-loop turn (appends, publishes) into one write.
     this.commands = new RedisClient(url, { ...options, enableAutoPipelining: true, connectionName: `arbor-${this.instanceId}` });

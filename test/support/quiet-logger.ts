@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
 
-// Unit specs assert behaviour, not log output; keep the run readable.
+// Specs assert behaviour, not log output; a passing run stays readable. Suites that check what is
+// logged give the app a logger of their own (useLogger) or read a child process's output.
 Logger.overrideLogger(false);
