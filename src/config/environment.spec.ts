@@ -117,8 +117,17 @@ describe('environment validation', () => {
       tokenEndpoint: 'POST /auth/token off (404): set AUTH_API_KEY',
       revocations: 'POST /auth/revocations off (404): set AUTH_API_KEY',
     });
-    const configured = GatewayConfig.load({ REDIS_URL: 'redis://user:hunter2@redis.internal:6380/0', METRICS_PORT: '9464', AUTH_API_KEY: 'k'.repeat(32) }).startupSummary;
-    expect(configured).toEqual({ redis: 'redis.internal:6380', metrics: 'GET /metrics on port 9464', tokenEndpoint: 'POST /auth/token on', revocations: 'POST /auth/revocations on' });
+    const configured = GatewayConfig.load({
+      REDIS_URL: 'redis://user:hunter2@redis.internal:6380/0',
+      METRICS_PORT: '9464',
+      AUTH_API_KEY: 'k'.repeat(32),
+    }).startupSummary;
+    expect(configured).toEqual({
+      redis: 'redis.internal:6380',
+      metrics: 'GET /metrics on port 9464',
+      tokenEndpoint: 'POST /auth/token on',
+      revocations: 'POST /auth/revocations on',
+    });
     expect(GatewayConfig.load({ JWT_PUBLIC_KEY: ESCAPED_PEM }).startupSummary.tokenEndpoint).toMatch(/^off \(404\)/);
   });
 });
