@@ -1,4 +1,5 @@
 import { Role } from '@arbor/gateway-client/protocol';
+import { Redis } from 'ioredis';
 import { GatewayProcess } from './support/gateway-process.js';
 import { freePort, waitForAsync } from './support/ports.js';
 import { deletePrefix, DisposableRedis, SHARED_REDIS_URL, uniquePrefix } from './support/redis.js';
@@ -143,6 +144,28 @@ describe('three instances sharing Redis behave as one gateway', () => {
     }
     track(await connected(instances[1].daemon('d-crash')));
     for (const client of clients) await client.next((frame) => frame.type === 'daemon-status' && frame.payload.status === 'online', 'online again');
+  });
+
+  it("every key the instances wrote sits under a daemon, instance or revocations hash tag, a daemon's keys findable by its id", async () => {
+    const redis = new Redis(SHARED_REDIS_URL);
+    try {
+      const keys: string[] = [];
+      let cursor = '0';
+      do {
+        const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+        keys.push(...found);
+        cursor = next;
+      } while (cursor !== '0');
+      expect(keys.length).toBeGreaterThan(0);
+      const outside = keys.filter((key) => !/^\{(d:[^}]+|i:[^}]+|revocations)\}:/.test(key.slice(prefix.length)));
+      expect(outside).toEqual([]);
+      // The earlier test's daemon d-crash: its stream, position and holder, all under {d:d-crash}.
+      expect(keys.filter((key) => key.startsWith(`${prefix}{d:d-crash}:`)).map((key) => key.slice(`${prefix}{d:d-crash}:`.length))).toEqual(
+        expect.arrayContaining(['stream', 'epoch', 'seq', 'holder']),
+      );
+    } finally {
+      redis.disconnect();
+    }
   });
 });
 

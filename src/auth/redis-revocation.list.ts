@@ -23,8 +23,8 @@ export class RedisRevocationList extends RevocationList implements OnModuleInit,
 
   constructor(private readonly redis: RedisConnections) {
     super();
-    this.hashKey = redis.key('revocations');
-    this.channel = redis.key('revocations', 'announce');
+    this.hashKey = redis.revocationsKey('list');
+    this.channel = redis.revocationsKey('announce');
   }
 
   async onModuleInit(): Promise<void> {

@@ -1,6 +1,7 @@
 import { IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength, getMetadataStorage, validateSync } from 'class-validator';
 import { createPublicKey } from 'node:crypto';
 import { DEFAULT_AUDIENCE, DEFAULT_PORT, Limits } from '@arbor/gateway-client/protocol';
+import { parseRedisUrl, RedisAddressError, RedisTopologyKind } from './redis-address.js';
 
 export enum NodeEnv {
   Development = 'development',
@@ -246,9 +247,9 @@ export class EnvironmentVariables {
   @Max(65535)
   METRICS_PORT?: number;
 
+  /** One server, Sentinel or Cluster: see parseRedisUrl. */
   @IsOptional()
   @IsString()
-  @Matches(/^rediss?:\/\/\S+$/, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
   REDIS_URL?: string;
 
   @IsString()
@@ -304,6 +305,15 @@ export function validateEnvironment(raw: RawEnv): EnvironmentVariables {
   if (env.JWT_JWKS_URL) {
     const problem = jwksUrlProblem(env.JWT_JWKS_URL, env.NODE_ENV === NodeEnv.Production);
     if (problem) problems.push(problem);
+  }
+  if (env.REDIS_URL !== undefined) {
+    try {
+      if (parseRedisUrl(env.REDIS_URL).kind === RedisTopologyKind.Cluster)
+        problems.push('REDIS_URL names a Redis Cluster, which this version does not support yet: use one server or Sentinel');
+    } catch (error) {
+      if (!(error instanceof RedisAddressError)) throw error;
+      problems.push(`REDIS_URL ${error.message}`);
+    }
   }
   if (env.ALLOWED_ORIGINS !== undefined) {
     try {

@@ -1,5 +1,6 @@
 import { WS_PATH } from '@arbor/gateway-client/protocol';
 import { DEVELOPMENT_JWT_SECRET } from '@arbor/gateway-client/protocol';
+import { describeRedisTopology, parseRedisUrl, type RedisTopology } from './redis-address.js';
 import { EnvironmentVariables, LogFormat, LogLevel, NodeEnv, parseAllowedOrigins, validateEnvironment } from './environment.js';
 
 export type JwtKeyConfig =
@@ -62,7 +63,8 @@ export class GatewayConfig {
   /** Serve /metrics on a port of its own (and not on the main port). */
   readonly metricsPort?: number;
   /** Shared state for several instances; undefined runs one instance on in-memory state. */
-  readonly redisUrl?: string;
+  /** Where Redis is (one server, Sentinel or Cluster); undefined: one instance, in memory. */
+  readonly redis?: RedisTopology;
   readonly redisKeyPrefix: string;
 
   constructor(env: EnvironmentVariables) {
@@ -120,7 +122,7 @@ export class GatewayConfig {
     this.replayTtlMs = env.REPLAY_TTL_MS;
     this.commandDedupeTtlMs = env.COMMAND_DEDUPE_TTL_MS;
     this.metricsPort = env.METRICS_PORT;
-    this.redisUrl = env.REDIS_URL;
+    this.redis = env.REDIS_URL === undefined ? undefined : parseRedisUrl(env.REDIS_URL);
     this.redisKeyPrefix = env.REDIS_KEY_PREFIX;
   }
 
@@ -131,7 +133,7 @@ export class GatewayConfig {
   get startupSummary(): Record<string, string> {
     const apiKeyRoutes = this.authApiKey === undefined ? 'off (404): set AUTH_API_KEY' : 'on';
     return {
-      redis: this.redisUrl === undefined ? 'off: one instance, in memory (set REDIS_URL to share state)' : describeRedisAddress(this.redisUrl),
+      redis: this.redis === undefined ? 'off: one instance, in memory (set REDIS_URL to share state)' : describeRedisTopology(this.redis),
       metrics: this.metricsPort === undefined ? 'GET /metrics' : `GET /metrics on port ${this.metricsPort}`,
       tokenEndpoint: this.jwt.kind !== 'secret' ? 'off (404): tokens are signed elsewhere (JWT_PUBLIC_KEY/JWT_JWKS_URL)' : `POST /auth/token ${apiKeyRoutes}`,
       revocations: `POST /auth/revocations ${apiKeyRoutes}`,
@@ -146,15 +148,5 @@ export class GatewayConfig {
   /** The only place the gateway reads process.env. Tests pass their own record. */
   static load(raw: Record<string, string | undefined> = process.env): GatewayConfig {
     return new GatewayConfig(validateEnvironment(raw));
-  }
-}
-
-/** `host:port` of a Redis URL, without its credentials, for logs. */
-export function describeRedisAddress(url: string): string {
-  try {
-    const { hostname, port } = new URL(url);
-    return `${hostname}:${port || '6379'}`;
-  } catch {
-    return 'the configured Redis';
   }
 }

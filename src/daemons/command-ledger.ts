@@ -6,13 +6,19 @@ import { AckStatus } from '@arbor/gateway-client/protocol';
  */
 export abstract class CommandLedger {
   /** Claims a command id; returns undefined if it is new, else the original outcome. */
-  abstract claim(key: string): Promise<AckStatus.Accepted | undefined>;
+  abstract claim(command: CommandRef): Promise<AckStatus.Accepted | undefined>;
   /** Lets a claimed id be tried again (the command never reached a daemon). */
-  abstract release(key: string): Promise<void>;
+  abstract release(command: CommandRef): Promise<void>;
 }
 
 /** Commands are scoped by daemon and user: ids are the client's, and one user's cannot shadow another's. */
-export function commandKey(daemonId: string, userId: string, commandId: string): string {
+export interface CommandRef {
+  daemonId: string;
+  userId: string;
+  commandId: string;
+}
+
+function commandKey({ daemonId, userId, commandId }: CommandRef): string {
   return `${daemonId}\u0000${userId}\u0000${commandId}`;
 }
 
@@ -26,7 +32,8 @@ export class InMemoryCommandLedger extends CommandLedger {
     super();
   }
 
-  async claim(key: string): Promise<AckStatus.Accepted | undefined> {
+  async claim(command: CommandRef): Promise<AckStatus.Accepted | undefined> {
+    const key = commandKey(command);
     const now = this.now();
     const expiresAt = this.claimed.get(key);
     if (expiresAt !== undefined && expiresAt > now) return AckStatus.Accepted;
@@ -35,8 +42,8 @@ export class InMemoryCommandLedger extends CommandLedger {
     return undefined;
   }
 
-  async release(key: string): Promise<void> {
-    this.claimed.delete(key);
+  async release(command: CommandRef): Promise<void> {
+    this.claimed.delete(commandKey(command));
   }
 
   /** Map order is insertion order, which is expiry order: drop from the front. */

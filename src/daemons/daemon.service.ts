@@ -24,7 +24,7 @@ import { GatewayConfig } from '../config/gateway-config.js';
 import { DomainError, isUnavailable } from '../errors/domain.error.js';
 import { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import { WorkspacesService } from '../workspaces/workspaces.service.js';
-import { CommandLedger, commandKey } from './command-ledger.js';
+import { CommandLedger, type CommandRef } from './command-ledger.js';
 import { DaemonBroker } from './daemon.broker.js';
 import type { EventFrame } from './streams/event-frame.js';
 import { EventStreams, type InboundPosition, type StreamSink } from './streams/event-streams.js';
@@ -231,18 +231,18 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
       if (!(await this.broker.sendToDaemon(daemonId, frame))) throw new DomainError(ErrorCode.DaemonOffline, 'daemon is not connected');
       return { status: AckStatus.Accepted };
     }
-    const key = commandKey(daemonId, principal.sub, commandId);
-    const original = await this.commands.claim(key);
+    const command: CommandRef = { daemonId, userId: principal.sub, commandId };
+    const original = await this.commands.claim(command);
     if (original) return { status: AckStatus.Duplicate, outcome: original };
     let delivered: boolean;
     try {
       delivered = await this.broker.sendToDaemon(daemonId, frame);
     } catch (error) {
-      await this.commands.release(key);
+      await this.commands.release(command);
       throw error;
     }
     if (delivered) return { status: AckStatus.Accepted };
-    await this.commands.release(key);
+    await this.commands.release(command);
     return { status: AckStatus.DaemonOffline };
   }
 

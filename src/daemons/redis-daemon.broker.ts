@@ -234,11 +234,10 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
    * append script); our own were delivered here when recorded.
    */
   private received(channel: string, message: string): void {
-    const eventsPrefix = this.redis.eventsChannel('');
-    if (channel.startsWith(eventsPrefix)) {
+    const daemonId = this.redis.daemonOfEventsChannel(channel);
+    if (daemonId !== undefined) {
       const [tagEnd, epochEnd, seqEnd, codesEnd] = separators(message, 4);
       if (codesEnd < 0 || message.slice(0, tagEnd) === this.redis.instanceId) return;
-      const daemonId = channel.slice(eventsPrefix.length);
       const epoch = message.slice(tagEnd + 1, epochEnd);
       const first = Number(message.slice(epochEnd + 1, seqEnd));
       const codes = message.slice(seqEnd + 1, codesEnd);
@@ -405,11 +404,11 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
   }
 
   private presenceKey(daemonId: string): string {
-    return this.redis.key('daemon', daemonId);
+    return this.redis.daemonKey(daemonId, 'presence');
   }
 
   private instanceChannel(instanceId: string): string {
-    return this.redis.key('instance', instanceId);
+    return this.redis.instanceKey(instanceId, 'inbox');
   }
 
   /** Once per operation per outage: a Redis outage must not become a log flood. */

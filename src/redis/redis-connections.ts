@@ -1,13 +1,33 @@
 import { Logger, type OnModuleDestroy } from '@nestjs/common';
-import type { Redis } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { describeRedisAddress } from '../config/gateway-config.js';
+import { describeRedisTopology, parseRedisUrl, RedisTopologyKind, type RedisTopology } from '../config/redis-address.js';
 
 export type MessageListener = (channel: string, message: string) => void;
 
+const EVENTS_CHANNEL_SUFFIX = '}:events';
+
 /** While Redis stays away, the log says so again this often. */
 const OUTAGE_REMINDER_MS = 60_000;
+
+/**
+ * ioredis asks the sentinels for the primary of `name`, connects to it, and on a failover (a lost
+ * connection, or the sentinels' +switch-master) asks again.
+ */
+function sentinelOptions(topology: Extract<RedisTopology, { kind: RedisTopologyKind.Sentinel }>): RedisOptions {
+  return {
+    sentinels: topology.sentinels,
+    name: topology.name,
+    db: topology.db,
+    username: topology.username,
+    password: topology.password,
+    sentinelUsername: topology.sentinelUsername,
+    sentinelPassword: topology.sentinelPassword,
+    failoverDetector: true,
+    ...(topology.tls ? { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true } : {}),
+  };
+}
 
 /** Reconnect quickly but without hammering a Redis that is down. */
 const RETRY_DELAY_MS = (attempt: number) => Math.min(100 * attempt, 2000);
@@ -34,21 +54,39 @@ export class RedisConnections implements OnModuleDestroy {
   private readonly address: string;
 
   /** ioredis is loaded only by instances configured with Redis: a single instance never pays for it. */
-  static async create(url: string, prefix: string): Promise<RedisConnections> {
+  static async create(address: string | RedisTopology, prefix: string): Promise<RedisConnections> {
     const { Redis: RedisClient } = await import('ioredis');
-    return new RedisConnections(url, prefix, RedisClient);
+    return new RedisConnections(typeof address === 'string' ? parseRedisUrl(address) : address, prefix, RedisClient);
   }
 
   private constructor(
-    url: string,
+    topology: RedisTopology,
     readonly prefix: string,
     RedisClient: typeof Redis,
   ) {
-    this.address = describeRedisAddress(url);
-    const options = { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: RETRY_DELAY_MS, autoResubscribe: false, lazyConnect: false };
+    this.address = describeRedisTopology(topology);
+    const options: RedisOptions = {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      retryStrategy: RETRY_DELAY_MS,
+      autoResubscribe: false,
+      lazyConnect: false,
+      // A primary demoted by a failover answers writes with READONLY: reconnect, to the new primary.
+      reconnectOnError: (error) => error.message.startsWith('READONLY'),
+    };
+    const connect = (extra: RedisOptions) => {
+      switch (topology.kind) {
+        case RedisTopologyKind.Standalone:
+          return new RedisClient(topology.url, { ...options, ...extra });
+        case RedisTopologyKind.Sentinel:
+          return new RedisClient({ ...options, ...extra, ...sentinelOptions(topology) });
+        case RedisTopologyKind.Cluster:
+          throw new Error('Redis Cluster is not supported yet');
+      }
+    };
     // Auto-pipelining batches the commands of one event-loop turn (appends, publishes) into one write.
-    this.commands = new RedisClient(url, { ...options, enableAutoPipelining: true, connectionName: `arbor-${this.instanceId}` });
-    this.subscriber = new RedisClient(url, { ...options, connectionName: `arbor-sub-${this.instanceId}` });
+    this.commands = connect({ enableAutoPipelining: true, connectionName: `arbor-${this.instanceId}` });
+    this.subscriber = connect({ connectionName: `arbor-sub-${this.instanceId}` });
     for (const [name, client] of [
       ['commands', this.commands],
       ['subscriber', this.subscriber],
@@ -72,13 +110,36 @@ export class RedisConnections implements OnModuleDestroy {
     return this.lastProblem ?? `commands ${this.commands.status}, subscriber ${this.subscriber.status}`;
   }
 
-  key(...parts: string[]): string {
-    return this.prefix + parts.join(':');
+  /**
+   * A daemon's key or channel: everything about one daemon shares the hash tag `{d:<daemonId>}`, so
+   * each script and transaction touches one Cluster slot and an operator finds a daemon's keys by
+   * its id (`{prefix}{d:daemon-123}:stream`). An id holding `}` still maps every key of that
+   * daemon to one slot: the tag ends at its first `}`.
+   */
+  daemonKey(daemonId: string, part: string): string {
+    return `${this.prefix}{d:${daemonId}}:${part}`;
+  }
+
+  /** An instance's channel, under the instance's own tag. */
+  instanceKey(instanceId: string, part: string): string {
+    return `${this.prefix}{i:${instanceId}}:${part}`;
+  }
+
+  /** The revocation list and its channel, under one tag of their own. */
+  revocationsKey(part: string): string {
+    return `${this.prefix}{revocations}:${part}`;
   }
 
   /** The channel a daemon's recorded events are published on. */
   eventsChannel(daemonId: string): string {
-    return this.key('events', daemonId);
+    return this.daemonKey(daemonId, EVENTS_CHANNEL_SUFFIX.slice(2));
+  }
+
+  /** The daemon whose events channel this is, or undefined for any other channel. */
+  daemonOfEventsChannel(channel: string): string | undefined {
+    const start = `${this.prefix}{d:`;
+    if (!channel.startsWith(start) || !channel.endsWith(EVENTS_CHANNEL_SUFFIX)) return undefined;
+    return channel.slice(start.length, -EVENTS_CHANNEL_SUFFIX.length);
   }
 
   onMessage(listener: MessageListener): void {

@@ -15,7 +15,7 @@ export class RedisModule {
       providers: [
         {
           provide: RedisConnections,
-          useFactory: async () => (config.redisUrl ? RedisConnections.create(config.redisUrl, config.redisKeyPrefix) : null),
+          useFactory: async () => (config.redis ? RedisConnections.create(config.redis, config.redisKeyPrefix) : null),
         },
       ],
       exports: [RedisConnections],

@@ -53,7 +53,7 @@ export class RedisWorkspaceStatusStore extends WorkspaceStatusStore {
   async forget(): Promise<void> {}
 
   private key(daemonId: string): string {
-    return this.redis.key('workspaces', daemonId);
+    return this.redis.daemonKey(daemonId, 'workspaces');
   }
 
   private async run<T>(operation: () => Promise<T>): Promise<T> {

@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { freePort } from './ports.js';
@@ -67,5 +70,167 @@ export class DisposableRedis {
     await client.call('SHUTDOWN', 'NOSAVE').catch(() => undefined);
     client.disconnect();
     await exited;
+  }
+}
+
+/** How quickly the test sentinels call a silent primary down and fail over (production uses seconds more). */
+const SENTINEL_DOWN_AFTER_MS = 1000;
+
+/**
+ * One primary, one replica and three sentinels (quorum 2), each a process of the test's own on a
+ * free port, for `redis+sentinel://` and failovers.
+ */
+export class SentinelGroup {
+  readonly masterName = 'arbor-test';
+  private readonly processes = new Map<number, ChildProcess>();
+
+  private constructor(
+    readonly dataPorts: number[],
+    readonly sentinelPorts: number[],
+    private readonly dir: string,
+  ) {}
+
+  static async start(): Promise<SentinelGroup> {
+    const dataPorts = [await freePort(), await freePort()];
+    const sentinelPorts = [await freePort(), await freePort(), await freePort()];
+    const group = new SentinelGroup(dataPorts, sentinelPorts, mkdtempSync(join(tmpdir(), 'arbor-sentinel-')));
+    group.spawnData(dataPorts[0]);
+    group.spawnData(dataPorts[1], dataPorts[0]);
+    await Promise.all(dataPorts.map((port) => waitForPing(port)));
+    await waitForReplication(dataPorts[1]);
+    for (const port of sentinelPorts) group.spawnSentinel(port);
+    await Promise.all(sentinelPorts.map((port) => waitForPing(port)));
+    await group.waitForSentinelsToAgree();
+    return group;
+  }
+
+  get url(): string {
+    return `redis+sentinel://${this.sentinelPorts.map((port) => `127.0.0.1:${port}`).join(',')}/?name=${this.masterName}`;
+  }
+
+  /** The port of the data node the sentinels call primary now. */
+  async primaryPort(): Promise<number> {
+    const sentinel = new Redis(this.sentinelPorts[0], '127.0.0.1', { maxRetriesPerRequest: 1 });
+    try {
+      const [, port] = (await sentinel.call('SENTINEL', 'get-master-addr-by-name', this.masterName)) as [string, string];
+      return Number(port);
+    } finally {
+      sentinel.disconnect();
+    }
+  }
+
+  /** `SENTINEL FAILOVER`: a planned promotion of the replica; resolves once the sentinels name it primary. */
+  async failover(): Promise<number> {
+    const before = await this.primaryPort();
+    const sentinel = new Redis(this.sentinelPorts[0], '127.0.0.1', { maxRetriesPerRequest: 1 });
+    try {
+      await sentinel.call('SENTINEL', 'FAILOVER', this.masterName);
+    } finally {
+      sentinel.disconnect();
+    }
+    return this.waitForPrimaryOtherThan(before);
+  }
+
+  /** SIGKILL of the primary: the sentinels notice after down-after-milliseconds and promote the replica. */
+  async killPrimary(): Promise<{ killed: number; promoted: number }> {
+    const killed = await this.primaryPort();
+    this.processes.get(killed)?.kill('SIGKILL');
+    return { killed, promoted: await this.waitForPrimaryOtherThan(killed) };
+  }
+
+  /** Brings a killed data node back; the sentinels reconfigure it as a replica of the new primary. */
+  restartData(port: number): void {
+    this.spawnData(port);
+  }
+
+  async stop(): Promise<void> {
+    const running = [...this.processes.values()].filter((child) => child.exitCode === null && child.signalCode === null);
+    const exited = running.map((child) => new Promise((resolve) => child.once('exit', resolve)));
+    for (const child of running) child.kill('SIGKILL');
+    await Promise.all(exited);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private spawnData(port: number, replicaOf?: number): void {
+    const args = ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', this.dir];
+    if (replicaOf !== undefined) args.push('--replicaof', '127.0.0.1', String(replicaOf));
+    this.processes.set(port, spawn('redis-server', args, { stdio: 'ignore' }));
+  }
+
+  private spawnSentinel(port: number): void {
+    const file = join(this.dir, `sentinel-${port}.conf`);
+    writeFileSync(
+      file,
+      [
+        `port ${port}`,
+        'bind 127.0.0.1',
+        `dir ${this.dir}`,
+        `sentinel monitor ${this.masterName} 127.0.0.1 ${this.dataPorts[0]} 2`,
+        `sentinel down-after-milliseconds ${this.masterName} ${SENTINEL_DOWN_AFTER_MS}`,
+        `sentinel failover-timeout ${this.masterName} 10000`,
+        `sentinel parallel-syncs ${this.masterName} 1`,
+        '',
+      ].join('\n'),
+    );
+    this.processes.set(port, spawn('redis-server', [file, '--sentinel'], { stdio: 'ignore' }));
+  }
+
+  /** Every sentinel knows the replica and the other sentinels: a failover can be voted. */
+  private async waitForSentinelsToAgree(): Promise<void> {
+    const deadline = Date.now() + 20_000;
+    for (const port of this.sentinelPorts) {
+      const sentinel = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+      try {
+        for (;;) {
+          const master = (await sentinel.call('SENTINEL', 'master', this.masterName)) as string[];
+          const field = (name: string) => Number(master[master.indexOf(name) + 1]);
+          if (field('num-slaves') >= 1 && field('num-other-sentinels') >= this.sentinelPorts.length - 1) break;
+          if (Date.now() > deadline) throw new Error('the sentinels did not discover each other and the replica');
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      } finally {
+        sentinel.disconnect();
+      }
+    }
+  }
+
+  private async waitForPrimaryOtherThan(port: number): Promise<number> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const now = await this.primaryPort().catch(() => port);
+      if (now !== port) return now;
+      if (Date.now() > deadline) throw new Error(`no failover away from ${port}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+async function waitForPing(port: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    try {
+      await probe.connect();
+      await probe.ping();
+      return;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`nothing answers on ${port}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      probe.disconnect();
+    }
+  }
+}
+
+async function waitForReplication(replicaPort: number): Promise<void> {
+  const replica = new Redis(replicaPort, '127.0.0.1', { maxRetriesPerRequest: 1 });
+  const deadline = Date.now() + 10_000;
+  try {
+    while (!/master_link_status:up/.test(await replica.info('replication'))) {
+      if (Date.now() > deadline) throw new Error('the replica did not sync');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  } finally {
+    replica.disconnect();
   }
 }

@@ -431,23 +431,23 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
   }
 
   private streamKey(daemonId: string): string {
-    return this.redis.key('stream', daemonId);
+    return this.redis.daemonKey(daemonId, 'stream');
   }
 
   private epochKey(daemonId: string): string {
-    return this.redis.key('epoch', daemonId);
+    return this.redis.daemonKey(daemonId, 'epoch');
   }
 
   private inboundKey(daemonId: string): string {
-    return this.redis.key('inbound', daemonId);
+    return this.redis.daemonKey(daemonId, 'inbound');
   }
 
   private seqKey(daemonId: string): string {
-    return this.redis.key('seq', daemonId);
+    return this.redis.daemonKey(daemonId, 'seq');
   }
 
   private holderKey(daemonId: string): string {
-    return this.redis.key('holder', daemonId);
+    return this.redis.daemonKey(daemonId, 'holder');
   }
 }
 
