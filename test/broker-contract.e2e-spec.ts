@@ -15,7 +15,7 @@ import { WorkspacesService } from '../src/workspaces/workspaces.service.js';
 import { waitFor } from './support/ports.js';
 import type { EventFrame } from '../src/daemons/streams/event-frame.js';
 import { RecordingLink } from './support/recording-link.js';
-import { deletePrefix, SHARED_REDIS_URL, uniquePrefix } from './support/redis.js';
+import { deletePrefix, SentinelGroup, SHARED_REDIS_URL, uniquePrefix } from './support/redis.js';
 
 /** Two "instances" of the gateway's services; in memory they are one and the same. */
 interface Cluster {
@@ -40,9 +40,9 @@ function inMemoryCluster(): Cluster {
   return { a: service, b: service, close: async () => service.onModuleDestroy() };
 }
 
-async function redisCluster(): Promise<Cluster> {
+async function redisCluster(url = SHARED_REDIS_URL): Promise<Cluster> {
   const prefix = uniquePrefix();
-  const connections = await Promise.all([0, 1].map(() => RedisConnections.create(SHARED_REDIS_URL, prefix)));
+  const connections = await Promise.all([0, 1].map(() => RedisConnections.create(url, prefix)));
   const parts = connections.map((redis) => {
     const history = new RedisEventStreams(redis, config.replayMaxEvents, config.replayTtlMs);
     const broker = new RedisDaemonBroker(redis, config, history);
@@ -67,14 +67,27 @@ async function redisCluster(): Promise<Cluster> {
         part.broker.onModuleDestroy();
         await part.redis.onModuleDestroy();
       }
-      await deletePrefix(SHARED_REDIS_URL, prefix);
+      await deletePrefix(url, prefix);
     },
   };
 }
 
+/** One Sentinel group for the whole file (started on first use): the same suite through the primary the sentinels name. */
+let sentinels: Promise<SentinelGroup> | undefined;
+async function sentinelCluster(): Promise<Cluster> {
+  sentinels ??= SentinelGroup.start();
+  const group = await sentinels;
+  return redisCluster(group.url);
+}
+
+afterAll(async () => {
+  await (await sentinels)?.stop();
+});
+
 describe.each([
   ['in-memory', inMemoryCluster],
-  ['redis', redisCluster],
+  ['redis', () => redisCluster()],
+  ['redis sentinel', sentinelCluster],
 ] as const)('DaemonBroker contract: %s', (_name, makeCluster) => {
   let cluster: Cluster;
 

@@ -195,7 +195,16 @@ export class RedisConnections implements OnModuleDestroy {
   async onModuleDestroy(): Promise<void> {
     this.listeners.clear();
     this.readyListeners.clear();
-    await Promise.all([this.commands.quit().catch(() => this.commands.disconnect()), this.subscriber.quit().catch(() => this.subscriber.disconnect())]);
+    // QUIT lets replies owed arrive; disconnect() then also closes what QUIT leaves open (the
+    // sentinel connections of the failover detector).
+    await Promise.all(
+      [this.commands, this.subscriber].map((client) =>
+        client.quit().then(
+          () => client.disconnect(),
+          () => client.disconnect(),
+        ),
+      ),
+    );
   }
 
   private ready(name: 'commands' | 'subscriber'): void {

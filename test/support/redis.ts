@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
+import { parseRedisUrl, RedisTopologyKind } from '../../src/config/redis-address.js';
 import { freePort } from './ports.js';
 
 export const SHARED_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -13,9 +14,16 @@ export function uniquePrefix(): string {
   return `arbor-test:${Date.now().toString(36)}-${randomBytes(4).toString('hex')}:`;
 }
 
+/** A plain client for a test's own reads and clean-up, for a one-server or a Sentinel address. */
+function clientFor(url: string, options: RedisOptions): Redis {
+  const topology = parseRedisUrl(url);
+  if (topology.kind === RedisTopologyKind.Sentinel) return new Redis({ ...options, sentinels: topology.sentinels, name: topology.name });
+  return new Redis(url, options);
+}
+
 /** Deletes every key under a prefix (SCAN, never KEYS). */
 export async function deletePrefix(url: string, prefix: string): Promise<void> {
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  const client = clientFor(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
   try {
     await client.connect();
     let cursor = '0';
