@@ -15,7 +15,7 @@ import { WorkspacesService } from '../src/workspaces/workspaces.service.js';
 import { waitFor } from './support/ports.js';
 import type { EventFrame } from '../src/daemons/streams/event-frame.js';
 import { RecordingLink } from './support/recording-link.js';
-import { deletePrefix, SentinelGroup, SHARED_REDIS_URL, uniquePrefix } from './support/redis.js';
+import { deletePrefix, RedisClusterGroup, SentinelGroup, SHARED_REDIS_URL, uniquePrefix } from './support/redis.js';
 
 /** Two "instances" of the gateway's services; in memory they are one and the same. */
 interface Cluster {
@@ -80,14 +80,23 @@ async function sentinelCluster(): Promise<Cluster> {
   return redisCluster(group.url);
 }
 
+/** Likewise one Redis Cluster (three primaries, three replicas): sharded pub/sub, keys on every shard. */
+let redisClusterGroup: Promise<RedisClusterGroup> | undefined;
+async function clusterCluster(): Promise<Cluster> {
+  redisClusterGroup ??= RedisClusterGroup.start();
+  return redisCluster((await redisClusterGroup).url);
+}
+
 afterAll(async () => {
   await (await sentinels)?.stop();
+  await (await redisClusterGroup)?.stop();
 });
 
 describe.each([
   ['in-memory', inMemoryCluster],
   ['redis', () => redisCluster()],
   ['redis sentinel', sentinelCluster],
+  ['redis cluster', clusterCluster],
 ] as const)('DaemonBroker contract: %s', (_name, makeCluster) => {
   let cluster: Cluster;
 

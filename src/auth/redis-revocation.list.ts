@@ -54,7 +54,8 @@ export class RedisRevocationList extends RevocationList implements OnModuleInit,
   async revoke(revocation: Revocation): Promise<void> {
     const text = JSON.stringify(revocation);
     try {
-      await this.redis.commands.multi().hset(this.hashKey, revocationKey(revocation.kind, revocation.value), text).publish(this.channel, text).exec();
+      const recorded = this.redis.commands.multi().hset(this.hashKey, revocationKey(revocation.kind, revocation.value), text);
+      await (this.redis.sharded ? recorded.spublish(this.channel, text) : recorded.publish(this.channel, text)).exec();
     } catch {
       throw new DomainError(ErrorCode.Unavailable, 'shared state unavailable; revocation not recorded');
     }

@@ -17,14 +17,14 @@ function problemsOf(env: Record<string, string>): string[] {
 }
 
 describe('environment validation', () => {
-  it('takes REDIS_URL as one server or Sentinel, names what is wrong without echoing it, and refuses Cluster for now', () => {
+  it('takes REDIS_URL as one server, Sentinel or Cluster, and names what is wrong without echoing it', () => {
     expect(problemsOf({ REDIS_URL: 'redis://127.0.0.1:6379' })).toEqual([]);
     expect(problemsOf({ REDIS_URL: 'redis+sentinel://s1:26379,s2/?name=mymaster' })).toEqual([]);
     const problems = problemsOf({ REDIS_URL: 'redis+sentinel://:hunter2@s1:26379' });
     expect(problems).toEqual([expect.stringMatching(/^REDIS_URL is a Sentinel address without the master name/)]);
     expect(problems.join()).not.toContain('hunter2');
     expect(problemsOf({ REDIS_URL: 'memcached://x' })).toEqual([expect.stringContaining('REDIS_URL has an unknown scheme "memcached:"')]);
-    expect(problemsOf({ REDIS_URL: 'redis+cluster://n1:7000' })).toEqual([expect.stringContaining('does not support yet')]);
+    expect(problemsOf({ REDIS_URL: 'redis+cluster://n1:7000,n2:7001' })).toEqual([]);
     expect(GatewayConfig.load({ REDIS_URL: 'redis+sentinel://s1/?name=m' }).redis).toMatchObject({ kind: 'sentinel', name: 'm' });
   });
 

@@ -1,7 +1,7 @@
 import { IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength, getMetadataStorage, validateSync } from 'class-validator';
 import { createPublicKey } from 'node:crypto';
 import { DEFAULT_AUDIENCE, DEFAULT_PORT, Limits } from '@arbor/gateway-client/protocol';
-import { parseRedisUrl, RedisAddressError, RedisTopologyKind } from './redis-address.js';
+import { parseRedisUrl, RedisAddressError } from './redis-address.js';
 
 export enum NodeEnv {
   Development = 'development',
@@ -308,8 +308,7 @@ export function validateEnvironment(raw: RawEnv): EnvironmentVariables {
   }
   if (env.REDIS_URL !== undefined) {
     try {
-      if (parseRedisUrl(env.REDIS_URL).kind === RedisTopologyKind.Cluster)
-        problems.push('REDIS_URL names a Redis Cluster, which this version does not support yet: use one server or Sentinel');
+      parseRedisUrl(env.REDIS_URL);
     } catch (error) {
       if (!(error instanceof RedisAddressError)) throw error;
       problems.push(`REDIS_URL ${error.message}`);

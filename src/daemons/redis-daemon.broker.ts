@@ -78,7 +78,10 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
     private readonly redis: RedisConnections,
     config: GatewayConfig,
     /** Reads missed events back from the shared history, to fill gaps pub/sub left. */
-    private readonly history?: { range(daemonId: string, epoch: string, from: number, to: number): Promise<EventFrame[] | undefined> },
+    private readonly history?: {
+      range(daemonId: string, epoch: string, from: number, to: number): Promise<EventFrame[] | undefined>;
+      position(daemonId: string): Promise<StreamPosition>;
+    },
     private readonly metrics?: GatewayMetrics,
   ) {
     super();
@@ -93,6 +96,7 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
       this.warned.clear();
       void this.republishPresence();
     });
+    this.redis.onResubscribed(() => this.catchUp());
     this.refreshTimer = setInterval(() => void this.refresh(), this.refreshEveryMs);
     if (this.metrics) this.probeTimer = setInterval(() => this.probe(), PROBE_EVERY_MS);
   }
@@ -106,7 +110,7 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
   private probe(): void {
     if (!this.redis.isReady) return;
     const message: InstanceMessage = { t: 'probe', at: Date.now() };
-    this.redis.commands.publish(this.instanceChannel(this.redis.instanceId), JSON.stringify(message)).catch((error: unknown) => this.warn('probe', error));
+    this.redis.publish(this.instanceChannel(this.redis.instanceId), JSON.stringify(message)).catch((error: unknown) => this.warn('probe', error));
   }
 
   override async attachDaemon(daemonId: string, link: PeerLink, now: number): Promise<AttachResult> {
@@ -122,10 +126,7 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
         String(this.presenceTtlMs),
       )) as [string | null, string | null];
       if (instance && instance !== this.redis.instanceId && connection) {
-        await this.redis.commands.publish(
-          this.instanceChannel(instance),
-          JSON.stringify({ t: 'replaced', d: daemonId, c: connection } satisfies InstanceMessage),
-        );
+        await this.redis.publish(this.instanceChannel(instance), JSON.stringify({ t: 'replaced', d: daemonId, c: connection } satisfies InstanceMessage));
       }
     } catch (error) {
       this.warn('attach', error);
@@ -213,7 +214,7 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
     try {
       const holder = await this.redis.commands.hget(this.presenceKey(daemonId), 'instance');
       if (!holder || holder === this.redis.instanceId) return false;
-      const receivers = await this.redis.commands.publish(
+      const receivers = await this.redis.publish(
         this.instanceChannel(holder),
         JSON.stringify({ t: 'command', d: daemonId, f: frame } satisfies InstanceMessage),
       );
@@ -309,6 +310,7 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
     const from = state.seq + 1;
     const missing = await this.history!.range(daemonId, epoch, from, seq - 1).catch(() => undefined);
     if (this.delivered.get(daemonId) !== state) return;
+    this.metrics?.gapFills.labels(missing ? 'filled' : 'history_expired').inc();
     if (missing) {
       for (const filled of missing) this.deliverNumbered(filled);
     } else {
@@ -320,6 +322,52 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
     this.deliverNumbered(frame);
     state.filling = false;
     for (const next of state.backlog.splice(0)) this.sequence(next);
+  }
+
+  /**
+   * After the subscriptions were re-established: pub/sub may have dropped events of daemons held
+   * elsewhere meanwhile. The stream has them; deliver them now, not at the daemon's next event.
+   */
+  private catchUp(): void {
+    if (!this.history) return;
+    for (const [daemonId, state] of this.delivered) {
+      if (!this.daemons.has(daemonId) && !state.filling) void this.catchUpDaemon(daemonId, state);
+    }
+  }
+
+  private async catchUpDaemon(daemonId: string, state: Delivered): Promise<void> {
+    state.filling = true;
+    try {
+      const head = await this.history!.position(daemonId);
+      if (this.delivered.get(daemonId) !== state) return;
+      if (head.epoch !== state.epoch) {
+        // The stream went on in an epoch we never saw begin (a failover lost its start, or it was renumbered).
+        if (state.retired.includes(head.epoch)) return;
+        state.retired = [...state.retired.slice(1 - RETIRED_EPOCHS), state.epoch];
+        state.epoch = head.epoch;
+        state.seq = head.seq;
+        this.metrics?.gapFills.labels('epoch_changed').inc();
+        this.tellResync(daemonId, 'epoch_changed', head);
+      } else if (head.seq > state.seq) {
+        const missing = await this.history!.range(daemonId, state.epoch, state.seq + 1, head.seq);
+        if (this.delivered.get(daemonId) !== state) return;
+        this.metrics?.gapFills.labels(missing ? 'filled' : 'history_expired').inc();
+        if (missing) {
+          for (const frame of missing) this.deliverNumbered(frame);
+        } else {
+          this.tellResync(daemonId, 'history_expired', head);
+        }
+        state.seq = head.seq;
+      }
+    } catch (error) {
+      // Redis went away again: its return brings another resubscribe, and another catch-up.
+      this.warn('catch up', error);
+    } finally {
+      if (this.delivered.get(daemonId) === state) {
+        state.filling = false;
+        for (const next of state.backlog.splice(0)) this.sequence(next);
+      }
+    }
   }
 
   private tellResync(daemonId: string, reason: ResyncRequiredPayload['reason'], stream: StreamPosition): void {
@@ -345,16 +393,17 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
   private async refresh(): Promise<void> {
     if (!this.redis.isReady) return;
     try {
-      const pipeline = this.redis.commands.pipeline();
-      for (const daemonId of this.daemons.keys()) pipeline.pexpire(this.presenceKey(daemonId), this.presenceTtlMs);
+      // One command per daemon, not a pipeline: on a Cluster each daemon's key is on its own
+      // shard, and auto-pipelining still sends each node's share in one write.
       const remote = [...this.watchers.keys()].filter((daemonId) => !this.daemons.has(daemonId));
-      for (const daemonId of remote) pipeline.hmget(this.presenceKey(daemonId), 'status', 'lastHeartbeat');
-      const results = (await pipeline.exec()) ?? [];
-      const lookups = results.slice(this.daemons.size);
+      const [, lookups] = await Promise.all([
+        Promise.all([...this.daemons.keys()].map((daemonId) => this.redis.commands.pexpire(this.presenceKey(daemonId), this.presenceTtlMs))),
+        Promise.allSettled(remote.map((daemonId) => this.redis.commands.hmget(this.presenceKey(daemonId), 'status', 'lastHeartbeat'))),
+      ]);
       remote.forEach((daemonId, index) => {
-        const [error, value] = lookups[index] ?? [];
-        if (error) return;
-        const [status, lastHeartbeat] = value as [string | null, string | null];
+        const lookup = lookups[index];
+        if (lookup.status === 'rejected') return;
+        const [status, lastHeartbeat] = lookup.value;
         const known = this.remoteStatus.get(daemonId);
         if (status) {
           this.remoteStatus.set(daemonId, { status: status as DaemonStatus, lastHeartbeat: lastHeartbeat ? Number(lastHeartbeat) : null });
@@ -378,10 +427,11 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
   private async republishPresence(): Promise<void> {
     if (this.daemons.size === 0) return;
     try {
-      const pipeline = this.redis.commands.pipeline();
+      const written: Array<Promise<unknown>> = [];
       for (const { presence, link } of this.daemons.values()) {
         const key = this.presenceKey(presence.daemonId);
-        pipeline.hset(
+        const multi = this.redis.commands.multi();
+        multi.hset(
           key,
           'instance',
           this.redis.instanceId,
@@ -394,9 +444,10 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
           'lastHeartbeat',
           presence.lastHeartbeat === null ? '' : String(presence.lastHeartbeat),
         );
-        pipeline.pexpire(key, this.presenceTtlMs);
+        multi.pexpire(key, this.presenceTtlMs);
+        written.push(multi.exec());
       }
-      await pipeline.exec();
+      await Promise.all(written);
       this.logger.log({ msg: 'presence re-published', daemons: this.daemons.size });
     } catch (error) {
       this.warn('republish presence', error);

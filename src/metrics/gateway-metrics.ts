@@ -187,6 +187,18 @@ export class GatewayMetrics {
     help: 'Round trip of a probe published to this instance through Redis pub/sub',
     registers: [],
   });
+  readonly redisEvents = new Counter({
+    name: 'arbor_redis_events_total',
+    help: 'Redis connection events: reconnect (a connection came back), resubscribe (every wanted channel subscribed again), topology_change (a Cluster node added or lost: failovers, slot moves)',
+    labelNames: ['event'],
+    registers: [],
+  });
+  readonly gapFills = new Counter({
+    name: 'arbor_gap_fills_total',
+    help: 'Events pub/sub did not bring, looked up in the stream: filled, history_expired (not retained: resync-required), epoch_changed (resync-required)',
+    labelNames: ['outcome'],
+    registers: [],
+  });
   readonly draining = new Gauge({ name: 'arbor_draining', help: '1 while this instance drains its connections', registers: [this.registry] });
   readonly drainRemaining = new Gauge({
     name: 'arbor_drain_remaining_connections',
@@ -218,6 +230,10 @@ export class GatewayMetrics {
   enableRedis(): void {
     this.registry.registerMetric(this.redisUp);
     this.registry.registerMetric(this.pubsubLag);
+    this.registry.registerMetric(this.redisEvents);
+    this.registry.registerMetric(this.gapFills);
+    for (const event of ['reconnect', 'resubscribe', 'topology_change']) this.redisEvents.labels(event).inc(0);
+    for (const outcome of ['filled', 'history_expired', 'epoch_changed']) this.gapFills.labels(outcome).inc(0);
   }
 
   received(type: string, bytes: number): void {

@@ -13,6 +13,9 @@ export class MetricsRenderer implements OnApplicationBootstrap, OnApplicationShu
   private readonly logger = new Logger('Metrics');
   private server: Server | undefined;
 
+  /** The Redis event counts already moved into the counter. */
+  private readonly redisEventsSeen: Record<string, number> = {};
+
   constructor(
     private readonly metrics: GatewayMetrics,
     private readonly config: GatewayConfig,
@@ -22,7 +25,14 @@ export class MetricsRenderer implements OnApplicationBootstrap, OnApplicationShu
   }
 
   async render(): Promise<{ contentType: string; body: string }> {
-    if (this.redis) this.metrics.redisUp.set(this.redis.isReady ? 1 : 0);
+    if (this.redis) {
+      this.metrics.redisUp.set(this.redis.isReady ? 1 : 0);
+      for (const [event, count] of Object.entries(this.redis.events)) {
+        const label = event === 'topologyChanges' ? 'topology_change' : event === 'reconnects' ? 'reconnect' : 'resubscribe';
+        this.metrics.redisEvents.labels(label).inc(count - (this.redisEventsSeen[event] ?? 0));
+        this.redisEventsSeen[event] = count;
+      }
+    }
     return { contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() };
   }
 

@@ -1,5 +1,5 @@
 import { Logger, type OnModuleDestroy } from '@nestjs/common';
-import type { Redis, RedisOptions } from 'ioredis';
+import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { describeRedisTopology, parseRedisUrl, RedisTopologyKind, type RedisTopology } from '../config/redis-address.js';
@@ -32,14 +32,29 @@ function sentinelOptions(topology: Extract<RedisTopology, { kind: RedisTopologyK
 /** Reconnect quickly but without hammering a Redis that is down. */
 const RETRY_DELAY_MS = (attempt: number) => Math.min(100 * attempt, 2000);
 
+/** Cluster topology changes come in bursts (a failover is several events): re-subscribe once after them. */
+const RESUBSCRIBE_SETTLE_MS = 100;
+
+/** A client for one server, a Sentinel primary or a Cluster: the commands this gateway uses are the same on each. */
+export type RedisClient = Redis | Cluster;
+
 /**
- * The two Redis connections an instance needs: one for commands (pipelined), one for
- * subscriptions. Commands fail fast while Redis is unreachable (no offline queue), so callers
- * answer `unavailable` instead of hanging; subscriptions are re-established on every reconnect.
+ * The two Redis clients an instance needs: one for commands (pipelined), one for subscriptions.
+ * Commands fail fast while Redis is unreachable (no offline queue), so callers answer
+ * `unavailable` instead of hanging; subscriptions are re-established on every reconnect.
+ *
+ * On a Cluster, pub/sub is sharded (`SPUBLISH`/`SSUBSCRIBE`): a channel lives on the shard of its
+ * hash tag's slot, so a daemon's events travel through its own shard instead of being copied to
+ * every node. ioredis keeps one subscriber connection per shard and moves channels when slots move.
  */
 export class RedisConnections implements OnModuleDestroy {
-  readonly commands: Redis;
-  readonly subscriber: Redis;
+  readonly commands: RedisClient;
+  readonly subscriber: RedisClient;
+  /** Pub/sub is sharded (Cluster): publish with SPUBLISH, subscribe with SSUBSCRIBE. */
+  readonly sharded: boolean;
+  /** Counted here, exported by the metrics module at scrape time. */
+  readonly events = { reconnects: 0, resubscribes: 0, topologyChanges: 0 };
+  private readonly everReady = new Set<'commands' | 'subscriber'>();
   /** Unique per process: presence says which instance holds a daemon. */
   readonly instanceId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   private readonly logger = new Logger('Redis');
@@ -47,6 +62,8 @@ export class RedisConnections implements OnModuleDestroy {
   private readonly channels = new Map<string, Promise<void>>();
   private readonly listeners = new Set<MessageListener>();
   private readonly readyListeners = new Set<() => void>();
+  private readonly resubscribedListeners = new Set<() => void>();
+  private resubscribeTimer: NodeJS.Timeout | undefined;
   private lastProblem: string | undefined = 'connecting';
   /** While Redis is unreachable: since when, and when the log last said so (one line per minute at most). */
   private outage: { since: number; toldAt: number } | undefined;
@@ -55,15 +72,17 @@ export class RedisConnections implements OnModuleDestroy {
 
   /** ioredis is loaded only by instances configured with Redis: a single instance never pays for it. */
   static async create(address: string | RedisTopology, prefix: string): Promise<RedisConnections> {
-    const { Redis: RedisClient } = await import('ioredis');
-    return new RedisConnections(typeof address === 'string' ? parseRedisUrl(address) : address, prefix, RedisClient);
+    const { Redis: RedisServer, Cluster: RedisCluster } = await import('ioredis');
+    return new RedisConnections(typeof address === 'string' ? parseRedisUrl(address) : address, prefix, RedisServer, RedisCluster);
   }
 
   private constructor(
     topology: RedisTopology,
     readonly prefix: string,
-    RedisClient: typeof Redis,
+    RedisServer: typeof Redis,
+    RedisCluster: typeof Cluster,
   ) {
+    this.sharded = topology.kind === RedisTopologyKind.Cluster;
     this.address = describeRedisTopology(topology);
     const options: RedisOptions = {
       enableOfflineQueue: false,
@@ -74,19 +93,35 @@ export class RedisConnections implements OnModuleDestroy {
       // A primary demoted by a failover answers writes with READONLY: reconnect, to the new primary.
       reconnectOnError: (error) => error.message.startsWith('READONLY'),
     };
-    const connect = (extra: RedisOptions) => {
+    const connect = (extra: RedisOptions & Pick<ClusterOptions, 'shardedSubscribers'>): RedisClient => {
       switch (topology.kind) {
         case RedisTopologyKind.Standalone:
-          return new RedisClient(topology.url, { ...options, ...extra });
+          return new RedisServer(topology.url, { ...options, ...extra });
         case RedisTopologyKind.Sentinel:
-          return new RedisClient({ ...options, ...extra, ...sentinelOptions(topology) });
-        case RedisTopologyKind.Cluster:
-          throw new Error('Redis Cluster is not supported yet');
+          return new RedisServer({ ...options, ...extra, ...sentinelOptions(topology) });
+        case RedisTopologyKind.Cluster: {
+          const { enableAutoPipelining, shardedSubscribers, ...perNode } = extra;
+          return new RedisCluster(topology.nodes, {
+            enableOfflineQueue: false,
+            enableAutoPipelining,
+            shardedSubscribers,
+            clusterRetryStrategy: RETRY_DELAY_MS,
+            // Writes and reads go to primaries: replicas lag, and the stream is read to fill gaps.
+            scaleReads: 'master',
+            redisOptions: {
+              ...options,
+              ...perNode,
+              username: topology.username,
+              password: topology.password,
+              ...(topology.tls ? { tls: {} } : {}),
+            },
+          });
+        }
       }
     };
-    // Auto-pipelining batches the commands of one event-loop turn (appends, publishes) into one write.
+    // Auto-pipelining batches the commands of one event-loop turn (appends, publishes) into one write per node.
     this.commands = connect({ enableAutoPipelining: true, connectionName: `arbor-${this.instanceId}` });
-    this.subscriber = connect({ connectionName: `arbor-sub-${this.instanceId}` });
+    this.subscriber = connect({ connectionName: `arbor-sub-${this.instanceId}`, shardedSubscribers: this.sharded });
     for (const [name, client] of [
       ['commands', this.commands],
       ['subscriber', this.subscriber],
@@ -95,9 +130,40 @@ export class RedisConnections implements OnModuleDestroy {
       client.on('end', () => this.problem(`${name}: connection ended`));
       client.on('ready', () => this.ready(name));
     }
-    this.subscriber.on('message', (channel: string, message: string) => {
+    this.subscriber.on(this.sharded ? 'smessage' : 'message', (channel: string, message: string) => {
       for (const listener of this.listeners) listener(channel, message);
     });
+    if (this.sharded) {
+      // A shard's subscriber lost, a failover, a slot moved (the server then drops the channel's
+      // subscription itself): subscribe every wanted channel again once the topology settles.
+      for (const event of ['+node', '-node', '-subscriber', '+subscriber', 'subscribersReady', 'nodeError']) {
+        this.subscriber.on(event, () => this.resubscribeSoon());
+      }
+      for (const event of ['+node', '-node']) {
+        this.commands.on(event, () => {
+          // The first connection discovers every node; only later changes are failovers or moves.
+          if (this.everReady.has('commands')) this.events.topologyChanges += 1;
+        });
+      }
+    }
+  }
+
+  /** Publishes on a channel (sharded on a Cluster); resolves with the number of receivers. */
+  publish(channel: string, message: string): Promise<number> {
+    return this.sharded ? this.commands.spublish(channel, message).then(Number) : this.commands.publish(channel, message);
+  }
+
+  /** A Lua script's text for this topology: its PUBLISH is SPUBLISH on a Cluster. */
+  lua(text: string): string {
+    return this.sharded ? text.replaceAll("redis.call('PUBLISH'", "redis.call('SPUBLISH'") : text;
+  }
+
+  /**
+   * Called after the subscriptions were re-established (a reconnect, a failover, a slot move):
+   * pub/sub may have dropped messages meanwhile, and the stream holds them.
+   */
+  onResubscribed(listener: () => void): void {
+    this.resubscribedListeners.add(listener);
   }
 
   /** Both connections are usable. */
@@ -177,7 +243,7 @@ export class RedisConnections implements OnModuleDestroy {
     if (!subscribed) {
       subscribed =
         this.subscriber.status === 'ready'
-          ? this.subscriber.subscribe(channel).then(
+          ? this.subscribeNow([channel]).then(
               () => undefined,
               (error: Error) => this.problem(`subscribe: ${error.message}`),
             )
@@ -189,12 +255,45 @@ export class RedisConnections implements OnModuleDestroy {
 
   unsubscribe(channel: string): void {
     this.channels.delete(channel);
-    if (this.subscriber.status === 'ready') this.subscriber.unsubscribe(channel).catch((error: Error) => this.problem(`unsubscribe: ${error.message}`));
+    if (this.subscriber.status !== 'ready') return;
+    const unsubscribed = this.sharded ? this.subscriber.sunsubscribe(channel) : this.subscriber.unsubscribe(channel);
+    unsubscribed.catch((error: Error) => this.problem(`unsubscribe: ${error.message}`));
+  }
+
+  private subscribeNow(channels: string[]): Promise<unknown> {
+    if (!this.sharded) return this.subscriber.subscribe(...channels);
+    // SSUBSCRIBE takes channels of one slot per call; ioredis routes each call to its shard.
+    return Promise.all(channels.map((channel) => this.subscriber.ssubscribe(channel)));
+  }
+
+  /** Subscribes every wanted channel again, then tells the listeners (who fill what was missed). */
+  private resubscribe(): void {
+    if (this.channels.size === 0) {
+      for (const listener of this.resubscribedListeners) listener();
+      return;
+    }
+    this.events.resubscribes += 1;
+    const resubscribed = this.subscribeNow([...this.channels.keys()]).then(
+      () => {
+        for (const listener of this.resubscribedListeners) listener();
+      },
+      (error: Error) => this.problem(`resubscribe: ${error.message}`),
+    );
+    for (const channel of this.channels.keys()) this.channels.set(channel, resubscribed);
+  }
+
+  private resubscribeSoon(): void {
+    clearTimeout(this.resubscribeTimer);
+    this.resubscribeTimer = setTimeout(() => {
+      if (this.subscriber.status === 'ready') this.resubscribe();
+    }, RESUBSCRIBE_SETTLE_MS);
   }
 
   async onModuleDestroy(): Promise<void> {
     this.listeners.clear();
     this.readyListeners.clear();
+    this.resubscribedListeners.clear();
+    clearTimeout(this.resubscribeTimer);
     // QUIT lets replies owed arrive; disconnect() then also closes what QUIT leaves open (the
     // sentinel connections of the failover detector).
     await Promise.all(
@@ -208,13 +307,9 @@ export class RedisConnections implements OnModuleDestroy {
   }
 
   private ready(name: 'commands' | 'subscriber'): void {
-    if (name === 'subscriber' && this.channels.size > 0) {
-      const resubscribed = this.subscriber.subscribe(...this.channels.keys()).then(
-        () => undefined,
-        (error: Error) => this.problem(`resubscribe: ${error.message}`),
-      );
-      for (const channel of this.channels.keys()) this.channels.set(channel, resubscribed);
-    }
+    if (this.everReady.has(name)) this.events.reconnects += 1;
+    this.everReady.add(name);
+    if (name === 'subscriber') this.resubscribe();
     if (name === 'commands') for (const listener of this.readyListeners) listener();
     if (this.isReady) {
       if (this.lastProblem) this.logger.log({ msg: 'redis connected', instanceId: this.instanceId, address: this.address });

@@ -154,7 +154,7 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
     private readonly ttlMs: number,
   ) {
     super();
-    redis.commands.defineCommand('arborAppend', { numberOfKeys: 5, lua: APPEND });
+    redis.commands.defineCommand('arborAppend', { numberOfKeys: 5, lua: redis.lua(APPEND) });
     redis.commands.defineCommand('arborTakeOver', { numberOfKeys: 5, lua: TAKE_OVER });
     // A recording holder learns from its next batch whether Redis still has its position.
     redis.onReady(() => {
