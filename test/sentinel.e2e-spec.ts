@@ -1,43 +1,13 @@
 import { Role } from '@arbor/gateway-client';
+import { reportFailover } from './support/failover-report.js';
 import { GatewayProcess } from './support/gateway-process.js';
 import { freePort, waitFor, waitForAsync } from './support/ports.js';
 import { SentinelGroup, uniquePrefix } from './support/redis.js';
+import { verdictWithResync } from './support/stream-verdict.js';
 import { TestPeer, type ReceivedFrame } from './support/test-peer.js';
 import { signToken } from './support/tokens.js';
 
 const SECRET = 'sentinel-suite-secret-at-least-32-chars';
-
-/**
- * Checks a raw client's frames (repeats kept): the daemon's events `/1`…`/total` strictly in order
- * with no repeat; `seq` consecutive within an epoch; and a gap or a new epoch only where the
- * gateway said `resync-required` first.
- */
-function verdict(frames: readonly ReceivedFrame[], total: number): string[] {
-  const problems: string[] = [];
-  let lastIndex = 0;
-  let last: ReceivedFrame | undefined;
-  let resyncPending = false;
-  for (const frame of frames) {
-    if (frame.type === 'resync-required') resyncPending = true;
-    if (frame.seq !== undefined && last !== undefined) {
-      const continues = frame.epoch === last.epoch && frame.seq === last.seq! + 1;
-      if (!continues && !resyncPending) problems.push(`${last.epoch}/${last.seq} then ${frame.epoch}/${frame.seq} without resync-required`);
-    }
-    if (frame.type === 'file-change') {
-      const index = Number(String(frame.payload.path).slice(1));
-      if (index <= lastIndex) problems.push(`event ${index} after ${lastIndex}`);
-      else if (index !== lastIndex + 1 && !resyncPending) problems.push(`events ${lastIndex + 1}…${index - 1} missing without resync-required`);
-      lastIndex = Math.max(lastIndex, index);
-    }
-    if (frame.seq !== undefined) {
-      last = frame;
-      if (frame.type === 'file-change') resyncPending = false;
-    }
-    if (problems.length > 5) break;
-  }
-  if (lastIndex !== total) problems.push(`last event ${lastIndex} of ${total}`);
-  return problems;
-}
 
 describe('Redis Sentinel (one primary, one replica, three sentinels; two gateway instances)', () => {
   let group: SentinelGroup;
@@ -72,7 +42,7 @@ describe('Redis Sentinel (one primary, one replica, three sentinels; two gateway
       () => clients.every((client) => client.received.filter((frame) => frame.type === 'file-change').length === 200),
       'both clients have 200 events',
     );
-    for (const client of clients) expect(verdict(client.received, 200)).toEqual([]);
+    for (const client of clients) expect(verdictWithResync(client.received, 200)).toEqual([]);
     for (const peer of [...clients, daemon]) peer.terminate();
   });
 
@@ -123,7 +93,8 @@ describe('Redis Sentinel (one primary, one replica, three sentinels; two gateway
 
   it('through a planned failover (SENTINEL FAILOVER): every event once and in order at both clients, or resync-required first', async () => {
     const { resumedAfterMs, frames } = await streamThrough('d-planned', 3000, () => group.failover());
-    for (const received of frames) expect(verdict(received, 3000)).toEqual([]);
+    reportFailover('sentinel: SENTINEL FAILOVER', resumedAfterMs, frames);
+    for (const received of frames) expect(verdictWithResync(received, 3000)).toEqual([]);
     expect(resumedAfterMs).toBeLessThan(10_000);
     for (const process of processes) expect(process.child.exitCode).toBeNull();
   }, 60_000);
@@ -133,7 +104,8 @@ describe('Redis Sentinel (one primary, one replica, three sentinels; two gateway
     const { resumedAfterMs, frames } = await streamThrough('d-killed', 3000, async () => {
       killed = (await group.killPrimary()).killed;
     });
-    for (const received of frames) expect(verdict(received, 3000)).toEqual([]);
+    reportFailover('sentinel: primary SIGKILLed', resumedAfterMs, frames);
+    for (const received of frames) expect(verdictWithResync(received, 3000)).toEqual([]);
     expect(resumedAfterMs).toBeLessThan(10_000);
     for (const process of processes) expect(process.child.exitCode).toBeNull();
     group.restartData(killed);

@@ -106,6 +106,12 @@ export class RedisConnections implements OnModuleDestroy {
             enableAutoPipelining,
             shardedSubscribers,
             clusterRetryStrategy: RETRY_DELAY_MS,
+            // A command for a shard that is failing over is retried for about a second, then fails
+            // (callers answer `unavailable`), rather than holding a connection's frames for longer.
+            retryDelayOnFailover: 100,
+            retryDelayOnClusterDown: 100,
+            retryDelayOnTryAgain: 100,
+            maxRedirections: 10,
             // Writes and reads go to primaries: replicas lag, and the stream is read to fill gaps.
             scaleReads: 'master',
             redisOptions: {
