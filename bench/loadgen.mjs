@@ -13,6 +13,9 @@ const { values } = parseArgs({
     port: { type: 'string' },
     // Clients may connect to another instance than the daemon (the Redis scenario).
     'client-port': { type: 'string' },
+    // Fan-out over several instances (the Cluster scenario): daemon k on ports[k % n], its clients on ports[(k + 1) % n].
+    ports: { type: 'string' },
+    daemons: { type: 'string', default: '1' },
     scenario: { type: 'string' },
     clients: { type: 'string', default: '100' },
     events: { type: 'string', default: '10000' },
@@ -78,35 +81,49 @@ function deadline(label) {
 }
 
 const scenarios = {
-  /** 1 daemon → N clients: deliveries/s, every delivery counted, order checked. */
+  /**
+   * D daemons, each → N clients, `events` in all (events / D each): the same events in and
+   * deliveries out as 1 → N, spread over daemons. Deliveries/s, every delivery counted, order
+   * checked per daemon.
+   */
   async fanout() {
-    const clients = Number(values.clients);
-    const events = Number(values.events);
-    const daemon = protocol.daemon(port, DAEMON);
-    await daemon.ready;
-    const { peers, failures } = await openMany(clients, 50, () => protocol.client(clientPort, DAEMON));
+    const daemonCount = Number(values.daemons);
+    const clientsEach = Number(values.clients);
+    const eventsEach = Math.ceil(Number(values.events) / daemonCount);
+    const ports = values.ports ? values.ports.split(',').map(Number) : undefined;
+    const daemonIds = daemonCount === 1 ? [DAEMON] : Array.from({ length: daemonCount }, (_, k) => `${DAEMON}-${k}`);
+    const daemons = daemonIds.map((daemonId, k) => protocol.daemon(ports ? ports[k % ports.length] : port, daemonId));
+    await Promise.all(daemons.map((daemon) => daemon.ready));
+    const expectedTotal = daemonCount * clientsEach * eventsEach;
     let delivered = 0;
     let outOfOrder = 0;
+    let failures = 0;
     let finish;
     const done = new Promise((resolve) => (finish = resolve));
-    for (const peer of peers) {
-      let expected = 0;
-      peer.onEvent((event) => {
-        if (sequenceOf(event) !== expected) outOfOrder += 1;
-        expected += 1;
-        if (++delivered === clients * events) finish();
-      });
+    for (const [k, daemonId] of daemonIds.entries()) {
+      const target = ports ? ports[(k + 1) % ports.length] : clientPort;
+      const opened = await openMany(clientsEach, 50, () => protocol.client(target, daemonId));
+      failures += opened.failures;
+      for (const peer of opened.peers) {
+        let expected = 0;
+        peer.onEvent((event) => {
+          if (sequenceOf(event) !== expected) outOfOrder += 1;
+          expected += 1;
+          if (++delivered === expectedTotal) finish();
+        });
+      }
     }
     const started = performance.now();
     const limit = deadline('fanout');
-    await pump(daemon, events);
+    await Promise.all(daemons.map((daemon) => pump(daemon, eventsEach)));
     await Promise.race([done, limit.promise]).catch(() => undefined);
     limit.cancel();
     const seconds = (performance.now() - started) / 1000;
     return {
-      expected: clients * events,
+      daemons: daemonCount,
+      expected: expectedTotal,
       delivered,
-      lost: clients * events - delivered,
+      lost: expectedTotal - delivered,
       outOfOrder,
       connectFailures: failures,
       seconds,

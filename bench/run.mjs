@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BENCH_SECRET, cpuSeconds, median, openFilesLimit, peakRssBytes, rssBytes, sleep, waitForPort } from './lib/common.mjs';
 import { freePort } from './lib/ports.mjs';
+import { startRedisCluster } from './lib/redis-cluster.mjs';
 
 const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 const require = createRequire(import.meta.url);
@@ -19,7 +20,7 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     rounds: { type: 'string' },
     only: { type: 'string' },
-    servers: { type: 'string', default: 'arbor,raw,socketio,arbor-redis' },
+    servers: { type: 'string', default: 'arbor,raw,socketio,arbor-redis,arbor-cluster' },
     'fanout-clients': { type: 'string' },
     'fanout-events': { type: 'string' },
     'ingress-events': { type: 'string' },
@@ -51,8 +52,14 @@ const params = {
   storm: { clients: size('storm-clients', 10_000, 300) },
 };
 const SERVERS = values.servers.split(',');
-/** (D) spans two instances: scenarios about one process's connections do not apply to it. */
-const APPLIES = { 'arbor-redis': new Set(['fanout', 'ingress', 'latency']) };
+/** (D) and (E) span instances: scenarios about one process's connections do not apply to them. */
+const APPLIES = {
+  'arbor-redis': new Set(['fanout', 'ingress', 'latency']),
+  'arbor-cluster': new Set(['fanout', 'ingress']),
+  'arbor-redis-spread': new Set(['fanout', 'ingress']),
+};
+/** (E): daemons spread over the Cluster's shards and over the instances. */
+const CLUSTER_DAEMONS = 30;
 const applies = (server, scenario) => !APPLIES[server] || APPLIES[server].has(scenario);
 const INTERLEAVED = ['fanout', 'ingress', 'latency', 'idle', 'connect'];
 const ARBOR_ONLY = ['capacity', 'storm'];
@@ -93,7 +100,19 @@ const SERVER_COMMANDS = {
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const REDIS_PREFIX = `arbor-bench:${Date.now().toString(36)}:`;
 
+// (E): three instances on a three-shard Redis Cluster (started once for the run); daemon k on
+// instance k mod 3, its clients on the next instance.
+let redisCluster;
+
 async function startServer(kind, port, extraEnv) {
+  // 'arbor-redis-spread' (not run by default): (E)'s shape on one Redis, to tell the Cluster's cost from the shape's.
+  if (kind === 'arbor-cluster' || kind === 'arbor-redis-spread') {
+    if (kind === 'arbor-cluster') redisCluster ??= await startRedisCluster();
+    const env = { REDIS_URL: kind === 'arbor-cluster' ? redisCluster.url : REDIS_URL, REDIS_KEY_PREFIX: REDIS_PREFIX, ...extraEnv };
+    const ports = [port, await freePort(), await freePort()];
+    const children = await Promise.all(ports.map((instancePort) => startProcess(SERVER_COMMANDS.arbor(instancePort, env), instancePort)));
+    return { children, clientPort: ports[1], ports };
+  }
   if (kind !== 'arbor-redis') {
     const child = await startProcess(SERVER_COMMANDS[kind](port, extraEnv), port);
     return { children: [child], clientPort: port };
@@ -130,8 +149,9 @@ async function runOnce(kind, scenario, scenarioParams, loadgenCount = 1) {
   const serverEnv = scenario === 'capacity' ? { PING_INTERVAL_MS: '5000' } : {};
   let server = await startServer(kind, port, serverEnv);
   const measured = { rssBefore: sum(server, rssBytes) };
-  const protocol = kind === 'arbor-redis' ? 'arbor' : kind;
+  const protocol = kind.startsWith('arbor') ? 'arbor' : kind;
   const args = [here('./loadgen.mjs'), '--protocol', protocol, '--port', String(port), '--client-port', String(server.clientPort), '--scenario', scenario];
+  if (server.ports && scenario === 'fanout') args.push('--ports', server.ports.join(','), '--daemons', String(CLUSTER_DAEMONS));
   for (const [key, value] of Object.entries(scenarioParams)) args.push(`--${key}`, String(value));
 
   const runLoadgen = (extra) =>
@@ -258,6 +278,20 @@ if (SERVERS.includes('arbor')) {
   }
 }
 
+// Redis memory per daemon, measured on the Cluster after (E)'s fan-out: every key of its daemons.
+let redisMemory;
+if (redisCluster) {
+  const { bytes, keys, streamEntries } = await redisCluster.memoryUnder(`${REDIS_PREFIX}{d:bench-daemon-`);
+  const daemons = runs.some((run) => run.server === 'arbor-cluster' && run.scenario === 'fanout') ? CLUSTER_DAEMONS : 0;
+  if (daemons > 0) {
+    redisMemory = { daemons, keys, bytes, bytesPerDaemon: bytes / daemons, streamEntries, bytesPerStreamEntry: bytes / Math.max(1, streamEntries) };
+    console.log(
+      `  redis memory      ${daemons} daemons: ${format(redisMemory.bytesPerDaemon)} bytes each with ${format(streamEntries / daemons)} events retained (${format(redisMemory.bytesPerStreamEntry)} bytes per retained event, keys included)`,
+    );
+  }
+  await redisCluster.stop();
+}
+
 function summarize(scenario, result) {
   if (result.error) return `ERROR ${result.error}`;
   const parts = METRICS[scenario].map(([key, label]) => `${label} ${format(result[key])}`);
@@ -311,6 +345,11 @@ const targets = [
   [`connection capacity: ${params.capacity.connections} held, no errors`, value('capacity', 'connected'), (v) => v === params.capacity.connections],
   ['reconnect storm: all back within 30 s', value('storm', 'secondsUntilAllBack'), (v) => v <= 30],
   ['cross-instance fan-out (D) ≥ 0.70 × single instance (A)', ratioBetween('fanout', 'deliveriesPerSecond', 'arbor-redis', 'arbor'), (r) => r >= 0.7],
+  [
+    `cross-instance fan-out on a Cluster (E, ${CLUSTER_DAEMONS} daemons) ≥ 0.80 × one Redis (D)`,
+    ratioBetween('fanout', 'deliveriesPerSecond', 'arbor-cluster', 'arbor-redis'),
+    (r) => r >= 0.8,
+  ],
 ];
 const lossy = runs.filter((run) => run.result.error || run.result.lost !== 0 || run.result.outOfOrder > 0);
 
@@ -351,6 +390,7 @@ const report = {
     met: measuredValue === undefined ? null : check(measuredValue),
   })),
   lossy: lossy.length,
+  redisMemory,
 };
 const file = `${values.out}bench-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`;
 writeFileSync(file, JSON.stringify(report, null, 2));
