@@ -117,6 +117,7 @@ describe('REDIS_URL forms at boot', () => {
   it.each([
     ['an unknown scheme', 'memcached://127.0.0.1:11211', 'REDIS_URL has an unknown scheme \\"memcached:\\"'],
     ['a Sentinel address without the master name', 'redis+sentinel://:hunter2@127.0.0.1:26379', 'REDIS_URL is a Sentinel address without the master name'],
+    ['a Cluster address with a database', 'redis+cluster://:hunter2@127.0.0.1:7000/2', 'REDIS_URL selects database 2; Redis Cluster has database 0 only'],
   ])('%s: the process exits 1 naming the problem, without the address', async (_label, url, message) => {
     const gateway = GatewayProcess.onRedis(SECRET, url, uniquePrefix());
     expect((await gateway.exited).code).toBe(1);
@@ -124,16 +125,20 @@ describe('REDIS_URL forms at boot', () => {
     expect(gateway.stderr).not.toContain('hunter2');
   });
 
-  it('unreachable sentinels: the process starts, is not ready (saying why) and stays live', async () => {
+  it.each([
+    ['sentinels', (port: number) => `redis+sentinel://127.0.0.1:${port}/?name=nowhere`, (port: number) => `sentinel nowhere via 127.0.0.1:${port}`],
+    ['Cluster seed nodes', (port: number) => `redis+cluster://127.0.0.1:${port}`, (port: number) => `cluster via 127.0.0.1:${port}`],
+  ])('unreachable %s: the process starts, is not ready (saying why) and stays live', async (_label, url, address) => {
     const port = await freePort();
-    const gateway = GatewayProcess.onRedis(SECRET, `redis+sentinel://127.0.0.1:${port}/?name=nowhere`, uniquePrefix());
+    const gateway = GatewayProcess.onRedis(SECRET, url(port), uniquePrefix());
     try {
       const http = await gateway.listening();
       const ready = await fetch(`http://127.0.0.1:${http}/health/ready`);
       expect(ready.status).toBe(503);
       expect(JSON.stringify(await ready.json())).toMatch(/redis/);
       expect((await fetch(`http://127.0.0.1:${http}/health/live`)).status).toBe(200);
-      expect(gateway.logLines().find((line) => line.msg === 'redis unavailable')).toMatchObject({ address: `sentinel nowhere via 127.0.0.1:${port}` });
+      await waitFor(() => gateway.logLines().some((line) => line.msg === 'redis unavailable'), 'the redis unavailable line');
+      expect(gateway.logLines().find((line) => line.msg === 'redis unavailable')).toMatchObject({ address: address(port) });
     } finally {
       gateway.kill('SIGKILL');
     }
