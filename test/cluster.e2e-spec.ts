@@ -119,7 +119,11 @@ describe('Redis Cluster (three primaries, three replicas; three gateway instance
    * `fault` runs; the last quarter waits for the fault to end. Returns the clients' frames and how
    * long after the fault the first cross-instance event arrived.
    */
-  async function streamThrough(daemonId: string, total: number, fault: () => Promise<unknown>): Promise<{ resumedAfterMs: number; frames: ReceivedFrame[][] }> {
+  async function streamThrough(
+    daemonId: string,
+    total: number,
+    fault: () => Promise<unknown>,
+  ): Promise<{ resumedAfterMs: number; frames: ReceivedFrame[][]; source: TestPeer; watchers: TestPeer[] }> {
     const watchers = [client(ports[1], daemonId), client(ports[2], daemonId)];
     await Promise.all(watchers.map((watcher) => watcher.next('connected')));
     const source = daemon(ports[0], daemonId);
@@ -156,7 +160,7 @@ describe('Redis Cluster (three primaries, three replicas; three gateway instance
       20_000,
     );
     await new Promise((resolve) => setTimeout(resolve, 200));
-    return { resumedAfterMs, frames: watchers.map((watcher) => watcher.received) };
+    return { resumedAfterMs, frames: watchers.map((watcher) => watcher.received), source, watchers };
   }
 
   it(`moving a streaming daemon's slot to another shard (${MOVE_ROUNDS} rounds at random moments): every event once and in order, or resync-required first`, async () => {
@@ -186,10 +190,10 @@ describe('Redis Cluster (three primaries, three replicas; three gateway instance
     for (const process of processes) expect(process.child.exitCode).toBeNull();
   }, 120_000);
 
-  it("SIGKILL of the primary of the daemon's shard while it streams: every event once and in order, or resync-required first; delivery resumes", async () => {
+  it("SIGKILL of the primary of the daemon's shard while it streams: every event once and in order, or resync-required first; delivery resumes; commands still at most once", async () => {
     const daemonId = 'd-failover';
     let killed = 0;
-    const { resumedAfterMs, frames } = await streamThrough(daemonId, 3000, async () => {
+    const { resumedAfterMs, frames, source, watchers } = await streamThrough(daemonId, 3000, async () => {
       killed = await cluster.primaryOf(streamKey(daemonId));
       await cluster.killPrimary(killed, streamKey(daemonId));
     });
@@ -197,6 +201,15 @@ describe('Redis Cluster (three primaries, three replicas; three gateway instance
     for (const received of frames) expect(verdictWithResync(received, 3000)).toEqual([]);
     expect(resumedAfterMs).toBeLessThan(10_000);
     for (const process of processes) expect(process.child.exitCode).toBeNull();
+    // Commands still cross instances at most once per id: the ledger's key moved with the shard.
+    const command = { type: 'run-task', id: 'cmd-after-failover', payload: { taskId: 't-after-failover', workspaceId: 'w1', command: 'build' } };
+    watchers[0].send(command);
+    expect((await watchers[0].next('ack')).payload).toEqual({ status: 'accepted' });
+    await source.next('run-task');
+    watchers[1].send(command);
+    expect((await watchers[1].next('ack')).payload).toEqual({ status: 'duplicate', outcome: 'accepted' });
+    await source.assertAlive();
+    expect(source.received.filter((frame) => frame.type === 'run-task')).toHaveLength(1);
     cluster.restartNode(killed);
     for (const port of ports) await waitForAsync(() => ready(port), `instance on ${port} ready after the failover`, 20_000);
   }, 90_000);

@@ -96,7 +96,11 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
       this.warned.clear();
       void this.republishPresence();
     });
-    this.redis.onResubscribed(() => this.catchUp());
+    this.redis.onResubscribed(() => {
+      this.catchUp();
+      // A failover may have lost our daemons' presence: the refresh writes back what is missing.
+      void this.refresh();
+    });
     this.refreshTimer = setInterval(() => void this.refresh(), this.refreshEveryMs);
     if (this.metrics) this.probeTimer = setInterval(() => this.probe(), PROBE_EVERY_MS);
   }
@@ -170,18 +174,10 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
 
   override async updatePresence(daemonId: string, patch: PresencePatch): Promise<DaemonPresence | undefined> {
     const presence = await super.updatePresence(daemonId, patch);
-    if (presence) {
-      const fields: string[] = [];
-      if (patch.status !== undefined) fields.push('status', patch.status);
-      if (patch.lastHeartbeat !== undefined) fields.push('lastHeartbeat', patch.lastHeartbeat === null ? '' : String(patch.lastHeartbeat));
-      const key = this.presenceKey(daemonId);
-      this.redis.commands
-        .multi()
-        .hset(key, ...fields)
-        .pexpire(key, this.presenceTtlMs)
-        .exec()
-        .catch((error: unknown) => this.warn('update presence', error));
-    }
+    const entry = this.daemons.get(daemonId);
+    // The whole hash, not the changed fields: a failover may have lost the key, and a partial hash
+    // without `instance` would make the daemon look held by nobody.
+    if (presence && entry) this.writePresence(entry).catch((error: unknown) => this.warn('update presence', error));
     return presence;
   }
 
@@ -397,7 +393,12 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
       // shard, and auto-pipelining still sends each node's share in one write.
       const remote = [...this.watchers.keys()].filter((daemonId) => !this.daemons.has(daemonId));
       const [, lookups] = await Promise.all([
-        Promise.all([...this.daemons.keys()].map((daemonId) => this.redis.commands.pexpire(this.presenceKey(daemonId), this.presenceTtlMs))),
+        Promise.all(
+          [...this.daemons.values()].map(async (entry) => {
+            // Gone although we hold the daemon: a failover lost it (replication is asynchronous). Write it again.
+            if ((await this.redis.commands.pexpire(this.presenceKey(entry.presence.daemonId), this.presenceTtlMs)) === 0) await this.writePresence(entry);
+          }),
+        ),
         Promise.allSettled(remote.map((daemonId) => this.redis.commands.hmget(this.presenceKey(daemonId), 'status', 'lastHeartbeat'))),
       ]);
       remote.forEach((daemonId, index) => {
@@ -427,31 +428,33 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
   private async republishPresence(): Promise<void> {
     if (this.daemons.size === 0) return;
     try {
-      const written: Array<Promise<unknown>> = [];
-      for (const { presence, link } of this.daemons.values()) {
-        const key = this.presenceKey(presence.daemonId);
-        const multi = this.redis.commands.multi();
-        multi.hset(
-          key,
-          'instance',
-          this.redis.instanceId,
-          'connection',
-          link.id,
-          'status',
-          presence.status,
-          'connectedAt',
-          String(presence.connectedAt),
-          'lastHeartbeat',
-          presence.lastHeartbeat === null ? '' : String(presence.lastHeartbeat),
-        );
-        multi.pexpire(key, this.presenceTtlMs);
-        written.push(multi.exec());
-      }
-      await Promise.all(written);
+      await Promise.all([...this.daemons.values()].map((entry) => this.writePresence(entry)));
       this.logger.log({ msg: 'presence re-published', daemons: this.daemons.size });
     } catch (error) {
       this.warn('republish presence', error);
     }
+  }
+
+  /** A held daemon's whole presence hash, as attaching wrote it, with its TTL. */
+  private writePresence({ presence, link }: { presence: DaemonPresence & { connectedAt: number }; link: PeerLink }): Promise<unknown> {
+    const key = this.presenceKey(presence.daemonId);
+    return this.redis.commands
+      .multi()
+      .hset(
+        key,
+        'instance',
+        this.redis.instanceId,
+        'connection',
+        link.id,
+        'status',
+        presence.status,
+        'connectedAt',
+        String(presence.connectedAt),
+        'lastHeartbeat',
+        presence.lastHeartbeat === null ? '' : String(presence.lastHeartbeat),
+      )
+      .pexpire(key, this.presenceTtlMs)
+      .exec();
   }
 
   private presenceKey(daemonId: string): string {

@@ -282,6 +282,16 @@ export class RedisClusterGroup {
     });
     if (created.status !== 0) throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`);
     await group.waitForState();
+    // A replica still in its first sync cannot be promoted: failover tests need them all synced.
+    for (const port of ports) {
+      const node = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+      try {
+        const info = await node.info('replication');
+        if (/role:slave/.test(info)) await waitForReplication(port);
+      } finally {
+        node.disconnect();
+      }
+    }
     return group;
   }
 
@@ -297,9 +307,13 @@ export class RedisClusterGroup {
     );
   }
 
-  /** The port of the primary serving a key's slot now. */
+  /** The port of the primary serving a key's slot now (asked of a node that is running). */
   async primaryOf(key: string): Promise<number> {
-    const probe = new Redis(this.ports[0], '127.0.0.1', { maxRetriesPerRequest: 1 });
+    const probe = new Redis(
+      this.ports.find((port) => this.isRunning(port))!,
+      '127.0.0.1',
+      { maxRetriesPerRequest: 1 },
+    );
     try {
       const slot = Number(await probe.call('CLUSTER', 'KEYSLOT', key));
       const ranges = (await probe.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number, string]]>;
@@ -312,7 +326,11 @@ export class RedisClusterGroup {
   }
 
   async slotOf(key: string): Promise<number> {
-    const probe = new Redis(this.ports[0], '127.0.0.1', { maxRetriesPerRequest: 1 });
+    const probe = new Redis(
+      this.ports.find((port) => this.isRunning(port))!,
+      '127.0.0.1',
+      { maxRetriesPerRequest: 1 },
+    );
     try {
       return Number(await probe.call('CLUSTER', 'KEYSLOT', key));
     } finally {
