@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { parseRedisUrl, RedisTopologyKind } from '../../src/config/redis-address.js';
 import { freePort } from './ports.js';
 
@@ -299,43 +299,19 @@ export class RedisClusterGroup {
     return `redis+cluster://${this.ports.map((port) => `127.0.0.1:${port}`).join(',')}`;
   }
 
-  /** A client of the test's own (ioredis Cluster). */
-  client(): Cluster {
-    return new Cluster(
-      this.ports.map((port) => ({ host: '127.0.0.1', port })),
-      { redisOptions: { maxRetriesPerRequest: 1 } },
-    );
-  }
-
-  /** The port of the primary serving a key's slot now (asked of a node that is running). */
-  async primaryOf(key: string): Promise<number> {
-    const probe = new Redis(
-      this.ports.find((port) => this.isRunning(port))!,
-      '127.0.0.1',
-      { maxRetriesPerRequest: 1 },
-    );
-    try {
+  /** The port of the primary serving a key's slot now, asked of a running node other than `avoid`. */
+  async primaryOf(key: string, avoid?: number): Promise<number> {
+    return this.ask(avoid, async (probe) => {
       const slot = Number(await probe.call('CLUSTER', 'KEYSLOT', key));
       const ranges = (await probe.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number, string]]>;
       const range = ranges.find(([first, last]) => slot >= first && slot <= last);
       if (!range) throw new Error(`slot ${slot} is not served`);
       return range[2][1];
-    } finally {
-      probe.disconnect();
-    }
+    });
   }
 
   async slotOf(key: string): Promise<number> {
-    const probe = new Redis(
-      this.ports.find((port) => this.isRunning(port))!,
-      '127.0.0.1',
-      { maxRetriesPerRequest: 1 },
-    );
-    try {
-      return Number(await probe.call('CLUSTER', 'KEYSLOT', key));
-    } finally {
-      probe.disconnect();
-    }
+    return this.ask(undefined, async (probe) => Number(await probe.call('CLUSTER', 'KEYSLOT', key)));
   }
 
   /** SIGKILL of a primary; resolves once its replica serves its slots (cluster-node-timeout 1000). */
@@ -343,7 +319,7 @@ export class RedisClusterGroup {
     this.processes.get(port)?.kill('SIGKILL');
     const deadline = Date.now() + 30_000;
     for (;;) {
-      const now = await this.primaryOfFrom(key, port).catch(() => port);
+      const now = await this.primaryOf(key, port).catch(() => port);
       if (now !== port) {
         await this.waitForState(port);
         return now;
@@ -425,14 +401,12 @@ export class RedisClusterGroup {
     this.processes.set(port, spawn('redis-server', args, { stdio: 'ignore' }));
   }
 
-  private async primaryOfFrom(key: string, avoid: number): Promise<number> {
+  /** One question to a running node other than `avoid`, on a connection of its own. */
+  private async ask<T>(avoid: number | undefined, question: (probe: Redis) => Promise<T>): Promise<T> {
     const port = this.ports.find((candidate) => candidate !== avoid && this.isRunning(candidate))!;
     const probe = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1 });
     try {
-      const slot = Number(await probe.call('CLUSTER', 'KEYSLOT', key));
-      const ranges = (await probe.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number, string]]>;
-      const range = ranges.find(([first, last]) => slot >= first && slot <= last);
-      return range ? range[2][1] : avoid;
+      return await question(probe);
     } finally {
       probe.disconnect();
     }
