@@ -76,6 +76,8 @@ export async function startRedisCluster() {
 
 async function ask(port, question) {
   const redis = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  // A node still starting refuses the connection: connect() rejects with it, asked again later.
+  redis.on('error', () => {});
   try {
     await redis.connect();
     return await question(redis);
