@@ -57,7 +57,7 @@ async function redisCluster(url = SHARED_REDIS_URL): Promise<Cluster> {
     service.onModuleInit();
     return { redis, broker, service };
   });
-  await waitFor(() => parts.every((part) => part.redis.isReady), 'redis ready');
+  await waitFor(() => parts.every((part) => part.redis.isReady && part.redis.ownChannelHeard), 'redis ready and each instance hearing its own channel');
   return {
     a: parts[0].service,
     b: parts[1].service,

@@ -18,7 +18,7 @@ describe('nothing lost across instances: 20 000 events through cuts, a SIGKILL a
   async function startInstance(): Promise<number> {
     const process = GatewayProcess.onRedis(SECRET, SHARED_REDIS_URL, prefix, { REPLAY_MAX_EVENTS: '30000' });
     processes.push(process);
-    return process.listening();
+    return process.ready();
   }
 
   afterAll(async () => {
@@ -98,7 +98,7 @@ describe('Redis restarted empty', () => {
     const redis = await DisposableRedis.start();
     const prefix = uniquePrefix();
     const started = [0, 1].map(() => GatewayProcess.onRedis(SECRET, redis.url, prefix));
-    const [portA, portB] = await Promise.all(started.map((process) => process.listening()));
+    const [portA, portB] = await Promise.all(started.map((process) => process.ready()));
     const daemon = new DaemonClient({
       url: `ws://127.0.0.1:${portA}/ws`,
       WebSocket: WebSocket as unknown as WebSocketConstructor,

@@ -43,7 +43,7 @@ describe('a daemon reconnecting at once to another instance (two instances on Re
 
   beforeAll(async () => {
     for (let i = 0; i < 2; i += 1) processes.push(GatewayProcess.onRedis(SECRET, SHARED_REDIS_URL, prefix));
-    ports = await Promise.all(processes.map((process) => process.listening()));
+    ports = await Promise.all(processes.map((process) => process.ready()));
   });
 
   afterAll(async () => {

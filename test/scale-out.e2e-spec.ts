@@ -27,6 +27,11 @@ class Instance {
     this.port = await this.process.listening();
     return this;
   }
+  /** Started and ready: it hears its own channel, so cross-instance commands reach it. */
+  async ready(): Promise<this> {
+    this.port = await this.process.ready();
+    return this;
+  }
   daemon(daemonId: string): TestPeer {
     return new TestPeer(`ws://127.0.0.1:${this.port}/ws?token=${signToken(SECRET, { sub: daemonId, role: Role.Daemon })}`);
   }
@@ -55,7 +60,7 @@ describe('three instances sharing Redis behave as one gateway', () => {
   const track = (peer: TestPeer) => (peers.push(peer), peer);
 
   beforeAll(async () => {
-    instances = await Promise.all([0, 1, 2].map(() => new Instance(SHARED_REDIS_URL, prefix).started()));
+    instances = await Promise.all([0, 1, 2].map(() => new Instance(SHARED_REDIS_URL, prefix).ready()));
   });
 
   afterEach(() => {
@@ -131,7 +136,7 @@ describe('three instances sharing Redis behave as one gateway', () => {
   });
 
   it('SIGKILL of the instance holding a daemon: offline everywhere, then online again when it reconnects elsewhere', async () => {
-    const victim = await new Instance(SHARED_REDIS_URL, prefix).started();
+    const victim = await new Instance(SHARED_REDIS_URL, prefix).ready();
     const daemon = track(await connected(victim.daemon('d-crash')));
     daemon.send({ type: 'heartbeat', payload: { workspaceIds: [] } });
     const clients = [track(await connected(instances[1].client('d-crash'))), track(await connected(instances[2].client('d-crash', 'user-2')))];

@@ -36,6 +36,8 @@ type InstanceMessage = { t: 'replaced'; d: string; c: string } | { t: 'command';
 
 /** How often an instance measures its pub/sub round trip. */
 const PROBE_EVERY_MS = 5_000;
+/** How often a booting instance probes its own channel until it hears it (then it is ready). */
+const BOOT_PROBE_EVERY_MS = 100;
 
 /** Epochs a daemon left behind, remembered so their late arrivals are recognised and dropped. */
 const RETIRED_EPOCHS = 4;
@@ -66,6 +68,7 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
   private lostListeners: Array<(daemonId: string, lastHeartbeat: number | null) => void> = [];
   private refreshTimer: NodeJS.Timeout | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
+  private bootProbeTimer: NodeJS.Timeout | undefined;
   private readonly warned = new Set<string>();
   /**
    * Per daemon watched here: the last event delivered, from whichever instance numbered it — our
@@ -103,11 +106,13 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
     });
     this.refreshTimer = setInterval(() => void this.refresh(), this.refreshEveryMs);
     if (this.metrics) this.probeTimer = setInterval(() => this.probe(), PROBE_EVERY_MS);
+    this.bootProbeTimer = setInterval(() => (this.redis.ownChannelHeard ? clearInterval(this.bootProbeTimer) : this.probe()), BOOT_PROBE_EVERY_MS);
   }
 
   onModuleDestroy(): void {
     clearInterval(this.refreshTimer);
     clearInterval(this.probeTimer);
+    clearInterval(this.bootProbeTimer);
   }
 
   /** Publishes a timestamp to ourselves: the round trip is the pub/sub lag. */
@@ -251,7 +256,10 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
   }
 
   private instanceMessage(message: InstanceMessage): void {
-    if (message.t === 'probe') return void this.metrics?.pubsubLag.set((Date.now() - message.at) / 1000);
+    if (message.t === 'probe') {
+      this.redis.heardOwnChannelMessage();
+      return void this.metrics?.pubsubLag.set((Date.now() - message.at) / 1000);
+    }
     const link = this.localDaemonLink(message.d);
     if (message.t === 'command') {
       if (link) link.send(message.f);

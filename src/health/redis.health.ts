@@ -3,7 +3,7 @@ import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/term
 import { RevocationList } from '../auth/revocation.list.js';
 import { RedisConnections } from '../redis/redis-connections.js';
 
-/** With REDIS_URL: down, with the reason, while either connection is not ready. */
+/** With REDIS_URL: down, with the reason, while either connection is not ready or this instance's channel is not heard yet. */
 @Injectable()
 export class RedisHealthIndicator {
   constructor(
@@ -20,6 +20,7 @@ export class RedisHealthIndicator {
     const session = this.indicators.check(key);
     if (!this.redis) return session.up({ configured: false });
     if (!this.redis.isReady) return session.down({ reason: this.redis.problemDescription });
+    if (!this.redis.ownChannelHeard) return session.down({ reason: 'own channel not heard yet (pub/sub subscription starting)' });
     // Connections are deferred (1013) until the shared revocation list is loaded.
     if (!this.revocations.isSynced) return session.down({ reason: 'revocation list not loaded yet (Redis unreachable since boot)' });
     return session.up({ instanceId: this.redis.instanceId });

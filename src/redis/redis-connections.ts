@@ -65,6 +65,7 @@ export class RedisConnections implements OnModuleDestroy {
   private readonly resubscribedListeners = new Set<() => void>();
   private resubscribeTimer: NodeJS.Timeout | undefined;
   private lastProblem: string | undefined = 'connecting';
+  private heardOwnChannel = false;
   /** While Redis is unreachable: since when, and when the log last said so (one line per minute at most). */
   private outage: { since: number; toldAt: number } | undefined;
   /** Where Redis is, for messages: host and port only (the URL may carry a password). */
@@ -175,6 +176,20 @@ export class RedisConnections implements OnModuleDestroy {
   /** Both connections are usable. */
   get isReady(): boolean {
     return this.commands.status === 'ready' && this.subscriber.status === 'ready';
+  }
+
+  /**
+   * Whether a message this instance published to its own channel came back since boot. Until then
+   * messages routed to it may still be lost: a Cluster's shard subscribers start after the
+   * connections report ready, and a confirmed SUBSCRIBE alone does not prove they run.
+   */
+  get ownChannelHeard(): boolean {
+    return this.heardOwnChannel;
+  }
+
+  /** Called by whoever listens on this instance's channel when its own message arrives. */
+  heardOwnChannelMessage(): void {
+    this.heardOwnChannel = true;
   }
 
   /** Why Redis is not usable, for the health indicator. */

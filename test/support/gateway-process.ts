@@ -49,6 +49,21 @@ export class GatewayProcess {
     throw new Error(`gateway did not start: ${this.stdout} ${this.stderr}`);
   }
 
+  /**
+   * Resolves with the port once `/health/ready` answers 200: on Redis, the instance then hears its
+   * own channel, so a command routed to it from another instance is not lost to a subscription
+   * still starting.
+   */
+  async ready(timeoutMs = 10_000): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    const port = await this.listening(timeoutMs);
+    while (Date.now() < deadline) {
+      if ((await fetch(`http://127.0.0.1:${port}/health/ready`)).status === 200) return port;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    throw new Error(`gateway on ${port} not ready within ${timeoutMs} ms: ${this.stdout} ${this.stderr}`);
+  }
+
   logLines(): Array<Record<string, unknown>> {
     return this.stdout
       .split('\n')
