@@ -60,6 +60,55 @@ describe('environment validation', () => {
     expect(problems[0]).toContain(variable);
   });
 
+  const SECRET_A = 'a'.repeat(32);
+  const SECRET_B = 'b'.repeat(32);
+
+  it.each([
+    ['an entry without a scope', `ops:${SECRET_A}`, "entry 1 is not id:secret:scope (the secret may not contain ':' or ',')"],
+    ['a short secret', 'ops:short:read', 'key "ops" has a secret shorter than 32 characters'],
+    ['an unknown scope', `ops:${SECRET_A}:admin`, 'key "ops" has scope "admin"; use read or write'],
+    ['an id twice', `ops:${SECRET_A}:read,ops:${SECRET_B}:write`, 'key id "ops" is listed twice'],
+    ['a secret twice', `ops:${SECRET_A}:read,backend:${SECRET_A}:write`, 'key "backend" reuses another key\'s secret'],
+  ])('API_KEYS with %s: says what is wrong, never the secret', (_label, value, message) => {
+    const problems = problemsOf({ API_KEYS: value });
+    expect(problems).toEqual([`API_KEYS ${message}`]);
+    expect(problems.join()).not.toContain(SECRET_A);
+  });
+
+  it('parses API keys, webhooks and the console switch', () => {
+    const config = GatewayConfig.load({
+      API_KEYS: `ops:${SECRET_A}:read, backend:${SECRET_B}:write`,
+      WEBHOOK_URL: 'https://hooks.example.com/arbor',
+      WEBHOOK_SECRET: SECRET_B,
+      WEBHOOK_EVENTS: 'daemon.online,daemon.offline',
+      CONSOLE_ENABLED: 'true',
+    });
+    expect(config.apiKeys).toEqual([
+      { id: 'ops', secret: SECRET_A, scope: 'read' },
+      { id: 'backend', secret: SECRET_B, scope: 'write' },
+    ]);
+    expect(config.apiRatePerKey).toEqual({ rate: 50, burst: 100 });
+    expect(config.webhook).toEqual({
+      url: 'https://hooks.example.com/arbor',
+      secret: SECRET_B,
+      events: new Set(['daemon.online', 'daemon.offline']),
+      maxAgeMs: 3_600_000,
+      timeoutMs: 10_000,
+    });
+    expect(config.consoleEnabled).toBe(true);
+    expect(config.startupSummary).toMatchObject({ serverApi: '/api/v1 on (2 keys)', webhooks: 'on (daemon.online, daemon.offline)', console: 'GET /console' });
+  });
+
+  it.each([
+    [{ WEBHOOK_URL: 'https://hooks.example.com/x' }, 'WEBHOOK_SECRET is required with WEBHOOK_URL: every webhook is signed'],
+    [{ WEBHOOK_URL: 'ftp://hooks.example.com/x', WEBHOOK_SECRET: 'c'.repeat(32) }, 'WEBHOOK_URL must be an http(s) URL'],
+    [{ WEBHOOK_URL: 'https://u:p@hooks.example.com/x', WEBHOOK_SECRET: 'c'.repeat(32) }, 'WEBHOOK_URL may not carry credentials (webhooks are signed with WEBHOOK_SECRET)'],
+    [{ WEBHOOK_EVENTS: 'daemon.online,daemon.exploded' }, 'WEBHOOK_EVENTS names daemon.exploded; known: daemon.online, daemon.stale, daemon.offline, daemon.replaced'],
+    [{ CONSOLE_ENABLED: 'true' }, 'CONSOLE_ENABLED=true needs API_KEYS: the console signs in with an API key'],
+  ])('refuses %j', (env, message) => {
+    expect(problemsOf(env)).toEqual([message]);
+  });
+
   it('drains at once in development unless told otherwise (a watch-mode restart must not hold the port), and as documented elsewhere', () => {
     expect(GatewayConfig.load({})).toMatchObject({ drainDelayMs: 0, drainWindowMs: 0 });
     expect(GatewayConfig.load({ DRAIN_DELAY_MS: '300' })).toMatchObject({ drainDelayMs: 300, drainWindowMs: 0 });
@@ -127,6 +176,9 @@ describe('environment validation', () => {
       metrics: 'GET /metrics',
       tokenEndpoint: 'POST /auth/token off (404): set AUTH_API_KEY',
       revocations: 'POST /auth/revocations off (404): set AUTH_API_KEY',
+      serverApi: '/api/v1 off (404): set API_KEYS',
+      webhooks: 'off: set WEBHOOK_URL and WEBHOOK_SECRET',
+      console: 'off (404): set CONSOLE_ENABLED=true',
     });
     const configured = GatewayConfig.load({
       REDIS_URL: 'redis://user:hunter2@redis.internal:6380/0',
@@ -138,6 +190,9 @@ describe('environment validation', () => {
       metrics: 'GET /metrics on port 9464',
       tokenEndpoint: 'POST /auth/token on',
       revocations: 'POST /auth/revocations on',
+      serverApi: '/api/v1 off (404): set API_KEYS',
+      webhooks: 'off: set WEBHOOK_URL and WEBHOOK_SECRET',
+      console: 'off (404): set CONSOLE_ENABLED=true',
     });
     expect(GatewayConfig.load({ JWT_PUBLIC_KEY: ESCAPED_PEM }).startupSummary.tokenEndpoint).toMatch(/^off \(404\)/);
   });

@@ -1,7 +1,9 @@
 import { IsIn, IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength, getMetadataStorage, validateSync } from 'class-validator';
 import { createPublicKey } from 'node:crypto';
-import { DEFAULT_AUDIENCE, DEFAULT_PORT, Limits } from '@arbor/gateway-client/protocol';
+import { DEFAULT_AUDIENCE, DEFAULT_PORT, Limits, WebhookEventType } from '@arbor/gateway-client/protocol';
+import { ApiKeysError, parseApiKeys } from './api-keys.js';
 import { parseRedisUrl, RedisAddressError } from './redis-address.js';
+
 
 export enum NodeEnv {
   Development = 'development',
@@ -255,6 +257,49 @@ export class EnvironmentVariables {
   @IsString()
   @Matches(/^[A-Za-z0-9:_.-]{1,64}$/, { message: 'REDIS_KEY_PREFIX must be 1-64 characters of A-Z a-z 0-9 : _ . -' })
   REDIS_KEY_PREFIX: string = 'arbor:';
+
+  /** Server API keys, `id:secret:scope,…`: see parseApiKeys. */
+  @IsOptional()
+  @IsString()
+  API_KEYS?: string;
+
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  API_RATE_PER_KEY: number = 50;
+
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  API_BURST_PER_KEY: number = 100;
+
+  @IsOptional()
+  @IsString()
+  @Matches(/^\S+$/, { message: 'WEBHOOK_URL must be an http(s) URL' })
+  WEBHOOK_URL?: string;
+
+  @IsOptional()
+  @IsString()
+  @MinLength(32, { message: 'WEBHOOK_SECRET must be at least 32 characters' })
+  WEBHOOK_SECRET?: string;
+
+  /** Comma-separated event names to send; empty: all of them. */
+  @IsOptional()
+  @IsString()
+  WEBHOOK_EVENTS?: string;
+
+  @IsInt()
+  @Min(1000)
+  @Max(7 * 86_400_000)
+  WEBHOOK_MAX_AGE_MS: number = 3_600_000;
+
+  @IsInt()
+  @Min(100)
+  @Max(60_000)
+  WEBHOOK_TIMEOUT_MS: number = 10_000;
+
+  @IsIn(['true', 'false'])
+  CONSOLE_ENABLED: string = 'false';
 }
 
 /** Every variable, optional ones included, in declaration order (from the validation decorators). */
@@ -345,6 +390,28 @@ export function validateEnvironment(raw: RawEnv): EnvironmentVariables {
   if (env.DAEMON_TIMEOUT_MS <= env.DAEMON_STALE_MS) {
     problems.push(`DAEMON_TIMEOUT_MS (${env.DAEMON_TIMEOUT_MS}) must be greater than DAEMON_STALE_MS (${env.DAEMON_STALE_MS})`);
   }
+  if (env.API_KEYS !== undefined) {
+    try {
+      parseApiKeys(env.API_KEYS);
+    } catch (error) {
+      if (!(error instanceof ApiKeysError)) throw error;
+      problems.push(`API_KEYS ${error.message}`);
+    }
+  }
+  if (env.CONSOLE_ENABLED === 'true' && env.API_KEYS === undefined) {
+    problems.push('CONSOLE_ENABLED=true needs API_KEYS: the console signs in with an API key');
+  }
+  if (env.WEBHOOK_URL !== undefined) {
+    const problem = webhookUrlProblem(env.WEBHOOK_URL);
+    if (problem) problems.push(problem);
+    if (env.WEBHOOK_SECRET === undefined) problems.push('WEBHOOK_SECRET is required with WEBHOOK_URL: every webhook is signed');
+  }
+  if (env.WEBHOOK_EVENTS !== undefined) {
+    const unknown = env.WEBHOOK_EVENTS.split(',')
+      .map((name) => name.trim())
+      .filter((name) => name !== '' && !(Object.values(WebhookEventType) as string[]).includes(name));
+    if (unknown.length > 0) problems.push(`WEBHOOK_EVENTS names ${unknown.join(', ')}; known: ${Object.values(WebhookEventType).join(', ')}`);
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   // No load balancer waits on a developer's machine: a restart (watch mode) must not hold the port through a drain.
   if (env.NODE_ENV === NodeEnv.Development) {
@@ -391,6 +458,17 @@ export function normaliseOrigin(value: string): string | undefined {
   return url.origin;
 }
 
+function webhookUrlProblem(value: string): string | undefined {
+  try {
+    const url = new URL(value);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') return 'WEBHOOK_URL must be an http(s) URL';
+    if (url.username || url.password) return 'WEBHOOK_URL may not carry credentials (webhooks are signed with WEBHOOK_SECRET)';
+    return undefined;
+  } catch {
+    return 'WEBHOOK_URL must be an http(s) URL';
+  }
+}
+
 function jwksUrlProblem(value: string, production: boolean): string | undefined {
   let url: URL;
   try {
@@ -407,7 +485,7 @@ function jwksUrlProblem(value: string, production: boolean): string | undefined 
 const NUMERIC_OPTIONAL = new Set(['METRICS_PORT']);
 
 // A Redis URL may carry a password.
-const SECRET_VARIABLES = new Set(['JWT_SECRET', 'AUTH_API_KEY', 'JWT_PUBLIC_KEY', 'REDIS_URL']);
+const SECRET_VARIABLES = new Set(['JWT_SECRET', 'AUTH_API_KEY', 'JWT_PUBLIC_KEY', 'REDIS_URL', 'API_KEYS', 'WEBHOOK_SECRET', 'WEBHOOK_URL']);
 
 function describeValue(key: string, value: unknown): string {
   if (SECRET_VARIABLES.has(key)) return 'a value that is not shown';

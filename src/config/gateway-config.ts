@@ -1,4 +1,5 @@
-import { WS_PATH } from '@arbor/gateway-client/protocol';
+import { WebhookEventType, WS_PATH } from '@arbor/gateway-client/protocol';
+import { parseApiKeys, type ApiKey } from './api-keys.js';
 import { DEVELOPMENT_JWT_SECRET } from '@arbor/gateway-client/protocol';
 import { describeRedisTopology, parseRedisUrl, type RedisTopology } from './redis-address.js';
 import { EnvironmentVariables, LogFormat, LogLevel, NodeEnv, parseAllowedOrigins, validateEnvironment } from './environment.js';
@@ -66,6 +67,12 @@ export class GatewayConfig {
   /** Where Redis is (one server, Sentinel or Cluster); undefined: one instance, in memory. */
   readonly redis?: RedisTopology;
   readonly redisKeyPrefix: string;
+  /** Server API keys (API_KEYS); empty: the server API answers 404. */
+  readonly apiKeys: readonly ApiKey[];
+  readonly apiRatePerKey: RateLimit;
+  /** Undefined: no webhooks are sent. */
+  readonly webhook?: { url: string; secret: string; events: ReadonlySet<WebhookEventType>; maxAgeMs: number; timeoutMs: number };
+  readonly consoleEnabled: boolean;
 
   constructor(env: EnvironmentVariables) {
     this.nodeEnv = env.NODE_ENV;
@@ -124,6 +131,23 @@ export class GatewayConfig {
     this.metricsPort = env.METRICS_PORT;
     this.redis = env.REDIS_URL === undefined ? undefined : parseRedisUrl(env.REDIS_URL);
     this.redisKeyPrefix = env.REDIS_KEY_PREFIX;
+    this.apiKeys = env.API_KEYS === undefined ? [] : parseApiKeys(env.API_KEYS);
+    this.apiRatePerKey = { rate: env.API_RATE_PER_KEY, burst: env.API_BURST_PER_KEY };
+    const named = (env.WEBHOOK_EVENTS ?? '')
+      .split(',')
+      .map((name) => name.trim())
+      .filter((name) => name !== '') as WebhookEventType[];
+    this.webhook =
+      env.WEBHOOK_URL === undefined || env.WEBHOOK_SECRET === undefined
+        ? undefined
+        : {
+            url: env.WEBHOOK_URL,
+            secret: env.WEBHOOK_SECRET,
+            events: new Set(named.length > 0 ? named : Object.values(WebhookEventType)),
+            maxAgeMs: env.WEBHOOK_MAX_AGE_MS,
+            timeoutMs: env.WEBHOOK_TIMEOUT_MS,
+          };
+    this.consoleEnabled = env.CONSOLE_ENABLED === 'true';
   }
 
   /**
@@ -137,6 +161,9 @@ export class GatewayConfig {
       metrics: this.metricsPort === undefined ? 'GET /metrics' : `GET /metrics on port ${this.metricsPort}`,
       tokenEndpoint: this.jwt.kind !== 'secret' ? 'off (404): tokens are signed elsewhere (JWT_PUBLIC_KEY/JWT_JWKS_URL)' : `POST /auth/token ${apiKeyRoutes}`,
       revocations: `POST /auth/revocations ${apiKeyRoutes}`,
+      serverApi: this.apiKeys.length === 0 ? '/api/v1 off (404): set API_KEYS' : `/api/v1 on (${this.apiKeys.length} key${this.apiKeys.length === 1 ? '' : 's'})`,
+      webhooks: this.webhook === undefined ? 'off: set WEBHOOK_URL and WEBHOOK_SECRET' : `on (${[...this.webhook.events].join(', ')})`,
+      console: this.consoleEnabled ? 'GET /console' : 'off (404): set CONSOLE_ENABLED=true',
     };
   }
 
