@@ -2,6 +2,8 @@ import 'reflect-metadata';
 import type { Server as HttpServer } from 'node:http';
 import { Logger, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { OpenApiDocument } from './api/openapi.controller.js';
+import { openApiDocument } from './api/openapi.js';
 import { AppModule } from './app.module.js';
 import { GatewayConfig } from './config/gateway-config.js';
 import { ConnectionAdmission } from './gateway/connection-admission.js';
@@ -30,6 +32,7 @@ export async function createGatewayApp(config: GatewayConfig): Promise<INestAppl
   );
   (app.getHttpAdapter().getInstance() as { disable(setting: string): void }).disable('x-powered-by');
   app.useGlobalFilters(new HttpErrorFilter());
+  app.get(OpenApiDocument).document = openApiDocument(app);
   new IncompleteRequestGuard(
     {
       headersTimeoutMs: config.httpHeadersTimeoutMs,

@@ -1,5 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
+import { ApiModule } from './api/api.module.js';
 import { AuthModule } from './auth/auth.module.js';
+import { InstancesModule } from './instances/instances.module.js';
 import { GatewayConfigModule } from './config/gateway-config.module.js';
 import type { GatewayConfig } from './config/gateway-config.js';
 import { DaemonsModule } from './daemons/daemons.module.js';
@@ -27,6 +29,8 @@ export class AppModule {
         GatewayModule,
         HealthModule,
         MetricsModule,
+        InstancesModule,
+        ApiModule,
       ],
     };
   }

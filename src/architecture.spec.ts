@@ -11,15 +11,20 @@ const SRC = dirname(fileURLToPath(import.meta.url));
 const MAY_IMPORT: Record<string, readonly string[]> = {
   config: [],
   errors: [],
-  validation: [],
+  validation: ['errors'],
   lifecycle: [],
   logging: ['config'],
   redis: ['config'],
   metrics: ['config', 'redis'],
   auth: ['config', 'errors', 'validation', 'redis', 'metrics'],
   workspaces: ['config', 'errors', 'validation', 'redis'],
-  daemons: ['auth', 'workspaces', 'config', 'errors', 'validation', 'redis', 'metrics'],
+  instances: ['config', 'redis'],
+  daemons: ['auth', 'workspaces', 'instances', 'config', 'errors', 'validation', 'redis', 'metrics'],
   gateway: ['auth', 'workspaces', 'daemons', 'config', 'errors', 'validation', 'redis', 'metrics', 'lifecycle'],
+  // HTTP edges beside the WebSocket transport (the server API reuses its token bucket).
+  api: ['auth', 'daemons', 'instances', 'gateway', 'config', 'errors', 'validation', 'redis', 'metrics', 'lifecycle'],
+  webhooks: ['daemons', 'instances', 'config', 'errors', 'redis', 'metrics'],
+  console: ['api', 'config', 'errors'],
   health: ['auth', 'daemons', 'redis', 'lifecycle'],
   cli: ['auth', 'config'],
   // The composition root: main.ts, app.factory.ts, app.module.ts.

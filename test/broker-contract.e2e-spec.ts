@@ -1,7 +1,9 @@
 import { CloseCode, DaemonMessageType, Role } from '@arbor/gateway-client/protocol';
 import type { Principal } from '../src/auth/principal.js';
 import { GatewayConfig } from '../src/config/gateway-config.js';
+import { InMemoryDaemonDirectory } from '../src/daemons/daemon-directory.js';
 import { DaemonService } from '../src/daemons/daemon.service.js';
+import { RedisDaemonDirectory } from '../src/daemons/redis-daemon-directory.js';
 import { InMemoryCommandLedger } from '../src/daemons/command-ledger.js';
 import { InMemoryDaemonBroker } from '../src/daemons/in-memory-daemon.broker.js';
 import { RedisCommandLedger } from '../src/daemons/redis-command-ledger.js';
@@ -35,6 +37,7 @@ function inMemoryCluster(): Cluster {
     config,
     streams(),
     new InMemoryCommandLedger(60_000),
+    new InMemoryDaemonDirectory(),
   );
   service.onModuleInit();
   return { a: service, b: service, close: async () => service.onModuleDestroy() };
@@ -53,6 +56,7 @@ async function redisCluster(url = SHARED_REDIS_URL): Promise<Cluster> {
       config,
       history,
       new RedisCommandLedger(redis, 60_000),
+      new RedisDaemonDirectory(redis),
     );
     service.onModuleInit();
     return { redis, broker, service };

@@ -2,8 +2,11 @@ import { Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common'
 import { ErrorCode } from '@arbor/gateway-client/protocol';
 import { DomainError } from '../errors/domain.error.js';
 import type { RedisConnections } from '../redis/redis-connections.js';
-import { RevocationKind, revocationKey, type Revocation } from './revocation.js';
+import { DisconnectTarget, RevocationKind, revocationKey, type DisconnectOrder, type Revocation } from './revocation.js';
 import { RevocationList } from './revocation.list.js';
+
+/** Disconnect orders share the revocations channel; this prefix tells them apart (a revocation is JSON). */
+const DISCONNECT_MARK = 'disconnect:';
 
 /** How long boot waits for Redis before starting without the list. */
 const BOOT_WAIT_MS = 2_000;
@@ -30,6 +33,11 @@ export class RedisRevocationList extends RevocationList implements OnModuleInit,
   async onModuleInit(): Promise<void> {
     this.redis.onMessage((channel, message) => {
       if (channel !== this.channel) return;
+      if (message.startsWith(DISCONNECT_MARK)) {
+        const order = parseDisconnect(message.slice(DISCONNECT_MARK.length));
+        if (order) this.applyDisconnect(order);
+        return;
+      }
       const revocation = parseRevocation(message);
       if (revocation) this.apply(revocation);
     });
@@ -62,6 +70,15 @@ export class RedisRevocationList extends RevocationList implements OnModuleInit,
     this.apply(revocation);
   }
 
+  /** Announced on the revocations channel, not stored: an order concerns the connections open now. */
+  async disconnect(order: DisconnectOrder): Promise<void> {
+    try {
+      await this.redis.publish(this.channel, DISCONNECT_MARK + JSON.stringify(order));
+    } catch {
+      throw new DomainError(ErrorCode.Unavailable, 'shared state unavailable; disconnect not sent');
+    }
+  }
+
   private async resync(): Promise<void> {
     let stored: Record<string, string>;
     try {
@@ -80,6 +97,19 @@ export class RedisRevocationList extends RevocationList implements OnModuleInit,
     this.synced = true;
     if (expired.length > 0) await this.redis.commands.hdel(this.hashKey, ...expired).catch(() => undefined);
   }
+}
+
+function parseDisconnect(text: string): DisconnectOrder | undefined {
+  try {
+    const order = JSON.parse(text) as DisconnectOrder;
+    const targets: string[] = Object.values(DisconnectTarget);
+    if (targets.includes(order.target) && typeof order.value === 'string' && typeof order.reason === 'string' && typeof order.reconnect === 'boolean')
+      return order;
+  } catch {
+    // fall through
+  }
+  new Logger('Revocations').warn({ msg: 'ignoring a malformed disconnect order' });
+  return undefined;
 }
 
 function parseRevocation(text: string): Revocation | undefined {

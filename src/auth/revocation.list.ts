@@ -1,7 +1,8 @@
 import type { ConnectionIdentity } from './principal.js';
-import { RevocationKind, revocationKey, revocationMatches, type Revocation } from './revocation.js';
+import { RevocationKind, revocationKey, revocationMatches, type DisconnectOrder, type Revocation } from './revocation.js';
 
 export type RevocationListener = (revocation: Revocation) => void;
+export type DisconnectListener = (order: DisconnectOrder) => void;
 
 /**
  * Revoked users, daemons and tokens, held in memory for a synchronous check at connect and at
@@ -10,6 +11,7 @@ export type RevocationListener = (revocation: Revocation) => void;
 export abstract class RevocationList {
   protected readonly entries = new Map<string, Revocation>();
   private readonly listeners = new Set<RevocationListener>();
+  private readonly disconnectListeners = new Set<DisconnectListener>();
 
   /** False until the shared list has been read once: until then nobody can be cleared. */
   get isSynced(): boolean {
@@ -19,8 +21,19 @@ export abstract class RevocationList {
   /** Records the revocation (on every instance) and closes matching connections everywhere. */
   abstract revoke(revocation: Revocation): Promise<void>;
 
+  /** Tells every instance to close the connections the order names. */
+  abstract disconnect(order: DisconnectOrder): Promise<void>;
+
   onRevoked(listener: RevocationListener): void {
     this.listeners.add(listener);
+  }
+
+  onDisconnect(listener: DisconnectListener): void {
+    this.disconnectListeners.add(listener);
+  }
+
+  protected applyDisconnect(order: DisconnectOrder): void {
+    for (const listener of this.disconnectListeners) listener(order);
   }
 
   /** The revocation covering this identity, if any. */
@@ -53,5 +66,9 @@ export class InMemoryRevocationList extends RevocationList {
   async revoke(revocation: Revocation): Promise<void> {
     this.prune();
     this.apply(revocation);
+  }
+
+  async disconnect(order: DisconnectOrder): Promise<void> {
+    this.applyDisconnect(order);
   }
 }

@@ -5,7 +5,7 @@ import { strictBody } from '../validation/strict-body.pipe.js';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { ApiKeyGuard } from './api-key.guard.js';
 import { RevokeDto } from './dto/revoke.dto.js';
-import { RevocationKind, type Revocation } from './revocation.js';
+import { RevocationKind, revocationNow, type Revocation } from './revocation.js';
 import { RevocationList } from './revocation.list.js';
 
 @Controller('auth')
@@ -38,10 +38,7 @@ export class RevocationsController {
     ).filter(([, value]) => value !== undefined);
     if (named.length !== 1) throw new DomainError(ErrorCode.BadRequest, 'name exactly one of userId, daemonId, tokenId');
     const [kind, value] = named[0];
-    const revokedAt = Date.now();
-    // Every token this can match was issued by now, so it expires within the longest lifetime (plus leeway).
-    const expiresAt = revokedAt + (this.config.tokenMaxTtlSeconds + this.config.clockToleranceSeconds) * 1000 + 1000;
-    const revocation: Revocation = { kind, value: value!, revokedAt, expiresAt };
+    const revocation = revocationNow(kind, value!, this.config);
     try {
       await this.revocations.revoke(revocation);
     } catch {

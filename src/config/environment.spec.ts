@@ -102,8 +102,14 @@ describe('environment validation', () => {
   it.each([
     [{ WEBHOOK_URL: 'https://hooks.example.com/x' }, 'WEBHOOK_SECRET is required with WEBHOOK_URL: every webhook is signed'],
     [{ WEBHOOK_URL: 'ftp://hooks.example.com/x', WEBHOOK_SECRET: 'c'.repeat(32) }, 'WEBHOOK_URL must be an http(s) URL'],
-    [{ WEBHOOK_URL: 'https://u:p@hooks.example.com/x', WEBHOOK_SECRET: 'c'.repeat(32) }, 'WEBHOOK_URL may not carry credentials (webhooks are signed with WEBHOOK_SECRET)'],
-    [{ WEBHOOK_EVENTS: 'daemon.online,daemon.exploded' }, 'WEBHOOK_EVENTS names daemon.exploded; known: daemon.online, daemon.stale, daemon.offline, daemon.replaced'],
+    [
+      { WEBHOOK_URL: 'https://u:p@hooks.example.com/x', WEBHOOK_SECRET: 'c'.repeat(32) },
+      'WEBHOOK_URL may not carry credentials (webhooks are signed with WEBHOOK_SECRET)',
+    ],
+    [
+      { WEBHOOK_EVENTS: 'daemon.online,daemon.exploded' },
+      'WEBHOOK_EVENTS names daemon.exploded; known: daemon.online, daemon.stale, daemon.offline, daemon.replaced',
+    ],
     [{ CONSOLE_ENABLED: 'true' }, 'CONSOLE_ENABLED=true needs API_KEYS: the console signs in with an API key'],
   ])('refuses %j', (env, message) => {
     expect(problemsOf(env)).toEqual([message]);

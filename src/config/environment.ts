@@ -4,7 +4,6 @@ import { DEFAULT_AUDIENCE, DEFAULT_PORT, Limits, WebhookEventType } from '@arbor
 import { ApiKeysError, parseApiKeys } from './api-keys.js';
 import { parseRedisUrl, RedisAddressError } from './redis-address.js';
 
-
 export enum NodeEnv {
   Development = 'development',
   Production = 'production',

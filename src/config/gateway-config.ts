@@ -161,7 +161,8 @@ export class GatewayConfig {
       metrics: this.metricsPort === undefined ? 'GET /metrics' : `GET /metrics on port ${this.metricsPort}`,
       tokenEndpoint: this.jwt.kind !== 'secret' ? 'off (404): tokens are signed elsewhere (JWT_PUBLIC_KEY/JWT_JWKS_URL)' : `POST /auth/token ${apiKeyRoutes}`,
       revocations: `POST /auth/revocations ${apiKeyRoutes}`,
-      serverApi: this.apiKeys.length === 0 ? '/api/v1 off (404): set API_KEYS' : `/api/v1 on (${this.apiKeys.length} key${this.apiKeys.length === 1 ? '' : 's'})`,
+      serverApi:
+        this.apiKeys.length === 0 ? '/api/v1 off (404): set API_KEYS' : `/api/v1 on (${this.apiKeys.length} key${this.apiKeys.length === 1 ? '' : 's'})`,
       webhooks: this.webhook === undefined ? 'off: set WEBHOOK_URL and WEBHOOK_SECRET' : `on (${[...this.webhook.events].join(', ')})`,
       console: this.consoleEnabled ? 'GET /console' : 'off (404): set CONSOLE_ENABLED=true',
     };

@@ -8,4 +8,6 @@ export interface DaemonPresence {
   lastHeartbeat: number | null;
   /** Epoch ms the current connection was admitted; staleness counts from here until a heartbeat. */
   readonly connectedAt: number;
+  /** The instance holding its connection. */
+  readonly instance?: string;
 }

@@ -5,6 +5,7 @@ import { GatewayConfig } from '../config/gateway-config.js';
 import { DomainError } from '../errors/domain.error.js';
 import { InMemoryWorkspaceStatusStore } from '../workspaces/in-memory-workspace-status.store.js';
 import { WorkspacesService } from '../workspaces/workspaces.service.js';
+import { InMemoryDaemonDirectory } from './daemon-directory.js';
 import { DaemonService } from './daemon.service.js';
 import { InMemoryCommandLedger } from './command-ledger.js';
 import { InMemoryDaemonBroker } from './in-memory-daemon.broker.js';
@@ -22,7 +23,14 @@ describe('DaemonService', () => {
     jest.useFakeTimers({ now: T0 });
     config = GatewayConfig.load({ DAEMON_STALE_MS: '1000', DAEMON_TIMEOUT_MS: '3000', SWEEP_INTERVAL_MS: '100' });
     const workspaces = new WorkspacesService(new InMemoryWorkspaceStatusStore());
-    service = new DaemonService(new InMemoryDaemonBroker(), workspaces, config, new InMemoryEventStreams(100, 60_000), new InMemoryCommandLedger(60_000));
+    service = new DaemonService(
+      new InMemoryDaemonBroker(),
+      workspaces,
+      config,
+      new InMemoryEventStreams(100, 60_000),
+      new InMemoryCommandLedger(60_000),
+      new InMemoryDaemonDirectory(),
+    );
   });
 
   afterEach(() => {

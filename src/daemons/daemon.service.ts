@@ -29,6 +29,8 @@ import { DaemonBroker } from './daemon.broker.js';
 import type { EventFrame } from './streams/event-frame.js';
 import { EventStreams, type InboundPosition, type StreamSink } from './streams/event-streams.js';
 import type { PeerLink } from './peer-link.js';
+import { DaemonDirectory } from './daemon-directory.js';
+import { TransitionKind, type DaemonTransition, type TransitionListener } from './daemon-transition.js';
 
 /** What admitting a client produces: its `connected` payload and what follows it. */
 export interface ClientAdmission {
@@ -60,6 +62,7 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
   private sweepTimer: NodeJS.Timeout | undefined;
   private lastSweepAt = Date.now();
   private timedOutTotal = 0;
+  private readonly transitionListeners = new Set<TransitionListener>();
 
   constructor(
     private readonly broker: DaemonBroker,
@@ -67,14 +70,23 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
     private readonly config: GatewayConfig,
     private readonly streams: EventStreams,
     private readonly commands: CommandLedger,
+    private readonly directory: DaemonDirectory,
     @Optional() private readonly metrics?: GatewayMetrics,
   ) {
     streams.connect(this);
   }
 
+  /** Registers a listener told of every presence transition this instance sees (webhooks). */
+  onTransition(listener: TransitionListener): void {
+    this.transitionListeners.add(listener);
+  }
+
   onModuleInit(): void {
     // A daemon whose instance died never says goodbye: the shared broker notices, we announce it.
-    this.broker.onDaemonLost((daemonId, lastHeartbeat) => this.announce(daemonId, DaemonStatus.Offline, lastHeartbeat, undefined));
+    this.broker.onDaemonLost((daemonId, lastHeartbeat) => {
+      this.announce(daemonId, DaemonStatus.Offline, lastHeartbeat, undefined);
+      this.transition(daemonId, TransitionKind.Offline);
+    });
     if (this.metrics) {
       this.metrics.sources.daemons = () => {
         const { online, stale, offline } = this.healthSnapshot();
@@ -107,6 +119,8 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
       replaced.close(CloseCode.Replaced, 'replaced by a newer connection');
     }
     if (previous?.status !== DaemonStatus.Online) this.publishStatus(presence, link.id);
+    this.transition(daemonId, previous || replaced ? TransitionKind.Replaced : TransitionKind.Online);
+    await this.degradeGracefully('daemon directory', () => this.directory.recordSeen(daemonId));
     return { workspaceIds: await this.knownWorkspaces(daemonId), lastSeq, timestamp: new Date().toISOString() };
   }
 
@@ -121,6 +135,7 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
       if (!(await this.broker.detachDaemon(daemonId, link, handover))) return;
       if (handover && this.broker.isShared) return;
       this.publishStatus({ daemonId, status: DaemonStatus.Offline, lastHeartbeat: presence?.lastHeartbeat ?? null }, link.id);
+      this.transition(daemonId, TransitionKind.Offline);
       if (!this.broker.isWatchedLocally(daemonId)) await this.workspaces.forget(daemonId);
     } finally {
       // After its last event (the offline status): the connection numbers nothing more.
@@ -131,7 +146,10 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
   async heartbeat(daemonId: string, link: PeerLink, workspaceIds: readonly string[]): Promise<void> {
     const before = await this.broker.getPresence(daemonId);
     const presence = await this.broker.updatePresence(daemonId, { lastHeartbeat: Date.now(), status: DaemonStatus.Online });
-    if (presence && before?.status === DaemonStatus.Stale) this.publishStatus(presence, link.id);
+    if (presence && before?.status === DaemonStatus.Stale) {
+      this.publishStatus(presence, link.id);
+      this.transition(daemonId, TransitionKind.Online);
+    }
     await this.degradeGracefully('workspace list', () => this.workspaces.replaceWorkspaces(daemonId, workspaceIds));
   }
 
@@ -176,8 +194,9 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
    * resync notice. Watching starts first: events racing the snapshot are held by the link and
    * released after it, minus those the snapshot or replay already covers (`afterSeq`).
    */
-  async connectClient(daemonId: string, link: PeerLink, since?: StreamPosition): Promise<ClientAdmission> {
+  async connectClient(daemonId: string, link: PeerLink, since?: StreamPosition, viewer?: string): Promise<ClientAdmission> {
     await this.broker.watch(daemonId, link);
+    if (viewer !== undefined) await this.degradeGracefully('viewer count', () => this.directory.viewerJoined(daemonId, viewer));
     // Position first, snapshot after: whatever happens after the position is delivered (held by
     // the link), and a snapshot read later can only be newer — never older than the events skipped.
     const replay = since ? await this.streams.replay(daemonId, since) : undefined;
@@ -210,8 +229,9 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
     return { connected, follow, afterSeq: position.seq };
   }
 
-  async disconnectClient(daemonId: string, link: PeerLink): Promise<void> {
+  async disconnectClient(daemonId: string, link: PeerLink, viewer?: string): Promise<void> {
     const remaining = await this.broker.unwatch(daemonId, link);
+    if (viewer !== undefined) await this.degradeGracefully('viewer count', () => this.directory.viewerLeft(daemonId, viewer));
     if (remaining === 0 && !(await this.broker.getPresence(daemonId))) await this.workspaces.forget(daemonId);
   }
 
@@ -265,7 +285,10 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
       } else if (silentFor >= this.config.daemonStaleMs && presence.status === DaemonStatus.Online) {
         const stale = await this.broker.updatePresence(presence.daemonId, { status: DaemonStatus.Stale });
         const link = this.broker.localDaemonLink(presence.daemonId);
-        if (stale && link) this.publishStatus(stale, link.id);
+        if (stale && link) {
+          this.publishStatus(stale, link.id);
+          this.transition(presence.daemonId, TransitionKind.Stale);
+        }
       }
     }
   }
@@ -294,6 +317,11 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
   /** True while the sweep keeps its schedule; false when the event loop is stuck. */
   isSweepOnSchedule(now = Date.now()): boolean {
     return now - this.lastSweepAt < 3 * this.config.sweepIntervalMs;
+  }
+
+  private transition(daemonId: string, kind: TransitionKind): void {
+    const transition: DaemonTransition = { daemonId, kind, at: Date.now() };
+    for (const listener of this.transitionListeners) listener(transition);
   }
 
   /** A status change seen by the daemon's connection `holder`: an event of its stream. */

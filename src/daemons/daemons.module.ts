@@ -12,6 +12,9 @@ import { RedisEventStreams } from './streams/redis-event-streams.js';
 import { WorkspacesModule } from '../workspaces/workspaces.module.js';
 import { DaemonBroker } from './daemon.broker.js';
 import { DaemonService } from './daemon.service.js';
+import { DaemonDirectory, InMemoryDaemonDirectory } from './daemon-directory.js';
+import { DaemonInspector } from './daemon-inspector.js';
+import { RedisDaemonDirectory } from './redis-daemon-directory.js';
 import { InMemoryDaemonBroker } from './in-memory-daemon.broker.js';
 
 @Module({
@@ -35,8 +38,14 @@ import { InMemoryDaemonBroker } from './in-memory-daemon.broker.js';
       useFactory: (redis: RedisConnections | null, config: GatewayConfig) =>
         redis ? new RedisCommandLedger(redis, config.commandDedupeTtlMs) : new InMemoryCommandLedger(config.commandDedupeTtlMs),
     },
+    {
+      provide: DaemonDirectory,
+      inject: [RedisConnections],
+      useFactory: (redis: RedisConnections | null) => (redis ? new RedisDaemonDirectory(redis) : new InMemoryDaemonDirectory()),
+    },
     DaemonService,
+    DaemonInspector,
   ],
-  exports: [DaemonService],
+  exports: [DaemonService, DaemonInspector],
 })
 export class DaemonsModule {}

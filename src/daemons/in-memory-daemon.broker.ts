@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DaemonStatus, type Frame, type StreamPosition } from '@arbor/gateway-client/protocol';
+import { INSTANCE_ID } from '../config/instance-id.js';
 import { EventFrame } from './streams/event-frame.js';
 import { DaemonBroker, type AttachResult, type PresencePatch } from './daemon.broker.js';
 import type { DaemonPresence } from './daemon-presence.js';
@@ -19,7 +20,7 @@ export class InMemoryDaemonBroker extends DaemonBroker {
 
   async attachDaemon(daemonId: string, link: PeerLink, now: number): Promise<AttachResult> {
     const previous = this.daemons.get(daemonId);
-    const presence: DaemonPresence = { daemonId, status: DaemonStatus.Online, lastHeartbeat: null, connectedAt: now };
+    const presence: DaemonPresence = { daemonId, status: DaemonStatus.Online, lastHeartbeat: null, connectedAt: now, instance: INSTANCE_ID };
     this.daemons.set(daemonId, { presence, link });
     return { presence: { ...presence }, replaced: previous && previous.link !== link ? previous.link : undefined };
   }

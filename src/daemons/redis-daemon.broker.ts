@@ -174,6 +174,7 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
       status: fields.status === DaemonStatus.Stale ? DaemonStatus.Stale : DaemonStatus.Online,
       lastHeartbeat: fields.lastHeartbeat ? Number(fields.lastHeartbeat) : null,
       connectedAt: Number(fields.connectedAt),
+      instance: fields.instance,
     };
   }
 

@@ -10,13 +10,18 @@ export class DomainError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly field?: string,
+    /** For rate_limited: when the caller may try again. */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
     this.name = 'DomainError';
   }
 
   toPayload(): ErrorPayload {
-    return this.field === undefined ? { code: this.code, message: this.message } : { code: this.code, message: this.message, field: this.field };
+    const payload: ErrorPayload = { code: this.code, message: this.message };
+    if (this.field !== undefined) payload.field = this.field;
+    if (this.retryAfterMs !== undefined) payload.retryAfterMs = this.retryAfterMs;
+    return payload;
   }
 }
 

@@ -3,7 +3,7 @@ import type { WebSocket } from 'ws';
 import { CloseCode, ErrorCode, formatRetryHint, Role } from '@arbor/gateway-client/protocol';
 import { AuthError } from '../auth/auth.error.js';
 import type { ConnectionIdentity, Principal } from '../auth/principal.js';
-import { revocationMatches, type Revocation } from '../auth/revocation.js';
+import { disconnectMatches, revocationMatches, type DisconnectOrder, type Revocation } from '../auth/revocation.js';
 import { RevocationList } from '../auth/revocation.list.js';
 import { LogLevel } from '../config/environment.js';
 import { GatewayConfig } from '../config/gateway-config.js';
@@ -17,6 +17,8 @@ import { SlowConsumerMonitor } from './slow-consumer.monitor.js';
 
 /** Authorization deadlines are checked this often: a connection ends at most this late. */
 const AUTHORIZATION_SLOT_MS = 250;
+/** Peers told to reconnect come back spread over this long, not all at once. */
+const DISCONNECT_RETRY_SPREAD_MS = 1_000;
 
 /** Closes that need no operator's attention: a peer leaving, or this gateway's own drain. */
 const ORDINARY_CLOSE_CODES: ReadonlySet<number> = new Set([CloseCode.Normal, CloseCode.GoingAway, CloseCode.ServiceRestart]);
@@ -48,6 +50,7 @@ export class ConnectionRegistry implements OnModuleDestroy {
   ) {
     this.logsDebug = config.logLevel === LogLevel.Debug;
     revocations.onRevoked((revocation) => this.closeRevoked(revocation));
+    revocations.onDisconnect((order) => this.closeOrdered(order));
     this.metrics.sources.outboundBuffered = () => {
       let total = 0;
       for (const connection of this.open) total += connection.bufferedAmount;
@@ -191,6 +194,16 @@ export class ConnectionRegistry implements OnModuleDestroy {
       this.metrics.authorizationCloses.labels('revoked').inc();
       this.logger.log({ msg: 'authorization revoked', connectionId: connection.id, kind: revocation.kind });
       connection.close(CloseCode.Forbidden, 'authorization revoked');
+    }
+  }
+
+  /** A server API disconnect: 1012 with a retry hint when the peer should come back, else 4403. */
+  private closeOrdered(order: DisconnectOrder): void {
+    for (const connection of this.open) {
+      if (!disconnectMatches(order, connection.identity, connection.id)) continue;
+      this.logger.log({ msg: 'connection closed by a disconnect order', connectionId: connection.id, target: order.target, reconnect: order.reconnect });
+      if (order.reconnect) connection.close(CloseCode.ServiceRestart, formatRetryHint(order.reason, Math.random() * DISCONNECT_RETRY_SPREAD_MS));
+      else connection.close(CloseCode.Forbidden, order.reason);
     }
   }
 

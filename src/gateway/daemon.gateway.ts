@@ -94,7 +94,7 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
           connection.resumeInbound(payload.lastSeq);
           connection.release({ type: ServerMessageType.Connected, payload: { ...payload, authExpiresAt } });
         } else {
-          const admission = await this.daemons.connectClient(daemonId, connection, since);
+          const admission = await this.daemons.connectClient(daemonId, connection, since, principal.sub);
           connection.release({ type: ServerMessageType.Connected, payload: { ...admission.connected, authExpiresAt } }, admission.follow, admission.afterSeq);
         }
       } catch (error) {
@@ -115,7 +115,7 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     connection.enqueue(() =>
       principal.role === Role.Daemon
         ? this.daemons.disconnectDaemon(daemonId, connection, connection.handover)
-        : this.daemons.disconnectClient(daemonId, connection),
+        : this.daemons.disconnectClient(daemonId, connection, principal.sub),
     );
   }
 

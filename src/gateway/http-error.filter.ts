@@ -29,6 +29,8 @@ export class HttpErrorFilter implements ExceptionFilter<DomainError> {
   catch(error: DomainError, host: ArgumentsHost): void {
     const statusCode = STATUS_FOR[error.code];
     const response = host.switchToHttp().getResponse<ServerResponse>();
-    response.writeHead(statusCode, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify({ statusCode, ...error.toPayload() }));
+    const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };
+    if (error.retryAfterMs !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(error.retryAfterMs / 1000)));
+    response.writeHead(statusCode, headers).end(JSON.stringify({ statusCode, ...error.toPayload() }));
   }
 }

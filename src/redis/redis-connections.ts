@@ -1,7 +1,6 @@
 import { Logger, type OnModuleDestroy } from '@nestjs/common';
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
-import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
+import { INSTANCE_ID } from '../config/instance-id.js';
 import { describeRedisTopology, parseRedisUrl, RedisTopologyKind, type RedisTopology } from '../config/redis-address.js';
 
 export type MessageListener = (channel: string, message: string) => void;
@@ -56,7 +55,7 @@ export class RedisConnections implements OnModuleDestroy {
   readonly events = { reconnects: 0, resubscribes: 0, topologyChanges: 0 };
   private readonly everReady = new Set<'commands' | 'subscriber'>();
   /** Unique per process: presence says which instance holds a daemon. */
-  readonly instanceId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  readonly instanceId = INSTANCE_ID;
   private readonly logger = new Logger('Redis');
   /** Wanted channels, each with the promise of its current subscription. */
   private readonly channels = new Map<string, Promise<void>>();
@@ -210,6 +209,21 @@ export class RedisConnections implements OnModuleDestroy {
   /** An instance's channel, under the instance's own tag. */
   instanceKey(instanceId: string, part: string): string {
     return `${this.prefix}{i:${instanceId}}:${part}`;
+  }
+
+  /** The instance registry, under one tag of its own. */
+  instancesKey(part: string): string {
+    return `${this.prefix}{instances}:${part}`;
+  }
+
+  /** The webhook outbox, under one tag of its own (its scripts touch one slot). */
+  webhooksKey(part: string): string {
+    return `${this.prefix}{webhooks}:${part}`;
+  }
+
+  /** The index of known daemons, under one tag of its own. */
+  daemonsIndexKey(): string {
+    return `${this.prefix}{daemons}:index`;
   }
 
   /** The revocation list and its channel, under one tag of their own. */

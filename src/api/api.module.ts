@@ -1,0 +1,21 @@
+import { Module } from '@nestjs/common';
+import { AuthModule } from '../auth/auth.module.js';
+import { DaemonsModule } from '../daemons/daemons.module.js';
+import { ApiAuthGuard } from './api-auth.guard.js';
+import { ApiKeyRegistry } from './api-key.registry.js';
+import { DaemonsApiController } from './daemons-api.controller.js';
+import { InstanceStats } from './instance-stats.service.js';
+import { OpenApiController, OpenApiDocument } from './openapi.controller.js';
+import { OperationsApiController } from './operations-api.controller.js';
+
+/**
+ * The server API under /api/v1 for the app's backend and operators: daemons, viewers, commands on
+ * a user's behalf, disconnects and stats — the whole deployment's view, whichever instance answers.
+ */
+@Module({
+  imports: [AuthModule, DaemonsModule],
+  controllers: [DaemonsApiController, OperationsApiController, OpenApiController],
+  providers: [ApiAuthGuard, ApiKeyRegistry, InstanceStats, OpenApiDocument],
+  exports: [ApiKeyRegistry, OpenApiDocument],
+})
+export class ApiModule {}
