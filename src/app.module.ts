@@ -11,6 +11,7 @@ import { LifecycleModule } from './lifecycle/lifecycle.module.js';
 import { MetricsCoreModule } from './metrics/metrics-core.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { RedisModule } from './redis/redis.module.js';
+import { WebhooksModule } from './webhooks/webhooks.module.js';
 import { WorkspacesModule } from './workspaces/workspaces.module.js';
 
 @Module({})
@@ -31,6 +32,7 @@ export class AppModule {
         MetricsModule,
         InstancesModule,
         ApiModule,
+        WebhooksModule.forRoot(config),
       ],
     };
   }

@@ -23,7 +23,8 @@ describe('server API across three instances on Redis', () => {
     return peer;
   };
   const daemon = (port: number, daemonId: string) => open(port, signToken(SECRET, { sub: daemonId, role: Role.Daemon }));
-  const client = (port: number, daemonId: string, userId: string) => open(port, signToken(SECRET, { sub: userId, role: Role.Client, daemons: [daemonId] }), daemonId);
+  const client = (port: number, daemonId: string, userId: string) =>
+    open(port, signToken(SECRET, { sub: userId, role: Role.Client, daemons: [daemonId] }), daemonId);
 
   beforeAll(async () => {
     for (let i = 0; i < 3; i += 1) processes.push(GatewayProcess.onRedis(SECRET, SHARED_REDIS_URL, prefix, { API_KEYS }));

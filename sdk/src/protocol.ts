@@ -425,6 +425,6 @@ export interface WebhookEvent {
   at: string;
   /** When this daemon's transition counter started (ms since the epoch); a new counter has a larger one. */
   epoch: number;
-  /** This daemon's transition number within `epoch`, from 1, without gaps. */
+  /** This daemon's transition number within `epoch`, from 1, without gaps (but those WEBHOOK_EVENTS filters out). */
   transition: number;
 }

@@ -94,6 +94,7 @@ describe('environment validation', () => {
       events: new Set(['daemon.online', 'daemon.offline']),
       maxAgeMs: 3_600_000,
       timeoutMs: 10_000,
+      retryMaxMs: 300_000,
     });
     expect(config.consoleEnabled).toBe(true);
     expect(config.startupSummary).toMatchObject({ serverApi: '/api/v1 on (2 keys)', webhooks: 'on (daemon.online, daemon.offline)', console: 'GET /console' });

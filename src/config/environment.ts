@@ -297,6 +297,11 @@ export class EnvironmentVariables {
   @Max(60_000)
   WEBHOOK_TIMEOUT_MS: number = 10_000;
 
+  @IsInt()
+  @Min(1000)
+  @Max(3_600_000)
+  WEBHOOK_RETRY_MAX_MS: number = 300_000;
+
   @IsIn(['true', 'false'])
   CONSOLE_ENABLED: string = 'false';
 }

@@ -71,7 +71,7 @@ export class GatewayConfig {
   readonly apiKeys: readonly ApiKey[];
   readonly apiRatePerKey: RateLimit;
   /** Undefined: no webhooks are sent. */
-  readonly webhook?: { url: string; secret: string; events: ReadonlySet<WebhookEventType>; maxAgeMs: number; timeoutMs: number };
+  readonly webhook?: { url: string; secret: string; events: ReadonlySet<WebhookEventType>; maxAgeMs: number; timeoutMs: number; retryMaxMs: number };
   readonly consoleEnabled: boolean;
 
   constructor(env: EnvironmentVariables) {
@@ -146,6 +146,7 @@ export class GatewayConfig {
             events: new Set(named.length > 0 ? named : Object.values(WebhookEventType)),
             maxAgeMs: env.WEBHOOK_MAX_AGE_MS,
             timeoutMs: env.WEBHOOK_TIMEOUT_MS,
+            retryMaxMs: env.WEBHOOK_RETRY_MAX_MS,
           };
     this.consoleEnabled = env.CONSOLE_ENABLED === 'true';
   }

@@ -6,6 +6,9 @@ import { INSTANCE_BEAT_MS, INSTANCE_DEPARTED_MS, InstanceRegistry, type Instance
  * The registry in one Redis hash (`{instances}:registry`, field = instance id, value = its last
  * beat as JSON): one key, one slot, read whole — a deployment has tens of instances, not thousands.
  */
+/** A departed instance nobody dealt with is forgotten after this long. */
+const FORGET_AFTER_MS = 3_600_000;
+
 export class RedisInstanceRegistry extends InstanceRegistry implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('InstanceRegistry');
   private readonly key: string;
@@ -58,6 +61,9 @@ export class RedisInstanceRegistry extends InstanceRegistry implements OnModuleI
     if (!this.redis.isReady) return;
     try {
       await this.redis.commands.hset(this.key, this.instanceId, JSON.stringify({ at: Date.now(), snapshot: this.snapshotSource() }));
+      // Whoever deals with departed instances forgets them; without anyone (no webhooks), an hour does.
+      const forgotten = (await this.departed()).filter((record) => Date.now() - record.at > FORGET_AFTER_MS).map((record) => record.instanceId);
+      if (forgotten.length > 0) await this.redis.commands.hdel(this.key, ...forgotten);
     } catch (error) {
       this.logger.debug({ msg: 'instance beat skipped', error: (error as Error).message });
     }

@@ -206,6 +206,18 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  readonly webhooks = new Counter({
+    name: 'arbor_webhooks_total',
+    help: 'Webhook events: recorded (a transition numbered and queued), delivered (2xx), retried (an attempt failed), dropped (undelivered past WEBHOOK_MAX_AGE_MS), unrecorded (shared state unreachable when it happened)',
+    labelNames: ['outcome'],
+    registers: [],
+  });
+  readonly webhookPending = new Gauge({
+    name: 'arbor_webhook_pending',
+    help: 'Webhook events waiting in the outbox (the whole deployment’s, as this instance last read it)',
+    registers: [],
+  });
+
   private pendingIn = new Map<string, number>();
   private pendingInBytes = 0;
   /** Deliveries are counted in plain numbers on the hot path and moved into the counters at scrape. */
@@ -234,6 +246,13 @@ export class GatewayMetrics {
     this.registry.registerMetric(this.gapFills);
     for (const event of ['reconnect', 'resubscribe', 'topology_change']) this.redisEvents.labels(event).inc(0);
     for (const outcome of ['filled', 'history_expired', 'epoch_changed']) this.gapFills.labels(outcome).inc(0);
+  }
+
+  /** Registers the webhook metrics: only instances with WEBHOOK_URL export them. */
+  enableWebhooks(): void {
+    this.registry.registerMetric(this.webhooks);
+    this.registry.registerMetric(this.webhookPending);
+    for (const outcome of ['recorded', 'delivered', 'retried', 'dropped', 'unrecorded']) this.webhooks.labels(outcome).inc(0);
   }
 
   received(type: string, bytes: number): void {
