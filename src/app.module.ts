@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { ApiModule } from './api/api.module.js';
 import { AuthModule } from './auth/auth.module.js';
+import { ConsoleModule } from './console/console.module.js';
 import { InstancesModule } from './instances/instances.module.js';
 import { GatewayConfigModule } from './config/gateway-config.module.js';
 import type { GatewayConfig } from './config/gateway-config.js';
@@ -32,6 +33,7 @@ export class AppModule {
         MetricsModule,
         InstancesModule,
         ApiModule,
+        ConsoleModule,
         WebhooksModule.forRoot(config),
       ],
     };
