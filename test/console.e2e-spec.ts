@@ -107,7 +107,7 @@ describe('operator console in headless Chromium', () => {
     const peer = await daemon('console-daemon');
     peer.send({ type: 'workspace-update', payload: { workspaceId: 'ws-main', status: 'synced' } });
     peer.send({ type: 'file-change', payload: { workspaceId: 'ws-main', path: 'src/app.ts', event: 'change' } });
-    await page.waitForFunction(() => document.querySelector('[data-testid="online"]')?.textContent === '1', undefined, { timeout: 10_000 });
+    await page.getByTestId('online').filter({ hasText: /^1$/ }).waitFor({ timeout: 10_000 });
     await page.screenshot({ path: `${ARTIFACTS}console-overview.png`, fullPage: true });
 
     await page.click('a[href="#/daemons"]');

@@ -151,7 +151,7 @@ describe('three instances sharing Redis behave as one gateway', () => {
     for (const client of clients) await client.next((frame) => frame.type === 'daemon-status' && frame.payload.status === 'online', 'online again');
   });
 
-  it("every key the instances wrote sits under a daemon, instance or revocations hash tag, a daemon's keys findable by its id", async () => {
+  it("every key the instances wrote sits under a daemon, instance, revocations, instances, daemons or webhooks hash tag, a daemon's keys findable by its id", async () => {
     const redis = new Redis(SHARED_REDIS_URL);
     try {
       const keys: string[] = [];
@@ -162,7 +162,7 @@ describe('three instances sharing Redis behave as one gateway', () => {
         cursor = next;
       } while (cursor !== '0');
       expect(keys.length).toBeGreaterThan(0);
-      const outside = keys.filter((key) => !/^\{(d:[^}]+|i:[^}]+|revocations)\}:/.test(key.slice(prefix.length)));
+      const outside = keys.filter((key) => !/^\{(d:[^}]+|i:[^}]+|revocations|instances|daemons|webhooks)\}:/.test(key.slice(prefix.length)));
       expect(outside).toEqual([]);
       // The earlier test's daemon d-crash: its stream, position and holder, all under {d:d-crash}.
       expect(keys.filter((key) => key.startsWith(`${prefix}{d:d-crash}:`)).map((key) => key.slice(`${prefix}{d:d-crash}:`.length))).toEqual(

@@ -1,5 +1,5 @@
 import { CloseCode, Role } from '@arbor/gateway-client/protocol';
-import { API_KEYS, ApiClient, WRITE_SECRET } from './support/api-client.js';
+import { API_KEYS, ApiClient, READ_SECRET, WRITE_SECRET } from './support/api-client.js';
 import { GatewayProcess } from './support/gateway-process.js';
 import { waitForAsync } from './support/ports.js';
 import { deletePrefix, SHARED_REDIS_URL, uniquePrefix } from './support/redis.js';
@@ -80,6 +80,21 @@ describe('server API across three instances on Redis', () => {
     const command = await held.next((frame) => frame.type === 'run-task' && frame.payload.taskId === 'tw');
     held.send({ type: 'task-status', payload: { taskId: command.payload.taskId, status: 'succeeded' } });
     expect((await waited).body).toEqual({ status: 'accepted', taskStatus: { taskId: 'tw', status: 'succeeded' } });
+  });
+
+  it('the events route and the errors answer the same on every instance', async () => {
+    const held = await daemon(ports[0], 'events-d');
+    held.send({ type: 'file-change', payload: { workspaceId: 'w', path: 'x.txt', event: 'add' } });
+    for (const api of apis) {
+      await waitForAsync(
+        async () => (await api.get('/api/v1/daemons/events-d/events')).body.events?.some((event: any) => event.type === 'file-change'),
+        'the event',
+      );
+      expect((await api.get('/api/v1/daemons/nowhere')).status).toBe(404);
+      expect((await api.with(null).get('/api/v1/stats')).status).toBe(401);
+      expect((await api.with(READ_SECRET).post('/api/v1/disconnect', { userId: 'u', reason: 'r' })).status).toBe(403);
+      expect((await api.get('/api/v1/daemons?limit=5000')).body).toMatchObject({ code: 'validation_failed', field: 'limit' });
+    }
   });
 
   it('disconnect on one instance closes the user’s connections on all of them', async () => {

@@ -1,6 +1,7 @@
 import { Role } from '@arbor/gateway-client/protocol';
 import { GatewayProcess } from './support/gateway-process.js';
-import { waitFor } from './support/ports.js';
+import { Redis } from 'ioredis';
+import { waitFor, waitForAsync } from './support/ports.js';
 import { deletePrefix, SHARED_REDIS_URL, uniquePrefix } from './support/redis.js';
 import { TestPeer } from './support/test-peer.js';
 import { signToken } from './support/tokens.js';
@@ -51,8 +52,10 @@ describe('webhooks across instances on Redis', () => {
   const types = (daemonId: string) => receiver.eventsOf(daemonId).map((event) => event.type);
 
   let instances: Array<{ process: GatewayProcess; port: number }>;
+  let redis: Redis;
 
   beforeAll(async () => {
+    redis = new Redis(SHARED_REDIS_URL);
     receiver = await new WebhookReceiver().start();
     instances = await Promise.all([start(), start(), start()]);
   });
@@ -61,6 +64,7 @@ describe('webhooks across instances on Redis', () => {
     for (const peer of peers) peer.terminate();
     for (const process of processes) process.kill('SIGKILL');
     await receiver.stop();
+    redis.disconnect();
     await deletePrefix(SHARED_REDIS_URL, prefix);
   });
 
@@ -102,8 +106,11 @@ describe('webhooks across instances on Redis', () => {
     await receiver.stop();
     const outage = Date.now();
     const flapping = await daemon(instances[2].port, 'outage-d');
+    await waitForAsync(async () => (await redis.hget(`${prefix}{d:outage-d}:webhook`, 'status')) === 'online', 'online recorded');
     flapping.close();
-    await flapping.closed;
+    // Reconnecting before the offline is recorded would make it no transition at all (the daemon
+    // never looked offline): wait until it is.
+    await waitForAsync(async () => (await redis.hget(`${prefix}{d:outage-d}:webhook`, 'status')) === 'offline', 'offline recorded');
     await daemon(instances[1].port, 'outage-d');
     // The whole deployment goes away: what the receiver has not acknowledged is in Redis.
     await new Promise((resolve) => setTimeout(resolve, 1000));

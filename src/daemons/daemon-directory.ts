@@ -28,12 +28,22 @@ export abstract class DaemonDirectory {
   abstract viewerLeft(daemonId: string, userId: string): Promise<void>;
   /** Users watching the daemon on the given live instances, with their connection counts. */
   abstract viewers(daemonId: string, liveInstances: ReadonlySet<string>): Promise<ViewerCount[]>;
+  /**
+   * Forgets, in a rolling batch, daemons `isGone` says have neither presence nor history any more;
+   * returns how many it forgot.
+   */
+  abstract prune(isGone: (daemonIds: string[]) => Promise<boolean[]>): Promise<number>;
 }
+
+/** Ids looked at per prune. */
+export const PRUNE_BATCH = 1000;
 
 /** Sorted ids (binary insertion) and per-daemon viewer counts: one instance. */
 export class InMemoryDaemonDirectory extends DaemonDirectory {
   private readonly ids: string[] = [];
   private readonly watching = new Map<string, Map<string, number>>();
+  /** Where the next prune starts (the rolling batch). */
+  private pruneFrom: string | undefined;
 
   async recordSeen(daemonId: string): Promise<void> {
     const index = this.indexOf(daemonId);
@@ -80,6 +90,18 @@ export class InMemoryDaemonDirectory extends DaemonDirectory {
 
   async viewers(daemonId: string): Promise<ViewerCount[]> {
     return [...(this.watching.get(daemonId) ?? [])].map(([userId, connections]) => ({ userId, connections })).sort((a, b) => a.userId.localeCompare(b.userId));
+  }
+
+  async prune(isGone: (daemonIds: string[]) => Promise<boolean[]>): Promise<number> {
+    const { ids, last } = await this.page({ after: this.pruneFrom, limit: PRUNE_BATCH });
+    this.pruneFrom = last ?? undefined;
+    const gone = await isGone(ids);
+    const forget = ids.filter((id, index) => gone[index] && !this.watching.has(id));
+    for (const id of forget) {
+      const index = this.indexOf(id);
+      if (this.ids[index] === id) this.ids.splice(index, 1);
+    }
+    return forget.length;
   }
 
   /** Where `id` is or would be inserted (byte order, as Redis sorts). */

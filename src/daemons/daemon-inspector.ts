@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DaemonMessageType, DaemonStatus, type Frame, type StreamPosition, type TaskStatusPayload } from '@arbor/gateway-client/protocol';
 import { InstanceRegistry } from '../instances/instance-registry.js';
@@ -36,6 +36,9 @@ export interface DaemonListQuery {
   limit: number;
 }
 
+/** How often a batch of known daemons is checked for ones long gone. */
+const PRUNE_EVERY_MS = 30_000;
+
 /** Ids looked at per request at most when a status filter leaves pages thin. */
 const SCAN_FACTOR = 10;
 
@@ -44,7 +47,9 @@ const SCAN_FACTOR = 10;
  * workspaces and viewers, the same answer on every instance.
  */
 @Injectable()
-export class DaemonInspector {
+export class DaemonInspector implements OnModuleInit, OnModuleDestroy {
+  private pruneTimer: NodeJS.Timeout | undefined;
+
   constructor(
     private readonly broker: DaemonBroker,
     private readonly directory: DaemonDirectory,
@@ -53,6 +58,26 @@ export class DaemonInspector {
     private readonly instances: InstanceRegistry,
     private readonly daemons: DaemonService,
   ) {}
+
+  onModuleInit(): void {
+    this.pruneTimer = setInterval(() => void this.prune(), PRUNE_EVERY_MS);
+    this.pruneTimer.unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.pruneTimer);
+  }
+
+  /** Forgets known daemons with neither presence nor history: a batch at a time. */
+  async prune(): Promise<number> {
+    try {
+      return await this.directory.prune((daemonIds) =>
+        Promise.all(daemonIds.map(async (daemonId) => !(await this.broker.getPresence(daemonId)) && !(await this.streams.hasHistory(daemonId)))),
+      );
+    } catch {
+      return 0; // Shared state away: the next round tries again.
+    }
+  }
 
   /** A page of daemons in id order; `nextCursor` is null on the last page. */
   async list(query: DaemonListQuery): Promise<{ items: DaemonSummary[]; nextCursor: string | null }> {

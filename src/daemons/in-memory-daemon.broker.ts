@@ -18,9 +18,14 @@ export class InMemoryDaemonBroker extends DaemonBroker {
   protected readonly daemons = new Map<string, DaemonEntry>();
   protected readonly watchers = new Map<string, Set<PeerLink>>();
 
+  /** `instanceId`: what presence names as the holder (the process, or its Redis instance id). */
+  constructor(protected readonly instanceId: string = INSTANCE_ID) {
+    super();
+  }
+
   async attachDaemon(daemonId: string, link: PeerLink, now: number): Promise<AttachResult> {
     const previous = this.daemons.get(daemonId);
-    const presence: DaemonPresence = { daemonId, status: DaemonStatus.Online, lastHeartbeat: null, connectedAt: now, instance: INSTANCE_ID };
+    const presence: DaemonPresence = { daemonId, status: DaemonStatus.Online, lastHeartbeat: null, connectedAt: now, instance: this.instanceId };
     this.daemons.set(daemonId, { presence, link });
     return { presence: { ...presence }, replaced: previous && previous.link !== link ? previous.link : undefined };
   }

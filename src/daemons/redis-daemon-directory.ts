@@ -1,6 +1,6 @@
 import { unavailable } from '../errors/domain.error.js';
 import type { RedisConnections } from '../redis/redis-connections.js';
-import { compareBytes, DaemonDirectory, type DirectoryPage, type ViewerCount } from './daemon-directory.js';
+import { compareBytes, DaemonDirectory, PRUNE_BATCH, type DirectoryPage, type ViewerCount } from './daemon-directory.js';
 
 /** Viewer counts live a day past their last change: an instance that crashed never decrements its own. */
 const VIEWERS_TTL_MS = 86_400_000;
@@ -18,6 +18,7 @@ return left`;
  */
 export class RedisDaemonDirectory extends DaemonDirectory {
   private readonly indexKey: string;
+  private pruneFrom: string | undefined;
 
   constructor(private readonly redis: RedisConnections) {
     super();
@@ -75,6 +76,15 @@ export class RedisDaemonDirectory extends DaemonDirectory {
     // Counts left by instances that are gone: they watch nothing any more.
     if (departed.length > 0) await this.redis.commands.hdel(key, ...departed).catch(() => undefined);
     return [...users].map(([userId, connections]) => ({ userId, connections })).sort((a, b) => a.userId.localeCompare(b.userId));
+  }
+
+  async prune(isGone: (daemonIds: string[]) => Promise<boolean[]>): Promise<number> {
+    const { ids, last } = await this.page({ after: this.pruneFrom, limit: PRUNE_BATCH });
+    this.pruneFrom = last ?? undefined;
+    const gone = await isGone(ids);
+    const forget = ids.filter((_, index) => gone[index]);
+    if (forget.length > 0) await this.call(() => this.redis.commands.zrem(this.indexKey, ...forget));
+    return forget.length;
   }
 
   private viewersKey(daemonId: string): string {

@@ -87,7 +87,7 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
     },
     private readonly metrics?: GatewayMetrics,
   ) {
-    super();
+    super(redis.instanceId);
     this.presenceTtlMs = config.daemonStaleMs;
     this.refreshEveryMs = Math.max(5, Math.min(Math.floor(config.daemonStaleMs / 3), 5000));
   }

@@ -21,7 +21,8 @@ export type SnapshotSource = () => Record<string, unknown>;
  * INSTANCE_DEPARTED_MS has departed. In memory there is one instance: this one.
  */
 export abstract class InstanceRegistry {
-  readonly instanceId = INSTANCE_ID;
+  /** This instance, as presence and the registry name it. */
+  abstract readonly instanceId: string;
   protected snapshotSource: SnapshotSource = () => ({});
 
   /** What each beat carries; set by whoever knows it (the server API's stats). */
@@ -38,6 +39,8 @@ export abstract class InstanceRegistry {
 }
 
 export class InMemoryInstanceRegistry extends InstanceRegistry {
+  readonly instanceId = INSTANCE_ID;
+
   async live(): Promise<InstanceRecord[]> {
     return [{ instanceId: this.instanceId, at: Date.now(), snapshot: this.snapshotSource() }];
   }

@@ -11,11 +11,13 @@ const FORGET_AFTER_MS = 3_600_000;
 
 export class RedisInstanceRegistry extends InstanceRegistry implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('InstanceRegistry');
+  readonly instanceId: string;
   private readonly key: string;
   private beatTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly redis: RedisConnections) {
     super();
+    this.instanceId = redis.instanceId;
     this.key = redis.instancesKey('registry');
   }
 

@@ -1,5 +1,6 @@
 import { Logger, type OnModuleDestroy } from '@nestjs/common';
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
+import { randomBytes } from 'node:crypto';
 import { INSTANCE_ID } from '../config/instance-id.js';
 import { describeRedisTopology, parseRedisUrl, RedisTopologyKind, type RedisTopology } from '../config/redis-address.js';
 
@@ -55,7 +56,8 @@ export class RedisConnections implements OnModuleDestroy {
   readonly events = { reconnects: 0, resubscribes: 0, topologyChanges: 0 };
   private readonly everReady = new Set<'commands' | 'subscriber'>();
   /** Unique per process: presence says which instance holds a daemon. */
-  readonly instanceId = INSTANCE_ID;
+  /** Unique per instance, also when a test runs several in one process. */
+  readonly instanceId = `${INSTANCE_ID}-${randomBytes(2).toString('hex')}`;
   private readonly logger = new Logger('Redis');
   /** Wanted channels, each with the promise of its current subscription. */
   private readonly channels = new Map<string, Promise<void>>();

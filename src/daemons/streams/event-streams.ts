@@ -72,6 +72,8 @@ export abstract class EventStreams {
   abstract position(daemonId: string): Promise<StreamPosition>;
   /** The events after `since`, in order, or `resync` when they are not all retained. */
   abstract replay(daemonId: string, since: StreamPosition): Promise<Replay>;
+  /** Whether the daemon's stream still exists (its epoch is remembered), here or shared. */
+  abstract hasHistory(daemonId: string): Promise<boolean>;
   /** Periodic upkeep (the heartbeat sweep calls it); `inUse` tells which daemons are still relevant here. */
   abstract prune(inUse: (daemonId: string) => boolean): void;
 }

@@ -73,6 +73,10 @@ export class InMemoryEventStreams extends EventStreams {
     return { kind: 'events', position, frames };
   }
 
+  async hasHistory(daemonId: string): Promise<boolean> {
+    return this.streams.has(daemonId);
+  }
+
   /**
    * Expires old events; forgets the streams of daemons nobody uses here any more (`inUse` false)
    * once their history has run out, so the epoch of a live daemon never changes by itself.

@@ -257,6 +257,14 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
     return frames.length === to - from + 1 ? frames : undefined;
   }
 
+  async hasHistory(daemonId: string): Promise<boolean> {
+    try {
+      return (await this.redis.commands.exists(this.epochKey(daemonId))) === 1;
+    } catch {
+      throw unavailable();
+    }
+  }
+
   prune(inUse: (daemonId: string) => boolean): void {
     const now = Date.now();
     for (const [daemonId, holder] of this.holders) {
