@@ -25,7 +25,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   api: ['auth', 'daemons', 'instances', 'gateway', 'config', 'errors', 'validation', 'redis', 'metrics', 'lifecycle'],
   webhooks: ['daemons', 'instances', 'config', 'errors', 'redis', 'metrics'],
   console: ['api', 'config', 'errors'],
-  health: ['auth', 'daemons', 'redis', 'lifecycle'],
+  health: ['auth', 'daemons', 'redis', 'lifecycle', 'metrics'],
   cli: ['auth', 'config'],
   // The composition root: main.ts, app.factory.ts, app.module.ts.
   '.': ['*'],

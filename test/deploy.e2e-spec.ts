@@ -8,7 +8,7 @@ import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { Secret, Service } from 'kubernetes-models/v1';
-import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
+import { PrometheusRule, ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import { parseAllDocuments } from 'yaml';
 import { freePort } from './support/ports.js';
 import { GatewayHarness } from './support/gateway-harness.js';
@@ -64,14 +64,16 @@ describe('deploy files', () => {
       PodDisruptionBudget,
       HorizontalPodAutoscaler,
       ServiceMonitor,
+      PrometheusRule,
       Secret,
     };
-    const files = ['deployment.yaml', 'service.yaml', 'pdb.yaml', 'hpa.yaml', 'servicemonitor.yaml', 'secret.example.yaml'];
+    const files = ['deployment.yaml', 'service.yaml', 'pdb.yaml', 'hpa.yaml', 'servicemonitor.yaml', 'prometheusrule.yaml', 'secret.example.yaml'];
     const documents = files.flatMap((file) => manifests(`deploy/kubernetes/${file}`));
     expect(documents.map((document) => document.kind).sort()).toEqual([
       'Deployment',
       'HorizontalPodAutoscaler',
       'PodDisruptionBudget',
+      'PrometheusRule',
       'Secret',
       'Service',
       'Service',

@@ -246,6 +246,25 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
    * error.
    */
   async sendCommand(daemonId: string, principal: Principal, type: CommandType, payload: object, commandId?: string): Promise<AckPayload> {
+    const started = performance.now();
+    let status: AckStatus | undefined;
+    try {
+      const ack = await this.forwardCommand(daemonId, principal, type, payload, commandId);
+      status = ack.status;
+      return ack;
+    } catch (error) {
+      // Without an id, an offline daemon is an error frame: still a daemon_offline answer.
+      if (error instanceof DomainError && error.code === ErrorCode.DaemonOffline) status = AckStatus.DaemonOffline;
+      throw error;
+    } finally {
+      if (status !== undefined) {
+        this.metrics?.commandAcks.labels(status).inc();
+        this.metrics?.commandDuration.observe((performance.now() - started) / 1000);
+      }
+    }
+  }
+
+  private async forwardCommand(daemonId: string, principal: Principal, type: CommandType, payload: object, commandId?: string): Promise<AckPayload> {
     const frame: Frame = { type, payload: { ...payload, userId: principal.sub } };
     if (commandId === undefined) {
       if (!(await this.broker.sendToDaemon(daemonId, frame))) throw new DomainError(ErrorCode.DaemonOffline, 'daemon is not connected');

@@ -5,11 +5,12 @@ import { DaemonsModule } from '../daemons/daemons.module.js';
 import { AcceptingHealthIndicator } from './accepting.health.js';
 import { DaemonsHealthIndicator } from './daemons.health.js';
 import { HealthController } from './health.controller.js';
+import { ReadinessGauge } from './readiness.gauge.js';
 import { RedisHealthIndicator } from './redis.health.js';
 
 @Module({
   imports: [TerminusModule.forRoot({ errorLogStyle: 'json' }), DaemonsModule, AuthModule],
   controllers: [HealthController],
-  providers: [DaemonsHealthIndicator, AcceptingHealthIndicator, RedisHealthIndicator],
+  providers: [DaemonsHealthIndicator, AcceptingHealthIndicator, RedisHealthIndicator, ReadinessGauge],
 })
 export class HealthModule {}

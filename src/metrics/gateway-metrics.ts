@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { ClientMessageType, CloseCode, DaemonMessageType, DaemonStatus, ErrorCode, Role, ServerMessageType } from '@arbor/gateway-client/protocol';
 import { FastHistogram } from './fast-histogram.js';
 
@@ -87,7 +87,26 @@ export class GatewayMetrics {
     outboundBuffered: () => 0,
     incompleteRequests: () => 0,
     daemons: (): Record<DaemonStatus, number> => ({ [DaemonStatus.Online]: 0, [DaemonStatus.Stale]: 0, [DaemonStatus.Offline]: 0 }),
+    ready: () => 1,
   };
+  readonly ready: Gauge = new Gauge({
+    name: 'arbor_ready',
+    help: '1 while /health/ready would answer 200, 0 while it would answer 503',
+    registers: [this.registry],
+    collect: () => this.ready.set(this.sources.ready()),
+  });
+  readonly commandAcks = new Counter({
+    name: 'arbor_command_acks_total',
+    help: 'Command acks by status: accepted, duplicate (a repeated id, not forwarded again), daemon_offline',
+    labelNames: ['status'],
+    registers: [this.registry],
+  });
+  readonly commandDuration = new Histogram({
+    name: 'arbor_command_duration_seconds',
+    help: 'From a command received (client or server API) to its hand-off to the daemon, or to its instance through Redis',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
   readonly incompleteRequests: Gauge = new Gauge({
     name: 'arbor_incomplete_requests',
     help: 'Connections whose first HTTP request (an upgrade, say) has not fully arrived yet',
@@ -234,6 +253,11 @@ export class GatewayMetrics {
     for (const reason of ['origin', 'instance_cap', 'user_cap', 'handshake_rate']) this.handshakeRefusals.labels(reason).inc(0);
     for (const outcome of ['ok', ErrorCode.Unauthorized, ErrorCode.Forbidden]) this.tokenRefreshes.labels(outcome).inc(0);
     for (const reason of ['expired', 'revoked', 'refresh_forbidden']) this.authorizationCloses.labels(reason).inc(0);
+    for (const status of ['accepted', 'duplicate', 'daemon_offline']) this.commandAcks.labels(status).inc(0);
+    // Series alerts and dashboards divide by exist from the start, at zero.
+    for (const outcome of ['recovered', 'resync']) this.replays.labels(outcome).inc(0);
+    for (const reason of ['epoch_changed', 'history_expired']) this.liveResyncs.labels(reason).inc(0);
+    for (const reason of [ErrorCode.Unauthorized, ErrorCode.Forbidden, ErrorCode.BadRequest]) this.authFailures.labels(reason).inc(0);
     this.registry.registerMetric(this.fanoutLatency as never);
     this.registry.registerMetric(this.coalescedFrames as never);
   }
