@@ -15,10 +15,13 @@ import { IncompleteRequestGuard } from './gateway/incomplete-requests.js';
 import { LifecycleState } from './lifecycle/lifecycle.state.js';
 import { GatewayMetrics } from './metrics/gateway-metrics.js';
 import { JsonLogger } from './logging/json-logger.js';
+import { startTracing } from './tracing/tracing.provider.js';
 
 /** Builds the gateway without listening, so main.ts and the e2e tests boot the same app. */
 export async function createGatewayApp(config: GatewayConfig): Promise<INestApplication> {
   const logger = new JsonLogger(config.logLevel, undefined, config.logFormat);
+  startTracing(config);
+  if (config.tracing) logger.log({ msg: 'tracing on', exporter: config.tracing.exporter, serviceName: config.tracing.serviceName }, 'Tracing');
   const app = await NestFactory.create(AppModule.forRoot(config), { logger, bufferLogs: false, abortOnError: false });
   app.useWebSocketAdapter(
     new GatewayWsAdapter(app, {

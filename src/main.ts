@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import { createGatewayApp } from './app.factory.js';
 import { ConfigError, NodeEnv } from './config/environment.js';
 import { GatewayConfig } from './config/gateway-config.js';
+import { stopTracing } from './tracing/tracing.provider.js';
 import { DrainService } from './gateway/drain.service.js';
 
 async function main(): Promise<void> {
@@ -37,6 +38,8 @@ async function main(): Promise<void> {
       .get(DrainService)
       .drain()
       .then(() => app.close())
+      // The spans of the last moments are flushed to the collector before the process goes.
+      .then(() => stopTracing())
       .then(
         () => process.exit(0),
         (error: unknown) => {

@@ -15,6 +15,7 @@ import {
   type ForwardedRunTaskPayload,
   type Frame,
   type TaskStatus,
+  type TraceContext,
 } from './protocol.js';
 import { ConnectionState, type ReconnectingWebSocketOptions, type UrlSource } from './reconnecting-websocket.js';
 import type { TimerHandle } from './timers.js';
@@ -49,6 +50,10 @@ export interface DaemonClientEvents {
   drain: undefined;
 }
 
+/** Tasks whose trace context is kept for their statuses, at most. */
+const MAX_TRACED_TASKS = 1_000;
+const FINAL_TASK_STATUSES: ReadonlySet<TaskStatus> = new Set<TaskStatus>(['succeeded', 'failed', 'cancelled']);
+
 /** While backed up, the socket's buffer is checked this often (WebSocket has no drain event). */
 const DRAIN_POLL_MS = 10;
 
@@ -57,6 +62,8 @@ export class DaemonClient extends ClientBase<DaemonClientEvents> {
   private readonly heartbeatIntervalMs: number;
   private heartbeatTimer: TimerHandle | undefined;
   private workspaces: string[];
+  /** Task id → the trace context of the command that started it (echoed on its statuses). */
+  private readonly traceContexts = new Map<string, TraceContext>();
   /** Names this numbering of our events; the gateway keeps the last number it recorded per session. */
   readonly session = randomId();
   private nextSeq = 1;
@@ -115,8 +122,20 @@ export class DaemonClient extends ClientBase<DaemonClientEvents> {
     return this.sendEvent(DaemonMessageType.FileChange, { workspaceId, path, event });
   }
 
+  /** Sends a task's status; it carries the trace context of the command that started the task, if any. */
   taskStatus(taskId: string, status: TaskStatus, details: { output?: string; error?: string } = {}): boolean {
-    return this.sendEvent(DaemonMessageType.TaskStatus, { taskId, status, ...details });
+    const tc = this.traceContexts.get(taskId);
+    // The last status of a task ends its trace: nothing more to echo.
+    if (tc && FINAL_TASK_STATUSES.has(status)) this.traceContexts.delete(taskId);
+    return this.sendEvent(DaemonMessageType.TaskStatus, { taskId, status, ...details }, tc);
+  }
+
+  /** Remembers a command's trace context for its task's statuses (the oldest are forgotten past a bound). */
+  private rememberTraceContext(taskId: string, tc: TraceContext | undefined): void {
+    if (!tc) return;
+    this.traceContexts.delete(taskId);
+    this.traceContexts.set(taskId, tc);
+    if (this.traceContexts.size > MAX_TRACED_TASKS) this.traceContexts.delete(this.traceContexts.keys().next().value!);
   }
 
   /** True while the link is down or holds more than `highWaterMark` bytes not yet on the network. */
@@ -129,9 +148,9 @@ export class DaemonClient extends ClientBase<DaemonClientEvents> {
     return this.unacknowledged.length;
   }
 
-  private sendEvent(type: DaemonMessageType, payload: object): boolean {
+  private sendEvent(type: DaemonMessageType, payload: object, tc?: TraceContext): boolean {
     const seq = this.nextSeq++;
-    const frame = JSON.stringify({ type, payload, seq });
+    const frame = JSON.stringify(tc ? { type, payload, seq, tc } : { type, payload, seq });
     this.unacknowledged.push({ seq, frame });
     if (this.unacknowledged.length > this.maxUnacknowledged) this.emit('drop', this.unacknowledged.shift()!);
     const sent = this.connection.send(frame, { volatile: true });
@@ -184,9 +203,11 @@ export class DaemonClient extends ClientBase<DaemonClientEvents> {
         this.acknowledged((frame.payload as DaemonAckPayload).seq);
         return;
       case ClientMessageType.RunTask:
+        this.rememberTraceContext((frame.payload as ForwardedRunTaskPayload).taskId, frame.tc);
         this.emit('run-task', frame.payload as ForwardedRunTaskPayload);
         return;
       case ClientMessageType.CancelTask:
+        this.rememberTraceContext((frame.payload as ForwardedCancelTaskPayload).taskId, frame.tc);
         this.emit('cancel-task', frame.payload as ForwardedCancelTaskPayload);
         return;
       case ServerMessageType.Error:

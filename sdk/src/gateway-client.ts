@@ -24,6 +24,7 @@ import {
   type RunTaskPayload,
   type StreamPosition,
   type WorkspaceStatusPayload,
+  type TraceContext,
 } from './protocol.js';
 import type { ConnectionState, ReconnectingWebSocketOptions, UrlSource } from './reconnecting-websocket.js';
 import { RequestTracker } from './requests.js';
@@ -37,6 +38,12 @@ export interface GatewayClientOptions extends Omit<ReconnectingWebSocketOptions,
   daemonId: string;
   /** How long requests wait for their reply. Default 10 000 ms. */
   requestTimeout?: number;
+  /**
+   * Returns the trace context to put on each command and request (the app's active OpenTelemetry
+   * span, say: `propagation.inject(context.active(), carrier)`), or undefined. The SDK itself
+   * depends on no tracing library.
+   */
+  traceContext?: () => TraceContext | undefined;
 }
 
 export interface GatewayClientEvents {
@@ -71,6 +78,7 @@ export interface RunTaskRequest {
 export class GatewayClient extends ClientBase<GatewayClientEvents> {
   readonly daemonId: string;
   private readonly requests: RequestTracker;
+  private readonly traceContext: (() => TraceContext | undefined) | undefined;
   private status: DaemonStatus | undefined;
   private heartbeatAt: string | null = null;
   private workspaces: string[] = [];
@@ -85,13 +93,14 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> {
   private resyncOnConnect: string | undefined;
 
   constructor(options: GatewayClientOptions) {
-    const { url = DEFAULT_GATEWAY_URL, daemonId, requestTimeout = 10_000, ...rest } = options;
+    const { url = DEFAULT_GATEWAY_URL, daemonId, requestTimeout = 10_000, traceContext, ...rest } = options;
     // Every attempt resumes from the last event processed (`since`), once there is one.
     super({
       ...rest,
       url: withQuery(url, () => ({ daemonId, since: this.streamPosition && formatPosition(this.streamPosition) })),
     });
     this.daemonId = daemonId;
+    this.traceContext = traceContext;
     this.requests = new RequestTracker(this.timers, requestTimeout);
     this.unsubscribers.push(
       this.connection.on('message', (frame) => this.handle(frame)),
@@ -151,7 +160,7 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> {
 
   private async command(type: ClientMessageType, payload: object): Promise<AckPayload> {
     const ack = (
-      await this.requests.request(type, payload, (frame) => {
+      await this.requests.request(type, payload, this.traceContext?.(), (frame) => {
         // Queued frames go out with the next open; sent ones may need sending again after it.
         this.commandsSentOn.set(frame.id!, this.connection.send(frame) ? this.opens : this.opens + 1);
       })
@@ -202,7 +211,7 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> {
   }
 
   private request(type: ClientMessageType, payload?: object): Promise<Frame> {
-    return this.requests.request(type, payload, (frame) => this.connection.send(frame));
+    return this.requests.request(type, payload, this.traceContext?.(), (frame) => this.connection.send(frame));
   }
 
   private handle(frame: Frame): void {

@@ -1,5 +1,5 @@
 import { ConnectionClosedError, GatewayRequestError, RequestTimeoutError } from './errors.js';
-import { ServerMessageType, type ErrorPayload, type Frame } from './protocol.js';
+import { ServerMessageType, type ErrorPayload, type Frame, type TraceContext } from './protocol.js';
 import { randomId } from './random-id.js';
 import type { TimerHandle, TimerSet } from './timers.js';
 
@@ -24,9 +24,10 @@ export class RequestTracker {
   ) {}
 
   /** Registers a request; `send` is called with the frame (id included). */
-  request(type: string, payload: object | undefined, send: (frame: Frame) => void): Promise<Frame> {
+  request(type: string, payload: object | undefined, tc: TraceContext | undefined, send: (frame: Frame) => void): Promise<Frame> {
     const id = `${this.prefix}-${++this.counter}`;
     const frame: Frame = payload === undefined ? { type, id } : { type, payload, id };
+    if (tc) frame.tc = tc;
     return new Promise<Frame>((resolve, reject) => {
       const timer = this.timers.after(this.timeoutMs, () => {
         this.pending.delete(id);

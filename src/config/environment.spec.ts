@@ -116,6 +116,21 @@ describe('environment validation', () => {
     expect(problemsOf(env)).toEqual([message]);
   });
 
+  it('turns tracing on with an OTLP endpoint or an exporter, and checks the pair', () => {
+    expect(GatewayConfig.load({}).tracing).toBeUndefined();
+    expect(GatewayConfig.load({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/' }).tracing).toEqual({
+      exporter: 'otlp',
+      url: 'http://collector:4318/v1/traces',
+      serviceName: 'arbor-gateway',
+    });
+    expect(GatewayConfig.load({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_TRACES_EXPORTER: 'none' }).tracing).toBeUndefined();
+    expect(GatewayConfig.load({ OTEL_TRACES_EXPORTER: 'console' }).tracing).toEqual({ exporter: 'console', url: undefined, serviceName: 'arbor-gateway' });
+    expect(problemsOf({ OTEL_TRACES_EXPORTER: 'otlp' })).toEqual([
+      'OTEL_TRACES_EXPORTER=otlp needs OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+    ]);
+    expect(GatewayConfig.load({ TRACE_ACCEPT_CLIENT_CONTEXT: 'true' }).traceAcceptClientContext).toBe(true);
+  });
+
   it('drains at once in development unless told otherwise (a watch-mode restart must not hold the port), and as documented elsewhere', () => {
     expect(GatewayConfig.load({})).toMatchObject({ drainDelayMs: 0, drainWindowMs: 0 });
     expect(GatewayConfig.load({ DRAIN_DELAY_MS: '300' })).toMatchObject({ drainDelayMs: 300, drainWindowMs: 0 });
@@ -186,6 +201,7 @@ describe('environment validation', () => {
       serverApi: '/api/v1 off (404): set API_KEYS',
       webhooks: 'off: set WEBHOOK_URL and WEBHOOK_SECRET',
       console: 'off (404): set CONSOLE_ENABLED=true',
+      tracing: 'off: set OTEL_EXPORTER_OTLP_ENDPOINT',
     });
     const configured = GatewayConfig.load({
       REDIS_URL: 'redis://user:hunter2@redis.internal:6380/0',
@@ -200,6 +216,7 @@ describe('environment validation', () => {
       serverApi: '/api/v1 off (404): set API_KEYS',
       webhooks: 'off: set WEBHOOK_URL and WEBHOOK_SECRET',
       console: 'off (404): set CONSOLE_ENABLED=true',
+      tracing: 'off: set OTEL_EXPORTER_OTLP_ENDPOINT',
     });
     expect(GatewayConfig.load({ JWT_PUBLIC_KEY: ESCAPED_PEM }).startupSummary.tokenEndpoint).toMatch(/^off \(404\)/);
   });

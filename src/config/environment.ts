@@ -304,6 +304,29 @@ export class EnvironmentVariables {
 
   @IsIn(['true', 'false'])
   CONSOLE_ENABLED: string = 'false';
+
+  /** otlp, console or none; unset: otlp when an OTLP endpoint is set, else none (tracing off). */
+  @IsOptional()
+  @IsIn(['otlp', 'console', 'none'], { message: 'OTEL_TRACES_EXPORTER must be otlp, console or none' })
+  OTEL_TRACES_EXPORTER?: string;
+
+  @IsOptional()
+  @IsString()
+  @Matches(/^https?:\/\/\S+$/, { message: 'OTEL_EXPORTER_OTLP_ENDPOINT must be an http(s) URL' })
+  OTEL_EXPORTER_OTLP_ENDPOINT?: string;
+
+  @IsOptional()
+  @IsString()
+  @Matches(/^https?:\/\/\S+$/, { message: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT must be an http(s) URL' })
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?: string;
+
+  @IsString()
+  @MinLength(1)
+  @MaxLength(128)
+  OTEL_SERVICE_NAME: string = 'arbor-gateway';
+
+  @IsIn(['true', 'false'])
+  TRACE_ACCEPT_CLIENT_CONTEXT: string = 'false';
 }
 
 /** Every variable, optional ones included, in declaration order (from the validation decorators). */
@@ -415,6 +438,9 @@ export function validateEnvironment(raw: RawEnv): EnvironmentVariables {
       .map((name) => name.trim())
       .filter((name) => name !== '' && !(Object.values(WebhookEventType) as string[]).includes(name));
     if (unknown.length > 0) problems.push(`WEBHOOK_EVENTS names ${unknown.join(', ')}; known: ${Object.values(WebhookEventType).join(', ')}`);
+  }
+  if (env.OTEL_TRACES_EXPORTER === 'otlp' && !env.OTEL_EXPORTER_OTLP_ENDPOINT && !env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) {
+    problems.push('OTEL_TRACES_EXPORTER=otlp needs OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
   }
   if (problems.length > 0) throw new ConfigError(problems);
   // No load balancer waits on a developer's machine: a restart (watch mode) must not hold the port through a drain.

@@ -73,6 +73,10 @@ export class GatewayConfig {
   /** Undefined: no webhooks are sent. */
   readonly webhook?: { url: string; secret: string; events: ReadonlySet<WebhookEventType>; maxAgeMs: number; timeoutMs: number; retryMaxMs: number };
   readonly consoleEnabled: boolean;
+  /** Undefined: tracing off (no span is made, nothing is exported). */
+  readonly tracing?: { exporter: 'otlp' | 'console'; url?: string; serviceName: string };
+  /** Trust a browser's trace context as the parent of the gateway's spans (else: a new trace, linked). */
+  readonly traceAcceptClientContext: boolean;
 
   constructor(env: EnvironmentVariables) {
     this.nodeEnv = env.NODE_ENV;
@@ -149,6 +153,12 @@ export class GatewayConfig {
             retryMaxMs: env.WEBHOOK_RETRY_MAX_MS,
           };
     this.consoleEnabled = env.CONSOLE_ENABLED === 'true';
+    const endpoint =
+      env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (env.OTEL_EXPORTER_OTLP_ENDPOINT && `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/$/, '')}/v1/traces`);
+    const exporter = env.OTEL_TRACES_EXPORTER ?? (endpoint ? 'otlp' : 'none');
+    this.tracing =
+      exporter === 'none' ? undefined : { exporter: exporter as 'otlp' | 'console', url: endpoint || undefined, serviceName: env.OTEL_SERVICE_NAME };
+    this.traceAcceptClientContext = env.TRACE_ACCEPT_CLIENT_CONTEXT === 'true';
   }
 
   /**
@@ -166,6 +176,10 @@ export class GatewayConfig {
         this.apiKeys.length === 0 ? '/api/v1 off (404): set API_KEYS' : `/api/v1 on (${this.apiKeys.length} key${this.apiKeys.length === 1 ? '' : 's'})`,
       webhooks: this.webhook === undefined ? 'off: set WEBHOOK_URL and WEBHOOK_SECRET' : `on (${[...this.webhook.events].join(', ')})`,
       console: this.consoleEnabled ? 'GET /console' : 'off (404): set CONSOLE_ENABLED=true',
+      tracing:
+        this.tracing === undefined
+          ? 'off: set OTEL_EXPORTER_OTLP_ENDPOINT'
+          : `${this.tracing.exporter}${this.tracing.url ? ` to ${new URL(this.tracing.url).host}` : ''}`,
     };
   }
 

@@ -16,6 +16,8 @@ export interface AttachResult {
  * single instance; the Redis broker (scale-out) implements the same contract across instances.
  */
 export abstract class DaemonBroker {
+  /** This instance, as presence names it. */
+  abstract readonly instanceId: string;
   /** Makes `link` the daemon's current connection. */
   abstract attachDaemon(daemonId: string, link: PeerLink, now: number): Promise<AttachResult>;
   /**

@@ -16,6 +16,8 @@ import {
   type Frame,
   type ResyncRequiredPayload,
   type StreamPosition,
+  type TaskStatusPayload,
+  type TraceContext,
   type WorkspaceStatusPayload,
   type WorkspaceUpdatePayload,
 } from '@arbor/gateway-client/protocol';
@@ -23,6 +25,7 @@ import type { Principal } from '../auth/principal.js';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { DomainError, isUnavailable } from '../errors/domain.error.js';
 import { GatewayMetrics } from '../metrics/gateway-metrics.js';
+import { Attr, exemplarOf, SpanKind, startSpan, traceContextOf, tracing } from '../tracing/tracing.js';
 import { WorkspacesService } from '../workspaces/workspaces.service.js';
 import { CommandLedger, type CommandRef } from './command-ledger.js';
 import { DaemonBroker } from './daemon.broker.js';
@@ -164,8 +167,31 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
    * recorded it reaches the daemon's clients (`committed`), serialized once for all of them.
    * Synchronous, so order is the daemon's.
    */
-  relayEvent<T extends DaemonEventType>(daemonId: string, link: PeerLink, type: T, payload: DaemonEventPayloads[T], inbound?: InboundPosition): void {
-    this.streams.append(daemonId, link.id, { type, payload }, inbound);
+  relayEvent<T extends DaemonEventType>(
+    daemonId: string,
+    link: PeerLink,
+    type: T,
+    payload: DaemonEventPayloads[T],
+    inbound?: InboundPosition,
+    tc?: TraceContext,
+  ): void {
+    if (!tc) return this.streams.append(daemonId, link.id, { type, payload }, inbound);
+    // A task status answering a traced command: its span continues the daemon's context, and the
+    // relayed frame carries the span's, so the clients' delivery spans join the same trace.
+    const span = startSpan(
+      `process ${type}`,
+      SpanKind.CONSUMER,
+      {
+        [Attr.Operation]: 'process',
+        [Attr.OperationName]: type,
+        [Attr.DaemonId]: daemonId,
+        [Attr.Instance]: this.broker.instanceId,
+        ...(type === DaemonMessageType.TaskStatus ? { [Attr.TaskId]: (payload as TaskStatusPayload).taskId } : {}),
+      },
+      tc,
+    );
+    this.streams.append(daemonId, link.id, { type, payload, tc: span ? traceContextOf(span) : tc }, inbound);
+    span?.end();
   }
 
   // ---- recorded events (StreamSink) ------------------------------------------------------------
@@ -245,27 +271,52 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
    * outcome; a command that found no daemon may be retried. Without an id, `daemon_offline` is an
    * error.
    */
-  async sendCommand(daemonId: string, principal: Principal, type: CommandType, payload: object, commandId?: string): Promise<AckPayload> {
+  async sendCommand(daemonId: string, principal: Principal, type: CommandType, payload: object, commandId?: string, tc?: TraceContext): Promise<AckPayload> {
     const started = performance.now();
     let status: AckStatus | undefined;
+    const span = startSpan(
+      `process ${type}`,
+      SpanKind.CONSUMER,
+      {
+        [Attr.Operation]: 'process',
+        [Attr.OperationName]: type,
+        [Attr.Destination]: 'daemon',
+        [Attr.DaemonId]: daemonId,
+        [Attr.Instance]: this.broker.instanceId,
+        ...(commandId === undefined ? {} : { [Attr.MessageId]: commandId }),
+      },
+      tc,
+      tracing.acceptClientContext,
+    );
+    // The daemon continues the gateway's span; untraced, a browser's context only when it is trusted.
+    const forwarded = span ? traceContextOf(span) : tracing.acceptClientContext ? tc : undefined;
     try {
-      const ack = await this.forwardCommand(daemonId, principal, type, payload, commandId);
+      const ack = await this.forwardCommand(daemonId, principal, type, payload, commandId, forwarded);
       status = ack.status;
+      span?.setAttribute(Attr.Outcome, ack.status);
       return ack;
     } catch (error) {
       // Without an id, an offline daemon is an error frame: still a daemon_offline answer.
       if (error instanceof DomainError && error.code === ErrorCode.DaemonOffline) status = AckStatus.DaemonOffline;
       throw error;
     } finally {
+      span?.end();
       if (status !== undefined) {
         this.metrics?.commandAcks.labels(status).inc();
-        this.metrics?.commandDuration.observe((performance.now() - started) / 1000);
+        this.metrics?.observeCommand((performance.now() - started) / 1000, exemplarOf(span));
       }
     }
   }
 
-  private async forwardCommand(daemonId: string, principal: Principal, type: CommandType, payload: object, commandId?: string): Promise<AckPayload> {
-    const frame: Frame = { type, payload: { ...payload, userId: principal.sub } };
+  private async forwardCommand(
+    daemonId: string,
+    principal: Principal,
+    type: CommandType,
+    payload: object,
+    commandId?: string,
+    tc?: TraceContext,
+  ): Promise<AckPayload> {
+    const frame: Frame = tc ? { type, payload: { ...payload, userId: principal.sub }, tc } : { type, payload: { ...payload, userId: principal.sub } };
     if (commandId === undefined) {
       if (!(await this.broker.sendToDaemon(daemonId, frame))) throw new DomainError(ErrorCode.DaemonOffline, 'daemon is not connected');
       return { status: AckStatus.Accepted };

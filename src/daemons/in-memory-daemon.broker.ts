@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DaemonStatus, type Frame, type StreamPosition } from '@arbor/gateway-client/protocol';
 import { INSTANCE_ID } from '../config/instance-id.js';
+import { Attr, SpanKind, startSpan, tracing } from '../tracing/tracing.js';
 import { EventFrame } from './streams/event-frame.js';
 import { DaemonBroker, type AttachResult, type PresencePatch } from './daemon.broker.js';
 import type { DaemonPresence } from './daemon-presence.js';
@@ -11,6 +12,24 @@ interface DaemonEntry {
   link: PeerLink;
 }
 
+function deliverySpan(frame: EventFrame, viewers: number, instanceId: string) {
+  return startSpan(
+    `send ${frame.type}`,
+    SpanKind.PRODUCER,
+    {
+      [Attr.Operation]: 'send',
+      [Attr.OperationName]: frame.type,
+      [Attr.Destination]: 'viewers',
+      [Attr.DaemonId]: frame.daemonId,
+      [Attr.Seq]: frame.seq,
+      [Attr.Viewers]: viewers,
+      [Attr.BatchCount]: viewers,
+      [Attr.Instance]: instanceId,
+    },
+    frame.traceContext,
+  );
+}
+
 /** Single-instance broker. Presence is handed out as copies, as a shared store would. */
 @Injectable()
 export class InMemoryDaemonBroker extends DaemonBroker {
@@ -19,7 +38,7 @@ export class InMemoryDaemonBroker extends DaemonBroker {
   protected readonly watchers = new Map<string, Set<PeerLink>>();
 
   /** `instanceId`: what presence names as the holder (the process, or its Redis instance id). */
-  constructor(protected readonly instanceId: string = INSTANCE_ID) {
+  constructor(readonly instanceId: string = INSTANCE_ID) {
     super();
   }
 
@@ -88,7 +107,10 @@ export class InMemoryDaemonBroker extends DaemonBroker {
   deliverLocally(daemonId: string, frame: Frame | EventFrame): void {
     const set = this.watchers.get(daemonId);
     if (!set) return;
+    // One span per event and instance, with the viewer count: not one per delivery.
+    const span = tracing.on && frame instanceof EventFrame ? deliverySpan(frame, set.size, this.instanceId) : undefined;
     for (const link of set) link.send(frame);
+    span?.end();
     // The encoded bytes served this delivery; the history keeps the frame, not them.
     if (frame instanceof EventFrame) frame.wire = undefined;
   }

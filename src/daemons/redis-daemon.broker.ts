@@ -14,6 +14,7 @@ import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { RedisConnections } from '../redis/redis-connections.js';
 import type { AttachResult, PresencePatch } from './daemon.broker.js';
 import type { DaemonPresence } from './daemon-presence.js';
+import { Attr, SpanKind, startSpan, traceContextOf } from '../tracing/tracing.js';
 import { InMemoryDaemonBroker } from './in-memory-daemon.broker.js';
 import { EventFrame, typeOfCode } from './streams/event-frame.js';
 import type { PeerLink } from './peer-link.js';
@@ -216,11 +217,30 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
     try {
       const holder = await this.redis.commands.hget(this.presenceKey(daemonId), 'instance');
       if (!holder || holder === this.redis.instanceId) return false;
-      const receivers = await this.redis.publish(
-        this.instanceChannel(holder),
-        JSON.stringify({ t: 'command', d: daemonId, f: frame } satisfies InstanceMessage),
+      // The hop through Redis: a producer span here, a consumer span where the daemon is.
+      const span = startSpan(
+        `send ${frame.type}`,
+        SpanKind.PRODUCER,
+        {
+          [Attr.Operation]: 'send',
+          [Attr.OperationName]: frame.type,
+          [Attr.Destination]: 'instance',
+          [Attr.DaemonId]: daemonId,
+          [Attr.Instance]: this.redis.instanceId,
+          [Attr.TargetInstance]: holder,
+        },
+        frame.tc,
       );
-      return receivers > 0;
+      const sent = span ? { ...frame, tc: traceContextOf(span) } : frame;
+      try {
+        const receivers = await this.redis.publish(
+          this.instanceChannel(holder),
+          JSON.stringify({ t: 'command', d: daemonId, f: sent } satisfies InstanceMessage),
+        );
+        return receivers > 0;
+      } finally {
+        span?.end();
+      }
     } catch {
       throw unavailable();
     }
@@ -263,7 +283,21 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
     }
     const link = this.localDaemonLink(message.d);
     if (message.t === 'command') {
-      if (link) link.send(message.f);
+      if (!link) return;
+      const span = startSpan(
+        `process ${message.f.type}`,
+        SpanKind.CONSUMER,
+        {
+          [Attr.Operation]: 'process',
+          [Attr.OperationName]: message.f.type,
+          [Attr.Destination]: 'daemon',
+          [Attr.DaemonId]: message.d,
+          [Attr.Instance]: this.redis.instanceId,
+        },
+        message.f.tc,
+      );
+      link.send(span ? { ...message.f, tc: traceContextOf(span) } : message.f);
+      span?.end();
       return;
     }
     if (link && link.id === message.c) {

@@ -7,6 +7,8 @@ import { GatewayConfig } from '../config/gateway-config.js';
 import { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import { OriginPolicy } from './origin-policy.js';
 import { TokenBucket } from './token-bucket.js';
+import { AuthError } from '../auth/auth.error.js';
+import { Attr, SpanKind, startSpan, tracing } from '../tracing/tracing.js';
 
 export enum RefusalReason {
   Origin = 'origin',
@@ -60,6 +62,23 @@ export class ConnectionAdmission {
 
   /** `url` is the request's, parsed once by the caller and reused here and by the connection handler. */
   async admit(request: IncomingMessage, socket: Duplex, url: URL): Promise<UpgradeRefusal | undefined> {
+    if (!tracing.on) return this.decide(request, socket, url);
+    // The handshake span: what was decided, never the token or the query string.
+    const span = startSpan('arbor.handshake', SpanKind.SERVER, {});
+    const refusal = await this.decide(request, socket, url);
+    const authentication = this.results.get(request);
+    const outcome = refusal
+      ? refusal.reason
+      : authentication && 'error' in authentication
+        ? `token_${authentication.error instanceof AuthError ? authentication.error.code : 'error'}`
+        : 'admitted';
+    span?.setAttribute(Attr.Outcome, outcome);
+    if (authentication && 'identity' in authentication) span?.setAttribute(Attr.Role, authentication.identity.principal.role);
+    span?.end();
+    return refusal;
+  }
+
+  private async decide(request: IncomingMessage, socket: Duplex, url: URL): Promise<UpgradeRefusal | undefined> {
     if (!this.origins.allows(request.headers.origin)) return this.refuse(RefusalReason.Origin, 403, request);
     if (this.open >= this.config.maxConnections) return this.refuse(RefusalReason.InstanceCap, 503, request, 1);
     const wait = this.handshakeBucket(this.clientAddress(request)).tryTake(performance.now());

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
-import { CLOSE_ERROR_CODES, ServerMessageType, type CloseCode, type Frame } from '@arbor/gateway-client/protocol';
+import { CLOSE_ERROR_CODES, ServerMessageType, type CloseCode, type Frame, type TraceContext } from '@arbor/gateway-client/protocol';
 import { EventFrame } from '../daemons/streams/event-frame.js';
 import { errorFrameOf } from './frames.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
@@ -43,6 +43,8 @@ export class Connection implements PeerLink, CorkedSocket, HasDeadline, FanoutPe
   currentFrameId: string | undefined;
   /** The daemon's own number of the frame being handled (daemon sessions only). */
   currentFrameSeq: number | undefined;
+  /** The trace context of the frame being handled, if it carried one. */
+  currentTraceContext: TraceContext | undefined;
   /** A daemon's session (`session` connect parameter) and the last of its events accepted. */
   session: string | undefined;
   inboundSeq = 0;

@@ -189,7 +189,7 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
   @SubscribeMessage(DaemonMessageType.TaskStatus)
   taskStatus(@ConnectedSocket() socket: WebSocket, @MessageBody() body: TaskStatusDto): void {
     const connection = connectionOf(socket);
-    this.daemons.relayEvent(connection.identity.daemonId, connection, DaemonMessageType.TaskStatus, body, connection.inbound());
+    this.daemons.relayEvent(connection.identity.daemonId, connection, DaemonMessageType.TaskStatus, body, connection.inbound(), connection.currentTraceContext);
   }
 
   private async command(
@@ -200,6 +200,9 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     const connection = connectionOf(socket);
     const { daemonId, principal } = connection.identity;
     // The frame's id is the command id: a retry with the same id is not executed twice.
-    return { type: ServerMessageType.Ack, payload: await this.daemons.sendCommand(daemonId, principal, type, payload, connection.currentFrameId) };
+    return {
+      type: ServerMessageType.Ack,
+      payload: await this.daemons.sendCommand(daemonId, principal, type, payload, connection.currentFrameId, connection.currentTraceContext),
+    };
   }
 }

@@ -1,4 +1,4 @@
-import { ErrorCode, Limits } from '@arbor/gateway-client/protocol';
+import { checkTraceContext, ErrorCode, Limits, type TraceContext } from '@arbor/gateway-client/protocol';
 import { DomainError } from '../errors/domain.error.js';
 
 export interface InboundFrame {
@@ -7,6 +7,8 @@ export interface InboundFrame {
   id?: string;
   /** A daemon's own number for the event (with a `session`): the gateway drops repeats. */
   seq?: number;
+  /** W3C Trace Context from the envelope. */
+  tc?: TraceContext;
 }
 
 const MAX_TYPE_LENGTH = 64;
@@ -33,7 +35,7 @@ export function parseFrame(text: string): InboundFrame | FrameRejection {
     return reject(ErrorCode.InvalidJson, 'frame is not valid JSON');
   }
   if (!isPlainObject(value)) return reject(ErrorCode.BadRequest, 'frame must be a JSON object');
-  const { type, payload, id, seq } = value;
+  const { type, payload, id, seq, tc } = value;
   if (id !== undefined && (typeof id !== 'string' || id.length === 0 || id.length > Limits.MAX_ID_LENGTH)) {
     return reject(ErrorCode.BadRequest, `id must be a string of 1-${Limits.MAX_ID_LENGTH} characters`, 'id');
   }
@@ -50,11 +52,14 @@ export function parseFrame(text: string): InboundFrame | FrameRejection {
   const problem = payload === undefined ? undefined : structureProblem(payload, 1);
   if (problem) return reject(ErrorCode.BadRequest, problem.message, problem.field, frameId);
   for (const key of Object.keys(value)) {
-    if (key !== 'type' && key !== 'payload' && key !== 'id' && key !== 'seq') {
+    if (key !== 'type' && key !== 'payload' && key !== 'id' && key !== 'seq' && key !== 'tc') {
       return reject(ErrorCode.BadRequest, `unknown envelope field "${key}"`, key, frameId);
     }
   }
-  return { type, payload: payload ?? {}, id: frameId, seq: seq as number | undefined };
+  if (tc === undefined) return { type, payload: payload ?? {}, id: frameId, seq: seq as number | undefined };
+  const trace = checkTraceContext(tc);
+  if ('problem' in trace) return reject(ErrorCode.BadRequest, trace.problem, trace.field, frameId);
+  return { type, payload: payload ?? {}, id: frameId, seq: seq as number | undefined, tc: trace.tc };
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

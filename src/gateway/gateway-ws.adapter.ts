@@ -148,9 +148,11 @@ export class GatewayWsAdapter extends WsAdapter {
     connection.enqueue(async () => {
       connection.currentFrameId = frame.id;
       connection.currentFrameSeq = frame.seq;
+      connection.currentTraceContext = frame.tc;
       const reply = (await handler(frame.payload, frame.type)) as Record<string, unknown> | undefined;
       connection.currentFrameId = undefined;
       connection.currentFrameSeq = undefined;
+      connection.currentTraceContext = undefined;
       if (frame.seq !== undefined) connection.scheduleAck();
       if (reply) connection.send(frame.id === undefined ? (reply as never) : ({ ...reply, id: frame.id } as never));
     });
@@ -215,6 +217,7 @@ export class GatewayWsAdapter extends WsAdapter {
 
 function dispatchDirect(connection: Connection, route: DirectRoute, frame: InboundFrame, metrics: GatewayMetrics): void {
   connection.currentFrameSeq = frame.seq;
+  connection.currentTraceContext = frame.tc;
   try {
     assertAllowed(connection, route.roles);
     assertValid(route.validate, frame.payload);
@@ -226,6 +229,7 @@ function dispatchDirect(connection: Connection, route: DirectRoute, frame: Inbou
     sendError(connection, error, frame.id);
   } finally {
     connection.currentFrameSeq = undefined;
+    connection.currentTraceContext = undefined;
   }
   if (frame.seq !== undefined) connection.scheduleAck();
 }

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { tracing } from '../tracing/tracing.js';
 import { ClientMessageType, CloseCode, DaemonMessageType, DaemonStatus, ErrorCode, Role, ServerMessageType } from '@arbor/gateway-client/protocol';
 import { FastHistogram } from './fast-histogram.js';
 
@@ -101,10 +102,16 @@ export class GatewayMetrics {
     labelNames: ['status'],
     registers: [this.registry],
   });
+  /**
+   * With tracing on, each bucket keeps the trace id of its latest traced sample (an exemplar), and
+   * the registry speaks OpenMetrics, the only format that carries exemplars.
+   */
+  private readonly exemplars = tracing.on;
   readonly commandDuration = new Histogram({
     name: 'arbor_command_duration_seconds',
     help: 'From a command received (client or server API) to its hand-off to the daemon, or to its instance through Redis',
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    enableExemplars: this.exemplars && this.useOpenMetrics(),
     registers: [this.registry],
   });
   readonly incompleteRequests: Gauge = new Gauge({
@@ -270,6 +277,17 @@ export class GatewayMetrics {
     this.registry.registerMetric(this.gapFills);
     for (const event of ['reconnect', 'resubscribe', 'topology_change']) this.redisEvents.labels(event).inc(0);
     for (const outcome of ['filled', 'history_expired', 'epoch_changed']) this.gapFills.labels(outcome).inc(0);
+  }
+
+  /** A command's time to hand-off, with the trace id of its span when it was traced. */
+  observeCommand(seconds: number, exemplar: Record<string, string> | undefined): void {
+    if (this.exemplars) this.commandDuration.observe({ value: seconds, exemplarLabels: exemplar });
+    else this.commandDuration.observe(seconds);
+  }
+
+  private useOpenMetrics(): true {
+    this.registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE as never);
+    return true;
   }
 
   /** Registers the webhook metrics: only instances with WEBHOOK_URL export them. */

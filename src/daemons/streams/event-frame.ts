@@ -1,4 +1,4 @@
-import { DaemonMessageType, ServerMessageType, type DaemonEventType } from '@arbor/gateway-client/protocol';
+import { DaemonMessageType, ServerMessageType, type DaemonEventType, type TraceContext } from '@arbor/gateway-client/protocol';
 
 /** What a daemon's stream carries: its events, and the daemon's status changes. */
 export type StreamEventType = DaemonEventType | ServerMessageType.DaemonStatus;
@@ -22,9 +22,28 @@ export class EventFrame {
     readonly text: string,
   ) {}
 
-  static of(type: StreamEventType, daemonId: string, epoch: string, seq: number, payload: unknown): EventFrame {
-    return new EventFrame(type, daemonId, epoch, seq, JSON.stringify({ type, daemonId, epoch, seq, payload }));
+  static of(type: StreamEventType, daemonId: string, epoch: string, seq: number, payload: unknown, tc?: TraceContext): EventFrame {
+    const frame = new EventFrame(
+      type,
+      daemonId,
+      epoch,
+      seq,
+      JSON.stringify(tc ? { type, daemonId, epoch, seq, payload, tc } : { type, daemonId, epoch, seq, payload }),
+    );
+    frame.knownTraceContext = tc ?? null;
+    return frame;
   }
+
+  /** Its `tc`, if it carries one (read from the text once, when a span needs it). */
+  get traceContext(): TraceContext | undefined {
+    if (this.knownTraceContext === undefined) {
+      this.knownTraceContext = this.text.includes('"tc":') ? ((JSON.parse(this.text) as { tc?: TraceContext }).tc ?? null) : null;
+    }
+    return this.knownTraceContext ?? undefined;
+  }
+
+  /** undefined: not looked at yet; null: none. */
+  private knownTraceContext: TraceContext | null | undefined;
 }
 
 /** One character per type, for the Redis stream and the pub/sub batch header. */

@@ -1,4 +1,4 @@
-import type { StreamPosition } from '@arbor/gateway-client/protocol';
+import type { StreamPosition, TraceContext } from '@arbor/gateway-client/protocol';
 import type { EventFrame, StreamEventType } from './event-frame.js';
 
 /** Events after a position, or why they cannot all be given. */
@@ -21,6 +21,8 @@ export function lastSeqOf(inbound: InboundPosition | undefined, session: string 
 export interface StreamEvent {
   type: StreamEventType;
   payload: unknown;
+  /** A task status's trace context, relayed in the frame's envelope. */
+  tc?: TraceContext;
 }
 
 /**

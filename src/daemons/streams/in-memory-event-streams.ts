@@ -47,7 +47,7 @@ export class InMemoryEventStreams extends EventStreams {
     const stream = this.stream(daemonId);
     if (stream.holder !== holder) return this.sink?.fenced(daemonId, holder);
     if (inbound) stream.inbound = { session: inbound.session, seq: inbound.seq };
-    const frame = EventFrame.of(event.type, daemonId, stream.epoch, ++stream.seq, event.payload);
+    const frame = EventFrame.of(event.type, daemonId, stream.epoch, ++stream.seq, event.payload, event.tc);
     const at = this.now();
     stream.events.push([at, frame]);
     stream.touchedAt = at;

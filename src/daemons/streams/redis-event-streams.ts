@@ -190,7 +190,7 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
     const holder = this.holders.get(daemonId);
     if (!holder || holder.connection !== connection || holder.mode === HolderMode.Fenced || holder.released) return this.sink?.fenced(daemonId, connection);
     if (inbound) holder.inbound = inbound;
-    const append = { frame: EventFrame.of(event.type, daemonId, holder.epoch, ++holder.numbered, event.payload), event, inbound };
+    const append = { frame: EventFrame.of(event.type, daemonId, holder.epoch, ++holder.numbered, event.payload, event.tc), event, inbound };
     if (holder.mode === HolderMode.Local) return this.deliver(holder, [append]);
     this.pending.add(daemonId, append);
   }
@@ -338,7 +338,7 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
     holder.committed = 0;
     this.logger.warn({ msg: 'event history unavailable: numbering in an epoch of this instance until Redis answers', daemonId, epoch: holder.epoch });
     const renumbered = unrecorded.map(({ event, inbound }) => ({
-      frame: EventFrame.of(event.type, daemonId, holder.epoch, ++holder.numbered, event.payload),
+      frame: EventFrame.of(event.type, daemonId, holder.epoch, ++holder.numbered, event.payload, event.tc),
       event,
       inbound,
     }));
