@@ -3,6 +3,7 @@
 // Every server runs in its own process; the load generator is another process.
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { cpus, totalmem } from 'node:os';
 import { createInterface } from 'node:readline';
@@ -20,7 +21,7 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     rounds: { type: 'string' },
     only: { type: 'string' },
-    servers: { type: 'string', default: 'arbor,raw,socketio,arbor-redis,arbor-cluster' },
+    servers: { type: 'string', default: 'arbor,raw,socketio,arbor-redis,arbor-cluster,arbor-traced' },
     'fanout-clients': { type: 'string' },
     'fanout-events': { type: 'string' },
     'ingress-events': { type: 'string' },
@@ -58,6 +59,7 @@ const APPLIES = {
   'arbor-cluster': new Set(['fanout', 'ingress']),
   'arbor-redis-spread': new Set(['fanout', 'ingress']),
   'arbor-cluster-pair': new Set(['fanout', 'ingress']),
+  'arbor-traced': new Set(['fanout', 'ingress', 'latency']),
 };
 /** (E): daemons spread over the Cluster's shards and over the instances. */
 const CLUSTER_DAEMONS = 30;
@@ -94,8 +96,25 @@ const SERVER_COMMANDS = {
     env: { NODE_ENV: 'production', JWT_SECRET: BENCH_SECRET, WEBSOCKET_PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', ...BENCH_LIMITS, ...extraEnv },
   }),
   raw: (port) => ({ args: [here('./servers/raw-ws-relay.mjs')], env: { PORT: String(port) } }),
+  // (F) tracing on: every span exported over OTLP/HTTP to a local collector stub that accepts and drops them.
+  'arbor-traced': (port, extraEnv = {}) => SERVER_COMMANDS.arbor(port, { OTEL_EXPORTER_OTLP_ENDPOINT: collector.url, ...extraEnv }),
   socketio: (port) => ({ args: [here('./servers/socketio-relay.mjs')], env: { PORT: String(port) } }),
 };
+
+/** The OTLP collector stub for (F): answers every export at once, counts what it got. */
+const collector = await (async () => {
+  const stats = { requests: 0, bytes: 0 };
+  const server = createServer((request, response) => {
+    request.on('data', (chunk) => (stats.bytes += chunk.length));
+    request.on('end', () => {
+      stats.requests += 1;
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  server.unref();
+  return { url: `http://127.0.0.1:${server.address().port}`, stats };
+})();
 
 // (D): two instances of our gateway sharing Redis; the daemon connects to the first, clients to the second.
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -342,6 +361,7 @@ const targets = [
   ['fan-out deliveries/s ≥ 3.0 × raw ws (coalesced writes)', ratio('fanout', 'deliveriesPerSecond'), (r) => r >= 3.0],
   ['fan-out peak server RSS ≤ 1.5 × raw ws', ratio('fanout', 'serverPeakRss'), (r) => r <= 1.5],
   ['ingress messages/s ≥ 0.80 × raw ws', ratio('ingress', 'messagesPerSecond'), (r) => r >= 0.8],
+  ['ingress with tracing on (F) ≥ 0.70 × raw ws', ratio('ingress', 'messagesPerSecond', 'arbor-traced'), (r) => r >= 0.7],
   ['latency p99 ≤ 1.30 × raw ws', ratio('latency', 'p99'), (r) => r <= 1.3],
   ['memory per idle connection ≤ 1.40 × raw ws', ratio('idle', 'bytesPerConnection'), (r) => r <= 1.4],
   ['authenticated handshakes/s ≥ 0.70 × raw ws connects', ratio('connect', 'handshakesPerSecond'), (r) => r >= 0.7],
@@ -376,6 +396,7 @@ for (const [label, measuredValue, check] of targets) {
   const verdict = measuredValue === undefined ? 'not run' : check(measuredValue) ? 'met' : 'MISSED';
   console.log(`  ${verdict.padEnd(8)} ${label}: ${measuredValue === undefined ? '-' : format(measuredValue)}`);
 }
+if (SERVERS.includes('arbor-traced')) console.log(`\n(F) exported ${collector.stats.requests} OTLP requests, ${format(collector.stats.bytes)} bytes, to the collector stub`);
 const completeness = lossy.length === 0 ? 'every scenario complete, zero loss' : `${lossy.length} run(s) lost or reordered deliveries or failed`;
 console.log(`\n${completeness}`);
 
@@ -399,6 +420,8 @@ const report = {
   })),
   lossy: lossy.length,
   redisMemory,
+  /** What (F) exported: OTLP requests and bytes the collector stub received. */
+  traceExport: collector.stats,
 };
 const file = `${values.out}bench-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`;
 writeFileSync(file, JSON.stringify(report, null, 2));
