@@ -396,7 +396,8 @@ for (const [label, measuredValue, check] of targets) {
   const verdict = measuredValue === undefined ? 'not run' : check(measuredValue) ? 'met' : 'MISSED';
   console.log(`  ${verdict.padEnd(8)} ${label}: ${measuredValue === undefined ? '-' : format(measuredValue)}`);
 }
-if (SERVERS.includes('arbor-traced')) console.log(`\n(F) exported ${collector.stats.requests} OTLP requests, ${format(collector.stats.bytes)} bytes, to the collector stub`);
+if (SERVERS.includes('arbor-traced'))
+  console.log(`\n(F) exported ${collector.stats.requests} OTLP requests, ${format(collector.stats.bytes)} bytes, to the collector stub`);
 const completeness = lossy.length === 0 ? 'every scenario complete, zero loss' : `${lossy.length} run(s) lost or reordered deliveries or failed`;
 console.log(`\n${completeness}`);
 
