@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { getMetadataStorage } from 'class-validator';
 import { parse } from 'yaml';
+import { SubscribeDto, UnsubscribeDto } from '../src/gateway/dto/subscribe.dto.js';
 import { ClientMessageType, COMMAND_TYPES, DAEMON_EVENT_TYPES, DaemonMessageType, ErrorCode, Role, ServerMessageType } from '@arbor/gateway-client/protocol';
 import { ROLES_KEY } from '../src/gateway/roles.decorator.js';
 import { DaemonGateway } from '../src/gateway/daemon.gateway.js';
@@ -69,6 +70,8 @@ describe('docs/asyncapi.yaml', () => {
       ServerMessageType.Error,
       ServerMessageType.ResyncRequired,
       ServerMessageType.TokenRefreshed,
+      ServerMessageType.Subscribed,
+      ServerMessageType.Unsubscribed,
       ...DAEMON_EVENT_TYPES,
     ];
     expect(operationTypes('sendToClient')).toEqual(sorted(toClient));
@@ -89,6 +92,8 @@ describe('docs/asyncapi.yaml', () => {
     ['run-task', 'receiveFromClient', RunTaskDto],
     ['cancel-task', 'receiveFromClient', CancelTaskDto],
     ['refresh-token', 'receiveFromClient', RefreshTokenDto],
+    ['subscribe', 'receiveFromClient', SubscribeDto],
+    ['unsubscribe', 'receiveFromClient', UnsubscribeDto],
     ['refresh-token', 'receiveFromDaemon', RefreshTokenDto],
     ['heartbeat', 'receiveFromDaemon', HeartbeatDto],
     ['workspace-update', 'receiveFromDaemon', WorkspaceUpdateDto],

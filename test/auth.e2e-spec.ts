@@ -112,9 +112,11 @@ describe('connection authentication', () => {
     await expectRefused(await gateway.open(gateway.wsUrl({ daemonId: 'daemon-1', token })), 4403, 'forbidden');
   });
 
-  it('refuses a client without daemonId (4400)', async () => {
+  it('refuses a client with an empty daemonId (4400); without one it is admitted as multiplexed', async () => {
     const token = gateway.token(Role.Client, 'user-1', { daemons: ['daemon-1'] });
-    await expectRefused(await gateway.open(gateway.wsUrl({ token })), 4400, 'bad_request');
+    await expectRefused(await gateway.open(`${gateway.wsUrl({ token })}&daemonId=`), 4400, 'bad_request');
+    const multiplexed = await gateway.open(gateway.wsUrl({ token }));
+    expect((await multiplexed.next('connected')).payload).toMatchObject({ multiplexed: true });
   });
 
   it('refuses a daemon claiming another daemon id (4403)', async () => {

@@ -110,9 +110,9 @@ describe('server API across three instances on Redis', () => {
   it('stats has every instance and the totals add up', async () => {
     // Each instance's figures are as of its last beat (every 2 s).
     await waitForAsync(async () => {
-      const { instances } = (await apis[0].get('/api/v1/stats')).body;
-      return instances.length === 3 && instances.every((instance: any) => instance.redis === 'up');
-    }, 'three instances beating with Redis up');
+      const views = await Promise.all(apis.map(async (api) => (await api.get('/api/v1/stats')).body.instances));
+      return views.every((instances) => instances.length === 3 && instances.every((instance: any) => instance.redis === 'up'));
+    }, 'three instances beating with Redis up, as every instance sees them');
     const { body } = await apis[2].get('/api/v1/stats');
     expect(body.totals.instances).toBe(3);
     const sum = (role: string) => body.instances.reduce((total: number, instance: any) => total + instance.connections[role], 0);

@@ -22,6 +22,10 @@ export enum ClientMessageType {
   CancelTask = 'cancel-task',
   /** A fresh token for the live connection, before the current one expires. */
   RefreshToken = 'refresh-token',
+  /** On a connection opened without `daemonId`: start watching a daemon (answered `subscribed`). */
+  Subscribe = 'subscribe',
+  /** Stop watching a daemon (answered `unsubscribed`). */
+  Unsubscribe = 'unsubscribe',
 }
 
 /** Frames a daemon may send. */
@@ -46,6 +50,10 @@ export enum ServerMessageType {
   Ack = 'ack',
   /** Reply to `refresh-token`: the connection's authorization now runs to `authExpiresAt`. */
   TokenRefreshed = 'token-refreshed',
+  /** Reply to `subscribe`: the daemon's snapshot; its missed events or `resync-required` follow. */
+  Subscribed = 'subscribed',
+  /** Reply to `unsubscribe`, or a subscription the gateway ended (`reason`). */
+  Unsubscribed = 'unsubscribed',
   Error = 'error',
 }
 
@@ -202,6 +210,8 @@ export const Limits = {
   DEFAULT_REPLAY_MAX_EVENTS: 1000,
   DEFAULT_REPLAY_TTL_MS: 5 * 60 * 1000,
   MAX_CLOCK_TOLERANCE_SECONDS: 30,
+  /** Daemons one multiplexed connection may watch at once, by default (MAX_SUBSCRIPTIONS_PER_CONNECTION). */
+  DEFAULT_MAX_SUBSCRIPTIONS: 100,
 } as const;
 
 export const FILE_CHANGE_EVENTS = ['add', 'change', 'unlink', 'addDir', 'unlinkDir'] as const;
@@ -261,6 +271,8 @@ export function checkTraceContext(value: unknown): { tc: TraceContext } | { prob
 
 export interface GetWorkspaceStatusPayload {
   workspaceId: string;
+  /** On a connection opened without `daemonId` (multiplexed): the daemon it is about. */
+  daemonId?: string;
 }
 
 export interface RunTaskPayload {
@@ -268,10 +280,14 @@ export interface RunTaskPayload {
   workspaceId: string;
   command: string;
   args?: string[];
+  /** On a multiplexed connection: the daemon it is for (not forwarded). */
+  daemonId?: string;
 }
 
 export interface CancelTaskPayload {
   taskId: string;
+  /** On a multiplexed connection: the daemon it is for (not forwarded). */
+  daemonId?: string;
 }
 
 // ---- payloads: daemon → gateway -------------------------------------------------------------
@@ -336,6 +352,32 @@ export interface ClientConnectedPayload {
  * history under the client; events continue after `stream`, and the client rebuilds from a fresh
  * snapshot.
  */
+/** `connected` on a connection opened without `daemonId`: it watches nothing until it subscribes. */
+export interface MultiplexConnectedPayload {
+  multiplexed: true;
+  authExpiresAt: string;
+  timestamp: string;
+}
+
+export interface SubscribePayload {
+  daemonId: string;
+  /** `{epoch}:{seq}` of the last event processed for this daemon, to resume from. */
+  since?: string;
+}
+
+/** The same snapshot `connected` carries on a single-daemon connection, without `authExpiresAt`. */
+export type SubscribedPayload = Omit<ClientConnectedPayload, 'authExpiresAt'>;
+
+export interface UnsubscribePayload {
+  daemonId: string;
+}
+
+export interface UnsubscribedPayload {
+  daemonId: string;
+  /** Set when the gateway ended it: `forbidden` (revoked, or a refreshed token no longer allows it). */
+  reason?: 'forbidden';
+}
+
 export interface ResyncRequiredPayload {
   /** Why events were lost: the stream's epoch changed, or they left (or never reached) the history. */
   reason: 'epoch_changed' | 'history_expired';
@@ -372,6 +414,8 @@ export interface DaemonStatusPayload {
 export interface WorkspaceStatusPayload {
   workspaceId: string;
   status: string;
+  /** On a multiplexed connection: the daemon asked about. */
+  daemonId?: string;
 }
 
 export enum AckStatus {

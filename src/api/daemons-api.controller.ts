@@ -98,6 +98,9 @@ export class DaemonsApiController {
     if (waitMs !== undefined && (waitMs < 1 || waitMs > MAX_WAIT_MS))
       throw new DomainError(ErrorCode.ValidationFailed, `wait must be a whole number of ms from 1 to ${MAX_WAIT_MS}`, 'wait');
     const payload = checkedPayload(body.type, body.payload);
+    if (payload.daemonId !== undefined && payload.daemonId !== daemonId) {
+      throw new DomainError(ErrorCode.ValidationFailed, 'payload.daemonId, when given, must be the daemon of the path', 'payload.daemonId');
+    }
     const principal: Principal = { sub: body.userId, role: Role.Client, daemons: new Set([daemonId]), expiresAt: 0, issuedAt: 0 };
     // Watching starts before the command goes out, so an answer that comes at once is not missed.
     const watcher = waitMs === undefined ? undefined : await this.inspector.watchTask(daemonId, payload.taskId, waitMs);

@@ -3,6 +3,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { Role } from '@arbor/gateway-client/protocol';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { AuthError } from './auth.error.js';
+import { isMultiplexed, MULTIPLEXED } from './principal.js';
 import { AuthService } from './auth.service.js';
 import { RevocationKind } from './revocation.js';
 import { InMemoryRevocationList } from './revocation.list.js';
@@ -90,12 +91,18 @@ describe('AuthService', () => {
 
     it.each([
       ['no token', '/ws?daemonId=d1', 'unauthorized', 4401],
-      ['a client without daemonId', () => `/ws?token=${sign({ sub: 'u', role: 'client', daemons: ['d1'] })}`, 'bad_request', 4400],
+      ['a client with an empty daemonId', () => `/ws?daemonId=&token=${sign({ sub: 'u', role: 'client', daemons: ['d1'] })}`, 'bad_request', 4400],
       ['a client without access', () => `/ws?daemonId=d9&token=${sign({ sub: 'u', role: 'client', daemons: ['d1'] })}`, 'forbidden', 4403],
       ['a daemon naming another daemon', () => `/ws?daemonId=d2&token=${sign({ sub: 'd1', role: 'daemon' })}`, 'forbidden', 4403],
     ] as const)('refuses %s', async (_label, url, code, closeCode) => {
       const error = await refusal(() => auth.authenticateConnection(typeof url === 'function' ? url() : url, {}));
       expect([error.code, error.closeCode]).toEqual([code, closeCode]);
+    });
+
+    it('admits a client without daemonId as multiplexed: its daemons are checked when it subscribes', async () => {
+      const identity = await auth.authenticateConnection(`/ws?token=${sign({ sub: 'u', role: 'client', daemons: ['d1'] })}`, {});
+      expect(identity.daemonId).toBe(MULTIPLEXED);
+      expect(isMultiplexed(identity)).toBe(true);
     });
   });
 

@@ -7,7 +7,7 @@ import { ErrorCode, Limits, Role } from '@arbor/gateway-client/protocol';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { AuthError } from './auth.error.js';
 import { DomainError } from '../errors/domain.error.js';
-import type { ConnectionIdentity, Principal } from './principal.js';
+import { isMultiplexed, MULTIPLEXED, type ConnectionIdentity, type Principal } from './principal.js';
 import type { IssuedToken, IssueTokenRequest, TokenClaims } from './token-claims.js';
 import { isValidId } from './id.js';
 import { Hs256FastPath } from './hs256-fast-path.js';
@@ -97,10 +97,11 @@ export class AuthService implements OnModuleInit {
         throw new AuthError(ErrorCode.Forbidden, 'a daemon may only connect as itself');
       }
       identity = { principal, daemonId: principal.sub };
+    } else if (requestedDaemonId === null) {
+      // Multiplexed: the daemons come with `subscribe`, each checked then.
+      identity = { principal, daemonId: MULTIPLEXED };
     } else {
-      if (requestedDaemonId === null || !isValidId(requestedDaemonId)) {
-        throw new AuthError(ErrorCode.BadRequest, 'daemonId query parameter is required (1-128 characters)');
-      }
+      if (!isValidId(requestedDaemonId)) throw new AuthError(ErrorCode.BadRequest, 'daemonId must be 1-128 characters (or absent, to subscribe to daemons)');
       this.assertDaemonAccess(principal, requestedDaemonId);
       identity = { principal, daemonId: requestedDaemonId };
     }
@@ -117,7 +118,8 @@ export class AuthService implements OnModuleInit {
     if (principal.sub !== current.principal.sub || principal.role !== current.principal.role) {
       throw new AuthError(ErrorCode.Forbidden, 'a refresh token must name the same subject and role');
     }
-    this.assertDaemonAccess(principal, current.daemonId);
+    // A multiplexed connection's subscriptions are checked against the new token one by one.
+    if (!isMultiplexed(current)) this.assertDaemonAccess(principal, current.daemonId);
     const identity = { principal, daemonId: current.daemonId };
     this.assertNotRevoked(identity);
     return identity;

@@ -16,6 +16,16 @@ export interface Principal {
 /** An admitted WebSocket connection: the principal plus the daemon it is bound to. */
 export interface ConnectionIdentity {
   readonly principal: Principal;
-  /** For a daemon its own id (the token's sub); for a client the daemon it watches. */
+  /**
+   * For a daemon its own id (the token's sub); for a client the daemon it watches, or
+   * MULTIPLEXED for a client connection opened without one (it subscribes to daemons instead).
+   */
   readonly daemonId: string;
+}
+
+/** The `daemonId` of a client connection opened without one: it watches the daemons it subscribes to. */
+export const MULTIPLEXED = '';
+
+export function isMultiplexed(identity: ConnectionIdentity): boolean {
+  return identity.principal.role === Role.Client && identity.daemonId === MULTIPLEXED;
 }

@@ -242,6 +242,11 @@ export class EnvironmentVariables {
   @Max(86_400_000)
   COMMAND_DEDUPE_TTL_MS: number = 10 * 60 * 1000;
 
+  @IsInt()
+  @Min(1)
+  @Max(10_000)
+  MAX_SUBSCRIPTIONS_PER_CONNECTION: number = Limits.DEFAULT_MAX_SUBSCRIPTIONS;
+
   @IsOptional()
   @IsInt()
   @Min(1)

@@ -61,6 +61,8 @@ export class GatewayConfig {
   readonly replayMaxEvents: number;
   readonly replayTtlMs: number;
   readonly commandDedupeTtlMs: number;
+  /** Daemons one multiplexed client connection may watch at once. */
+  readonly maxSubscriptionsPerConnection: number;
   /** Serve /metrics on a port of its own (and not on the main port). */
   readonly metricsPort?: number;
   /** Shared state for several instances; undefined runs one instance on in-memory state. */
@@ -132,6 +134,7 @@ export class GatewayConfig {
     this.replayMaxEvents = env.REPLAY_MAX_EVENTS;
     this.replayTtlMs = env.REPLAY_TTL_MS;
     this.commandDedupeTtlMs = env.COMMAND_DEDUPE_TTL_MS;
+    this.maxSubscriptionsPerConnection = env.MAX_SUBSCRIPTIONS_PER_CONNECTION;
     this.metricsPort = env.METRICS_PORT;
     this.redis = env.REDIS_URL === undefined ? undefined : parseRedisUrl(env.REDIS_URL);
     this.redisKeyPrefix = env.REDIS_KEY_PREFIX;

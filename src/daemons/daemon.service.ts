@@ -316,7 +316,9 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
     commandId?: string,
     tc?: TraceContext,
   ): Promise<AckPayload> {
-    const frame: Frame = tc ? { type, payload: { ...payload, userId: principal.sub }, tc } : { type, payload: { ...payload, userId: principal.sub } };
+    // The daemon a multiplexed client named is the destination, not part of the command.
+    const { daemonId: _destination, ...forwarded } = payload as { daemonId?: string };
+    const frame: Frame = tc ? { type, payload: { ...forwarded, userId: principal.sub }, tc } : { type, payload: { ...forwarded, userId: principal.sub } };
     if (commandId === undefined) {
       if (!(await this.broker.sendToDaemon(daemonId, frame))) throw new DomainError(ErrorCode.DaemonOffline, 'daemon is not connected');
       return { status: AckStatus.Accepted };

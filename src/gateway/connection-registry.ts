@@ -46,7 +46,7 @@ export class ConnectionRegistry implements OnModuleDestroy {
     private readonly metrics: GatewayMetrics,
     private readonly slowConsumers: SlowConsumerMonitor,
     private readonly fanout: FanoutBackpressure,
-    revocations: RevocationList,
+    private readonly revocations: RevocationList,
   ) {
     this.logsDebug = config.logLevel === LogLevel.Debug;
     revocations.onRevoked((revocation) => this.closeRevoked(revocation));
@@ -91,7 +91,8 @@ export class ConnectionRegistry implements OnModuleDestroy {
     this.open.add(connection);
     this.scheduleAuthorizationEnd(connection);
     if (role === Role.Daemon) this.fanout.attachDaemon(connection);
-    else this.fanout.addViewer(connection);
+    // A multiplexed connection watches many daemons: it is held to the slow-consumer rule only.
+    else if (!connection.subscriptions) this.fanout.addViewer(connection);
     socket.on('pong', () => (connection.isAlive = true));
     this.metrics.connects.labels(role).inc();
     this.metrics.connections.labels(role).inc();
@@ -128,7 +129,7 @@ export class ConnectionRegistry implements OnModuleDestroy {
     this.authorizationDeadlines.cancel(connection);
     const { principal, daemonId } = connection.identity;
     if (principal.role === Role.Daemon) this.fanout.detachDaemon(connection);
-    else this.fanout.removeViewer(connection);
+    else if (!connection.subscriptions) this.fanout.removeViewer(connection);
     this.metrics.connections.labels(principal.role).dec();
     this.metrics.disconnects.labels(principal.role, closeCodeLabel(code)).inc();
     const ordinary = ORDINARY_CLOSE_CODES.has(code);
@@ -175,6 +176,11 @@ export class ConnectionRegistry implements OnModuleDestroy {
       );
     }
     connection.identity = identity;
+    // A multiplexed connection keeps only the subscriptions the new token still allows.
+    for (const subscription of [...(connection.subscriptions?.values() ?? [])]) {
+      const watched = { principal: identity.principal, daemonId: subscription.daemonId };
+      if (!identity.principal.daemons.has(subscription.daemonId) || this.revocations.find(watched)) subscription.end('forbidden');
+    }
     this.scheduleAuthorizationEnd(connection);
     this.metrics.tokenRefreshes.labels('ok').inc();
     return this.authorizationEnd(identity.principal);
@@ -190,6 +196,10 @@ export class ConnectionRegistry implements OnModuleDestroy {
   /** Revoked on any instance: close what it covers here with 4403. */
   private closeRevoked(revocation: Revocation): void {
     for (const connection of this.open) {
+      // A daemon revoked on a multiplexed connection ends that subscription only.
+      for (const subscription of [...(connection.subscriptions?.values() ?? [])]) {
+        if (revocationMatches(revocation, { principal: connection.identity.principal, daemonId: subscription.daemonId })) subscription.end('forbidden');
+      }
       if (!revocationMatches(revocation, connection.identity)) continue;
       this.metrics.authorizationCloses.labels('revoked').inc();
       this.logger.log({ msg: 'authorization revoked', connectionId: connection.id, kind: revocation.kind });

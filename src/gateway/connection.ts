@@ -2,7 +2,9 @@ import { Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import { CLOSE_ERROR_CODES, ServerMessageType, type CloseCode, type Frame, type TraceContext } from '@arbor/gateway-client/protocol';
+import { isMultiplexed } from '../auth/principal.js';
 import { EventFrame } from '../daemons/streams/event-frame.js';
+import type { Subscription } from './subscription.js';
 import { errorFrameOf } from './frames.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { Consumer, SlowConsumerMonitor } from './slow-consumer.monitor.js';
@@ -45,6 +47,8 @@ export class Connection implements PeerLink, CorkedSocket, HasDeadline, FanoutPe
   currentFrameSeq: number | undefined;
   /** The trace context of the frame being handled, if it carried one. */
   currentTraceContext: TraceContext | undefined;
+  /** A client connection opened without `daemonId`: the daemons it watches, by id. */
+  readonly subscriptions: Map<string, Subscription> | undefined;
   /** A daemon's session (`session` connect parameter) and the last of its events accepted. */
   session: string | undefined;
   inboundSeq = 0;
@@ -88,6 +92,7 @@ export class Connection implements PeerLink, CorkedSocket, HasDeadline, FanoutPe
     readonly id: string = randomUUID(),
   ) {
     connections.set(socket, this);
+    this.subscriptions = isMultiplexed(identity) ? new Map() : undefined;
     // ws keeps it in a private field; without it (a future ws) frames go through ws.send.
     this.raw = (socket as unknown as { _socket: Socket })._socket;
   }

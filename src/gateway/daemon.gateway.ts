@@ -13,8 +13,12 @@ import {
   type AckPayload,
   type Frame,
   type StreamPosition,
+  type SubscribedPayload,
   type TokenRefreshedPayload,
+  type UnsubscribedPayload,
   type WorkspaceStatusPayload,
+  ErrorCode,
+  parsePosition,
 } from '@arbor/gateway-client/protocol';
 import { AuthService } from '../auth/auth.service.js';
 import { RefreshTokenDto } from '../auth/dto/refresh-token.dto.js';
@@ -25,7 +29,8 @@ import { HeartbeatDto } from '../daemons/dto/heartbeat.dto.js';
 import { RunTaskDto } from '../daemons/dto/run-task.dto.js';
 import { TaskStatusDto } from '../daemons/dto/task-status.dto.js';
 import { WorkspaceUpdateDto } from '../daemons/dto/workspace-update.dto.js';
-import { isUnavailable } from '../errors/domain.error.js';
+import { DomainError, isUnavailable } from '../errors/domain.error.js';
+import { GatewayConfig } from '../config/gateway-config.js';
 import { GetWorkspaceStatusDto } from '../workspaces/dto/get-workspace-status.dto.js';
 import { daemonSession, resumePosition } from './connect-params.js';
 import { Connection } from './connection.js';
@@ -34,6 +39,8 @@ import { ConnectionRegistry } from './connection-registry.js';
 import { DirectDispatch, DirectRoutes } from './direct-routes.js';
 import { PayloadValidationPipe } from './payload-validation.pipe.js';
 import { Roles } from './roles.decorator.js';
+import { SubscribeDto, UnsubscribeDto } from './dto/subscribe.dto.js';
+import { Subscription } from './subscription.js';
 import { WsAuthGuard } from './ws-auth.guard.js';
 import { WsErrorFilter } from './ws-error.filter.js';
 
@@ -60,6 +67,7 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     private readonly connections: ConnectionRegistry,
     private readonly admission: ConnectionAdmission,
     private readonly directRoutes: DirectRoutes,
+    private readonly config: GatewayConfig,
   ) {}
 
   onModuleInit(): void {
@@ -93,6 +101,9 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
           const payload = await this.daemons.connectDaemon(daemonId, connection, connection.session);
           connection.resumeInbound(payload.lastSeq);
           connection.release({ type: ServerMessageType.Connected, payload: { ...payload, authExpiresAt } });
+        } else if (connection.subscriptions) {
+          // Multiplexed: nothing to watch yet; `subscribe` frames follow.
+          connection.release({ type: ServerMessageType.Connected, payload: { multiplexed: true, authExpiresAt, timestamp: new Date().toISOString() } });
         } else {
           const admission = await this.daemons.connectClient(daemonId, connection, since, principal.sub);
           connection.release({ type: ServerMessageType.Connected, payload: { ...admission.connected, authExpiresAt } }, admission.follow, admission.afterSeq);
@@ -112,6 +123,10 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     if (!connection) return;
     this.connections.remove(connection, Number(closeCode ?? CloseCode.AbnormalClosure));
     const { principal, daemonId } = connection.identity;
+    if (connection.subscriptions) {
+      for (const subscription of [...connection.subscriptions.values()]) subscription.end();
+      return;
+    }
     connection.enqueue(() =>
       principal.role === Role.Daemon
         ? this.daemons.disconnectDaemon(daemonId, connection, connection.handover)
@@ -142,8 +157,49 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     @ConnectedSocket() socket: WebSocket,
     @MessageBody() body: GetWorkspaceStatusDto,
   ): Promise<Frame<ServerMessageType, WorkspaceStatusPayload>> {
-    const payload = await this.daemons.getWorkspaceStatus(connectionOf(socket).identity.daemonId, body.workspaceId);
-    return { type: ServerMessageType.WorkspaceStatus, payload };
+    const payload = await this.daemons.getWorkspaceStatus(this.targetDaemon(connectionOf(socket), body.daemonId), body.workspaceId);
+    return { type: ServerMessageType.WorkspaceStatus, payload: body.daemonId === undefined ? payload : { ...payload, daemonId: body.daemonId } };
+  }
+
+  /**
+   * On a connection opened without `daemonId`: watch one more daemon. Checked against the token
+   * (and revocations) like a connection's daemon; refused alone (`forbidden`, the connection
+   * stays). Answered `subscribed` with the snapshot, then its missed events or `resync-required`.
+   */
+  @Roles(Role.Client)
+  @SubscribeMessage(ClientMessageType.Subscribe)
+  async subscribe(@ConnectedSocket() socket: WebSocket, @MessageBody() body: SubscribeDto): Promise<void> {
+    const connection = connectionOf(socket);
+    const subscriptions = this.multiplexedSubscriptions(connection);
+    const { principal } = connection.identity;
+    const daemonId = this.allowedDaemon(connection, body.daemonId);
+    if (subscriptions.has(daemonId)) throw new DomainError(ErrorCode.BadRequest, `already subscribed to daemon "${daemonId}"`, 'daemonId');
+    if (subscriptions.size >= this.config.maxSubscriptionsPerConnection) {
+      throw new DomainError(ErrorCode.BadRequest, `a connection may hold at most ${this.config.maxSubscriptionsPerConnection} subscriptions`, 'daemonId');
+    }
+    const subscription = new Subscription(connection, daemonId, (ended) => this.unwatch(connection, ended));
+    subscriptions.set(daemonId, subscription);
+    const id = connection.currentFrameId;
+    let admission: Awaited<ReturnType<DaemonService['connectClient']>>;
+    try {
+      admission = await this.daemons.connectClient(daemonId, subscription, body.since === undefined ? undefined : parsePosition(body.since), principal.sub);
+    } catch (error) {
+      subscription.end();
+      throw error;
+    }
+    if (subscription.isEnded) return;
+    const subscribed: Frame = { type: ServerMessageType.Subscribed, payload: admission.connected satisfies SubscribedPayload };
+    if (id !== undefined) subscribed.id = id;
+    subscription.release(subscribed, admission.follow, admission.afterSeq);
+  }
+
+  @Roles(Role.Client)
+  @SubscribeMessage(ClientMessageType.Unsubscribe)
+  unsubscribe(@ConnectedSocket() socket: WebSocket, @MessageBody() body: UnsubscribeDto): Frame<ServerMessageType, UnsubscribedPayload> {
+    const connection = connectionOf(socket);
+    // Ending it first: nothing of the daemon follows the reply.
+    this.multiplexedSubscriptions(connection).get(body.daemonId)?.end();
+    return { type: ServerMessageType.Unsubscribed, payload: { daemonId: body.daemonId } };
   }
 
   @Roles(Role.Client)
@@ -195,14 +251,50 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
   private async command(
     socket: WebSocket,
     type: ClientMessageType.RunTask | ClientMessageType.CancelTask,
-    payload: object,
+    body: RunTaskDto | CancelTaskDto,
   ): Promise<Frame<ServerMessageType, AckPayload>> {
     const connection = connectionOf(socket);
-    const { daemonId, principal } = connection.identity;
+    const { principal } = connection.identity;
+    const { daemonId: named, ...payload } = body;
+    const daemonId = this.targetDaemon(connection, named);
     // The frame's id is the command id: a retry with the same id is not executed twice.
     return {
       type: ServerMessageType.Ack,
       payload: await this.daemons.sendCommand(daemonId, principal, type, payload, connection.currentFrameId, connection.currentTraceContext),
     };
+  }
+
+  /** The subscriptions of a multiplexed connection; `subscribe` on any other is a bad request. */
+  private multiplexedSubscriptions(connection: Connection): Map<string, Subscription> {
+    if (!connection.subscriptions) throw new DomainError(ErrorCode.BadRequest, 'subscribe and unsubscribe need a connection opened without daemonId');
+    return connection.subscriptions;
+  }
+
+  /** A daemon this connection's token reaches and no revocation covers; `forbidden` otherwise. */
+  private allowedDaemon(connection: Connection, daemonId: string): string {
+    const identity = { principal: connection.identity.principal, daemonId };
+    this.auth.assertDaemonAccess(identity.principal, daemonId);
+    this.auth.assertNotRevoked(identity);
+    return daemonId;
+  }
+
+  /**
+   * The daemon a request is for: the connection's, or on a multiplexed connection the payload's
+   * `daemonId` (required there, checked like a subscription). A single-daemon connection naming
+   * another daemon is refused.
+   */
+  private targetDaemon(connection: Connection, named: string | undefined): string {
+    if (!connection.subscriptions) {
+      if (named !== undefined && named !== connection.identity.daemonId)
+        throw new DomainError(ErrorCode.Forbidden, 'this connection is for another daemon', 'daemonId');
+      return connection.identity.daemonId;
+    }
+    if (named === undefined) throw new DomainError(ErrorCode.ValidationFailed, 'daemonId is required on a connection opened without daemonId', 'daemonId');
+    return this.allowedDaemon(connection, named);
+  }
+
+  /** A subscription ended: the daemon's watcher is gone (in the connection's order). */
+  private unwatch(connection: Connection, subscription: Subscription): void {
+    connection.enqueue(() => this.daemons.disconnectClient(subscription.daemonId, subscription, connection.identity.principal.sub));
   }
 }

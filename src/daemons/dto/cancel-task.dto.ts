@@ -1,4 +1,4 @@
-import { IsString, Length } from 'class-validator';
+import { IsOptional, IsString, Length } from 'class-validator';
 import { IsWellFormed } from '../../validation/is-well-formed.js';
 import { Limits, type CancelTaskPayload } from '@arbor/gateway-client/protocol';
 
@@ -7,4 +7,11 @@ export class CancelTaskDto implements CancelTaskPayload {
   @Length(1, Limits.MAX_ID_LENGTH)
   @IsWellFormed()
   taskId: string;
+
+  /** On a multiplexed connection: the daemon it is for. */
+  @IsOptional()
+  @IsString()
+  @Length(1, Limits.MAX_ID_LENGTH)
+  @IsWellFormed()
+  daemonId?: string;
 }

@@ -23,4 +23,11 @@ export class RunTaskDto implements RunTaskPayload {
   @IsString({ each: true })
   @MaxLength(Limits.MAX_TASK_ARG_LENGTH, { each: true })
   args?: string[];
+
+  /** On a multiplexed connection: the daemon it is for. */
+  @IsOptional()
+  @IsString()
+  @Length(1, Limits.MAX_ID_LENGTH)
+  @IsWellFormed()
+  daemonId?: string;
 }

@@ -1,4 +1,4 @@
-import { IsString, Length } from 'class-validator';
+import { IsOptional, IsString, Length } from 'class-validator';
 import { IsWellFormed } from '../../validation/is-well-formed.js';
 import { Limits, type GetWorkspaceStatusPayload } from '@arbor/gateway-client/protocol';
 
@@ -7,4 +7,11 @@ export class GetWorkspaceStatusDto implements GetWorkspaceStatusPayload {
   @Length(1, Limits.MAX_ID_LENGTH)
   @IsWellFormed()
   workspaceId: string;
+
+  /** On a multiplexed connection: the daemon it is for. */
+  @IsOptional()
+  @IsString()
+  @Length(1, Limits.MAX_ID_LENGTH)
+  @IsWellFormed()
+  daemonId?: string;
 }
