@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const SOURCES = ['src', 'sdk/src', 'console/src', 'tsconfig.json', 'tsconfig.build.json', 'sdk/tsconfig.json', 'package.json', 'sdk/package.json'];
-const OUTPUTS = ['dist/main.js', 'dist/cli/mint-token.js', 'dist/cli/daemon-sim.js', 'dist/console-app/app.js', 'sdk/dist/esm/index.js'];
+const OUTPUTS = ['dist/main.js', 'dist/cli/mint-token.js', 'dist/cli/daemon-sim.js', 'dist/console-app/app.js', 'dist/openapi.json', 'sdk/dist/esm/index.js'];
 
 /** The newest modification time under a file or folder (0 when it does not exist). */
 function newest(path) {

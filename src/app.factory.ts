@@ -2,8 +2,6 @@ import 'reflect-metadata';
 import type { Server as HttpServer } from 'node:http';
 import { Logger, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { OpenApiDocument } from './api/openapi.controller.js';
-import { openApiDocument } from './api/openapi.js';
 import { AppModule } from './app.module.js';
 import { GatewayConfig } from './config/gateway-config.js';
 import { ConnectionAdmission } from './gateway/connection-admission.js';
@@ -20,7 +18,7 @@ import { startTracing } from './tracing/tracing.provider.js';
 /** Builds the gateway without listening, so main.ts and the e2e tests boot the same app. */
 export async function createGatewayApp(config: GatewayConfig): Promise<INestApplication> {
   const logger = new JsonLogger(config.logLevel, undefined, config.logFormat);
-  startTracing(config);
+  await startTracing(config);
   if (config.tracing) logger.log({ msg: 'tracing on', exporter: config.tracing.exporter, serviceName: config.tracing.serviceName }, 'Tracing');
   const app = await NestFactory.create(AppModule.forRoot(config), { logger, bufferLogs: false, abortOnError: false });
   app.useWebSocketAdapter(
@@ -35,7 +33,6 @@ export async function createGatewayApp(config: GatewayConfig): Promise<INestAppl
   );
   (app.getHttpAdapter().getInstance() as { disable(setting: string): void }).disable('x-powered-by');
   app.useGlobalFilters(new HttpErrorFilter());
-  app.get(OpenApiDocument).document = openApiDocument(app);
   new IncompleteRequestGuard(
     {
       headersTimeoutMs: config.httpHeadersTimeoutMs,

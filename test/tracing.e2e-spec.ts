@@ -43,7 +43,7 @@ describe.each([
   let b: GatewayHarness;
 
   beforeAll(async () => {
-    startTracing(GatewayConfig.load({ TRACE_ACCEPT_CLIENT_CONTEXT: accept }), exporter);
+    await startTracing(GatewayConfig.load({ TRACE_ACCEPT_CLIENT_CONTEXT: accept }), exporter);
     const env = { REDIS_URL: SHARED_REDIS_URL, REDIS_KEY_PREFIX: prefix, TRACE_ACCEPT_CLIENT_CONTEXT: accept };
     [a, b] = await Promise.all([GatewayHarness.start(env), GatewayHarness.start(env)]);
   });

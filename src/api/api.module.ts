@@ -5,7 +5,7 @@ import { ApiAuthGuard } from './api-auth.guard.js';
 import { ApiKeyRegistry } from './api-key.registry.js';
 import { DaemonsApiController } from './daemons-api.controller.js';
 import { InstanceStats } from './instance-stats.service.js';
-import { OpenApiController, OpenApiDocument } from './openapi.controller.js';
+import { OpenApiController } from './openapi.controller.js';
 import { OperationsApiController } from './operations-api.controller.js';
 
 /**
@@ -15,7 +15,7 @@ import { OperationsApiController } from './operations-api.controller.js';
 @Module({
   imports: [AuthModule, DaemonsModule],
   controllers: [DaemonsApiController, OperationsApiController, OpenApiController],
-  providers: [ApiAuthGuard, ApiKeyRegistry, InstanceStats, OpenApiDocument],
-  exports: [ApiKeyRegistry, OpenApiDocument],
+  providers: [ApiAuthGuard, ApiKeyRegistry, InstanceStats],
+  exports: [ApiKeyRegistry],
 })
 export class ApiModule {}

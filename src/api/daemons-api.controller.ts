@@ -1,5 +1,5 @@
 import { Body, Controller, Get, HttpCode, Logger, Param, Post, Query, Req, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiParam, ApiResponse, ApiTags } from './openapi-decorators.js';
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { AckStatus, ClientMessageType, ErrorCode, isWellFormedText, Limits, Role, type TaskStatusPayload } from '@arbor/gateway-client/protocol';

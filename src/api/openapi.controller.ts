@@ -1,27 +1,31 @@
-import { Controller, Get, Injectable } from '@nestjs/common';
-import { ApiExcludeController } from '@nestjs/swagger';
+import { Controller, Get } from '@nestjs/common';
 import { ErrorCode } from '@arbor/gateway-client/protocol';
-import { ApiKeyRegistry } from './api-key.registry.js';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { DomainError } from '../errors/domain.error.js';
+import { ApiKeyRegistry } from './api-key.registry.js';
+import { ApiExcludeController } from './openapi-decorators.js';
 
-/** The server API's OpenAPI document, generated from the controllers once the app is built. */
-@Injectable()
-export class OpenApiDocument {
-  document: object | undefined;
-}
+/** Written by `npm run build` (scripts/build-openapi.mjs); from src/api or dist/api alike. */
+const DOCUMENT = fileURLToPath(new URL('../../dist/openapi.json', import.meta.url));
 
 @ApiExcludeController()
 @Controller('api/v1')
 export class OpenApiController {
-  constructor(
-    private readonly holder: OpenApiDocument,
-    private readonly keys: ApiKeyRegistry,
-  ) {}
+  private document: Promise<object> | undefined;
 
-  /** Served without a key (it holds no data), while the API is on. */
+  constructor(private readonly keys: ApiKeyRegistry) {}
+
+  /** The server API's OpenAPI 3.1 document, generated from the controllers; served without a key while the API is on. */
   @Get('openapi.json')
-  document(): object {
-    if (!this.keys.enabled || !this.holder.document) throw new DomainError(ErrorCode.NotFound, 'Not Found');
-    return this.holder.document;
+  async openApi(): Promise<object> {
+    if (!this.keys.enabled) throw new DomainError(ErrorCode.NotFound, 'Not Found');
+    this.document ??= readFile(DOCUMENT, 'utf8').then((text) => JSON.parse(text) as object);
+    try {
+      return await this.document;
+    } catch {
+      this.document = undefined;
+      throw new DomainError(ErrorCode.Unavailable, 'the OpenAPI document is not built: run npm run build');
+    }
   }
 }

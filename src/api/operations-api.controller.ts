@@ -1,5 +1,5 @@
 import { Body, Controller, Get, HttpCode, Logger, Post, Req, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from './openapi-decorators.js';
 import { ErrorCode } from '@arbor/gateway-client/protocol';
 import { DisconnectTarget, RevocationKind, revocationNow } from '../auth/revocation.js';
 import { RevocationList } from '../auth/revocation.list.js';

@@ -1,10 +1,5 @@
-import { propagation } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
-import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
-import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
+import type { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import type { GatewayConfig } from '../config/gateway-config.js';
 import { disableTracing, enableTracing, tracing } from './tracing.js';
 
@@ -13,16 +8,32 @@ let provider: NodeTracerProvider | undefined;
 /**
  * Starts the OpenTelemetry SDK when the configuration asks for it (an OTLP endpoint, or
  * OTEL_TRACES_EXPORTER): spans are batched and exported over OTLP/HTTP (or printed). Tests pass
- * their own exporter. Idempotent: several apps in one process share the provider.
+ * their own exporter. Idempotent: several apps in one process share the provider. The SDK is
+ * loaded only then: a gateway without tracing does not carry it in memory.
  */
-export function startTracing(config: GatewayConfig, exporter?: SpanExporter): void {
+export async function startTracing(config: GatewayConfig, exporter?: SpanExporter): Promise<void> {
   tracing.acceptClientContext = config.traceAcceptClientContext;
   if (!config.tracing && !exporter) return;
   if (!provider) {
-    const spanExporter = exporter ?? (config.tracing!.exporter === 'console' ? new ConsoleSpanExporter() : new OTLPTraceExporter({ url: config.tracing!.url }));
+    const [{ propagation }, { W3CTraceContextPropagator }, { resourceFromAttributes }, base, { NodeTracerProvider }, conventions] = await Promise.all([
+      import('@opentelemetry/api'),
+      import('@opentelemetry/core'),
+      import('@opentelemetry/resources'),
+      import('@opentelemetry/sdk-trace-base'),
+      import('@opentelemetry/sdk-trace-node'),
+      import('@opentelemetry/semantic-conventions'),
+    ]);
+    const spanExporter =
+      exporter ??
+      (config.tracing!.exporter === 'console'
+        ? new base.ConsoleSpanExporter()
+        : new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter({ url: config.tracing!.url }));
     provider = new NodeTracerProvider({
-      resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: config.tracing?.serviceName ?? 'arbor-gateway', [ATTR_SERVICE_VERSION]: '0.1.0' }),
-      spanProcessors: [exporter ? new SimpleSpanProcessor(spanExporter) : new BatchSpanProcessor(spanExporter)],
+      resource: resourceFromAttributes({
+        [conventions.ATTR_SERVICE_NAME]: config.tracing?.serviceName ?? 'arbor-gateway',
+        [conventions.ATTR_SERVICE_VERSION]: '0.1.0',
+      }),
+      spanProcessors: [exporter ? new base.SimpleSpanProcessor(spanExporter) : new base.BatchSpanProcessor(spanExporter)],
     });
     provider.register({ propagator: new W3CTraceContextPropagator() });
     propagation.setGlobalPropagator(new W3CTraceContextPropagator());

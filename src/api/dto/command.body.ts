@@ -1,4 +1,4 @@
-import { ApiProperty } from '@nestjs/swagger';
+import { ApiProperty } from '../openapi-decorators.js';
 import { IsIn, IsObject, IsString, Length } from 'class-validator';
 import { ClientMessageType, Limits } from '@arbor/gateway-client/protocol';
 import { IsWellFormed } from '../../validation/is-well-formed.js';

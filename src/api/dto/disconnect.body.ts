@@ -1,4 +1,4 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '../openapi-decorators.js';
 import { IsBoolean, IsOptional, IsString, Length } from 'class-validator';
 import { Limits } from '@arbor/gateway-client/protocol';
 import { IsWellFormed } from '../../validation/is-well-formed.js';

@@ -1,4 +1,4 @@
-import { ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiPropertyOptional } from '../openapi-decorators.js';
 import { IsIn, IsOptional, IsString, Length, Matches } from 'class-validator';
 import { DaemonStatus, Limits } from '@arbor/gateway-client/protocol';
 import { IsWellFormed } from '../../validation/is-well-formed.js';

@@ -1,4 +1,4 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '../openapi-decorators.js';
 import { AckStatus, DaemonStatus, TASK_STATUSES } from '@arbor/gateway-client/protocol';
 
 export class StreamPositionDto {
