@@ -39,6 +39,8 @@ type InstanceMessage = { t: 'replaced'; d: string; c: string } | { t: 'command';
 const PROBE_EVERY_MS = 5_000;
 /** How often a booting instance probes its own channel until it hears it (then it is ready). */
 const BOOT_PROBE_EVERY_MS = 100;
+/** Probes unanswered before its channels are subscribed again (2 s). */
+const BOOT_RESUBSCRIBE_AFTER_PROBES = 20;
 
 /** Epochs a daemon left behind, remembered so their late arrivals are recognised and dropped. */
 const RETIRED_EPOCHS = 4;
@@ -107,7 +109,13 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
     });
     this.refreshTimer = setInterval(() => void this.refresh(), this.refreshEveryMs);
     if (this.metrics) this.probeTimer = setInterval(() => this.probe(), PROBE_EVERY_MS);
-    this.bootProbeTimer = setInterval(() => (this.redis.ownChannelHeard ? clearInterval(this.bootProbeTimer) : this.probe()), BOOT_PROBE_EVERY_MS);
+    let unheard = 0;
+    this.bootProbeTimer = setInterval(() => {
+      if (this.redis.ownChannelHeard) return clearInterval(this.bootProbeTimer);
+      this.probe();
+      // Still deaf after a while: subscribe again rather than wait on an answer that may never come.
+      if (this.redis.isReady && ++unheard % BOOT_RESUBSCRIBE_AFTER_PROBES === 0) this.redis.resubscribeAll();
+    }, BOOT_PROBE_EVERY_MS);
   }
 
   onModuleDestroy(): void {

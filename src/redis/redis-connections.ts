@@ -303,6 +303,14 @@ export class RedisConnections implements OnModuleDestroy {
     return Promise.all(channels.map((channel) => this.subscriber.ssubscribe(channel)));
   }
 
+  /**
+   * Subscribes every wanted channel again now: for a caller that proved a subscription deaf (its
+   * own probe did not come back; a Cluster's SSUBSCRIBE can stay unanswered while a shard starts).
+   */
+  resubscribeAll(): void {
+    if (this.subscriber.status === 'ready') this.resubscribe();
+  }
+
   /** Subscribes every wanted channel again, then tells the listeners (who fill what was missed). */
   private resubscribe(): void {
     if (this.channels.size === 0) {
