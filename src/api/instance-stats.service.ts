@@ -7,6 +7,7 @@ import { InstanceRegistry, type InstanceRecord } from '../instances/instance-reg
 import { LifecycleState } from '../lifecycle/lifecycle.state.js';
 import { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import { RedisConnections } from '../redis/redis-connections.js';
+import { ApiKeyRegistry } from './api-key.registry.js';
 import type { InstanceStatsDto, StatsDto } from './dto/responses.js';
 
 /** How often the per-second rates are sampled. */
@@ -31,11 +32,14 @@ export class InstanceStats implements OnModuleInit, OnModuleDestroy {
     private readonly daemons: DaemonService,
     private readonly inspector: DaemonInspector,
     @Inject(RedisConnections) private readonly redis: RedisConnections | null,
+    private readonly keys: ApiKeyRegistry,
   ) {
     this.current = this.emptySnapshot();
   }
 
   onModuleInit(): void {
+    // Only /stats reads the figures: without API keys nothing is sampled.
+    if (!this.keys.enabled) return;
     this.registry.setSnapshotSource(() => ({ ...this.current }));
     void this.sample();
     this.timer = setInterval(() => void this.sample(), SAMPLE_EVERY_MS);

@@ -5,6 +5,7 @@ import { DisconnectTarget, RevocationKind, revocationNow } from '../auth/revocat
 import { RevocationList } from '../auth/revocation.list.js';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { DomainError } from '../errors/domain.error.js';
+import { exactlyOne } from '../validation/exactly-one.js';
 import { strictBody } from '../validation/strict-body.pipe.js';
 import { ApiAuthGuard, WriteRoute, type ApiRequest } from './api-auth.guard.js';
 import { DisconnectBody } from './dto/disconnect.body.js';
@@ -36,15 +37,13 @@ export class OperationsApiController {
   @ApiResponse({ status: 400, type: ApiErrorDto })
   @ApiResponse({ status: 403, description: 'A read key.', type: ApiErrorDto })
   async disconnect(@Body(strictBody()) body: DisconnectBody, @Req() request: ApiRequest): Promise<DisconnectResultDto> {
-    const named = (
-      [
-        [DisconnectTarget.User, body.userId],
-        [DisconnectTarget.Daemon, body.daemonId],
-        [DisconnectTarget.Connection, body.connectionId],
-      ] as const
-    ).filter(([, value]) => value !== undefined);
-    if (named.length !== 1) throw new DomainError(ErrorCode.ValidationFailed, 'name exactly one of userId, daemonId, connectionId', 'userId');
-    const [target, value] = named[0] as [DisconnectTarget, string];
+    const named = exactlyOne([
+      [DisconnectTarget.User, body.userId],
+      [DisconnectTarget.Daemon, body.daemonId],
+      [DisconnectTarget.Connection, body.connectionId],
+    ] as const);
+    if (!named) throw new DomainError(ErrorCode.ValidationFailed, 'name exactly one of userId, daemonId, connectionId', 'userId');
+    const [target, value] = named;
     const reconnect = body.reconnect ?? false;
     // Without reconnect a user or daemon is revoked: its current tokens cannot come back either.
     const revokes = !reconnect && target !== DisconnectTarget.Connection;

@@ -1,6 +1,7 @@
 import { Body, Controller, HttpCode, Logger, Post, UseGuards } from '@nestjs/common';
 import { ErrorCode } from '@arbor/gateway-client/protocol';
 import { DomainError } from '../errors/domain.error.js';
+import { exactlyOne } from '../validation/exactly-one.js';
 import { strictBody } from '../validation/strict-body.pipe.js';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { ApiKeyGuard } from './api-key.guard.js';
@@ -29,16 +30,14 @@ export class RevocationsController {
     @Body(strictBody())
     body: RevokeDto,
   ): Promise<Revocation> {
-    const named = (
-      [
-        [RevocationKind.User, body.userId],
-        [RevocationKind.Daemon, body.daemonId],
-        [RevocationKind.Token, body.tokenId],
-      ] as const
-    ).filter(([, value]) => value !== undefined);
-    if (named.length !== 1) throw new DomainError(ErrorCode.BadRequest, 'name exactly one of userId, daemonId, tokenId');
-    const [kind, value] = named[0];
-    const revocation = revocationNow(kind, value!, this.config);
+    const named = exactlyOne([
+      [RevocationKind.User, body.userId],
+      [RevocationKind.Daemon, body.daemonId],
+      [RevocationKind.Token, body.tokenId],
+    ] as const);
+    if (!named) throw new DomainError(ErrorCode.BadRequest, 'name exactly one of userId, daemonId, tokenId');
+    const [kind, value] = named;
+    const revocation = revocationNow(kind, value, this.config);
     try {
       await this.revocations.revoke(revocation);
     } catch {

@@ -25,7 +25,7 @@ import type { Principal } from '../auth/principal.js';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { DomainError, isUnavailable } from '../errors/domain.error.js';
 import { GatewayMetrics } from '../metrics/gateway-metrics.js';
-import { Attr, exemplarOf, SpanKind, startSpan, traceContextOf, tracing } from '../tracing/tracing.js';
+import { Attr, exemplarOf, messagingSpan, SpanKind, traceContextOf, tracing } from '../tracing/tracing.js';
 import { WorkspacesService } from '../workspaces/workspaces.service.js';
 import { CommandLedger, type CommandRef } from './command-ledger.js';
 import { DaemonBroker } from './daemon.broker.js';
@@ -123,7 +123,7 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
     }
     if (previous?.status !== DaemonStatus.Online) this.publishStatus(presence, link.id);
     this.transition(daemonId, previous || replaced ? TransitionKind.Replaced : TransitionKind.Online);
-    await this.degradeGracefully('daemon directory', () => this.directory.recordSeen(daemonId));
+    this.inBackground('daemon directory', () => this.directory.recordSeen(daemonId));
     return { workspaceIds: await this.knownWorkspaces(daemonId), lastSeq, timestamp: new Date().toISOString() };
   }
 
@@ -178,12 +178,11 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
     if (!tc) return this.streams.append(daemonId, link.id, { type, payload }, inbound);
     // A task status answering a traced command: its span continues the daemon's context, and the
     // relayed frame carries the span's, so the clients' delivery spans join the same trace.
-    const span = startSpan(
-      `process ${type}`,
+    const span = messagingSpan(
+      'process',
+      type,
       SpanKind.CONSUMER,
       {
-        [Attr.Operation]: 'process',
-        [Attr.OperationName]: type,
         [Attr.DaemonId]: daemonId,
         [Attr.Instance]: this.broker.instanceId,
         ...(type === DaemonMessageType.TaskStatus ? { [Attr.TaskId]: (payload as TaskStatusPayload).taskId } : {}),
@@ -222,7 +221,7 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
    */
   async connectClient(daemonId: string, link: PeerLink, since?: StreamPosition, viewer?: string): Promise<ClientAdmission> {
     await this.broker.watch(daemonId, link);
-    if (viewer !== undefined) await this.degradeGracefully('viewer count', () => this.directory.viewerJoined(daemonId, viewer));
+    if (viewer !== undefined) this.inBackground('viewer count', () => this.directory.viewerJoined(daemonId, viewer));
     // Position first, snapshot after: whatever happens after the position is delivered (held by
     // the link), and a snapshot read later can only be newer — never older than the events skipped.
     const replay = since ? await this.streams.replay(daemonId, since) : undefined;
@@ -257,7 +256,7 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
 
   async disconnectClient(daemonId: string, link: PeerLink, viewer?: string): Promise<void> {
     const remaining = await this.broker.unwatch(daemonId, link);
-    if (viewer !== undefined) await this.degradeGracefully('viewer count', () => this.directory.viewerLeft(daemonId, viewer));
+    if (viewer !== undefined) this.inBackground('viewer count', () => this.directory.viewerLeft(daemonId, viewer));
     if (remaining === 0 && !(await this.broker.getPresence(daemonId))) await this.workspaces.forget(daemonId);
   }
 
@@ -274,12 +273,11 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
   async sendCommand(daemonId: string, principal: Principal, type: CommandType, payload: object, commandId?: string, tc?: TraceContext): Promise<AckPayload> {
     const started = performance.now();
     let status: AckStatus | undefined;
-    const span = startSpan(
-      `process ${type}`,
+    const span = messagingSpan(
+      'process',
+      type,
       SpanKind.CONSUMER,
       {
-        [Attr.Operation]: 'process',
-        [Attr.OperationName]: type,
         [Attr.Destination]: 'daemon',
         [Attr.DaemonId]: daemonId,
         [Attr.Instance]: this.broker.instanceId,
@@ -434,6 +432,14 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
   }
 
   /** The cache is an optimization: an outage of shared state must not stop events flowing. */
+  /**
+   * Bookkeeping for the server API that no peer waits on: issued now (so one connection's join and
+   * leave reach the store in that order), not awaited in the admission path.
+   */
+  private inBackground(what: string, operation: () => Promise<void>): void {
+    this.degradeGracefully(what, operation).catch((error: unknown) => this.logger.warn({ msg: 'bookkeeping failed', what, error: String(error) }));
+  }
+
   private async degradeGracefully(what: string, operation: () => Promise<void>): Promise<void> {
     try {
       await operation();

@@ -40,8 +40,10 @@ import { InMemoryDaemonBroker } from './in-memory-daemon.broker.js';
     },
     {
       provide: DaemonDirectory,
-      inject: [RedisConnections],
-      useFactory: (redis: RedisConnections | null) => (redis ? new RedisDaemonDirectory(redis) : new InMemoryDaemonDirectory()),
+      inject: [RedisConnections, GatewayConfig],
+      // Only the server API reads the directory: without API keys it is not shared (no Redis writes per connection).
+      useFactory: (redis: RedisConnections | null, config: GatewayConfig) =>
+        redis && config.apiKeys.length > 0 ? new RedisDaemonDirectory(redis) : new InMemoryDaemonDirectory(),
     },
     DaemonService,
     DaemonInspector,

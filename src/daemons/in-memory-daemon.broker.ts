@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DaemonStatus, type Frame, type StreamPosition } from '@arbor/gateway-client/protocol';
 import { INSTANCE_ID } from '../config/instance-id.js';
-import { Attr, SpanKind, startSpan, tracing } from '../tracing/tracing.js';
+import { Attr, messagingSpan, SpanKind, tracing } from '../tracing/tracing.js';
 import { EventFrame } from './streams/event-frame.js';
 import { DaemonBroker, type AttachResult, type PresencePatch } from './daemon.broker.js';
 import type { DaemonPresence } from './daemon-presence.js';
@@ -13,12 +13,11 @@ interface DaemonEntry {
 }
 
 function deliverySpan(frame: EventFrame, viewers: number, instanceId: string) {
-  return startSpan(
-    `send ${frame.type}`,
+  return messagingSpan(
+    'send',
+    frame.type,
     SpanKind.PRODUCER,
     {
-      [Attr.Operation]: 'send',
-      [Attr.OperationName]: frame.type,
       [Attr.Destination]: 'viewers',
       [Attr.DaemonId]: frame.daemonId,
       [Attr.Seq]: frame.seq,

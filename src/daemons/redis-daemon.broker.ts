@@ -14,7 +14,7 @@ import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { RedisConnections } from '../redis/redis-connections.js';
 import type { AttachResult, PresencePatch } from './daemon.broker.js';
 import type { DaemonPresence } from './daemon-presence.js';
-import { Attr, SpanKind, startSpan, traceContextOf } from '../tracing/tracing.js';
+import { Attr, messagingSpan, SpanKind, traceContextOf } from '../tracing/tracing.js';
 import { InMemoryDaemonBroker } from './in-memory-daemon.broker.js';
 import { EventFrame, typeOfCode } from './streams/event-frame.js';
 import type { PeerLink } from './peer-link.js';
@@ -226,12 +226,11 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
       const holder = await this.redis.commands.hget(this.presenceKey(daemonId), 'instance');
       if (!holder || holder === this.redis.instanceId) return false;
       // The hop through Redis: a producer span here, a consumer span where the daemon is.
-      const span = startSpan(
-        `send ${frame.type}`,
+      const span = messagingSpan(
+        'send',
+        frame.type,
         SpanKind.PRODUCER,
         {
-          [Attr.Operation]: 'send',
-          [Attr.OperationName]: frame.type,
           [Attr.Destination]: 'instance',
           [Attr.DaemonId]: daemonId,
           [Attr.Instance]: this.redis.instanceId,
@@ -292,12 +291,11 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
     const link = this.localDaemonLink(message.d);
     if (message.t === 'command') {
       if (!link) return;
-      const span = startSpan(
-        `process ${message.f.type}`,
+      const span = messagingSpan(
+        'process',
+        message.f.type,
         SpanKind.CONSUMER,
         {
-          [Attr.Operation]: 'process',
-          [Attr.OperationName]: message.f.type,
           [Attr.Destination]: 'daemon',
           [Attr.DaemonId]: message.d,
           [Attr.Instance]: this.redis.instanceId,

@@ -70,6 +70,22 @@ export function startSpan(name: string, kind: SpanKind, attributes: Attributes, 
   return tracing.tracer.startSpan(name, { kind, attributes: { [Attr.System]: MESSAGING_SYSTEM, ...attributes }, links }, parent);
 }
 
+/**
+ * A messaging span, `<operation> <message type>` (`process run-task`, `send task-status`), with the
+ * operation attributes set: the shape of every span but the handshake's.
+ */
+export function messagingSpan(
+  operation: 'process' | 'send',
+  type: string,
+  kind: SpanKind,
+  attributes: Attributes,
+  tc?: TraceContext,
+  trusted = true,
+): Span | undefined {
+  if (!tracing.on) return undefined;
+  return startSpan(`${operation} ${type}`, kind, { [Attr.Operation]: operation, [Attr.OperationName]: type, ...attributes }, tc, trusted);
+}
+
 /** The active span's trace id, for a histogram exemplar; undefined while tracing is off. */
 export function exemplarOf(span: Span | undefined): Record<string, string> | undefined {
   const spanContext = span?.spanContext();
