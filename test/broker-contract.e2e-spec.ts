@@ -61,19 +61,24 @@ async function redisCluster(url = SHARED_REDIS_URL): Promise<Cluster> {
     service.onModuleInit();
     return { redis, broker, service };
   });
-  await waitFor(() => parts.every((part) => part.redis.isReady && part.redis.ownChannelHeard), 'redis ready and each instance hearing its own channel');
-  return {
-    a: parts[0].service,
-    b: parts[1].service,
-    close: async () => {
-      for (const part of parts) {
-        part.service.onModuleDestroy();
-        part.broker.onModuleDestroy();
-        await part.redis.onModuleDestroy();
-      }
-      await deletePrefix(url, prefix);
-    },
+  const close = async () => {
+    for (const part of parts) {
+      part.service.onModuleDestroy();
+      part.broker.onModuleDestroy();
+      await part.redis.onModuleDestroy();
+    }
+    await deletePrefix(url, prefix);
   };
+  // A loaded machine may take a while; an instance still deaf reconnects its subscriber after 6 s.
+  await waitFor(
+    () => parts.every((part) => part.redis.isReady && part.redis.ownChannelHeard),
+    'redis ready and each instance hearing its own channel',
+    30_000,
+  ).catch(async (error: unknown) => {
+    await close();
+    throw error;
+  });
+  return { a: parts[0].service, b: parts[1].service, close };
 }
 
 /** One Sentinel group for the whole file (started on first use): the same suite through the primary the sentinels name. */
@@ -103,13 +108,16 @@ describe.each([
   ['redis cluster', clusterCluster],
 ] as const)('DaemonBroker contract: %s', (_name, makeCluster) => {
   let cluster: Cluster;
+  /** The cluster this test opened, if its set-up got that far. */
+  let opened: Cluster | undefined;
 
   beforeEach(async () => {
-    cluster = await makeCluster();
-  });
+    opened = cluster = await makeCluster();
+  }, 60_000);
 
   afterEach(async () => {
-    await cluster.close();
+    await opened?.close();
+    opened = undefined;
   });
 
   it('a client on one instance sees a daemon on another come online, send events and go offline', async () => {

@@ -41,6 +41,8 @@ const PROBE_EVERY_MS = 5_000;
 const BOOT_PROBE_EVERY_MS = 100;
 /** Probes unanswered before its channels are subscribed again (2 s). */
 const BOOT_RESUBSCRIBE_AFTER_PROBES = 20;
+/** Probes unanswered before the subscriber connection is replaced (6 s): subscribing again did not help. */
+const BOOT_RECONNECT_AFTER_PROBES = 60;
 
 /** Epochs a daemon left behind, remembered so their late arrivals are recognised and dropped. */
 const RETIRED_EPOCHS = 4;
@@ -113,8 +115,12 @@ export class RedisDaemonBroker extends InMemoryDaemonBroker implements OnModuleI
     this.bootProbeTimer = setInterval(() => {
       if (this.redis.ownChannelHeard) return clearInterval(this.bootProbeTimer);
       this.probe();
-      // Still deaf after a while: subscribe again rather than wait on an answer that may never come.
-      if (this.redis.isReady && ++unheard % BOOT_RESUBSCRIBE_AFTER_PROBES === 0) this.redis.resubscribeAll();
+      if (!this.redis.isReady) return;
+      unheard += 1;
+      // Still deaf after a while: subscribe again rather than wait on an answer that may never come,
+      // and if that does not help either, start over with a new subscriber connection.
+      if (unheard % BOOT_RECONNECT_AFTER_PROBES === 0) this.redis.reconnectSubscriber();
+      else if (unheard % BOOT_RESUBSCRIBE_AFTER_PROBES === 0) this.redis.resubscribeAll();
     }, BOOT_PROBE_EVERY_MS);
   }
 

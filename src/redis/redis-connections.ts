@@ -311,6 +311,16 @@ export class RedisConnections implements OnModuleDestroy {
     if (this.subscriber.status === 'ready') this.resubscribe();
   }
 
+  /**
+   * Drops the subscriber connection and connects it again (it subscribes every wanted channel when
+   * ready): for a subscription that stayed deaf although subscribing again was tried.
+   */
+  reconnectSubscriber(): void {
+    if (this.subscriber.status !== 'ready') return;
+    this.logger.warn({ msg: 'redis subscriber deaf to its own channel, reconnecting it', instanceId: this.instanceId });
+    this.subscriber.disconnect(true);
+  }
+
   /** Subscribes every wanted channel again, then tells the listeners (who fill what was missed). */
   private resubscribe(): void {
     if (this.channels.size === 0) {
