@@ -1,5 +1,8 @@
 import { ClientBase } from './client-base.js';
 import { withQuery } from './connect-url.js';
+import { DaemonView, type DaemonViewEvents } from './daemon-view.js';
+import type { Emitter } from './emitter.js';
+import { DaemonWatch, WatchedDaemon, WatchState, type RunTaskRequest, type WatchHost } from './daemon-watch.js';
 import { randomId } from './random-id.js';
 import { GatewayRequestError } from './errors.js';
 import {
@@ -7,35 +10,42 @@ import {
   ClientMessageType,
   COMMAND_TYPES,
   ErrorCode,
-  DAEMON_EVENT_TYPES,
-  DaemonMessageType,
   DEFAULT_PORT,
   formatPosition,
   ServerMessageType,
   WS_PATH,
   type AckPayload,
   type ClientConnectedPayload,
-  type DaemonEventFrame,
   type DaemonStatus,
-  type DaemonStatusPayload,
   type ErrorPayload,
   type Frame,
-  type ResyncRequiredPayload,
   type RunTaskPayload,
   type StreamPosition,
+  type SubscribePayload,
+  type UnsubscribedPayload,
   type WorkspaceStatusPayload,
   type TraceContext,
 } from './protocol.js';
-import type { ConnectionState, ReconnectingWebSocketOptions, UrlSource } from './reconnecting-websocket.js';
+import { ConnectionState, type ReconnectingWebSocketOptions, type UrlSource } from './reconnecting-websocket.js';
 import { RequestTracker } from './requests.js';
 
+export type { RunTaskRequest } from './daemon-watch.js';
+
 export const DEFAULT_GATEWAY_URL = `ws://localhost:${DEFAULT_PORT}${WS_PATH}`;
+
+/** A subscription refused for a passing reason (Redis away, rate limit) is asked for again after this. */
+const RESUBSCRIBE_RETRY_MS = 1000;
+/** Refusals worth asking again: the reason passes. */
+const PASSING_REFUSALS: readonly string[] = [ErrorCode.Unavailable, ErrorCode.RateLimited, ErrorCode.InternalError];
 
 export interface GatewayClientOptions extends Omit<ReconnectingWebSocketOptions, 'url'> {
   /** The gateway's WebSocket URL (string or function); `daemonId` is added. Default ws://localhost:3001/ws. */
   url?: UrlSource;
-  /** The daemon to watch; the token's `daemons` claim must include it. */
-  daemonId: string;
+  /**
+   * The daemon to watch; the token's `daemons` claim must include it. Omitted: the connection is
+   * multiplexed and watches the daemons named with `watch(daemonId)`.
+   */
+  daemonId?: string;
   /** How long requests wait for their reply. Default 10 000 ms. */
   requestTimeout?: number;
   /**
@@ -46,68 +56,74 @@ export interface GatewayClientOptions extends Omit<ReconnectingWebSocketOptions,
   traceContext?: () => TraceContext | undefined;
 }
 
-export interface GatewayClientEvents {
-  'file-change': DaemonEventFrame<DaemonMessageType.FileChange>;
-  'task-status': DaemonEventFrame<DaemonMessageType.TaskStatus>;
-  'workspace-update': DaemonEventFrame<DaemonMessageType.WorkspaceUpdate>;
-  'daemon-status': DaemonStatusPayload;
-  /** The gateway admitted (or re-admitted) this client; `recovered` says whether it resumed. */
-  connected: ClientConnectedPayload;
-  /**
-   * Resuming failed (the position left the history, or the stream's epoch changed): rebuild
-   * from `snapshot`; events from here on continue from its position.
-   */
-  resync: { reason: string; snapshot: ClientConnectedPayload | undefined };
+export interface GatewayClientEvents extends DaemonViewEvents<ClientConnectedPayload> {
   /** The link's state changed. */
   state: ConnectionState;
-  /** Every frame, for anything the typed events do not cover. */
+  /** Every frame (on a multiplexed client: every frame of every daemon, as received). */
   message: Frame;
   /** An `error` frame that answered no request, or a connection error. */
   error: Error;
 }
 
-export interface RunTaskRequest {
-  workspaceId: string;
-  command: string;
-  args?: string[];
-  /** Generated when omitted. */
-  taskId?: string;
-}
-
-/** A typed client for apps: one daemon, seen through the gateway. */
-export class GatewayClient extends ClientBase<GatewayClientEvents> {
-  readonly daemonId: string;
+/**
+ * A typed client for apps. Given `daemonId`, it watches that daemon on a connection of its own;
+ * without it, one connection carries every daemon named with `watch(daemonId)`, each resumed
+ * from its own position after a reconnect, all in one round trip.
+ */
+export class GatewayClient extends ClientBase<GatewayClientEvents> implements WatchHost {
+  /** The daemon of a single-daemon client; undefined on a multiplexed one. */
+  readonly daemonId: string | undefined;
   private readonly requests: RequestTracker;
   private readonly traceContext: (() => TraceContext | undefined) | undefined;
-  private status: DaemonStatus | undefined;
-  private heartbeatAt: string | null = null;
-  private workspaces: string[] = [];
-  private streamPosition: StreamPosition | undefined;
+  /** The single daemon's stream; undefined on a multiplexed client. */
+  private readonly view: DaemonView | undefined;
+  /** A multiplexed client's subscriptions, by daemon. */
+  private readonly watched = new Map<string, WatchedDaemon>();
+  /** Frame id of each `subscribe` awaiting its answer → its subscription. */
+  private readonly subscribing = new Map<string, WatchedDaemon>();
+  /** Frame ids of `unsubscribe` frames whose answers are of no further interest. */
+  private readonly unsubscribing = new Set<string>();
+  private readonly framePrefix = randomId().slice(0, 8);
+  private frameCounter = 0;
   /** Command request id → the connection (count of opens) it last went out on. */
   private readonly commandsSentOn = new Map<string, number>();
   private opens = 0;
-  private lastSnapshot: ClientConnectedPayload | undefined;
-  /** The last frame handled was `connected`: a `resync-required` now answers the resume. */
-  private justConnected = false;
-  /** A live `resync-required` asked for a fresh snapshot; `resync` is emitted with it. */
-  private resyncOnConnect: string | undefined;
 
-  constructor(options: GatewayClientOptions) {
+  constructor(options: GatewayClientOptions = {}) {
     const { url = DEFAULT_GATEWAY_URL, daemonId, requestTimeout = 10_000, traceContext, ...rest } = options;
     // Every attempt resumes from the last event processed (`since`), once there is one.
     super({
       ...rest,
-      url: withQuery(url, () => ({ daemonId, since: this.streamPosition && formatPosition(this.streamPosition) })),
+      url: daemonId === undefined ? url : withQuery(url, () => ({ daemonId, since: this.view?.position && formatPosition(this.view.position) })),
     });
     this.daemonId = daemonId;
     this.traceContext = traceContext;
     this.requests = new RequestTracker(this.timers, requestTimeout);
+    this.view =
+      daemonId === undefined
+        ? undefined
+        : new DaemonView(
+            daemonId,
+            // GatewayClientEvents extends the view's events: the view emits a subset of them.
+            this.events as unknown as Emitter<DaemonViewEvents<ClientConnectedPayload>>,
+            (fresh) => {
+              // A single-daemon connection resumes by connecting again (`since` is in its URL).
+              if (fresh) this.view!.position = undefined;
+              this.connection.reconnect();
+            },
+          );
     this.unsubscribers.push(
-      this.connection.on('message', (frame) => this.handle(frame)),
-      // A command sent just before a drop may or may not have arrived: send it again with the
-      // same id; the gateway forwards each id once and answers the retry with the original outcome.
-      this.connection.on('open', () => this.resendCommands()),
+      this.connection.on('message', (frame) => (this.view ? this.handle(frame) : this.handleMultiplexed(frame))),
+      this.connection.on('open', () => {
+        this.opens += 1;
+        // Every subscription asks again, each from its own position, before anything else goes out.
+        for (const watched of this.watched.values()) this.subscribe(watched);
+        this.resendCommands();
+      }),
       this.connection.on('close', ({ willRetry }) => {
+        for (const watched of this.watched.values()) if (watched.state === WatchState.Subscribed) watched.state = WatchState.Subscribing;
+        this.subscribing.clear();
+        this.unsubscribing.clear();
         if (!willRetry) this.requests.rejectAll();
       }),
     );
@@ -116,49 +132,95 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> {
 
   /** The daemon's status as last reported by the gateway; undefined before the first `connected`. */
   get daemonStatus(): DaemonStatus | undefined {
-    return this.status;
+    return this.view?.status;
   }
 
   get lastHeartbeat(): string | null {
-    return this.heartbeatAt;
+    return this.view?.heartbeatAt ?? null;
   }
 
   get workspaceIds(): readonly string[] {
-    return this.workspaces;
+    return this.view?.workspaceIds ?? [];
   }
 
   /** The last event processed: where the next connection resumes. */
   get position(): StreamPosition | undefined {
-    return this.streamPosition;
+    return this.view?.position;
   }
 
   /** Whether the latest (re)connection resumed without loss. */
   get recovered(): boolean {
-    return this.lastSnapshot?.recovered ?? false;
+    return this.view?.recovered ?? false;
+  }
+
+  /** Whether this client's connection carries many daemons (it was created without `daemonId`). */
+  get multiplexed(): boolean {
+    return this.view === undefined;
+  }
+
+  /**
+   * Watches one more daemon on this (multiplexed) connection. Each call returns its own handle;
+   * the subscription ends when the last handle of the daemon is closed.
+   */
+  watch(daemonId: string): DaemonWatch {
+    if (this.view) throw new Error(`watch() needs a GatewayClient created without daemonId (this one watches "${this.view.daemonId}")`);
+    let watched = this.watched.get(daemonId);
+    if (!watched) {
+      const created = new WatchedDaemon(daemonId, (fresh) => this.resubscribe(created, fresh));
+      watched = created;
+      this.watched.set(daemonId, created);
+      if (this.state === ConnectionState.Open) this.subscribe(created);
+    }
+    return new DaemonWatch(watched, this);
   }
 
   async getWorkspaceStatus(workspaceId: string): Promise<WorkspaceStatusPayload> {
-    const reply = await this.request(ClientMessageType.GetWorkspaceStatus, { workspaceId });
-    return reply.payload as WorkspaceStatusPayload;
+    return this.workspaceStatusOf(undefined, workspaceId);
   }
 
   /** Starts a task on the daemon; resolves once the gateway handed it over. */
-  async runTask(request: RunTaskRequest): Promise<{ taskId: string } & AckPayload> {
-    const payload: RunTaskPayload = {
+  runTask(request: RunTaskRequest): Promise<{ taskId: string } & AckPayload> {
+    return this.runTaskOn(undefined, request);
+  }
+
+  /** Resolves with `accepted` (or `duplicate` for a retried id); rejects with daemon_offline. */
+  cancelTask(taskId: string): Promise<AckPayload> {
+    return this.cancelTaskOn(undefined, taskId);
+  }
+
+  /** @internal On a multiplexed connection requests name their daemon (`daemonId` in the payload). */
+  async workspaceStatusOf(daemonId: string | undefined, workspaceId: string): Promise<WorkspaceStatusPayload> {
+    const reply = await this.request(ClientMessageType.GetWorkspaceStatus, withDaemon(daemonId, { workspaceId }));
+    return reply.payload as WorkspaceStatusPayload;
+  }
+
+  /** @internal */
+  async runTaskOn(daemonId: string | undefined, request: RunTaskRequest): Promise<{ taskId: string } & AckPayload> {
+    const payload: RunTaskPayload = withDaemon(daemonId, {
       taskId: request.taskId ?? newTaskId(),
       workspaceId: request.workspaceId,
       command: request.command,
       ...(request.args ? { args: request.args } : {}),
-    };
-    return { taskId: payload.taskId, ...(await this.command(ClientMessageType.RunTask, payload)) };
+    });
+    return { taskId: payload.taskId, ...(await this.sendCommand(ClientMessageType.RunTask, payload)) };
   }
 
-  /** Resolves with `accepted` (or `duplicate` for a retried id); rejects with daemon_offline. */
-  async cancelTask(taskId: string): Promise<AckPayload> {
-    return this.command(ClientMessageType.CancelTask, { taskId });
+  /** @internal */
+  cancelTaskOn(daemonId: string | undefined, taskId: string): Promise<AckPayload> {
+    return this.sendCommand(ClientMessageType.CancelTask, withDaemon(daemonId, { taskId }));
   }
 
-  private async command(type: ClientMessageType, payload: object): Promise<AckPayload> {
+  /** @internal The last handle of a daemon closed: unsubscribe. */
+  release(watched: WatchedDaemon): void {
+    if (this.watched.get(watched.daemonId) !== watched) return;
+    this.watched.delete(watched.daemonId);
+    const wasActive = watched.state !== WatchState.Ended;
+    watched.state = WatchState.Ended;
+    watched.events.removeAll();
+    if (wasActive) this.sendUnsubscribe(watched.daemonId);
+  }
+
+  private async sendCommand(type: ClientMessageType, payload: object): Promise<AckPayload> {
     const ack = (
       await this.requests.request(type, payload, this.traceContext?.(), (frame) => {
         // Queued frames go out with the next open; sent ones may need sending again after it.
@@ -176,31 +238,12 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> {
 
   protected override releaseResources(): void {
     this.requests.rejectAll();
-  }
-
-  /**
-   * Moves the position along the daemon's stream. Returns false for a frame already processed
-   * (a duplicate); on an impossible gap, reconnects to resume from the last good position.
-   */
-  private advance(frame: Frame & { epoch?: string; seq?: number }): boolean {
-    if (frame.seq === undefined || frame.epoch === undefined) return true;
-    const position = this.streamPosition;
-    if (position && frame.epoch === position.epoch) {
-      if (frame.seq <= position.seq) return false;
-      if (frame.seq > position.seq + 1) {
-        this.connection.reconnect();
-        return false;
-      }
-    } else if (position) {
-      this.emit('resync', { reason: 'epoch_changed', snapshot: this.lastSnapshot });
-    }
-    this.streamPosition = { epoch: frame.epoch, seq: frame.seq };
-    return true;
+    for (const watched of this.watched.values()) watched.events.removeAll();
+    this.watched.clear();
   }
 
   /** After a reconnect: send again every command still unanswered that went out on an earlier connection. */
   private resendCommands(): void {
-    this.opens += 1;
     const unanswered = new Map(this.requests.unanswered(COMMAND_TYPES).map((frame) => [frame.id!, frame]));
     for (const id of this.commandsSentOn.keys()) if (!unanswered.has(id)) this.commandsSentOn.delete(id);
     for (const [id, frame] of unanswered) {
@@ -214,51 +257,99 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> {
     return this.requests.request(type, payload, this.traceContext?.(), (frame) => this.connection.send(frame));
   }
 
+  private nextFrameId(kind: string): string {
+    return `${kind}-${this.framePrefix}-${++this.frameCounter}`;
+  }
+
+  /** Asks for a subscription from its own position. Only on an open connection: each open asks again. */
+  private subscribe(watched: WatchedDaemon): void {
+    if (this.state !== ConnectionState.Open) return;
+    watched.state = WatchState.Subscribing;
+    const position = watched.view.position;
+    const payload: SubscribePayload = position ? { daemonId: watched.daemonId, since: formatPosition(position) } : { daemonId: watched.daemonId };
+    const id = this.nextFrameId('sub');
+    this.subscribing.set(id, watched);
+    this.connection.send({ type: ClientMessageType.Subscribe, id, payload }, { volatile: true });
+  }
+
+  private sendUnsubscribe(daemonId: string): void {
+    if (this.state !== ConnectionState.Open) return;
+    const id = this.nextFrameId('unsub');
+    this.unsubscribing.add(id);
+    this.connection.send({ type: ClientMessageType.Unsubscribe, id, payload: { daemonId } }, { volatile: true });
+  }
+
+  /**
+   * A gap or a live `resync-required` on one subscription: end it and ask again (from its
+   * position, or `fresh` from a new snapshot). Its frames until the answer are dropped; the
+   * answer's replay brings them again.
+   */
+  private resubscribe(watched: WatchedDaemon, fresh: boolean): void {
+    if (watched.state !== WatchState.Subscribed) return;
+    if (fresh) watched.view.position = undefined;
+    watched.state = WatchState.Subscribing;
+    this.sendUnsubscribe(watched.daemonId);
+    this.subscribe(watched);
+  }
+
+  private subscribeAnswered(watched: WatchedDaemon, frame: Frame): void {
+    if (watched.state !== WatchState.Subscribing) return;
+    if (frame.type === ServerMessageType.Subscribed) {
+      watched.state = WatchState.Subscribed;
+      watched.view.handle(frame);
+      return;
+    }
+    const error = frame.payload as ErrorPayload & { retryAfterMs?: number };
+    if (frame.type === ServerMessageType.Error && PASSING_REFUSALS.includes(error.code)) {
+      this.timers.after(error.retryAfterMs ?? RESUBSCRIBE_RETRY_MS, () => {
+        if (this.watched.get(watched.daemonId) === watched && watched.state === WatchState.Subscribing) this.subscribe(watched);
+      });
+      return;
+    }
+    this.watched.delete(watched.daemonId);
+    watched.end(error.code === ErrorCode.Forbidden ? 'forbidden' : 'refused', new GatewayRequestError(error));
+  }
+
+  /** A multiplexed connection: replies by id, then each daemon's frames to its subscription. */
+  private handleMultiplexed(frame: Frame): void {
+    this.emit('message', frame);
+    if (frame.id !== undefined) {
+      const watched = this.subscribing.get(frame.id);
+      if (watched) {
+        this.subscribing.delete(frame.id);
+        return this.subscribeAnswered(watched, frame);
+      }
+      if (this.unsubscribing.delete(frame.id) || this.requests.settle(frame)) return;
+    }
+    if (frame.type === ServerMessageType.Connected) return;
+    const payload = frame.payload as { daemonId?: string } | undefined;
+    const daemonId = (frame as { daemonId?: string }).daemonId ?? payload?.daemonId;
+    const watched = daemonId === undefined ? undefined : this.watched.get(daemonId);
+    if (frame.type === ServerMessageType.Unsubscribed) {
+      // The gateway ended it (revoked, or a refreshed token no longer allows it).
+      if (!watched) return;
+      this.watched.delete(watched.daemonId);
+      const { reason } = frame.payload as UnsubscribedPayload;
+      watched.end(reason === 'forbidden' ? 'forbidden' : 'refused');
+      return;
+    }
+    if (watched) {
+      // Until a resubscription is answered, its frames are dropped: the answer replays them.
+      if (watched.state === WatchState.Subscribed) watched.view.handle(frame);
+      return;
+    }
+    if (frame.type === ServerMessageType.Error) this.emit('error', new GatewayRequestError(frame.payload as ErrorPayload));
+  }
+
   private handle(frame: Frame): void {
     if (this.requests.settle(frame)) return;
-    const afterConnected = this.justConnected;
-    this.justConnected = frame.type === ServerMessageType.Connected;
-    if (!this.advance(frame)) return;
-    this.emit('message', frame);
-    switch (frame.type) {
-      case ServerMessageType.Connected: {
-        const payload = frame.payload as ClientConnectedPayload;
-        this.status = payload.daemonStatus;
-        this.workspaces = payload.workspaceIds;
-        // Resumed: the missed events follow, so the position stays until they arrive.
-        if (!payload.recovered || !this.streamPosition) this.streamPosition = payload.stream;
-        this.lastSnapshot = payload;
-        this.emit('connected', payload);
-        const reason = this.resyncOnConnect;
-        this.resyncOnConnect = undefined;
-        if (reason !== undefined) this.emit('resync', { reason, snapshot: payload });
-        return;
-      }
-      case ServerMessageType.ResyncRequired: {
-        const { reason } = frame.payload as ResyncRequiredPayload;
-        if (afterConnected) return this.emit('resync', { reason, snapshot: this.lastSnapshot });
-        // On a live connection (the stream lost history): start over from a fresh snapshot.
-        this.streamPosition = undefined;
-        this.resyncOnConnect = reason;
-        this.connection.reconnect();
-        return;
-      }
-      case ServerMessageType.DaemonStatus: {
-        const payload = frame.payload as DaemonStatusPayload;
-        this.status = payload.status;
-        this.heartbeatAt = payload.lastHeartbeat;
-        this.emit('daemon-status', payload);
-        return;
-      }
-      case ServerMessageType.Error:
-        this.emit('error', new GatewayRequestError(frame.payload as ErrorPayload));
-        return;
-      default:
-        if ((DAEMON_EVENT_TYPES as readonly string[]).includes(frame.type)) {
-          this.emit(frame.type as keyof GatewayClientEvents, frame);
-        }
-    }
+    this.view!.handle(frame);
   }
+}
+
+/** The payload, naming its daemon when there is one to name. */
+function withDaemon<T extends object>(daemonId: string | undefined, payload: T): T {
+  return daemonId === undefined ? payload : { ...payload, daemonId };
 }
 
 export function newTaskId(): string {

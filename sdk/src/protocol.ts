@@ -347,11 +347,6 @@ export interface ClientConnectedPayload {
   timestamp: string;
 }
 
-/**
- * After `connected`: the `since` position cannot be resumed. On a live connection: the stream lost
- * history under the client; events continue after `stream`, and the client rebuilds from a fresh
- * snapshot.
- */
 /** `connected` on a connection opened without `daemonId`: it watches nothing until it subscribes. */
 export interface MultiplexConnectedPayload {
   multiplexed: true;
@@ -378,6 +373,11 @@ export interface UnsubscribedPayload {
   reason?: 'forbidden';
 }
 
+/**
+ * After `connected`: the `since` position cannot be resumed. On a live connection: the stream lost
+ * history under the client; events continue after `stream`, and the client rebuilds from a fresh
+ * snapshot.
+ */
 export interface ResyncRequiredPayload {
   /** Why events were lost: the stream's epoch changed, or they left (or never reached) the history. */
   reason: 'epoch_changed' | 'history_expired';

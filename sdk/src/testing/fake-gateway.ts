@@ -6,6 +6,12 @@ export interface FakeGatewayOptions {
   autoAccept?: boolean;
   /** Answer `ping` frames with `pong`. Default true. */
   autoPong?: boolean;
+  /**
+   * On a multiplexed connection (opened without `daemonId`): answer `subscribe` with `subscribed`
+   * (daemon online, stream `fake:0`, or resumed from `since`) and `unsubscribe` with `unsubscribed`.
+   * Default true.
+   */
+  autoSubscribe?: boolean;
 }
 
 /**
@@ -22,7 +28,7 @@ export class FakeGateway {
   readonly options: Required<FakeGatewayOptions>;
 
   constructor(options: FakeGatewayOptions = {}) {
-    this.options = { autoAccept: options.autoAccept ?? true, autoPong: options.autoPong ?? true };
+    this.options = { autoAccept: options.autoAccept ?? true, autoPong: options.autoPong ?? true, autoSubscribe: options.autoSubscribe ?? true };
     const gateway = () => this;
     this.WebSocket = class extends FakeSocket {
       constructor(url: string) {
@@ -57,6 +63,7 @@ export class FakeGateway {
   /** @internal */
   received(socket: FakeSocket, frame: Frame): void {
     if (this.options.autoPong && frame.type === 'ping') socket.deliver({ type: 'pong', ...(frame.id ? { id: frame.id } : {}) });
+    if (this.options.autoSubscribe) socket.answerSubscription(frame);
     this.onFrame?.(socket, frame);
   }
 }
@@ -76,6 +83,8 @@ export class FakeSocket implements WebSocketLike {
   onerror: ((event: unknown) => void) | null = null;
   /** Raw frames the client sent, in order. */
   readonly sent: string[] = [];
+  /** The daemons a multiplexed connection is subscribed to (kept by `answerSubscription`). */
+  readonly subscriptions = new Set<string>();
   /** Set when the client closed this socket. */
   closedByClient: { code?: number; reason?: string } | undefined;
   readonly url: URL;
@@ -115,6 +124,37 @@ export class FakeSocket implements WebSocketLike {
     this.onmessage?.({ data: typeof frame === 'string' ? frame : JSON.stringify(frame) });
   }
 
+  /** Answers a `subscribe` or `unsubscribe` frame as the gateway would; other frames are left alone. */
+  answerSubscription(frame: Frame): void {
+    const { daemonId, since } = (frame.payload ?? {}) as { daemonId?: string; since?: string };
+    if (daemonId === undefined) return;
+    if (frame.type === 'subscribe') {
+      this.subscriptions.add(daemonId);
+      const resumed = since === undefined ? undefined : /^(.+):(\d+)$/.exec(since);
+      this.deliver({
+        type: 'subscribed',
+        id: frame.id,
+        payload: this.subscribedPayload(daemonId, resumed ? { epoch: resumed[1], seq: Number(resumed[2]) } : undefined),
+      });
+    } else if (frame.type === 'unsubscribe') {
+      this.subscriptions.delete(daemonId);
+      this.deliver({ type: 'unsubscribed', id: frame.id, payload: { daemonId } });
+    }
+  }
+
+  /** A `subscribed` payload: the daemon online with no workspaces, at `resumed` (recovered) or at `fake:0`. */
+  subscribedPayload(daemonId: string, resumed?: { epoch: string; seq: number }): object {
+    return {
+      daemonId,
+      workspaceIds: [],
+      workspaceStatuses: {},
+      daemonStatus: 'online',
+      stream: resumed ?? { epoch: 'fake', seq: 0 },
+      recovered: resumed !== undefined,
+      timestamp: new Date().toISOString(),
+    };
+  }
+
   /** The gateway closes the connection (or refuses it) with a code. */
   closeFromServer(code: number, reason = ''): void {
     if (this.readyState === FakeSocket.CLOSED) return;
@@ -146,6 +186,6 @@ export class FakeSocket implements WebSocketLike {
   private defaultConnectedPayload(): object {
     const daemonId = this.url.searchParams.get('daemonId');
     const timestamp = new Date().toISOString();
-    return daemonId ? { daemonId, workspaceIds: [], daemonStatus: 'online', timestamp } : { workspaceIds: [], timestamp };
+    return daemonId ? { daemonId, workspaceIds: [], daemonStatus: 'online', timestamp } : { multiplexed: true, timestamp };
   }
 }
