@@ -1,8 +1,10 @@
+import type { DaemonWatch } from '../daemon-watch.js';
 import { GatewayClient, type GatewayClientOptions } from '../gateway-client.js';
-import type { DaemonStatus, Frame } from '../protocol.js';
+import { ClientMessageType, type DaemonStatus, type Frame } from '../protocol.js';
 import { ConnectionState, type TokenSource } from '../reconnecting-websocket.js';
 
 export interface ConnectionSnapshot {
+  /** The link to the gateway; `forbidden` also when the token does not allow this daemon. */
   status: ConnectionState;
   isConnected: boolean;
   daemonStatus: DaemonStatus | undefined;
@@ -26,82 +28,164 @@ export const IDLE_SNAPSHOT: ConnectionSnapshot = Object.freeze({
 /** How long a connection outlives its last subscriber: StrictMode and HMR remount within it. */
 export const DEFAULT_RELEASE_DELAY_MS = 1000;
 
+/** Requests and commands name their daemon on a shared connection. */
+const DAEMON_ADDRESSED: readonly string[] = [ClientMessageType.RunTask, ClientMessageType.CancelTask, ClientMessageType.GetWorkspaceStatus];
+
+/** Counts holders and disposes a moment after the last one left, unless another came back. */
+class Lease {
+  private holders = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly delayMs: number,
+    private readonly onIdle: () => void,
+  ) {}
+
+  take(): void {
+    clearTimeout(this.timer);
+    this.holders += 1;
+  }
+
+  give(): void {
+    this.holders -= 1;
+    if (this.holders === 0) this.timer = setTimeout(this.onIdle, this.delayMs);
+  }
+}
+
 /**
- * One GatewayClient per (url, daemonId), shared by every hook and component that asks for it,
- * with an immutable snapshot for useSyncExternalStore.
+ * One multiplexed GatewayClient per gateway URL, shared by every hook and component of the page:
+ * each daemon is a subscription on it, not a connection of its own.
  */
 export class SharedConnection {
   readonly client: GatewayClient;
-  private snapshotValue: ConnectionSnapshot = IDLE_SNAPSHOT;
-  private readonly listeners = new Set<() => void>();
   private readonly tokenSources: TokenSource[] = [];
-  private releaseTimer: ReturnType<typeof setTimeout> | undefined;
-  private subscribers = 0;
+  private readonly lease: Lease;
+  readonly daemons = new Map<string, SharedDaemon>();
+  disposed = false;
 
   constructor(
-    readonly key: string,
-    options: GatewayClientOptions,
+    readonly url: string,
+    options: Omit<GatewayClientOptions, 'daemonId'>,
     private readonly releaseDelayMs: number,
-    private readonly onDisposed: (key: string) => void,
+    private readonly onDisposed: (url: string) => void,
   ) {
-    this.client = new GatewayClient({ ...options, getToken: () => this.currentTokenSource()?.(), startClosed: true });
-    this.client.on('state', () => this.update({}));
-    // A fresh snapshot replaces what was known: after a failed recovery nothing stale survives.
-    this.client.on('connected', (payload) => this.update({ workspaceStatuses: { ...payload.workspaceStatuses } }));
-    this.client.on('daemon-status', () => this.update({}));
-    this.client.connection.on('reconnecting', () => this.update({}));
-    this.client.on('message', (frame) => {
-      const patch: Partial<ConnectionSnapshot> = { lastMessage: frame };
-      if (frame.type === 'workspace-update') {
-        const { workspaceId, status } = frame.payload as { workspaceId: string; status: string };
-        patch.workspaceStatuses = { ...this.snapshotValue.workspaceStatuses, [workspaceId]: status };
-      }
-      this.update(patch);
-    });
+    this.lease = new Lease(releaseDelayMs, () => this.dispose());
+    this.client = new GatewayClient({ ...options, url, getToken: () => this.tokenSources.at(-1)?.(), startClosed: true });
     this.client.connect();
+  }
+
+  /** The shared view of one daemon, created on first use. */
+  daemon(daemonId: string): SharedDaemon {
+    let shared = this.daemons.get(daemonId);
+    if (!shared) {
+      shared = new SharedDaemon(this, daemonId, this.releaseDelayMs, () => this.daemons.delete(daemonId));
+      this.daemons.set(daemonId, shared);
+    }
+    return shared;
+  }
+
+  /** A hook holds the connection (and offers its token source) until the returned function is called. */
+  hold(getToken: () => TokenSource | undefined): () => void {
+    this.lease.take();
+    const source: TokenSource = () => getToken()?.();
+    this.tokenSources.push(source);
+    return () => {
+      this.tokenSources.splice(this.tokenSources.indexOf(source), 1);
+      this.lease.give();
+    };
+  }
+
+  private dispose(): void {
+    this.disposed = true;
+    this.client.dispose();
+    this.onDisposed(this.url);
+  }
+}
+
+/** One daemon watched on a shared connection, with an immutable snapshot for useSyncExternalStore. */
+export class SharedDaemon {
+  readonly watch: DaemonWatch;
+  private snapshotValue: ConnectionSnapshot = IDLE_SNAPSHOT;
+  private forbidden = false;
+  private readonly listeners = new Set<() => void>();
+  private readonly lease: Lease;
+  private readonly stops: Array<() => void> = [];
+
+  constructor(
+    private readonly connection: SharedConnection,
+    readonly daemonId: string,
+    releaseDelayMs: number,
+    private readonly onDisposed: () => void,
+  ) {
+    this.lease = new Lease(releaseDelayMs, () => this.dispose());
+    const { client } = connection;
+    this.watch = client.watch(daemonId);
+    this.stops.push(
+      client.on('state', () => this.update({})),
+      client.connection.on('reconnecting', () => this.update({})),
+      // A fresh snapshot replaces what was known: after a failed recovery nothing stale survives.
+      this.watch.on('connected', (payload) => this.update({ workspaceStatuses: { ...payload.workspaceStatuses } })),
+      this.watch.on('daemon-status', () => this.update({})),
+      this.watch.on('ended', ({ reason }) => {
+        this.forbidden = reason === 'forbidden';
+        this.update({});
+      }),
+      this.watch.on('message', (frame) => {
+        const patch: Partial<ConnectionSnapshot> = { lastMessage: frame };
+        if (frame.type === 'workspace-update') {
+          const { workspaceId, status } = frame.payload as { workspaceId: string; status: string };
+          patch.workspaceStatuses = { ...this.snapshotValue.workspaceStatuses, [workspaceId]: status };
+        }
+        this.update(patch);
+      }),
+    );
+    this.update({});
   }
 
   get snapshot(): ConnectionSnapshot {
     return this.snapshotValue;
   }
 
-  /** Subscribes a store listener; the returned function releases it (and, later, the connection). */
+  /** Subscribes a store listener; the returned function releases it (and, later, the subscription). */
   subscribe(listener: () => void, getToken: () => TokenSource | undefined): () => void {
-    clearTimeout(this.releaseTimer);
-    this.subscribers += 1;
+    this.lease.take();
+    const releaseConnection = this.connection.hold(getToken);
     this.listeners.add(listener);
-    const source: TokenSource = () => getToken()?.();
-    this.tokenSources.push(source);
     return () => {
       this.listeners.delete(listener);
-      this.tokenSources.splice(this.tokenSources.indexOf(source), 1);
-      this.subscribers -= 1;
-      if (this.subscribers === 0) this.releaseTimer = setTimeout(() => this.dispose(), this.releaseDelayMs);
+      this.lease.give();
+      releaseConnection();
     };
   }
 
-  private currentTokenSource(): TokenSource | undefined {
-    return this.tokenSources.at(-1);
+  /** Sends a frame on the shared connection; requests and commands are addressed to this daemon. */
+  send(frame: Frame): boolean {
+    const addressed =
+      DAEMON_ADDRESSED.includes(frame.type) && typeof frame.payload === 'object' && frame.payload !== null
+        ? { ...frame, payload: { ...frame.payload, daemonId: this.daemonId } }
+        : frame;
+    return this.connection.client.send(addressed);
   }
 
   private update(patch: Partial<ConnectionSnapshot>): void {
-    const client = this.client;
-    const status = client.state;
+    const { client } = this.connection;
+    const status = this.forbidden ? ConnectionState.Forbidden : client.state;
     this.snapshotValue = {
       ...this.snapshotValue,
       ...patch,
       status,
       isConnected: status === ConnectionState.Open,
-      daemonStatus: client.daemonStatus,
-      lastHeartbeat: client.lastHeartbeat,
+      daemonStatus: this.watch.daemonStatus,
+      lastHeartbeat: this.watch.lastHeartbeat,
       nextRetryAt: client.connection.nextRetryAt,
     };
     for (const listener of [...this.listeners]) listener();
   }
 
   private dispose(): void {
-    this.client.dispose();
-    this.onDisposed(this.key);
+    for (const stop of this.stops.splice(0)) stop();
+    if (!this.connection.disposed) this.watch.close();
+    this.onDisposed();
   }
 }
 
@@ -113,12 +197,23 @@ export function connections(): Map<string, SharedConnection> {
   return (store[REGISTRY_KEY] ??= new Map<string, SharedConnection>());
 }
 
-export function acquire(key: string, create: () => GatewayClientOptions, releaseDelayMs = DEFAULT_RELEASE_DELAY_MS): SharedConnection {
+/** The shared view of one daemon on the page's connection to `url`, created on first use. */
+export function acquire(
+  url: string,
+  daemonId: string,
+  create: () => Omit<GatewayClientOptions, 'daemonId' | 'url'>,
+  releaseDelayMs = DEFAULT_RELEASE_DELAY_MS,
+): SharedDaemon {
   const registry = connections();
-  let shared = registry.get(key);
+  let shared = registry.get(url);
   if (!shared) {
-    shared = new SharedConnection(key, create(), releaseDelayMs, (disposedKey) => registry.delete(disposedKey));
-    registry.set(key, shared);
+    shared = new SharedConnection(url, create(), releaseDelayMs, (disposed) => registry.delete(disposed));
+    registry.set(url, shared);
   }
-  return shared;
+  return shared.daemon(daemonId);
+}
+
+/** The shared view of a daemon, if a component holds it now. */
+export function sharedDaemon(url: string, daemonId: string): SharedDaemon | undefined {
+  return connections().get(url)?.daemons.get(daemonId);
 }

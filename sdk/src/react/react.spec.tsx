@@ -51,12 +51,13 @@ describe('React bindings', () => {
   it('connects, reports state, and calls onConnect and onMessage', async () => {
     const seen: string[] = [];
     render(wrap(<Probe daemonId="d1" onConnect={() => seen.push('connect')} onMessage={(frame) => seen.push(frame.type)} />));
-    await screen.findByText(/^open\|true\|online\|connected/);
-    expect(gateway.last.url.searchParams.get('daemonId')).toBe('d1');
+    await screen.findByText(/^open\|true\|online\|subscribed/);
+    expect(gateway.last.url.searchParams.has('daemonId')).toBe(false);
+    expect([...gateway.last.subscriptions]).toEqual(['d1']);
     expect(gateway.last.token).toBe('token-1');
     act(() => gateway.last.deliver({ type: 'file-change', daemonId: 'd1', payload: { workspaceId: 'w', path: 'a', event: 'add' } }));
     await screen.findByText(/^open\|true\|online\|file-change/);
-    expect(seen).toEqual(['connected', 'connect', 'file-change']);
+    expect(seen).toEqual(['subscribed', 'connect', 'file-change']);
   });
 
   it('opens exactly one socket under StrictMode', async () => {
@@ -67,7 +68,7 @@ describe('React bindings', () => {
     expect(openSockets()).toHaveLength(1);
   });
 
-  it('shares one connection between components watching the same daemon', async () => {
+  it('shares one connection per gateway URL between every component, each daemon a subscription on it', async () => {
     render(
       wrap(
         <>
@@ -79,7 +80,11 @@ describe('React bindings', () => {
     );
     await waitFor(() => expect(screen.getByTestId('c').textContent).toMatch(/^open/));
     expect(screen.getByTestId('a').textContent).toMatch(/^open/);
-    expect(gateway.sockets.map((socket) => socket.url.searchParams.get('daemonId')).sort()).toEqual(['d1', 'd2']);
+    expect(gateway.sockets).toHaveLength(1);
+    expect(gateway.last.frames.filter((frame) => frame.type === 'subscribe').map((frame) => frame.payload)).toEqual([{ daemonId: 'd1' }, { daemonId: 'd2' }]);
+    act(() => gateway.last.deliver({ type: 'file-change', daemonId: 'd2', payload: { workspaceId: 'w', path: 'a', event: 'add' } }));
+    await waitFor(() => expect(screen.getByTestId('c').textContent).toBe('open|true|online|file-changesend c'));
+    expect(screen.getByTestId('a').textContent).toBe('open|true|online|subscribedsend a');
   });
 
   it('reads handlers through a ref: re-renders do not resubscribe or reconnect', async () => {
@@ -94,8 +99,8 @@ describe('React bindings', () => {
     await act(() => screen.getByText('round 1').click());
     await act(() => screen.getByText('round 2').click());
     await screen.findByText('round 3');
-    act(() => gateway.last.deliver({ type: 'pong' }));
-    expect(calls).toEqual(['1:connected', '3:pong']);
+    act(() => gateway.last.deliver({ type: 'daemon-status', payload: { daemonId: 'd1', status: 'stale', lastHeartbeat: null } }));
+    expect(calls).toEqual(['1:subscribed', '3:daemon-status']);
     expect(gateway.sockets).toHaveLength(1);
   });
 
@@ -103,10 +108,28 @@ describe('React bindings', () => {
     const view = render(wrap(<Probe daemonId="d1" />));
     await screen.findByText(/^open/);
     await act(() => screen.getByText('send d1').click());
-    expect(gateway.last.frames).toEqual([{ type: 'ping' }]);
+    expect(gateway.last.frames.filter((frame) => frame.type !== 'subscribe')).toEqual([{ type: 'ping' }]);
     view.unmount();
     await waitFor(() => expect(gateway.last.readyState).toBe(3));
     expect(gateway.last.closedByClient?.code).toBe(1000);
+  });
+
+  it("sendMessage addresses commands and requests to the hook's daemon on the shared connection", async () => {
+    function Commander() {
+      const { sendMessage, isConnected } = useWebSocket({ daemonId: 'd2' });
+      return (
+        <button onClick={() => sendMessage({ type: 'run-task', id: 'c1', payload: { taskId: 't', workspaceId: 'w', command: 'ls' } })}>
+          run {String(isConnected)}
+        </button>
+      );
+    }
+    render(wrap(<Commander />));
+    await act(async () => (await screen.findByText('run true')).click());
+    expect(gateway.last.frames.find((frame) => frame.type === 'run-task')).toEqual({
+      type: 'run-task',
+      id: 'c1',
+      payload: { taskId: 't', workspaceId: 'w', command: 'ls', daemonId: 'd2' },
+    });
   });
 
   describe('DaemonConnectionStatus', () => {
@@ -159,31 +182,59 @@ describe('React bindings', () => {
       const status = await screen.findByRole('status');
       await waitFor(() => expect(status.textContent).toContain('online'));
       act(() =>
-        gateway.last.deliver({ type: 'workspace-update', daemonId: 'daemon-123', epoch: 'e1', seq: 1, payload: { workspaceId: 'w1', status: 'syncing' } }),
+        gateway.last.deliver({ type: 'workspace-update', daemonId: 'daemon-123', epoch: 'fake', seq: 1, payload: { workspaceId: 'w1', status: 'syncing' } }),
       );
       await waitFor(() => expect(status.textContent).toContain('Workspace w1: syncing'));
-      gateway.options.autoAccept = false;
+      gateway.options.autoSubscribe = false;
       act(() => gateway.last.drop());
       await waitFor(() => expect(gateway.sockets).toHaveLength(2), { timeout: 3000 });
+      await waitFor(() => expect(gateway.last.frames.some((frame) => frame.type === 'subscribe')).toBe(true));
+      const resume = gateway.last.frames.find((frame) => frame.type === 'subscribe')!;
+      expect(resume.payload).toEqual({ daemonId: 'daemon-123', since: 'fake:1' });
       // The resume failed: the gateway answers with a fresh snapshot in a new epoch.
       act(() => {
-        gateway.last.accept({
-          daemonId: 'daemon-123',
-          workspaceIds: ['w1'],
-          workspaceStatuses: { w1: 'error' },
-          daemonStatus: 'offline',
-          stream: { epoch: 'e2', seq: 7 },
-          recovered: false,
-          timestamp: 'now',
+        gateway.last.deliver({
+          type: 'subscribed',
+          id: resume.id,
+          payload: {
+            daemonId: 'daemon-123',
+            workspaceIds: ['w1'],
+            workspaceStatuses: { w1: 'error' },
+            daemonStatus: 'offline',
+            stream: { epoch: 'e2', seq: 7 },
+            recovered: false,
+            timestamp: 'now',
+          },
         });
         gateway.last.deliver({ type: 'resync-required', daemonId: 'daemon-123', payload: { reason: 'history_expired', stream: { epoch: 'e2', seq: 7 } } });
       });
       await waitFor(() => expect(status.textContent).toBe('Gateway: connected Daemon daemon-123: offline Workspace w1: error'));
-      expect(gateway.last.url.searchParams.get('since')).toBe('e1:1');
     });
 
-    it('says so when the user has no access', async () => {
-      gateway.onConnection = (socket) => socket.closeFromServer(4403, 'no access to this daemon');
+    it('says so when the user has no access to a daemon, and only for that daemon', async () => {
+      gateway.options.autoSubscribe = false;
+      gateway.onFrame = (socket, frame) => {
+        const { daemonId } = (frame.payload ?? {}) as { daemonId?: string };
+        if (frame.type !== 'subscribe') return;
+        if (daemonId === 'daemon-9') socket.deliver({ type: 'error', id: frame.id, payload: { code: 'forbidden', message: 'no access' } });
+        else socket.answerSubscription(frame);
+      };
+      render(
+        wrap(
+          <>
+            <DaemonConnectionStatus daemonId="daemon-9" />
+            <DaemonConnectionStatus daemonId="daemon-1" />
+          </>,
+        ),
+      );
+      const [refused, allowed] = await screen.findAllByRole('status');
+      await waitFor(() => expect(refused.textContent).toContain('Gateway: no access to this daemon'));
+      await waitFor(() => expect(allowed.textContent).toBe('Gateway: connected Daemon daemon-1: online'));
+      expect(gateway.sockets).toHaveLength(1);
+    });
+
+    it('says so when the gateway refuses the connection itself', async () => {
+      gateway.onConnection = (socket) => socket.closeFromServer(4403, 'forbidden');
       gateway.options.autoAccept = false;
       render(wrap(<DaemonConnectionStatus daemonId="daemon-9" />));
       const status = await screen.findByRole('status');

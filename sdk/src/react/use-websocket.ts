@@ -1,8 +1,9 @@
 import { useCallback, useContext, useEffect, useRef, useSyncExternalStore } from 'react';
 import { DEFAULT_GATEWAY_URL } from '../gateway-client.js';
-import type { ClientConnectedPayload, Frame } from '../protocol.js';
+import type { Frame, SubscribedPayload } from '../protocol.js';
 import type { ConnectionState, TokenSource, WebSocketConstructor } from '../reconnecting-websocket.js';
-import { acquire, connections, IDLE_SNAPSHOT, type ConnectionSnapshot, type SharedConnection } from './connection-registry.js';
+import type { DaemonWatch } from '../daemon-watch.js';
+import { acquire, IDLE_SNAPSHOT, sharedDaemon, type ConnectionSnapshot } from './connection-registry.js';
 import { GatewayContext } from './gateway-context.js';
 
 declare const process: { env: Record<string, string | undefined> } | undefined;
@@ -15,7 +16,8 @@ export interface UseWebSocketOptions {
   getToken?: TokenSource;
   WebSocket?: WebSocketConstructor;
   onMessage?: (frame: Frame) => void;
-  onConnect?: (payload: ClientConnectedPayload) => void;
+  /** The daemon's snapshot, on every (re)subscription; `recovered` says whether it resumed. */
+  onConnect?: (payload: SubscribedPayload) => void;
 }
 
 export interface UseWebSocketResult {
@@ -28,8 +30,8 @@ export interface UseWebSocketResult {
   workspaceStatuses: ConnectionSnapshot['workspaceStatuses'];
   /** Sends a frame; returns whether it went out now (otherwise it is queued until reconnected). */
   sendMessage: (frame: Frame) => boolean;
-  /** The shared client, for requests (getWorkspaceStatus, runTask, …); undefined before mount. */
-  client: SharedConnection['client'] | undefined;
+  /** The daemon's watch on the shared connection, for requests (getWorkspaceStatus, runTask, …); undefined before mount. */
+  client: DaemonWatch | undefined;
 }
 
 /** NEXT_PUBLIC_WEBSOCKET_URL is inlined by Next.js-style bundlers; elsewhere `process` may not exist. */
@@ -44,13 +46,14 @@ export function defaultGatewayUrl(): string {
 }
 
 /**
- * The live link to one daemon. Components asking for the same daemon share one connection;
- * StrictMode double mounts and HMR remounts reuse it; handlers are read through a ref.
+ * The live link to one daemon. Every hook of the page shares one connection per gateway URL, each
+ * daemon a subscription on it; StrictMode double mounts and HMR remounts reuse both; handlers are
+ * read through a ref.
  */
 export function useWebSocket(options: UseWebSocketOptions): UseWebSocketResult {
   const settings = useContext(GatewayContext);
   const url = options.url ?? settings.url ?? defaultGatewayUrl();
-  const key = `${url}|${options.daemonId}`;
+  const { daemonId } = options;
   const latest = useRef(options);
   const tokenSource = useRef<TokenSource | undefined>(undefined);
   useEffect(() => {
@@ -60,32 +63,23 @@ export function useWebSocket(options: UseWebSocketOptions): UseWebSocketResult {
 
   const subscribe = useCallback(
     (onStoreChange: () => void) => {
-      const shared = acquire(
-        key,
-        () => ({
-          ...settings.options,
-          url,
-          daemonId: options.daemonId,
-          WebSocket: options.WebSocket ?? settings.WebSocket,
-        }),
-        settings.releaseDelayMs,
-      );
+      const shared = acquire(url, daemonId, () => ({ ...settings.options, WebSocket: options.WebSocket ?? settings.WebSocket }), settings.releaseDelayMs);
       const release = shared.subscribe(onStoreChange, () => tokenSource.current);
-      const stopMessages = shared.client.on('message', (frame) => latest.current.onMessage?.(frame));
-      const stopConnected = shared.client.on('connected', (payload) => latest.current.onConnect?.(payload));
+      const stopMessages = shared.watch.on('message', (frame) => latest.current.onMessage?.(frame));
+      const stopConnected = shared.watch.on('connected', (payload) => latest.current.onConnect?.(payload));
       return () => {
         stopMessages();
         stopConnected();
         release();
       };
     },
-    // Settings objects are compared by the key they produce; a new URL or daemon is a new connection.
+    // Settings objects are compared by what they address; a new URL or daemon is a new subscription.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-    [key],
+    [url, daemonId],
   );
-  const getSnapshot = useCallback(() => connections().get(key)?.snapshot ?? IDLE_SNAPSHOT, [key]);
+  const getSnapshot = useCallback(() => sharedDaemon(url, daemonId)?.snapshot ?? IDLE_SNAPSHOT, [url, daemonId]);
   const snapshot = useSyncExternalStore(subscribe, getSnapshot, () => IDLE_SNAPSHOT);
-  const sendMessage = useCallback((frame: Frame) => connections().get(key)?.client.send(frame) ?? false, [key]);
+  const sendMessage = useCallback((frame: Frame) => sharedDaemon(url, daemonId)?.send(frame) ?? false, [url, daemonId]);
 
   return {
     status: snapshot.status,
@@ -96,6 +90,6 @@ export function useWebSocket(options: UseWebSocketOptions): UseWebSocketResult {
     lastMessage: snapshot.lastMessage,
     workspaceStatuses: snapshot.workspaceStatuses,
     sendMessage,
-    client: connections().get(key)?.client,
+    client: sharedDaemon(url, daemonId)?.watch,
   };
 }
