@@ -27,6 +27,11 @@ export abstract class ClientBase<Events extends { state: ConnectionState; error:
     return this.connection.state;
   }
 
+  /** Epoch ms of the next reconnect attempt while reconnecting. */
+  get nextRetryAt(): number | undefined {
+    return this.connection.nextRetryAt;
+  }
+
   on<K extends keyof Events>(event: K, listener: Listener<Events[K]>): Unsubscribe {
     return this.events.on(event, listener);
   }

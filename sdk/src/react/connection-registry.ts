@@ -1,4 +1,6 @@
+import { browserTabApis, CrossTabClient } from '../cross-tab-client.js';
 import type { DaemonWatch } from '../daemon-watch.js';
+import type { Unsubscribe } from '../emitter.js';
 import { GatewayClient, type GatewayClientOptions } from '../gateway-client.js';
 import { ClientMessageType, type DaemonStatus, type Frame } from '../protocol.js';
 import { ConnectionState, type TokenSource } from '../reconnecting-websocket.js';
@@ -52,12 +54,63 @@ class Lease {
   }
 }
 
+/** What a page's shared connection offers its hooks: a multiplexed client, or this tab's share of the browser's one. */
+interface WatchingClient {
+  readonly state: ConnectionState;
+  readonly nextRetryAt: number | undefined;
+  /** Calls back when the state or the next retry time changed. */
+  onLinkChange(listener: () => void): Unsubscribe;
+  watch(daemonId: string): DaemonWatch;
+  send(frame: Frame): boolean;
+  dispose(): void;
+}
+
+export interface SharedConnectionOptions extends Omit<GatewayClientOptions, 'daemonId'> {
+  shareAcrossTabs?: boolean;
+}
+
+function openClient(options: SharedConnectionOptions): WatchingClient {
+  const { shareAcrossTabs, ...clientOptions } = options;
+  const tabApis = shareAcrossTabs ? browserTabApis() : undefined;
+  if (tabApis) {
+    const shared = new CrossTabClient({ ...clientOptions, tabApis });
+    return {
+      get state() {
+        return shared.state;
+      },
+      get nextRetryAt() {
+        return shared.nextRetryAt;
+      },
+      onLinkChange: (listener) => shared.on('link', listener),
+      watch: (daemonId) => shared.watch(daemonId),
+      send: (frame) => shared.send(frame),
+      dispose: () => shared.dispose(),
+    };
+  }
+  const client = new GatewayClient(clientOptions);
+  return {
+    get state() {
+      return client.state;
+    },
+    get nextRetryAt() {
+      return client.nextRetryAt;
+    },
+    onLinkChange: (listener) => {
+      const stops = [client.on('state', listener), client.connection.on('reconnecting', listener)];
+      return () => stops.forEach((stop) => stop());
+    },
+    watch: (daemonId) => client.watch(daemonId),
+    send: (frame) => client.send(frame),
+    dispose: () => client.dispose(),
+  };
+}
+
 /**
  * One multiplexed GatewayClient per gateway URL, shared by every hook and component of the page:
  * each daemon is a subscription on it, not a connection of its own.
  */
 export class SharedConnection {
-  readonly client: GatewayClient;
+  readonly client: WatchingClient;
   private readonly tokenSources: TokenSource[] = [];
   private readonly lease: Lease;
   readonly daemons = new Map<string, SharedDaemon>();
@@ -65,13 +118,12 @@ export class SharedConnection {
 
   constructor(
     readonly url: string,
-    options: Omit<GatewayClientOptions, 'daemonId'>,
+    options: SharedConnectionOptions,
     private readonly releaseDelayMs: number,
     private readonly onDisposed: (url: string) => void,
   ) {
     this.lease = new Lease(releaseDelayMs, () => this.dispose());
-    this.client = new GatewayClient({ ...options, url, getToken: () => this.tokenSources.at(-1)?.(), startClosed: true });
-    this.client.connect();
+    this.client = openClient({ ...options, url, getToken: () => this.tokenSources.at(-1)?.() });
   }
 
   /** The shared view of one daemon, created on first use. */
@@ -121,8 +173,7 @@ export class SharedDaemon {
     const { client } = connection;
     this.watch = client.watch(daemonId);
     this.stops.push(
-      client.on('state', () => this.update({})),
-      client.connection.on('reconnecting', () => this.update({})),
+      client.onLinkChange(() => this.update({})),
       // A fresh snapshot replaces what was known: after a failed recovery nothing stale survives.
       this.watch.on('connected', (payload) => this.update({ workspaceStatuses: { ...payload.workspaceStatuses } })),
       this.watch.on('daemon-status', () => this.update({})),
@@ -177,7 +228,7 @@ export class SharedDaemon {
       isConnected: status === ConnectionState.Open,
       daemonStatus: this.watch.daemonStatus,
       lastHeartbeat: this.watch.lastHeartbeat,
-      nextRetryAt: client.connection.nextRetryAt,
+      nextRetryAt: client.nextRetryAt,
     };
     for (const listener of [...this.listeners]) listener();
   }
@@ -201,7 +252,7 @@ export function connections(): Map<string, SharedConnection> {
 export function acquire(
   url: string,
   daemonId: string,
-  create: () => Omit<GatewayClientOptions, 'daemonId' | 'url'>,
+  create: () => Omit<SharedConnectionOptions, 'url'>,
   releaseDelayMs = DEFAULT_RELEASE_DELAY_MS,
 ): SharedDaemon {
   const registry = connections();

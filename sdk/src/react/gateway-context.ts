@@ -11,6 +11,12 @@ export interface GatewaySettings {
   options?: Omit<GatewayClientOptions, 'daemonId' | 'url' | 'getToken' | 'WebSocket'>;
   /** How long a connection outlives its last component, so remounts reuse it. Default 1000 ms. */
   releaseDelayMs?: number;
+  /**
+   * One connection per browser profile instead of one per page: the tabs elect a leader (Web Locks)
+   * that holds it and relays each daemon over a BroadcastChannel. Where the browser lacks either,
+   * each page keeps its own connection. Default false.
+   */
+  shareAcrossTabs?: boolean;
 }
 
 export const GatewayContext = createContext<GatewaySettings>({});

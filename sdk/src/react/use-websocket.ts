@@ -63,7 +63,12 @@ export function useWebSocket(options: UseWebSocketOptions): UseWebSocketResult {
 
   const subscribe = useCallback(
     (onStoreChange: () => void) => {
-      const shared = acquire(url, daemonId, () => ({ ...settings.options, WebSocket: options.WebSocket ?? settings.WebSocket }), settings.releaseDelayMs);
+      const shared = acquire(
+        url,
+        daemonId,
+        () => ({ ...settings.options, WebSocket: options.WebSocket ?? settings.WebSocket, shareAcrossTabs: settings.shareAcrossTabs }),
+        settings.releaseDelayMs,
+      );
       const release = shared.subscribe(onStoreChange, () => tokenSource.current);
       const stopMessages = shared.watch.on('message', (frame) => latest.current.onMessage?.(frame));
       const stopConnected = shared.watch.on('connected', (payload) => latest.current.onConnect?.(payload));

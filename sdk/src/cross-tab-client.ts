@@ -1,0 +1,463 @@
+import { DaemonWatch, WatchedDaemon, WatchState, type RunTaskRequest, type WatchEndReason, type WatchHost } from './daemon-watch.js';
+import { Emitter, type Listener, type Unsubscribe } from './emitter.js';
+import { GatewayRequestError } from './errors.js';
+import { DEFAULT_GATEWAY_URL, newTaskId, type GatewayClientOptions } from './gateway-client.js';
+import {
+  AckStatus,
+  ClientMessageType,
+  COMMAND_TYPES,
+  ErrorCode,
+  ServerMessageType,
+  type AckPayload,
+  type ErrorPayload,
+  type Frame,
+  type RunTaskPayload,
+  type StreamPosition,
+  type WorkspaceStatusPayload,
+} from './protocol.js';
+import { randomId } from './random-id.js';
+import { ConnectionState, ReconnectingWebSocket } from './reconnecting-websocket.js';
+import { RequestTracker } from './requests.js';
+import { systemTimers, TimerSet } from './timers.js';
+
+/** What the tabs of one browser profile say to each other about one gateway URL. */
+type TabMessage =
+  // tab → leader
+  | { k: 'watch'; tab: string; daemonId: string; since?: StreamPosition }
+  | { k: 'unwatch'; tab: string; daemonId: string }
+  | { k: 'send'; tab: string; frame: Frame }
+  | { k: 'bye'; tab: string }
+  // leader → tabs
+  | { k: 'leader'; tab: string }
+  | { k: 'frame'; daemonId: string; frame: Frame }
+  | { k: 'ended'; daemonId: string; reason: WatchEndReason; error?: ErrorPayload }
+  | { k: 'reply'; tab: string; frame: Frame }
+  | { k: 'state'; state: ConnectionState; nextRetryAt?: number };
+
+/** The browser APIs tab sharing needs; absent ones mean one connection per tab. */
+export interface TabApis {
+  BroadcastChannel: new (name: string) => {
+    postMessage(message: unknown): void;
+    onmessage: ((event: { data: unknown }) => void) | null;
+    close(): void;
+  };
+  locks: { request(name: string, callback: () => Promise<void>): Promise<unknown> };
+}
+
+/** The page's BroadcastChannel and Web Locks, when the browser has both. */
+export function browserTabApis(): TabApis | undefined {
+  const scope = globalThis as unknown as { BroadcastChannel?: TabApis['BroadcastChannel']; navigator?: { locks?: TabApis['locks'] } };
+  return scope.BroadcastChannel && scope.navigator?.locks ? { BroadcastChannel: scope.BroadcastChannel, locks: scope.navigator.locks } : undefined;
+}
+
+export interface CrossTabClientEvents {
+  /** The shared link's state, as the leader tab sees it. */
+  state: ConnectionState;
+  /** This tab became the one holding the connection. */
+  leader: undefined;
+  /** The link's state or its next retry time changed. */
+  link: undefined;
+  error: Error;
+}
+
+export interface CrossTabClientOptions extends Omit<GatewayClientOptions, 'daemonId' | 'startClosed'> {
+  /** Default: the page's BroadcastChannel and navigator.locks. */
+  tabApis?: TabApis;
+}
+
+/**
+ * One connection per browser profile and gateway URL, shared by every tab: the tab holding a Web
+ * Lock keeps a multiplexed GatewayClient and relays each daemon's frames to every tab over a
+ * BroadcastChannel. Each tab keeps its own view of each daemon it watches (position, order,
+ * duplicates), so a relay that sends a frame twice costs nothing. When the leader tab closes the
+ * next tab in the lock's queue opens the connection and every tab announces its position: each
+ * subscription resumes from the earliest one, and each tab drops what it already had.
+ */
+export class CrossTabClient implements WatchHost {
+  readonly tabId = randomId();
+  private readonly events = new Emitter<CrossTabClientEvents>();
+  private readonly watched = new Map<string, WatchedDaemon>();
+  private readonly requests: RequestTracker;
+  private readonly timers: TimerSet;
+  private readonly channel: InstanceType<TabApis['BroadcastChannel']>;
+  private relay: TabRelay | undefined;
+  private currentState = ConnectionState.Connecting;
+  private retryAt: number | undefined;
+  private disposed = false;
+  private resignLeadership: (() => void) | undefined;
+
+  constructor(private readonly options: CrossTabClientOptions) {
+    const tabApis = options.tabApis ?? browserTabApis();
+    if (!tabApis) throw new Error('sharing across tabs needs BroadcastChannel and the Web Locks API');
+    this.timers = new TimerSet(options.timers ?? systemTimers);
+    this.requests = new RequestTracker(this.timers, options.requestTimeout ?? 10_000);
+    const name = `@arbor/gateway-client|${String(options.url ?? DEFAULT_GATEWAY_URL)}`;
+    this.channel = new tabApis.BroadcastChannel(name);
+    this.channel.onmessage = (event) => this.receive(event.data as TabMessage);
+    // Held until this tab goes away (the browser releases it then) or is disposed.
+    void tabApis.locks.request(name, () => (this.disposed ? Promise.resolve() : this.lead()));
+  }
+
+  get state(): ConnectionState {
+    return this.currentState;
+  }
+
+  get nextRetryAt(): number | undefined {
+    return this.retryAt;
+  }
+
+  /** Whether this tab holds the shared connection now. */
+  get isLeader(): boolean {
+    return this.relay !== undefined;
+  }
+
+  on<K extends keyof CrossTabClientEvents>(event: K, listener: Listener<CrossTabClientEvents[K]>): Unsubscribe {
+    return this.events.on(event, listener);
+  }
+
+  /** Watches a daemon through the shared connection; the same handle as `GatewayClient.watch`. */
+  watch(daemonId: string): DaemonWatch {
+    let watched = this.watched.get(daemonId);
+    if (!watched) {
+      const created = new WatchedDaemon(daemonId, (fresh) => {
+        // Its frames wait for a snapshot now. A fresh start is the leader's to ask (it saw the
+        // same resync-required); a gap is ours: the leader rewinds to our position.
+        const asked = created.state === WatchState.Subscribing;
+        created.state = WatchState.Subscribing;
+        if (!fresh && !asked) this.post({ k: 'watch', tab: this.tabId, daemonId, since: created.view.position });
+      });
+      watched = created;
+      this.watched.set(daemonId, created);
+      this.post({ k: 'watch', tab: this.tabId, daemonId });
+    }
+    return new DaemonWatch(watched, this);
+  }
+
+  /** Sends a raw frame through the shared connection (replies come back to this tab by id). */
+  send(frame: Frame): boolean {
+    this.post({ k: 'send', tab: this.tabId, frame });
+    return this.currentState === ConnectionState.Open;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.post({ k: 'bye', tab: this.tabId });
+    this.requests.rejectAll();
+    this.timers.cancelAll();
+    for (const watched of this.watched.values()) watched.events.removeAll();
+    this.watched.clear();
+    this.channel.onmessage = null;
+    this.channel.close();
+    this.resignLeadership?.();
+    this.events.removeAll();
+  }
+
+  /** @internal */
+  workspaceStatusOf(daemonId: string, workspaceId: string): Promise<WorkspaceStatusPayload> {
+    return this.request(ClientMessageType.GetWorkspaceStatus, { daemonId, workspaceId }).then((reply) => reply.payload as WorkspaceStatusPayload);
+  }
+
+  /** @internal */
+  async runTaskOn(daemonId: string, request: RunTaskRequest): Promise<{ taskId: string } & AckPayload> {
+    const payload: RunTaskPayload = {
+      daemonId,
+      taskId: request.taskId ?? newTaskId(),
+      workspaceId: request.workspaceId,
+      command: request.command,
+      ...(request.args ? { args: request.args } : {}),
+    };
+    return { taskId: payload.taskId, ...(await this.command(ClientMessageType.RunTask, payload)) };
+  }
+
+  /** @internal */
+  cancelTaskOn(daemonId: string, taskId: string): Promise<AckPayload> {
+    return this.command(ClientMessageType.CancelTask, { daemonId, taskId });
+  }
+
+  /** @internal The last handle of a daemon in this tab closed. */
+  release(watched: WatchedDaemon): void {
+    if (this.watched.get(watched.daemonId) !== watched) return;
+    this.watched.delete(watched.daemonId);
+    watched.state = WatchState.Ended;
+    watched.events.removeAll();
+    this.post({ k: 'unwatch', tab: this.tabId, daemonId: watched.daemonId });
+  }
+
+  private async command(type: ClientMessageType, payload: object): Promise<AckPayload> {
+    const ack = (await this.request(type, payload)).payload as AckPayload;
+    if (ack.status === AckStatus.DaemonOffline) throw new GatewayRequestError({ code: ErrorCode.DaemonOffline, message: 'daemon is not connected' });
+    return ack;
+  }
+
+  private request(type: ClientMessageType, payload: object): Promise<Frame> {
+    return this.requests.request(type, payload, this.options.traceContext?.(), (frame) => this.post({ k: 'send', tab: this.tabId, frame }));
+  }
+
+  /** This tab holds the lock: open the connection and ask every tab where it stands. */
+  private lead(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.resignLeadership = () => {
+        this.relay?.dispose();
+        this.relay = undefined;
+        resolve();
+      };
+      this.relay = new TabRelay(this.options, (message) => {
+        this.channel.postMessage(message);
+        this.receive(message);
+      });
+      this.events.emit('leader', undefined);
+      this.receive({ k: 'leader', tab: this.tabId });
+      this.channel.postMessage({ k: 'leader', tab: this.tabId } satisfies TabMessage);
+    });
+  }
+
+  /** To the leader: straight to the relay in the leader tab, over the channel from the others. */
+  private post(message: TabMessage): void {
+    if (this.relay) this.relay.receive(message);
+    else this.channel.postMessage(message);
+  }
+
+  private receive(message: TabMessage): void {
+    if (this.disposed) return;
+    switch (message.k) {
+      case 'leader':
+        // A new leader knows nothing: tell it every daemon this tab watches, from where, and
+        // send again what it has not answered (command ids make a repeat harmless).
+        for (const watched of this.watched.values()) this.post({ k: 'watch', tab: this.tabId, daemonId: watched.daemonId, since: watched.view.position });
+        for (const frame of this.requests.unanswered([...COMMAND_TYPES, ClientMessageType.GetWorkspaceStatus]))
+          this.post({ k: 'send', tab: this.tabId, frame });
+        return;
+      case 'frame': {
+        const watched = this.watched.get(message.daemonId);
+        if (!watched || watched.state === WatchState.Ended) return;
+        // Waiting for a snapshot: what comes before it is replayed after it.
+        if (message.frame.type === ServerMessageType.Subscribed) watched.state = WatchState.Subscribed;
+        else if (watched.state !== WatchState.Subscribed) return;
+        watched.view.handle(message.frame);
+        return;
+      }
+      case 'ended': {
+        const watched = this.watched.get(message.daemonId);
+        if (!watched) return;
+        this.watched.delete(message.daemonId);
+        watched.end(message.reason, message.error && new GatewayRequestError(message.error));
+        return;
+      }
+      case 'reply':
+        if (message.tab === this.tabId) this.requests.settle(message.frame);
+        return;
+      case 'state': {
+        if (message.state !== ConnectionState.Open)
+          for (const watched of this.watched.values()) if (watched.state === WatchState.Subscribed) watched.state = WatchState.Subscribing;
+        const changed = message.state !== this.currentState;
+        if (!changed && message.nextRetryAt === this.retryAt) return;
+        this.retryAt = message.nextRetryAt;
+        this.currentState = message.state;
+        if (changed) this.events.emit('state', message.state);
+        this.events.emit('link', undefined);
+        return;
+      }
+      default:
+        // Messages for the leader: handled by its relay.
+        this.relay?.receive(message);
+    }
+  }
+}
+
+/** One daemon as the relay serves it: which tabs watch it, and how far its frames have gone. */
+interface Relayed {
+  tabs: Set<string>;
+  /** The furthest event relayed (or the position asked for, before the first). */
+  position: StreamPosition | undefined;
+  /** A subscription is being asked for (or held) on the connection. */
+  subscribed: boolean;
+  /** The last relayed frame of this daemon was its snapshot. */
+  afterSnapshot: boolean;
+  /** A `subscribe` awaits its answer, from this position (null: none asked, undefined: fresh). */
+  pendingFrom: StreamPosition | undefined | null;
+}
+
+/**
+ * The leader tab's side: one multiplexed connection, each daemon subscribed once for every tab
+ * watching it, from the earliest position any of them asked for. It relays frames as they come
+ * (a rewind for one tab repeats frames the others drop themselves).
+ */
+class TabRelay {
+  private readonly connection: ReconnectingWebSocket;
+  private readonly daemons = new Map<string, Relayed>();
+  /** Frame id of each request a tab sent → that tab. */
+  private readonly askedBy = new Map<string, string>();
+  /** Our `subscribe`/`unsubscribe` frame ids → the daemon. */
+  private readonly ours = new Map<string, string>();
+  private counter = 0;
+  private readonly prefix = randomId().slice(0, 8);
+
+  constructor(
+    options: CrossTabClientOptions,
+    private readonly broadcast: (message: TabMessage) => void,
+  ) {
+    const { tabApis: _tabApis, requestTimeout: _requestTimeout, traceContext: _traceContext, url = DEFAULT_GATEWAY_URL, ...connectionOptions } = options;
+    this.connection = new ReconnectingWebSocket({ ...connectionOptions, url });
+    this.connection.on('statechange', () => this.tellState());
+    this.connection.on('reconnecting', () => this.tellState());
+    this.connection.on('message', (frame) => this.fromGateway(frame));
+    this.connection.on('open', () => {
+      for (const [daemonId, relayed] of this.daemons) this.subscribe(daemonId, relayed);
+    });
+    this.connection.on('close', () => {
+      for (const relayed of this.daemons.values()) {
+        relayed.subscribed = false;
+        relayed.pendingFrom = null;
+      }
+    });
+  }
+
+  dispose(): void {
+    this.connection.dispose();
+  }
+
+  receive(message: TabMessage): void {
+    switch (message.k) {
+      case 'watch':
+        this.watch(message.tab, message.daemonId, message.since);
+        // A tab that just arrived learns the link's state with its first answer.
+        return this.tellState();
+      case 'unwatch':
+        return this.unwatch(message.tab, message.daemonId);
+      case 'bye':
+        for (const daemonId of [...this.daemons.keys()]) this.unwatch(message.tab, daemonId);
+        return;
+      case 'send':
+        if (message.frame.id !== undefined) this.askedBy.set(message.frame.id, message.tab);
+        this.connection.send(message.frame);
+        return;
+      default:
+    }
+  }
+
+  private watch(tab: string, daemonId: string, since: StreamPosition | undefined): void {
+    let relayed = this.daemons.get(daemonId);
+    if (!relayed) {
+      relayed = { tabs: new Set(), position: since, subscribed: false, afterSnapshot: false, pendingFrom: null };
+      this.daemons.set(daemonId, relayed);
+    }
+    relayed.tabs.add(tab);
+    // The answer on its way covers this tab too: its snapshot and replay reach every tab.
+    if (relayed.subscribed && relayed.pendingFrom !== null && covers(relayed.pendingFrom, since)) return;
+    // A tab new to the daemon needs a snapshot; one behind needs the events since its position:
+    // ask again from the earliest position anyone needs (everyone else drops the repeats).
+    const from = earliest(relayed.position, since);
+    relayed.position = from;
+    if (relayed.subscribed) this.unsubscribe(daemonId, relayed);
+    this.subscribe(daemonId, relayed);
+  }
+
+  private unwatch(tab: string, daemonId: string): void {
+    const relayed = this.daemons.get(daemonId);
+    if (!relayed?.tabs.delete(tab) || relayed.tabs.size > 0) return;
+    this.daemons.delete(daemonId);
+    if (relayed.subscribed) this.unsubscribe(daemonId, relayed);
+  }
+
+  private subscribe(daemonId: string, relayed: Relayed): void {
+    if (this.connection.state !== ConnectionState.Open) return;
+    relayed.subscribed = true;
+    relayed.pendingFrom = relayed.position;
+    const id = `tab-sub-${this.prefix}-${++this.counter}`;
+    this.ours.set(id, daemonId);
+    const since = relayed.position && `${relayed.position.epoch}:${relayed.position.seq}`;
+    this.connection.send({ type: ClientMessageType.Subscribe, id, payload: since ? { daemonId, since } : { daemonId } }, { volatile: true });
+  }
+
+  private unsubscribe(daemonId: string, relayed: Relayed): void {
+    relayed.subscribed = false;
+    if (this.connection.state !== ConnectionState.Open) return;
+    const id = `tab-unsub-${this.prefix}-${++this.counter}`;
+    this.ours.set(id, daemonId);
+    this.connection.send({ type: ClientMessageType.Unsubscribe, id, payload: { daemonId } }, { volatile: true });
+  }
+
+  private fromGateway(frame: Frame): void {
+    if (frame.id !== undefined) {
+      const daemonId = this.ours.get(frame.id);
+      if (daemonId !== undefined) {
+        this.ours.delete(frame.id);
+        return this.answered(daemonId, frame);
+      }
+      const tab = this.askedBy.get(frame.id);
+      if (tab !== undefined) {
+        this.askedBy.delete(frame.id);
+        return this.broadcast({ k: 'reply', tab, frame });
+      }
+    }
+    const daemonId = (frame as { daemonId?: string }).daemonId ?? (frame.payload as { daemonId?: string } | undefined)?.daemonId;
+    const relayed = daemonId === undefined ? undefined : this.daemons.get(daemonId);
+    if (!relayed || daemonId === undefined) return;
+    if (frame.type === ServerMessageType.Unsubscribed) {
+      this.daemons.delete(daemonId);
+      return this.broadcast({ k: 'ended', daemonId, reason: 'forbidden' });
+    }
+    const afterSnapshot = relayed.afterSnapshot;
+    relayed.afterSnapshot = false;
+    this.relay(daemonId, relayed, frame);
+    if (frame.type === ServerMessageType.ResyncRequired && !afterSnapshot) {
+      // The stream lost history under a live subscription: start every tab over from a fresh snapshot.
+      relayed.position = undefined;
+      this.unsubscribe(daemonId, relayed);
+      this.subscribe(daemonId, relayed);
+    }
+  }
+
+  private answered(daemonId: string, frame: Frame): void {
+    const relayed = this.daemons.get(daemonId);
+    if (!relayed || frame.type === ServerMessageType.Unsubscribed) return;
+    relayed.pendingFrom = null;
+    if (frame.type === ServerMessageType.Subscribed) {
+      this.relay(daemonId, relayed, frame);
+      relayed.afterSnapshot = true;
+      return;
+    }
+    const error = frame.payload as ErrorPayload;
+    if ([ErrorCode.Unavailable, ErrorCode.RateLimited, ErrorCode.InternalError].includes(error.code)) {
+      relayed.subscribed = false;
+      setTimeout(() => {
+        if (this.daemons.get(daemonId) === relayed && !relayed.subscribed) this.subscribe(daemonId, relayed);
+      }, 1000);
+      return;
+    }
+    this.daemons.delete(daemonId);
+    this.broadcast({ k: 'ended', daemonId, reason: error.code === ErrorCode.Forbidden ? 'forbidden' : 'refused', error });
+  }
+
+  private relay(daemonId: string, relayed: Relayed, frame: Frame): void {
+    const numbered = frame as { epoch?: string; seq?: number };
+    if (numbered.epoch !== undefined && numbered.seq !== undefined) {
+      if (!relayed.position || relayed.position.epoch !== numbered.epoch || numbered.seq > relayed.position.seq) {
+        relayed.position = { epoch: numbered.epoch, seq: numbered.seq };
+      }
+    } else if (frame.type === ServerMessageType.Subscribed) {
+      const { stream, recovered } = frame.payload as { stream: StreamPosition; recovered: boolean };
+      if (!recovered || !relayed.position) relayed.position = stream;
+    }
+    this.broadcast({ k: 'frame', daemonId, frame });
+  }
+
+  private tellState(): void {
+    const { state, nextRetryAt } = this.connection;
+    this.broadcast({ k: 'state', state, ...(nextRetryAt === undefined ? {} : { nextRetryAt }) });
+  }
+}
+
+/** Whether a replay from `from` brings what a tab at `since` needs (a tab with no position needs only the snapshot). */
+function covers(from: StreamPosition | undefined, since: StreamPosition | undefined): boolean {
+  if (since === undefined) return true;
+  return from !== undefined && from.epoch === since.epoch && from.seq <= since.seq;
+}
+
+/** The earlier of two positions (any position is earlier than none; another epoch's is taken as earlier). */
+function earliest(a: StreamPosition | undefined, b: StreamPosition | undefined): StreamPosition | undefined {
+  if (!a || !b) return a ?? b;
+  if (a.epoch !== b.epoch) return b;
+  return a.seq <= b.seq ? a : b;
+}
