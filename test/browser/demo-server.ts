@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
-const ENTRY = fileURLToPath(new URL('./demo-page.tsx', import.meta.url));
+const DEMO_PAGE = fileURLToPath(new URL('./demo-page.tsx', import.meta.url));
 
 const HTML = `<!doctype html>
 <html lang="en">
@@ -16,14 +16,16 @@ const HTML = `<!doctype html>
   .arbor-daemon-status__daemon--online { color: #2a7; }
   .arbor-daemon-status__daemon--stale { color: #d90; }
   .arbor-daemon-status__daemon--offline { color: #c33; }
+  ul.daemons { list-style: none; padding: 0; display: grid; gap: .6rem; }
+  .last-seq { font: 13px ui-monospace, monospace; color: #555; }
 </style></head>
 <body><div id="root"></div><script type="module" src="/app.js"></script></body>
 </html>`;
 
-/** Bundles the demo page with esbuild and serves it, with a /token endpoint minting client tokens. */
-export async function startDemoServer(gatewayUrl: string, mintToken: () => string): Promise<{ url: string; close: () => Promise<void> }> {
+/** Bundles a demo page (default: demo-page.tsx) with esbuild and serves it, with a /token endpoint minting client tokens. */
+export async function startDemoServer(gatewayUrl: string, mintToken: () => string, page = DEMO_PAGE): Promise<{ url: string; close: () => Promise<void> }> {
   const result = await build({
-    entryPoints: [ENTRY],
+    entryPoints: [page],
     bundle: true,
     write: false,
     format: 'esm',
