@@ -28,6 +28,10 @@ const { values } = parseArgs({
     'source-base': { type: 'string', default: String(2 + Math.floor(Math.random() * 200)) },
     'per-source': { type: 'string', default: '1000' },
     'timeout-ms': { type: 'string', default: '120000' },
+    // storm-mux: users watching `daemons-per-user` daemons each, one connection per daemon or one multiplexed.
+    users: { type: 'string', default: '2000' },
+    'daemons-per-user': { type: 'string', default: '5' },
+    style: { type: 'string', default: 'multiplexed' },
   },
 });
 const protocol = protocols[values.protocol];
@@ -289,6 +293,74 @@ const scenarios = {
       peakHandshakesPerSecond: Math.max(0, ...perSecond.values()),
     };
   },
+};
+
+/**
+ * storm-mux: `users` users each watching `daemons-per-user` daemons, either one SDK connection per
+ * daemon (`--style per-daemon`, as before multiplexing) or one multiplexed connection per user
+ * watching them all. The orchestrator kills and restarts the gateway; counts the handshakes the
+ * storm took and the time until every watch is subscribed again.
+ */
+scenarios['storm-mux'] = async function stormMux() {
+  const users = Number(values.users);
+  const perUser = Number(values['daemons-per-user']);
+  const daemonIds = Array.from({ length: perUser }, (_, k) => `storm-daemon-${k}`);
+  const multiplexed = values.style === 'multiplexed';
+  const url = `ws://127.0.0.1:${port}/ws`;
+  /** Each user's clients, and a function telling whether all of its daemons are watched again. */
+  const links = [];
+  let firstDrop = 0;
+  let handshakes = 0;
+  const backAt = [];
+  for (let index = 0; index < users; index += 1) {
+    const getToken = () => mintToken({ sub: `user-${index}`, role: 'client', daemons: daemonIds });
+    const clients = multiplexed
+      ? [new GatewayClient({ url, WebSocket, network: null, getToken })]
+      : daemonIds.map((daemonId) => new GatewayClient({ url, daemonId, WebSocket, network: null, getToken }));
+    const watches = multiplexed ? daemonIds.map((daemonId) => clients[0].watch(daemonId)) : [];
+    const link = { clients, watches, dropped: false };
+    const isBack = () => clients.every((client) => client.state === ConnectionState.Open) && watches.every((watch) => watch.state === 'subscribed');
+    link.isBack = isBack;
+    const check = () => {
+      if (link.dropped && isBack()) {
+        link.dropped = false;
+        backAt.push(performance.now());
+      }
+    };
+    for (const client of clients) {
+      client.on('state', (state) => {
+        if (state === ConnectionState.Reconnecting && !link.dropped && link.armed) {
+          link.dropped = true;
+          firstDrop ||= performance.now();
+        }
+        if (state === ConnectionState.Open && link.armed) handshakes += 1;
+        check();
+      });
+    }
+    for (const watch of watches) watch.on('connected', check);
+    links.push(link);
+    if (index % 100 === 99) await sleep(20);
+  }
+  const limit = Date.now() + 60_000;
+  while (links.some((link) => !link.isBack()) && Date.now() < limit) await sleep(50);
+  const initiallyBack = links.filter((link) => link.isBack()).length;
+  for (const link of links) link.armed = true;
+  process.stdout.write('READY\n');
+  await nextLine();
+  const backBy = Date.now() + 60_000;
+  while (backAt.length < initiallyBack && Date.now() < backBy) await sleep(50);
+  const notBack = links.filter((link) => !link.isBack()).length;
+  for (const link of links) for (const client of link.clients) client.dispose();
+  return {
+    style: values.style,
+    users,
+    connections: links.reduce((total, link) => total + link.clients.length, 0),
+    expected: users,
+    connected: initiallyBack,
+    lost: notBack + (users - initiallyBack),
+    handshakes,
+    secondsUntilAllBack: backAt.length ? (Math.max(...backAt) - firstDrop) / 1000 : NaN,
+  };
 };
 
 function arborClientWithToken(token, options) {

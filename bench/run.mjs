@@ -33,6 +33,7 @@ const { values } = parseArgs({
     'capacity-connections': { type: 'string' },
     'capacity-seconds': { type: 'string' },
     'storm-clients': { type: 'string' },
+    'storm-users': { type: 'string' },
     out: { type: 'string', default: here('./results/') },
     profile: { type: 'boolean', default: false },
   },
@@ -51,6 +52,8 @@ const params = {
   connect: { connections: size('connect-connections', 3_000, 300) },
   capacity: { connections: Math.min(size('capacity-connections', 50_000, 500), fdLimit - 500), seconds: size('capacity-seconds', 20, 2) },
   storm: { clients: size('storm-clients', 10_000, 300) },
+  // 2 000 users × 5 daemons: one connection per daemon (10 000) against one multiplexed connection per user.
+  stormMux: { users: size('storm-users', 2_000, 60), daemonsPerUser: 5 },
 };
 const SERVERS = values.servers.split(',');
 /** (D) and (E) span instances: scenarios about one process's connections do not apply to them. */
@@ -65,7 +68,9 @@ const APPLIES = {
 const CLUSTER_DAEMONS = 30;
 const applies = (server, scenario) => !APPLIES[server] || APPLIES[server].has(scenario);
 const INTERLEAVED = ['fanout', 'ingress', 'latency', 'idle', 'connect'];
-const ARBOR_ONLY = ['capacity', 'storm'];
+const ARBOR_ONLY = ['capacity', 'storm', 'storm-mux'];
+/** storm-mux runs once per connection style; each is reported as a scenario of its own. */
+const STORM_STYLES = ['per-daemon', 'multiplexed'];
 const selected = new Set(values.only ? values.only.split(',') : [...INTERLEAVED, ...ARBOR_ONLY]);
 
 // The load generator is one address, one user, and floods on purpose: the relays we compare with
@@ -213,7 +218,7 @@ async function runOnce(kind, scenario, scenarioParams, loadgenCount = 1) {
     await sleep(scenario === 'capacity' ? scenarioParams.seconds * 1000 : 1500);
     measured.rssAfter = sum(server, rssBytes);
     release();
-  } else if (scenario === 'storm') {
+  } else if (scenario === 'storm' || scenario === 'storm-mux') {
     await markers('READY');
     await stopServer(server, 'SIGKILL');
     server = await startServer(kind, port, serverEnv);
@@ -271,6 +276,15 @@ const METRICS = {
     ['secondsUntilAllBack', 's until all back', 'lower'],
     ['peakHandshakesPerSecond', 'peak handshakes/s', 'info'],
   ],
+  ...Object.fromEntries(
+    STORM_STYLES.map((style) => [
+      `storm-${style}`,
+      [
+        ['handshakes', 'handshakes', 'lower'],
+        ['secondsUntilAllBack', 's until all watched again', 'lower'],
+      ],
+    ]),
+  ),
 };
 
 const runs = [];
@@ -292,6 +306,15 @@ for (let round = 0; round < params.rounds; round += 1) {
 }
 if (SERVERS.includes('arbor')) {
   for (const scenario of ARBOR_ONLY.filter((name) => selected.has(name))) {
+    if (scenario === 'storm-mux') {
+      for (const style of STORM_STYLES) {
+        const { users, daemonsPerUser } = params.stormMux;
+        const result = await runOnce('arbor', scenario, { users, 'daemons-per-user': daemonsPerUser, style });
+        runs.push({ round: 0, scenario: `storm-${style}`, server: 'arbor', result });
+        console.log(`  ${`storm ${style}`.padEnd(16)} arbor    ${summarize(`storm-${style}`, result)}`);
+      }
+      continue;
+    }
     const loadgenCount = scenario === 'capacity' ? Math.max(1, Math.ceil(params.capacity.connections / 9000)) : 1;
     const scenarioParams = scenario === 'storm' ? { connections: params.storm.clients } : params[scenario];
     const result = await runOnce('arbor', scenario, scenarioParams, loadgenCount);
@@ -379,6 +402,19 @@ const targets = [
     (r) => r >= 0.8,
   ],
 ];
+const stormHandshakes = ratioBetweenScenarios('storm-multiplexed', 'storm-per-daemon', 'handshakes');
+const stormSeconds = ratioBetweenScenarios('storm-multiplexed', 'storm-per-daemon', 'secondsUntilAllBack');
+targets.push([
+  `reconnect storm, ${params.stormMux.users} users × ${params.stormMux.daemonsPerUser} daemons: multiplexed handshakes ≤ 0.25 × per-daemon`,
+  stormHandshakes,
+  (r) => r <= 0.25,
+]);
+targets.push(['reconnect storm: multiplexed all watched again in ≤ 1.0 × the per-daemon time', stormSeconds, (r) => r <= 1.0]);
+function ratioBetweenScenarios(scenario, reference, key) {
+  const a = summary[scenario]?.[key]?.servers.arbor?.median;
+  const b = summary[reference]?.[key]?.servers.arbor?.median;
+  return a !== undefined && b ? a / b : undefined;
+}
 const lossy = runs.filter((run) => run.result.error || run.result.lost !== 0 || run.result.outOfOrder > 0);
 
 console.log('\nmedians (min–max), ratio to raw ws');
