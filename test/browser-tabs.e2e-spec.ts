@@ -44,7 +44,7 @@ describe('one connection for every tab, in headless Chromium against the real ga
     const value = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? 0);
     return { open: value(/^arbor_connections\{role="client"\} (\d+)/m), opened: value(/^arbor_connects_total\{role="client"\} (\d+)/m) };
   };
-  const seenIn = (page: Page) => page.evaluate(() => (window as unknown as { arborSeen: Record<string, number[]> }).arborSeen);
+  const seenIn = (page: Page) => page.evaluate(() => (globalThis as unknown as { arborSeen: Record<string, number[]> }).arborSeen);
   const allConnected = (page: Page) =>
     waitForAsync(
       async () => (await page.locator('[role="status"]', { hasText: 'Gateway: connected' }).count()) === DAEMONS.length,

@@ -37,6 +37,10 @@ describe('multiplexed client connections, one instance', () => {
     expect((await subscribe(client, 'mux-x', 's2')).payload).toMatchObject({ code: 'forbidden' });
     expect((await subscribe(client, 'mux-2', 's3')).type).toBe('subscribed');
     expect((await subscribe(client, 'mux-1', 's4')).payload).toMatchObject({ code: 'bad_request', field: 'daemonId' });
+    for (const coalesceMs of [5, 1001, 20.5, '100']) {
+      client.send({ type: 'subscribe', id: `c-${coalesceMs}`, payload: { daemonId: 'mux-2', coalesceMs } });
+      expect((await client.next((frame) => frame.id === `c-${coalesceMs}`)).payload).toMatchObject({ code: 'validation_failed', field: 'coalesceMs' });
+    }
 
     d1.send({ type: 'file-change', payload: { workspaceId: 'w', path: 'one.txt', event: 'add' } });
     d2.send({ type: 'file-change', payload: { workspaceId: 'w', path: 'two.txt', event: 'add' } });

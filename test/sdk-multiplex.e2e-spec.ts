@@ -89,6 +89,33 @@ describe('GatewayClient.watch against the real gateway', () => {
     60_000,
   );
 
+  it('a coalescing watch gets the last change of each path with its count, at exact positions', async () => {
+    client = new GatewayClient({ url, WebSocket: WS, getToken: () => mint({ sub: 'user-3', role: Role.Client, daemons: DAEMONS }), ...FAST_RETRY });
+    const reference = new GatewayClient({ url, WebSocket: WS, getToken: () => mint({ sub: 'user-4', role: Role.Client, daemons: DAEMONS }), ...FAST_RETRY });
+    try {
+      const coalesced = client.watch('mx-4', { coalesceMs: 200 });
+      const everything = reference.watch('mx-4');
+      const got: Array<{ seq: number; path: string; merged: number }> = [];
+      coalesced.on('file-change', (frame) => got.push({ seq: frame.seq, path: frame.payload.path, merged: frame.merged ?? 1 }));
+      const all: Array<{ seq: number; path: string }> = [];
+      everything.on('file-change', (frame) => all.push({ seq: frame.seq, path: frame.payload.path }));
+      let snapshots = 0;
+      coalesced.on('connected', () => (snapshots += 1));
+      await waitFor(() => coalesced.state === WatchState.Subscribed && everything.state === WatchState.Subscribed, 'both subscribed');
+      for (let i = 0; i < 60; i += 1) daemons[3].fileChange('w1', `path-${i % 3}`, 'change');
+      await waitFor(() => all.length === 60 && coalesced.position!.seq === everything.position!.seq, 'both at the last event');
+      expect(got.length).toBeLessThan(60);
+      expect(got.reduce((total, event) => total + event.merged, 0)).toBe(60);
+      const lastOf = (events: Array<{ seq: number; path: string }>) => Object.fromEntries(events.map((event) => [event.path, event.seq]));
+      expect(lastOf(got)).toEqual(lastOf(all));
+      expect(got.map((event) => event.seq)).toEqual([...got.map((event) => event.seq)].sort((a, b) => a - b));
+      // Never mistaken for a gap: no second subscription was asked for.
+      expect(snapshots).toBe(1);
+    } finally {
+      reference.dispose();
+    }
+  });
+
   it('commands go to the daemon named by the watch; a forbidden watch ends alone', async () => {
     client = new GatewayClient({ url, WebSocket: WS, getToken: () => mint({ sub: 'user-2', role: Role.Client, daemons: ['mx-1', 'mx-2'] }), ...FAST_RETRY });
     const allowed = client.watch('mx-2');

@@ -117,12 +117,13 @@ export class DaemonView<Snapshot extends SubscribedPayload = ClientConnectedPayl
    * Moves the position along the daemon's stream. Returns false for a frame already processed
    * (a duplicate); on an impossible gap, asks to resume from the last good position.
    */
-  private advance(frame: Frame & { epoch?: string; seq?: number }): boolean {
+  private advance(frame: Frame & { epoch?: string; seq?: number; prev?: number }): boolean {
     if (frame.seq === undefined || frame.epoch === undefined) return true;
     const position = this.position;
     if (position && frame.epoch === position.epoch) {
       if (frame.seq <= position.seq) return false;
-      if (frame.seq > position.seq + 1) {
+      // On a coalescing subscription `prev` names the event before (merged-away ones between).
+      if ((frame.prev ?? frame.seq - 1) !== position.seq) {
         this.recover(false);
         return false;
       }

@@ -19,6 +19,14 @@ export enum WatchState {
   Ended = 'ended',
 }
 
+export interface WatchOptions {
+  /**
+   * Merge `file-change` events of one path within this window (10–1000 ms) into the last of them
+   * (`merged` on the frame counts them); positions stay exact. Set by the first watch of a daemon.
+   */
+  coalesceMs?: number;
+}
+
 export interface RunTaskRequest {
   workspaceId: string;
   command: string;
@@ -49,6 +57,7 @@ export class WatchedDaemon {
   constructor(
     readonly daemonId: string,
     recover: Recover,
+    readonly coalesceMs?: number,
   ) {
     // DaemonWatchEvents extends the view's events: the view emits a subset of them.
     this.view = new DaemonView<SubscribedPayload>(daemonId, this.events as unknown as Emitter<DaemonViewEvents<SubscribedPayload>>, recover);

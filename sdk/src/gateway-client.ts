@@ -2,7 +2,7 @@ import { ClientBase } from './client-base.js';
 import { withQuery } from './connect-url.js';
 import { DaemonView, type DaemonViewEvents } from './daemon-view.js';
 import type { Emitter } from './emitter.js';
-import { DaemonWatch, WatchedDaemon, WatchState, type RunTaskRequest, type WatchHost } from './daemon-watch.js';
+import { DaemonWatch, WatchedDaemon, WatchState, type RunTaskRequest, type WatchHost, type WatchOptions } from './daemon-watch.js';
 import { randomId } from './random-id.js';
 import { GatewayRequestError } from './errors.js';
 import {
@@ -162,11 +162,11 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> implements Wa
    * Watches one more daemon on this (multiplexed) connection. Each call returns its own handle;
    * the subscription ends when the last handle of the daemon is closed.
    */
-  watch(daemonId: string): DaemonWatch {
+  watch(daemonId: string, options: WatchOptions = {}): DaemonWatch {
     if (this.view) throw new Error(`watch() needs a GatewayClient created without daemonId (this one watches "${this.view.daemonId}")`);
     let watched = this.watched.get(daemonId);
     if (!watched) {
-      const created = new WatchedDaemon(daemonId, (fresh) => this.resubscribe(created, fresh));
+      const created = new WatchedDaemon(daemonId, (fresh) => this.resubscribe(created, fresh), options.coalesceMs);
       watched = created;
       this.watched.set(daemonId, created);
       if (this.state === ConnectionState.Open) this.subscribe(created);
@@ -266,7 +266,9 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> implements Wa
     if (this.state !== ConnectionState.Open) return;
     watched.state = WatchState.Subscribing;
     const position = watched.view.position;
-    const payload: SubscribePayload = position ? { daemonId: watched.daemonId, since: formatPosition(position) } : { daemonId: watched.daemonId };
+    const payload: SubscribePayload = { daemonId: watched.daemonId };
+    if (position) payload.since = formatPosition(position);
+    if (watched.coalesceMs !== undefined) payload.coalesceMs = watched.coalesceMs;
     const id = this.nextFrameId('sub');
     this.subscribing.set(id, watched);
     this.connection.send({ type: ClientMessageType.Subscribe, id, payload }, { volatile: true });

@@ -212,6 +212,9 @@ export const Limits = {
   MAX_CLOCK_TOLERANCE_SECONDS: 30,
   /** Daemons one multiplexed connection may watch at once, by default (MAX_SUBSCRIPTIONS_PER_CONNECTION). */
   DEFAULT_MAX_SUBSCRIPTIONS: 100,
+  /** The window a subscription may ask `file-change` events of one path to be merged over (`coalesceMs`). */
+  MIN_COALESCE_MS: 10,
+  MAX_COALESCE_MS: 1000,
 } as const;
 
 export const FILE_CHANGE_EVENTS = ['add', 'change', 'unlink', 'addDir', 'unlinkDir'] as const;
@@ -358,6 +361,12 @@ export interface SubscribePayload {
   daemonId: string;
   /** `{epoch}:{seq}` of the last event processed for this daemon, to resume from. */
   since?: string;
+  /**
+   * Opt-in (10–1000 ms): `file-change` events of one `(workspaceId, path)` within this window are
+   * merged into the last of them (`merged` counts them). Every live event of the subscription then
+   * carries `prev`, the `seq` of the event delivered before it, so positions stay exact.
+   */
+  coalesceMs?: number;
 }
 
 /** The same snapshot `connected` carries on a single-daemon connection, without `authExpiresAt`. */
@@ -465,6 +474,10 @@ export interface DaemonEventFrame<T extends DaemonEventType = DaemonEventType> {
   payload: DaemonEventPayloads[T];
   /** On a `task-status`: the trace context the daemon echoed (the command's), as the gateway relays it. */
   tc?: TraceContext;
+  /** On a coalescing subscription: the `seq` of the event delivered before this one (merged-away events between). */
+  prev?: number;
+  /** On a coalescing subscription's `file-change`: how many events of its path this one stands for (≥ 2). */
+  merged?: number;
 }
 
 export interface DaemonEventPayloads {

@@ -177,7 +177,7 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     if (subscriptions.size >= this.config.maxSubscriptionsPerConnection) {
       throw new DomainError(ErrorCode.BadRequest, `a connection may hold at most ${this.config.maxSubscriptionsPerConnection} subscriptions`, 'daemonId');
     }
-    const subscription = new Subscription(connection, daemonId, (ended) => this.unwatch(connection, ended));
+    const subscription = new Subscription(connection, daemonId, (ended) => this.unwatch(connection, ended), body.coalesceMs);
     subscriptions.set(daemonId, subscription);
     const id = connection.currentFrameId;
     let admission: Awaited<ReturnType<DaemonService['connectClient']>>;

@@ -1,6 +1,7 @@
-import { ServerMessageType, type CloseCode, type Frame, type UnsubscribedPayload } from '@arbor/gateway-client/protocol';
+import { ServerMessageType, type CloseCode, type Frame, type SubscribedPayload, type UnsubscribedPayload } from '@arbor/gateway-client/protocol';
 import type { PeerLink } from '../daemons/peer-link.js';
 import { EventFrame } from '../daemons/streams/event-frame.js';
+import { PathCoalescer } from './path-coalescer.js';
 
 /** What a subscription needs of its connection (the transport's Connection is one). */
 export interface SubscriptionHost {
@@ -19,14 +20,18 @@ export class Subscription implements PeerLink {
   readonly id: string;
   private held: Array<Frame | EventFrame> | null = [];
   private ended = false;
+  /** Present when the subscription asked for per-path coalescing of its live events. */
+  private readonly coalescer: PathCoalescer | undefined;
 
   constructor(
     readonly connection: SubscriptionHost,
     readonly daemonId: string,
     /** Tells the domain the watcher is gone (after an `unsubscribe`, or when the gateway ends it). */
     private readonly onEnd: (subscription: Subscription) => void,
+    coalesceMs?: number,
   ) {
     this.id = `${connection.id}/${daemonId}`;
+    this.coalescer = coalesceMs === undefined ? undefined : new PathCoalescer(coalesceMs, (frame) => this.connection.send(frame));
   }
 
   get isEnded(): boolean {
@@ -36,6 +41,7 @@ export class Subscription implements PeerLink {
   send(frame: Frame | EventFrame): void {
     if (this.ended) return;
     if (this.held) this.held.push(frame);
+    else if (this.coalescer) this.coalescer.push(frame);
     else this.connection.send(frame);
   }
 
@@ -44,8 +50,15 @@ export class Subscription implements PeerLink {
     const held = this.held ?? [];
     this.held = null;
     this.connection.send(subscribed, false);
-    for (const frame of follow) this.connection.send(frame, false);
-    for (const frame of held) if (!(frame instanceof EventFrame) || frame.seq > afterSeq) this.connection.send(frame, false);
+    const { stream } = subscribed.payload as SubscribedPayload;
+    this.coalescer?.startAt(stream);
+    // The replay and what arrived meanwhile go out whole: coalescing starts with the live events.
+    const sendNow = (frame: Frame | EventFrame) => {
+      this.connection.send(frame, false);
+      this.coalescer?.wrote(frame);
+    };
+    for (const frame of follow) sendNow(frame);
+    for (const frame of held) if (!(frame instanceof EventFrame) || frame.seq > afterSeq) sendNow(frame);
   }
 
   /**
@@ -57,6 +70,7 @@ export class Subscription implements PeerLink {
     if (this.ended) return;
     this.ended = true;
     this.held = null;
+    this.coalescer?.stop();
     this.connection.subscriptions?.delete(this.daemonId);
     if (reason) this.connection.send({ type: ServerMessageType.Unsubscribed, payload: { daemonId: this.daemonId, reason } satisfies UnsubscribedPayload });
     this.onEnd(this);

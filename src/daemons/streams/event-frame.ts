@@ -44,6 +44,17 @@ export class EventFrame {
 
   /** undefined: not looked at yet; null: none. */
   private knownTraceContext: TraceContext | null | undefined;
+
+  /** A `file-change`'s `(workspaceId, path)` as one string (read from the text once, for viewers that coalesce by path). */
+  get fileChangeKey(): string {
+    if (this.knownFileChangeKey === undefined) {
+      const { payload } = JSON.parse(this.text) as { payload?: { workspaceId?: string; path?: string } };
+      this.knownFileChangeKey = `${payload?.workspaceId ?? ''}\u0000${payload?.path ?? ''}`;
+    }
+    return this.knownFileChangeKey;
+  }
+
+  private knownFileChangeKey: string | undefined;
 }
 
 /** One character per type, for the Redis stream and the pub/sub batch header. */
