@@ -11,6 +11,7 @@ import { freePort, waitFor, waitForAsync } from './support/ports.js';
 const SECRET = 'browser-tabs-secret-at-least-32-characters';
 const CHROMIUM = '/usr/bin/chromium';
 const TABS_PAGE = fileURLToPath(new URL('./browser/tabs-page.tsx', import.meta.url));
+const TABS_WORKER = fileURLToPath(new URL('./browser/tabs-worker.ts', import.meta.url));
 const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/', import.meta.url));
 const DAEMONS = ['tab-d1', 'tab-d2', 'tab-d3', 'tab-d4', 'tab-d5'];
 const WS = WebSocket as unknown as WebSocketConstructor;
@@ -65,13 +66,21 @@ describe('one connection for every tab, in headless Chromium against the real ga
     await waitFor(() => daemons.every((daemon) => daemon.state === ConnectionState.Open), 'daemons open');
     reference = new GatewayClient({ url, WebSocket: WS, getToken: () => mint({ sub: 'reference', role: Role.Client, daemons: DAEMONS }), network: null });
     referenceWatches = DAEMONS.map((daemonId) => reference.watch(daemonId));
-    demo = await startDemoServer(url, () => mint({ sub: 'user-1', role: Role.Client, daemons: DAEMONS }), TABS_PAGE);
+    demo = await startDemoServer(url, () => mint({ sub: 'user-1', role: Role.Client, daemons: DAEMONS }), TABS_PAGE, TABS_WORKER);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
     });
+  });
+
+  beforeEach(async () => {
+    // A profile of its own per test: its tabs, locks, channels and workers.
     context = await browser.newContext({ viewport: { width: 560, height: 640 } });
+  });
+
+  afterEach(async () => {
+    await context?.close();
   });
 
   afterAll(async () => {
@@ -82,80 +91,95 @@ describe('one connection for every tab, in headless Chromium against the real ga
     gateway?.kill('SIGKILL');
   });
 
-  it('three tabs watching five daemons hold one WebSocket; closing the leader hands over with nothing lost or repeated', async () => {
-    const sent = DAEMONS.map(() => 0);
-    const sending = setInterval(() => {
-      for (const [index, daemon] of daemons.entries()) {
-        daemon.fileChange('w1', `file-${sent[index]}`, 'change');
-        sent[index] += 1;
-      }
-    }, 25);
-    try {
-      const tabs: Page[] = [];
-      for (let i = 0; i < 3; i += 1) {
-        const page = await context.newPage();
-        await page.goto(demo.url);
-        await allConnected(page);
-        tabs.push(page);
-      }
-      // The reference connection is one; every tab together holds one more.
-      expect(await clientConnections()).toEqual({ open: 2, opened: 2 });
-
-      // The first tab leads; close it while events flow.
-      const [leader, ...rest] = tabs;
-      const before = await Promise.all(rest.map(async (page) => Object.values(await seenIn(page)).map((seqs) => seqs.length)));
-      const closedAt = Date.now();
-      await leader.close();
-      await waitForAsync(
-        async () => {
-          const counts = await Promise.all(rest.map(async (page) => Object.values(await seenIn(page)).map((seqs) => seqs.length)));
-          return (await clientConnections()).opened === 3 && counts.every((row, tab) => row.every((count, daemon) => count > before[tab][daemon] + 2));
-        },
-        'events flowing again in the remaining tabs',
-        HANDOVER_BOUND_MS + 5000,
-      );
-      const handoverMs = Date.now() - closedAt;
-      mkdirSync(ARTIFACTS, { recursive: true });
-      writeFileSync(`${ARTIFACTS}cross-tab-handover.json`, JSON.stringify({ handoverMs, boundMs: HANDOVER_BOUND_MS }, null, 2));
-      expect(handoverMs).toBeLessThan(HANDOVER_BOUND_MS);
-      await Promise.all(rest.map(allConnected));
-      expect((await clientConnections()).open).toBe(2);
-
-      clearInterval(sending);
-      // Quiet: the reference's positions stop moving; they are each daemon's last event.
-      let last = '';
-      await waitForAsync(async () => {
-        await new Promise((resolve) => setTimeout(resolve, 300));
-        const now = JSON.stringify(referenceWatches.map((watch) => watch.position));
-        const settled = now === last;
-        last = now;
-        return settled;
-      }, 'the daemons done sending');
-      const lastSeqs = referenceWatches.map((watch) => watch.position!.seq);
-      expect(lastSeqs.every((seq, index) => seq >= sent[index])).toBe(true);
-      // Every event reached every remaining tab once, in order, from the first it saw to the last.
-      await waitForAsync(async () => {
-        const seen = await Promise.all(rest.map(seenIn));
-        return seen.every((byDaemon) => DAEMONS.every((daemonId, index) => byDaemon[daemonId].at(-1) === lastSeqs[index]));
-      }, 'every tab at every daemon’s last event');
-      for (const page of rest) {
-        const seen = await seenIn(page);
-        for (const [index, daemonId] of DAEMONS.entries()) {
-          const seqs = seen[daemonId];
-          expect(seqs).toEqual(Array.from({ length: lastSeqs[index] - seqs[0] + 1 }, (_, i) => seqs[0] + i));
+  it.each([
+    ['a leader tab', 'hands the connection to another tab', ''],
+    ['a SharedWorker', 'leaves the connection in the worker', '?mode=worker'],
+  ])(
+    'three tabs watching five daemons hold one WebSocket (%s); closing the first tab %s, with nothing lost or repeated',
+    async (_holder, _outcome, query) => {
+      const inWorker = query !== '';
+      const before = await clientConnections();
+      const sent = DAEMONS.map(() => 0);
+      const sending = setInterval(() => {
+        for (const [index, daemon] of daemons.entries()) {
+          daemon.fileChange('w1', `file-${sent[index]}`, 'change');
+          sent[index] += 1;
         }
-      }
+      }, 25);
+      try {
+        const tabs: Page[] = [];
+        for (let i = 0; i < 3; i += 1) {
+          const page = await context.newPage();
+          await page.goto(`${demo.url}${query}`);
+          await allConnected(page);
+          tabs.push(page);
+        }
+        // Every tab together holds one connection (the reference holds another).
+        expect(await clientConnections()).toEqual({ open: before.open + 1, opened: before.opened + 1 });
 
-      // Two tabs side by side.
-      const shots = await Promise.all(rest.map(async (page) => (await page.screenshot()).toString('base64')));
-      const sheet = await browser.newPage({ viewport: { width: 1140, height: 660 } });
-      await sheet.setContent(
-        `<body style="margin:10px;display:flex;gap:20px;background:#eee">${shots.map((shot) => `<img style="border:1px solid #999" src="data:image/png;base64,${shot}">`).join('')}</body>`,
-      );
-      await sheet.screenshot({ path: `${ARTIFACTS}cross-tab.png` });
-      await sheet.close();
-    } finally {
-      clearInterval(sending);
-    }
-  }, 90_000);
+        // The first tab (the leader, in leader mode) closes while events flow.
+        const [first, ...rest] = tabs;
+        const counted = await Promise.all(rest.map(async (page) => Object.values(await seenIn(page)).map((seqs) => seqs.length)));
+        const closedAt = Date.now();
+        await first.close();
+        // A leader's successor opens one more connection; a worker keeps its own.
+        const openedAfter = before.opened + (inWorker ? 1 : 2);
+        await waitForAsync(
+          async () => {
+            const counts = await Promise.all(rest.map(async (page) => Object.values(await seenIn(page)).map((seqs) => seqs.length)));
+            return (
+              (await clientConnections()).opened === openedAfter && counts.every((row, tab) => row.every((count, daemon) => count > counted[tab][daemon] + 2))
+            );
+          },
+          'events flowing in the remaining tabs',
+          HANDOVER_BOUND_MS + 5000,
+        );
+        const handoverMs = Date.now() - closedAt;
+        if (!inWorker) {
+          mkdirSync(ARTIFACTS, { recursive: true });
+          writeFileSync(`${ARTIFACTS}cross-tab-handover.json`, JSON.stringify({ handoverMs, boundMs: HANDOVER_BOUND_MS }, null, 2));
+        }
+        expect(handoverMs).toBeLessThan(HANDOVER_BOUND_MS);
+        await Promise.all(rest.map(allConnected));
+        expect(await clientConnections()).toEqual({ open: before.open + 1, opened: openedAfter });
+
+        clearInterval(sending);
+        // Quiet: the reference's positions stop moving; they are each daemon's last event.
+        let last = '';
+        await waitForAsync(async () => {
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          const now = JSON.stringify(referenceWatches.map((watch) => watch.position));
+          const settled = now === last;
+          last = now;
+          return settled;
+        }, 'the daemons done sending');
+        const lastSeqs = referenceWatches.map((watch) => watch.position!.seq);
+        expect(lastSeqs.every((seq, index) => seq >= sent[index])).toBe(true);
+        // Every event reached every remaining tab once, in order, from the first it saw to the last.
+        await waitForAsync(async () => {
+          const seen = await Promise.all(rest.map(seenIn));
+          return seen.every((byDaemon) => DAEMONS.every((daemonId, index) => byDaemon[daemonId].at(-1) === lastSeqs[index]));
+        }, 'every tab at every daemon’s last event');
+        for (const page of rest) {
+          const seen = await seenIn(page);
+          for (const [index, daemonId] of DAEMONS.entries()) {
+            const seqs = seen[daemonId];
+            expect(seqs).toEqual(Array.from({ length: lastSeqs[index] - seqs[0] + 1 }, (_, i) => seqs[0] + i));
+          }
+        }
+
+        // Two tabs side by side.
+        const shots = await Promise.all(rest.map(async (page) => (await page.screenshot()).toString('base64')));
+        const sheet = await browser.newPage({ viewport: { width: 1140, height: 660 } });
+        await sheet.setContent(
+          `<body style="margin:10px;display:flex;gap:20px;background:#eee">${shots.map((shot) => `<img style="border:1px solid #999" src="data:image/png;base64,${shot}">`).join('')}</body>`,
+        );
+        await sheet.screenshot({ path: `${ARTIFACTS}cross-tab${inWorker ? '-worker' : ''}.png` });
+        await sheet.close();
+      } finally {
+        clearInterval(sending);
+      }
+    },
+    90_000,
+  );
 });

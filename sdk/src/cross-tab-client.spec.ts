@@ -3,6 +3,7 @@ import { CrossTabClient, type TabApis } from './cross-tab-client.js';
 import type { DaemonWatch } from './daemon-watch.js';
 import { WatchState } from './daemon-watch.js';
 import { ConnectionState } from './reconnecting-websocket.js';
+import { startSharedWorkerRelay } from './shared-worker-relay.js';
 import { FakeGateway, type FakeSocket } from './testing/fake-gateway.js';
 
 /** BroadcastChannel and Web Locks for several "tabs" in one process: delivery is asynchronous, in order. */
@@ -226,5 +227,86 @@ describe('CrossTabClient: one connection for every tab', () => {
     await tick(10);
     expect(ended).toEqual(['forbidden']);
     expect(allowed.state).toBe(WatchState.Subscribed);
+  });
+});
+
+describe('CrossTabClient with a SharedWorker holding the connection', () => {
+  const waitUntil = async (condition: () => boolean, label: string) => {
+    const deadline = Date.now() + 5000;
+    while (!condition()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${label}`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  };
+  let gateway: FakeGateway;
+  let tabs: CrossTabClient[];
+  const scope: { onconnect: ((event: { ports: readonly MessagePort[] }) => void) | null } = { onconnect: null };
+  const globals = globalThis as unknown as { WebSocket?: unknown };
+  let previousWebSocket: unknown;
+  /** The worker's ends of the tabs' channels. */
+  let workerPorts: MessagePort[];
+  let worker: { stop(): void };
+
+  beforeEach(() => {
+    workerPorts = [];
+    gateway = new FakeGateway();
+    tabs = [];
+    // The worker has no options object of the tab's: it uses the global WebSocket, as in a browser.
+    previousWebSocket = globals.WebSocket;
+    globals.WebSocket = gateway.WebSocket;
+    worker = startSharedWorkerRelay(scope);
+  });
+
+  afterEach(() => {
+    for (const tab of tabs) tab.dispose();
+    globals.WebSocket = previousWebSocket;
+    for (const socket of gateway.open) socket.closeFromServer(1001);
+    worker.stop();
+    for (const port of workerPorts) port.close();
+  });
+
+  const openTab = (tokens: string[]) => {
+    const tab = new CrossTabClient({
+      url: 'ws://gateway.test/ws',
+      getToken: () => {
+        const token = `tok-${tokens.length}`;
+        tokens.push(token);
+        return token;
+      },
+      minDelay: 10,
+      maxDelay: 50,
+      sharedWorker: () => {
+        const { port1, port2 } = new MessageChannel();
+        workerPorts.push(port2);
+        scope.onconnect!({ ports: [port2] });
+        return { port: port1 };
+      },
+    });
+    tabs.push(tab);
+    return tab;
+  };
+
+  it('every tab shares the worker’s one connection; a tab closing changes nothing for the others', async () => {
+    const tokens: string[] = [];
+    const [first, second, third] = [openTab([]), openTab(tokens), openTab([])];
+    const watches = [first.watch('d1'), second.watch('d1'), third.watch('d2')];
+    const seen = watches.map(seqs);
+    await waitUntil(() => watches.every((watch) => watch.state === WatchState.Subscribed), 'all subscribed');
+    expect(gateway.sockets).toHaveLength(1);
+    expect(gateway.last.token).toMatch(/^tok-/);
+    const socket = gateway.last;
+    for (const seq of [1, 2]) socket.deliver(change('d1', seq));
+    socket.deliver(change('d2', 1));
+    await waitUntil(() => seen[0].length === 2 && seen[1].length === 2 && seen[2].length === 1, 'first events');
+    first.dispose();
+    socket.deliver(change('d1', 3));
+    await waitUntil(() => seen[1].length === 3, 'events after a tab closed');
+    expect(gateway.sockets).toHaveLength(1);
+    expect(seen).toEqual([[1, 2], [1, 2, 3], [1]]);
+    expect([second.isLeader, second.state]).toEqual([false, ConnectionState.Open]);
+    // The last tab gone, the worker lets the connection go.
+    second.dispose();
+    third.dispose();
+    await waitUntil(() => socket.readyState === 3, 'the connection closed');
   });
 });

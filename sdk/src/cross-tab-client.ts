@@ -20,8 +20,8 @@ import { ConnectionState, ReconnectingWebSocket } from './reconnecting-websocket
 import { RequestTracker } from './requests.js';
 import { systemTimers, TimerSet } from './timers.js';
 
-/** What the tabs of one browser profile say to each other about one gateway URL. */
-type TabMessage =
+/** What the tabs of one browser profile say to each other (or to the SharedWorker) about one gateway URL. */
+export type TabMessage =
   // tab → leader
   | { k: 'watch'; tab: string; daemonId: string; since?: StreamPosition }
   | { k: 'unwatch'; tab: string; daemonId: string }
@@ -33,6 +33,22 @@ type TabMessage =
   | { k: 'ended'; daemonId: string; reason: WatchEndReason; error?: ErrorPayload }
   | { k: 'reply'; tab: string; frame: Frame }
   | { k: 'state'; state: ConnectionState; nextRetryAt?: number };
+
+/** A MessagePort as both sides use it (the DOM's, or a test's). */
+export interface PortLike {
+  postMessage(message: unknown): void;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  start?(): void;
+  close?(): void;
+}
+
+/** The options a tab sends the worker with `hello`: only what survives structured cloning. */
+export type WorkerConnectionOptions = Omit<
+  CrossTabClientOptions,
+  'url' | 'getToken' | 'WebSocket' | 'timers' | 'network' | 'random' | 'traceContext' | 'tabApis' | 'sharedWorker'
+> & {
+  url: string;
+};
 
 /** The browser APIs tab sharing needs; absent ones mean one connection per tab. */
 export interface TabApis {
@@ -63,6 +79,12 @@ export interface CrossTabClientEvents {
 export interface CrossTabClientOptions extends Omit<GatewayClientOptions, 'daemonId' | 'startClosed'> {
   /** Default: the page's BroadcastChannel and navigator.locks. */
   tabApis?: TabApis;
+  /**
+   * Creates the app's SharedWorker running `startSharedWorkerRelay()`: the connection then lives in
+   * the worker (no leader, no handover). Pass it only where the browser has SharedWorker. Its
+   * `port` is a MessagePort (typed loosely so the DOM's SharedWorker fits as it is).
+   */
+  sharedWorker?: () => { port: object };
 }
 
 /**
@@ -79,7 +101,10 @@ export class CrossTabClient implements WatchHost {
   private readonly watched = new Map<string, WatchedDaemon>();
   private readonly requests: RequestTracker;
   private readonly timers: TimerSet;
-  private readonly channel: InstanceType<TabApis['BroadcastChannel']>;
+  /** Leader mode: the channel every tab listens on. */
+  private readonly channel: InstanceType<TabApis['BroadcastChannel']> | undefined;
+  /** SharedWorker mode: this tab's port to the worker holding the connection. */
+  private readonly port: PortLike | undefined;
   private relay: TabRelay | undefined;
   private currentState = ConnectionState.Connecting;
   private retryAt: number | undefined;
@@ -87,11 +112,19 @@ export class CrossTabClient implements WatchHost {
   private resignLeadership: (() => void) | undefined;
 
   constructor(private readonly options: CrossTabClientOptions) {
-    const tabApis = options.tabApis ?? browserTabApis();
-    if (!tabApis) throw new Error('sharing across tabs needs BroadcastChannel and the Web Locks API');
     this.timers = new TimerSet(options.timers ?? systemTimers);
     this.requests = new RequestTracker(this.timers, options.requestTimeout ?? 10_000);
-    const name = `@arbor/gateway-client|${String(options.url ?? DEFAULT_GATEWAY_URL)}`;
+    const url = String(options.url ?? DEFAULT_GATEWAY_URL);
+    if (options.sharedWorker) {
+      this.port = options.sharedWorker().port as PortLike;
+      this.port.onmessage = (event) => this.fromWorker(event.data as TabMessage | { k: 'token'; id: number });
+      this.port.start?.();
+      this.port.postMessage({ k: 'hello', options: { ...cloneable(options), url } satisfies WorkerConnectionOptions });
+      return;
+    }
+    const tabApis = options.tabApis ?? browserTabApis();
+    if (!tabApis) throw new Error('sharing across tabs needs a SharedWorker, or BroadcastChannel and the Web Locks API');
+    const name = `@arbor/gateway-client|${url}`;
     this.channel = new tabApis.BroadcastChannel(name);
     this.channel.onmessage = (event) => this.receive(event.data as TabMessage);
     // Held until this tab goes away (the browser releases it then) or is disposed.
@@ -147,8 +180,14 @@ export class CrossTabClient implements WatchHost {
     this.timers.cancelAll();
     for (const watched of this.watched.values()) watched.events.removeAll();
     this.watched.clear();
-    this.channel.onmessage = null;
-    this.channel.close();
+    if (this.channel) {
+      this.channel.onmessage = null;
+      this.channel.close();
+    }
+    if (this.port) {
+      this.port.onmessage = null;
+      this.port.close?.();
+    }
     this.resignLeadership?.();
     this.events.removeAll();
   }
@@ -202,20 +241,31 @@ export class CrossTabClient implements WatchHost {
         this.relay = undefined;
         resolve();
       };
+      const channel = this.channel!;
       this.relay = new TabRelay(this.options, (message) => {
-        this.channel.postMessage(message);
+        channel.postMessage(message);
         this.receive(message);
       });
       this.events.emit('leader', undefined);
       this.receive({ k: 'leader', tab: this.tabId });
-      this.channel.postMessage({ k: 'leader', tab: this.tabId } satisfies TabMessage);
+      channel.postMessage({ k: 'leader', tab: this.tabId } satisfies TabMessage);
     });
   }
 
-  /** To the leader: straight to the relay in the leader tab, over the channel from the others. */
+  /** To whoever holds the connection: the worker, this tab's own relay, or the leader over the channel. */
   private post(message: TabMessage): void {
-    if (this.relay) this.relay.receive(message);
-    else this.channel.postMessage(message);
+    if (this.port) this.port.postMessage(message);
+    else if (this.relay) this.relay.receive(message);
+    else this.channel?.postMessage(message);
+  }
+
+  /** From the SharedWorker: what a leader would broadcast, and its requests for a token. */
+  private fromWorker(message: TabMessage | { k: 'token'; id: number }): void {
+    if (message.k !== 'token') return this.receive(message);
+    const { id } = message;
+    void Promise.resolve(this.options.getToken?.())
+      .catch(() => undefined)
+      .then((token) => this.port?.postMessage({ k: 'token', id, token: token ?? undefined }));
   }
 
   private receive(message: TabMessage): void {
@@ -265,6 +315,11 @@ export class CrossTabClient implements WatchHost {
   }
 }
 
+/** The options a worker can be sent: what is neither a function nor an object (those stay in the tab). */
+function cloneable(options: CrossTabClientOptions): Omit<WorkerConnectionOptions, 'url'> {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== null && typeof value !== 'function' && typeof value !== 'object'));
+}
+
 /** One daemon as the relay serves it: which tabs watch it, and how far its frames have gone. */
 interface Relayed {
   tabs: Set<string>;
@@ -283,7 +338,8 @@ interface Relayed {
  * watching it, from the earliest position any of them asked for. It relays frames as they come
  * (a rewind for one tab repeats frames the others drop themselves).
  */
-class TabRelay {
+/** @internal The side holding the connection: in the leader tab, or in the SharedWorker. */
+export class TabRelay {
   private readonly connection: ReconnectingWebSocket;
   private readonly daemons = new Map<string, Relayed>();
   /** Frame id of each request a tab sent → that tab. */
@@ -443,7 +499,7 @@ class TabRelay {
     this.broadcast({ k: 'frame', daemonId, frame });
   }
 
-  private tellState(): void {
+  tellState(): void {
     const { state, nextRetryAt } = this.connection;
     this.broadcast({ k: 'state', state, ...(nextRetryAt === undefined ? {} : { nextRetryAt }) });
   }

@@ -22,10 +22,37 @@ const HTML = `<!doctype html>
 <body><div id="root"></div><script type="module" src="/app.js"></script></body>
 </html>`;
 
-/** Bundles a demo page (default: demo-page.tsx) with esbuild and serves it, with a /token endpoint minting client tokens. */
-export async function startDemoServer(gatewayUrl: string, mintToken: () => string, page = DEMO_PAGE): Promise<{ url: string; close: () => Promise<void> }> {
+/**
+ * Bundles a demo page (default: demo-page.tsx) with esbuild and serves it as /app.js, with a
+ * /token endpoint minting client tokens and, when given, a worker script as /worker.js.
+ */
+export async function startDemoServer(
+  gatewayUrl: string,
+  mintToken: () => string,
+  page = DEMO_PAGE,
+  worker?: string,
+): Promise<{ url: string; close: () => Promise<void> }> {
+  const bundle = await bundleOf(page, gatewayUrl);
+  const workerBundle = worker === undefined ? undefined : await bundleOf(worker, gatewayUrl);
+  const server: Server = createServer((request, response) => {
+    const path = request.url?.split('?')[0];
+    if (path === '/') return void response.writeHead(200, { 'content-type': 'text/html' }).end(HTML);
+    if (path === '/app.js') return void response.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle);
+    if (path === '/worker.js' && workerBundle) return void response.writeHead(200, { 'content-type': 'text/javascript' }).end(workerBundle);
+    if (path === '/token') return void response.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store' }).end(mintToken());
+    response.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+async function bundleOf(entry: string, gatewayUrl: string): Promise<Uint8Array> {
   const result = await build({
-    entryPoints: [page],
+    entryPoints: [entry],
     bundle: true,
     write: false,
     format: 'esm',
@@ -37,17 +64,5 @@ export async function startDemoServer(gatewayUrl: string, mintToken: () => strin
     },
     logLevel: 'silent',
   });
-  const bundle = result.outputFiles[0].contents;
-  const server: Server = createServer((request, response) => {
-    if (request.url === '/') return void response.writeHead(200, { 'content-type': 'text/html' }).end(HTML);
-    if (request.url === '/app.js') return void response.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle);
-    if (request.url === '/token') return void response.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'no-store' }).end(mintToken());
-    response.writeHead(404).end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
+  return result.outputFiles[0].contents;
 }

@@ -1,6 +1,7 @@
 // The cross-tab page for the browser test: five daemons through one connection shared by every tab
-// of the browser profile (GatewayProvider shareAcrossTabs). Every file-change a hook is handed is
-// recorded, repeats included, in window.arborSeen for the test to check.
+// of the browser profile (GatewayProvider shareAcrossTabs): held by a leader tab, or with
+// ?mode=worker by a SharedWorker (/worker.js). Every file-change a hook is handed is recorded,
+// repeats included, in window.arborSeen for the test to check.
 import { createRoot } from 'react-dom/client';
 import { DaemonConnectionStatus, GatewayProvider, useWebSocket } from '@arbor/gateway-client/react';
 
@@ -31,9 +32,12 @@ function Daemon({ daemonId }: { daemonId: string }) {
   );
 }
 
+const inWorker = new URLSearchParams(location.search).get('mode') === 'worker';
+const sharedWorker = inWorker ? () => new SharedWorker('/worker.js', { type: 'module', name: 'arbor-gateway' }) : undefined;
+
 createRoot(document.getElementById('root')!).render(
-  <GatewayProvider getToken={getToken} shareAcrossTabs options={{ minDelay: 50, maxDelay: 500 }}>
-    <h1>Arbor: five daemons, one connection for every tab</h1>
+  <GatewayProvider getToken={getToken} shareAcrossTabs sharedWorker={sharedWorker} options={{ minDelay: 50, maxDelay: 500 }}>
+    <h1>Arbor: five daemons, one connection for every tab ({inWorker ? 'shared worker' : 'leader tab'})</h1>
     <ul className="daemons">
       {DAEMONS.map((daemonId) => (
         <Daemon key={daemonId} daemonId={daemonId} />

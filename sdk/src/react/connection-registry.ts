@@ -67,13 +67,16 @@ interface WatchingClient {
 
 export interface SharedConnectionOptions extends Omit<GatewayClientOptions, 'daemonId'> {
   shareAcrossTabs?: boolean;
+  sharedWorker?: () => { port: object };
 }
 
 function openClient(options: SharedConnectionOptions): WatchingClient {
-  const { shareAcrossTabs, ...clientOptions } = options;
-  const tabApis = shareAcrossTabs ? browserTabApis() : undefined;
-  if (tabApis) {
-    const shared = new CrossTabClient({ ...clientOptions, tabApis });
+  const { shareAcrossTabs, sharedWorker, ...clientOptions } = options;
+  // A SharedWorker where the browser has one and the app serves it, else a leader tab, else this page alone.
+  const workerAvailable = sharedWorker !== undefined && typeof (globalThis as { SharedWorker?: unknown }).SharedWorker === 'function';
+  const tabApis = shareAcrossTabs && !workerAvailable ? browserTabApis() : undefined;
+  if (shareAcrossTabs && (workerAvailable || tabApis)) {
+    const shared = new CrossTabClient(workerAvailable ? { ...clientOptions, sharedWorker } : { ...clientOptions, tabApis });
     return {
       get state() {
         return shared.state;

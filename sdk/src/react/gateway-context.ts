@@ -17,6 +17,12 @@ export interface GatewaySettings {
    * each page keeps its own connection. Default false.
    */
   shareAcrossTabs?: boolean;
+  /**
+   * With `shareAcrossTabs`: creates the app's SharedWorker running `startSharedWorkerRelay()`, e.g.
+   * `() => new SharedWorker(new URL('./arbor-worker.js', import.meta.url), { type: 'module' })`.
+   * Used where the browser has SharedWorker; elsewhere the tabs elect a leader.
+   */
+  sharedWorker?: () => { port: object };
 }
 
 export const GatewayContext = createContext<GatewaySettings>({});

@@ -66,7 +66,12 @@ export function useWebSocket(options: UseWebSocketOptions): UseWebSocketResult {
       const shared = acquire(
         url,
         daemonId,
-        () => ({ ...settings.options, WebSocket: options.WebSocket ?? settings.WebSocket, shareAcrossTabs: settings.shareAcrossTabs }),
+        () => ({
+          ...settings.options,
+          WebSocket: options.WebSocket ?? settings.WebSocket,
+          shareAcrossTabs: settings.shareAcrossTabs,
+          sharedWorker: settings.sharedWorker,
+        }),
         settings.releaseDelayMs,
       );
       const release = shared.subscribe(onStoreChange, () => tokenSource.current);
