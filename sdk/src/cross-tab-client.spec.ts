@@ -211,6 +211,24 @@ describe('CrossTabClient: one connection for every tab', () => {
     expect(gateway.last.frames.find((frame) => frame.type === 'run-task')!.payload).toMatchObject({ daemonId: 'd2', taskId: 'from-follower' });
   });
 
+  it('a command unanswered when the shared connection dropped goes out again with its id', async () => {
+    const [, follower] = [openTab(), openTab()];
+    const watch = follower.watch('d1');
+    await tick(10);
+    const first = gateway.last;
+    const ran = watch.runTask({ workspaceId: 'w', command: 'ls', taskId: 't1' });
+    await tick();
+    const sent = first.frames.find((frame) => frame.type === 'run-task')!;
+    first.drop();
+    gateway.onFrame = (socket, frame) => {
+      if (frame.type === 'run-task') socket.deliver({ type: 'ack', id: frame.id, payload: { status: 'duplicate', outcome: 'accepted' } });
+    };
+    await tick(200);
+    expect(gateway.sockets).toHaveLength(2);
+    expect(gateway.last.frames.filter((frame) => frame.type === 'run-task')).toEqual([sent]);
+    await expect(ran).resolves.toEqual({ taskId: 't1', status: 'duplicate', outcome: 'accepted' });
+  });
+
   it('a forbidden daemon ends in every tab watching it, and the others carry on', async () => {
     gateway.options.autoSubscribe = false;
     gateway.onFrame = (socket, frame) => {

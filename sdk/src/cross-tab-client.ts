@@ -110,6 +110,8 @@ export class CrossTabClient implements WatchHost {
   private retryAt: number | undefined;
   private disposed = false;
   private resignLeadership: (() => void) | undefined;
+  /** The shared connection has been open before: a later open is a reconnect. */
+  private wasOpen = false;
 
   constructor(private readonly options: CrossTabClientOptions) {
     this.timers = new TimerSet(options.timers ?? systemTimers);
@@ -259,6 +261,11 @@ export class CrossTabClient implements WatchHost {
     else this.channel?.postMessage(message);
   }
 
+  /** Sends every unanswered command and request again with its id: the gateway runs a command id once. */
+  private resendUnanswered(): void {
+    for (const frame of this.requests.unanswered([...COMMAND_TYPES, ClientMessageType.GetWorkspaceStatus])) this.post({ k: 'send', tab: this.tabId, frame });
+  }
+
   /** From the SharedWorker: what a leader would broadcast, and its requests for a token. */
   private fromWorker(message: TabMessage | { k: 'token'; id: number }): void {
     if (message.k !== 'token') return this.receive(message);
@@ -273,10 +280,9 @@ export class CrossTabClient implements WatchHost {
     switch (message.k) {
       case 'leader':
         // A new leader knows nothing: tell it every daemon this tab watches, from where, and
-        // send again what it has not answered (command ids make a repeat harmless).
+        // send again what it has not answered.
         for (const watched of this.watched.values()) this.post({ k: 'watch', tab: this.tabId, daemonId: watched.daemonId, since: watched.view.position });
-        for (const frame of this.requests.unanswered([...COMMAND_TYPES, ClientMessageType.GetWorkspaceStatus]))
-          this.post({ k: 'send', tab: this.tabId, frame });
+        this.resendUnanswered();
         return;
       case 'frame': {
         const watched = this.watched.get(message.daemonId);
@@ -306,6 +312,9 @@ export class CrossTabClient implements WatchHost {
         this.currentState = message.state;
         if (changed) this.events.emit('state', message.state);
         this.events.emit('link', undefined);
+        // The shared connection came back: what went out on the old one may not have arrived.
+        if (changed && message.state === ConnectionState.Open && this.wasOpen) this.resendUnanswered();
+        if (message.state === ConnectionState.Open) this.wasOpen = true;
         return;
       }
       default:
