@@ -1,24 +1,23 @@
 import { DaemonWatch, WatchedDaemon, WatchState, type RunTaskRequest, type WatchEndReason, type WatchHost } from './daemon-watch.js';
 import { Emitter, type Listener, type Unsubscribe } from './emitter.js';
 import { GatewayRequestError } from './errors.js';
-import { DEFAULT_GATEWAY_URL, newTaskId, type GatewayClientOptions } from './gateway-client.js';
+import { DEFAULT_GATEWAY_URL, type GatewayClientOptions } from './gateway-client.js';
 import {
-  AckStatus,
   ClientMessageType,
   COMMAND_TYPES,
-  ErrorCode,
   ServerMessageType,
   type AckPayload,
   type ErrorPayload,
   type Frame,
-  type RunTaskPayload,
   type StreamPosition,
+  type UnsubscribedPayload,
   type WorkspaceStatusPayload,
 } from './protocol.js';
 import { randomId } from './random-id.js';
 import { ConnectionState, ReconnectingWebSocket } from './reconnecting-websocket.js';
 import { RequestTracker } from './requests.js';
 import { systemTimers, TimerSet } from './timers.js';
+import { acknowledged, daemonOf, endReasonOf, retryDelayOf, runTaskPayload, subscribePayload } from './watch-frames.js';
 
 /** What the tabs of one browser profile say to each other (or to the SharedWorker) about one gateway URL. */
 export type TabMessage =
@@ -201,13 +200,7 @@ export class CrossTabClient implements WatchHost {
 
   /** @internal */
   async runTaskOn(daemonId: string, request: RunTaskRequest): Promise<{ taskId: string } & AckPayload> {
-    const payload: RunTaskPayload = {
-      daemonId,
-      taskId: request.taskId ?? newTaskId(),
-      workspaceId: request.workspaceId,
-      command: request.command,
-      ...(request.args ? { args: request.args } : {}),
-    };
+    const payload = runTaskPayload(daemonId, request);
     return { taskId: payload.taskId, ...(await this.command(ClientMessageType.RunTask, payload)) };
   }
 
@@ -226,9 +219,8 @@ export class CrossTabClient implements WatchHost {
   }
 
   private async command(type: ClientMessageType, payload: object): Promise<AckPayload> {
-    const ack = (await this.request(type, payload)).payload as AckPayload;
-    if (ack.status === AckStatus.DaemonOffline) throw new GatewayRequestError({ code: ErrorCode.DaemonOffline, message: 'daemon is not connected' });
-    return ack;
+    const reply = await this.request(type, payload);
+    return acknowledged(reply.payload as AckPayload);
   }
 
   private request(type: ClientMessageType, payload: object): Promise<Frame> {
@@ -431,8 +423,7 @@ export class TabRelay {
     relayed.pendingFrom = relayed.position;
     const id = `tab-sub-${this.prefix}-${++this.counter}`;
     this.ours.set(id, daemonId);
-    const since = relayed.position && `${relayed.position.epoch}:${relayed.position.seq}`;
-    this.connection.send({ type: ClientMessageType.Subscribe, id, payload: since ? { daemonId, since } : { daemonId } }, { volatile: true });
+    this.connection.send({ type: ClientMessageType.Subscribe, id, payload: subscribePayload(daemonId, relayed.position) }, { volatile: true });
   }
 
   private unsubscribe(daemonId: string, relayed: Relayed): void {
@@ -456,12 +447,12 @@ export class TabRelay {
         return this.broadcast({ k: 'reply', tab, frame });
       }
     }
-    const daemonId = (frame as { daemonId?: string }).daemonId ?? (frame.payload as { daemonId?: string } | undefined)?.daemonId;
+    const daemonId = daemonOf(frame);
     const relayed = daemonId === undefined ? undefined : this.daemons.get(daemonId);
     if (!relayed || daemonId === undefined) return;
     if (frame.type === ServerMessageType.Unsubscribed) {
       this.daemons.delete(daemonId);
-      return this.broadcast({ k: 'ended', daemonId, reason: 'forbidden' });
+      return this.broadcast({ k: 'ended', daemonId, reason: endReasonOf((frame.payload as UnsubscribedPayload).reason) });
     }
     const afterSnapshot = relayed.afterSnapshot;
     relayed.afterSnapshot = false;
@@ -483,16 +474,17 @@ export class TabRelay {
       relayed.afterSnapshot = true;
       return;
     }
-    const error = frame.payload as ErrorPayload;
-    if ([ErrorCode.Unavailable, ErrorCode.RateLimited, ErrorCode.InternalError].includes(error.code)) {
+    const retryIn = retryDelayOf(frame);
+    if (retryIn !== undefined) {
       relayed.subscribed = false;
       setTimeout(() => {
         if (this.daemons.get(daemonId) === relayed && !relayed.subscribed) this.subscribe(daemonId, relayed);
-      }, 1000);
+      }, retryIn);
       return;
     }
+    const error = frame.payload as ErrorPayload;
     this.daemons.delete(daemonId);
-    this.broadcast({ k: 'ended', daemonId, reason: error.code === ErrorCode.Forbidden ? 'forbidden' : 'refused', error });
+    this.broadcast({ k: 'ended', daemonId, reason: endReasonOf(error.code), error });
   }
 
   private relay(daemonId: string, relayed: Relayed, frame: Frame): void {

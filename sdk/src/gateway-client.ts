@@ -6,10 +6,8 @@ import { DaemonWatch, WatchedDaemon, WatchState, type RunTaskRequest, type Watch
 import { randomId } from './random-id.js';
 import { GatewayRequestError } from './errors.js';
 import {
-  AckStatus,
   ClientMessageType,
   COMMAND_TYPES,
-  ErrorCode,
   DEFAULT_PORT,
   formatPosition,
   ServerMessageType,
@@ -19,24 +17,19 @@ import {
   type DaemonStatus,
   type ErrorPayload,
   type Frame,
-  type RunTaskPayload,
   type StreamPosition,
-  type SubscribePayload,
   type UnsubscribedPayload,
   type WorkspaceStatusPayload,
   type TraceContext,
 } from './protocol.js';
 import { ConnectionState, type ReconnectingWebSocketOptions, type UrlSource } from './reconnecting-websocket.js';
 import { RequestTracker } from './requests.js';
+import { acknowledged, daemonOf, endReasonOf, retryDelayOf, runTaskPayload, subscribePayload, withDaemon } from './watch-frames.js';
 
 export type { RunTaskRequest } from './daemon-watch.js';
+export { newTaskId } from './watch-frames.js';
 
 export const DEFAULT_GATEWAY_URL = `ws://localhost:${DEFAULT_PORT}${WS_PATH}`;
-
-/** A subscription refused for a passing reason (Redis away, rate limit) is asked for again after this. */
-const RESUBSCRIBE_RETRY_MS = 1000;
-/** Refusals worth asking again: the reason passes. */
-const PASSING_REFUSALS: readonly string[] = [ErrorCode.Unavailable, ErrorCode.RateLimited, ErrorCode.InternalError];
 
 export interface GatewayClientOptions extends Omit<ReconnectingWebSocketOptions, 'url'> {
   /** The gateway's WebSocket URL (string or function); `daemonId` is added. Default ws://localhost:3001/ws. */
@@ -196,12 +189,7 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> implements Wa
 
   /** @internal */
   async runTaskOn(daemonId: string | undefined, request: RunTaskRequest): Promise<{ taskId: string } & AckPayload> {
-    const payload: RunTaskPayload = withDaemon(daemonId, {
-      taskId: request.taskId ?? newTaskId(),
-      workspaceId: request.workspaceId,
-      command: request.command,
-      ...(request.args ? { args: request.args } : {}),
-    });
+    const payload = runTaskPayload(daemonId, request);
     return { taskId: payload.taskId, ...(await this.sendCommand(ClientMessageType.RunTask, payload)) };
   }
 
@@ -221,14 +209,11 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> implements Wa
   }
 
   private async sendCommand(type: ClientMessageType, payload: object): Promise<AckPayload> {
-    const ack = (
-      await this.requests.request(type, payload, this.traceContext?.(), (frame) => {
-        // Queued frames go out with the next open; sent ones may need sending again after it.
-        this.commandsSentOn.set(frame.id!, this.connection.send(frame) ? this.opens : this.opens + 1);
-      })
-    ).payload as AckPayload;
-    if (ack.status === AckStatus.DaemonOffline) throw new GatewayRequestError({ code: ErrorCode.DaemonOffline, message: 'daemon is not connected' });
-    return ack;
+    const reply = await this.requests.request(type, payload, this.traceContext?.(), (frame) => {
+      // Queued frames go out with the next open; sent ones may need sending again after it.
+      this.commandsSentOn.set(frame.id!, this.connection.send(frame) ? this.opens : this.opens + 1);
+    });
+    return acknowledged(reply.payload as AckPayload);
   }
 
   /** Sends a raw frame; returns whether it went out now (otherwise it is queued). */
@@ -265,10 +250,7 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> implements Wa
   private subscribe(watched: WatchedDaemon): void {
     if (this.state !== ConnectionState.Open) return;
     watched.state = WatchState.Subscribing;
-    const position = watched.view.position;
-    const payload: SubscribePayload = { daemonId: watched.daemonId };
-    if (position) payload.since = formatPosition(position);
-    if (watched.coalesceMs !== undefined) payload.coalesceMs = watched.coalesceMs;
+    const payload = subscribePayload(watched.daemonId, watched.view.position, watched.coalesceMs);
     const id = this.nextFrameId('sub');
     this.subscribing.set(id, watched);
     this.connection.send({ type: ClientMessageType.Subscribe, id, payload }, { volatile: true });
@@ -301,15 +283,16 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> implements Wa
       watched.view.handle(frame);
       return;
     }
-    const error = frame.payload as ErrorPayload & { retryAfterMs?: number };
-    if (frame.type === ServerMessageType.Error && PASSING_REFUSALS.includes(error.code)) {
-      this.timers.after(error.retryAfterMs ?? RESUBSCRIBE_RETRY_MS, () => {
+    const retryIn = retryDelayOf(frame);
+    if (retryIn !== undefined) {
+      this.timers.after(retryIn, () => {
         if (this.watched.get(watched.daemonId) === watched && watched.state === WatchState.Subscribing) this.subscribe(watched);
       });
       return;
     }
+    const error = frame.payload as ErrorPayload;
     this.watched.delete(watched.daemonId);
-    watched.end(error.code === ErrorCode.Forbidden ? 'forbidden' : 'refused', new GatewayRequestError(error));
+    watched.end(endReasonOf(error.code), new GatewayRequestError(error));
   }
 
   /** A multiplexed connection: replies by id, then each daemon's frames to its subscription. */
@@ -324,15 +307,13 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> implements Wa
       if (this.unsubscribing.delete(frame.id) || this.requests.settle(frame)) return;
     }
     if (frame.type === ServerMessageType.Connected) return;
-    const payload = frame.payload as { daemonId?: string } | undefined;
-    const daemonId = (frame as { daemonId?: string }).daemonId ?? payload?.daemonId;
+    const daemonId = daemonOf(frame);
     const watched = daemonId === undefined ? undefined : this.watched.get(daemonId);
     if (frame.type === ServerMessageType.Unsubscribed) {
       // The gateway ended it (revoked, or a refreshed token no longer allows it).
       if (!watched) return;
       this.watched.delete(watched.daemonId);
-      const { reason } = frame.payload as UnsubscribedPayload;
-      watched.end(reason === 'forbidden' ? 'forbidden' : 'refused');
+      watched.end(endReasonOf((frame.payload as UnsubscribedPayload).reason));
       return;
     }
     if (watched) {
@@ -347,13 +328,4 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> implements Wa
     if (this.requests.settle(frame)) return;
     this.view!.handle(frame);
   }
-}
-
-/** The payload, naming its daemon when there is one to name. */
-function withDaemon<T extends object>(daemonId: string | undefined, payload: T): T {
-  return daemonId === undefined ? payload : { ...payload, daemonId };
-}
-
-export function newTaskId(): string {
-  return randomId();
 }

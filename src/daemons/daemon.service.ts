@@ -431,7 +431,6 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
     }
   }
 
-  /** The cache is an optimization: an outage of shared state must not stop events flowing. */
   /**
    * Bookkeeping for the server API that no peer waits on: issued now (so one connection's join and
    * leave reach the store in that order), not awaited in the admission path.
@@ -440,6 +439,7 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
     this.degradeGracefully(what, operation).catch((error: unknown) => this.logger.warn({ msg: 'bookkeeping failed', what, error: String(error) }));
   }
 
+  /** The cache is an optimization: an outage of shared state must not stop events flowing. */
   private async degradeGracefully(what: string, operation: () => Promise<void>): Promise<void> {
     try {
       await operation();
