@@ -18,4 +18,15 @@ describe('.env.example', () => {
     expect(entries.map(([key]) => key)).toEqual(declared);
     for (const [key, value] of entries) expect(value).toBe(defaults[key] === undefined ? '' : String(defaults[key] as string | number));
   });
+
+  it("matches the README's configuration table, variable for variable, in the same order", () => {
+    const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
+    const table = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('\n## ', readme.indexOf('## Configuration') + 1));
+    // The first column of each row names one variable, or a pair written `A` / `B`.
+    const named = table
+      .split('\n')
+      .filter((line) => line.startsWith('| `'))
+      .flatMap((line) => [...line.split('|')[1].matchAll(/`([A-Z_]+)`/g)].map((match) => match[1]));
+    expect(named).toEqual(declaredVariables());
+  });
 });
