@@ -124,7 +124,9 @@ describe('React bindings', () => {
       );
     }
     render(wrap(<Commander />));
-    await act(async () => (await screen.findByText('run true')).click());
+    // findByText waits outside act: React warns when a wait runs inside an act scope.
+    const run = await screen.findByText('run true');
+    await act(() => run.click());
     expect(gateway.last.frames.find((frame) => frame.type === 'run-task')).toEqual({
       type: 'run-task',
       id: 'c1',
