@@ -196,14 +196,24 @@ describe('Redis faults', () => {
     expect(ready.status).toBe(503);
     expect(ready.body.error.redis).toEqual({ status: 'down', reason: expect.stringContaining('ECONNREFUSED') });
     expect((await instance.health('/health/live')).status).toBe(200);
-    // Several reconnect attempts fail meanwhile: the log says what is wrong once, with what to check.
-    await new Promise((resolve) => setTimeout(resolve, 2500));
+    // Several reconnect attempts and probes fail meanwhile: the log says what is wrong once, with what to check.
+    for (let probe = 0; probe < 5; probe++) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect((await instance.health('/health/ready')).status).toBe(503);
+    }
     const told = instance.process.logLines().filter((line) => String(line.msg).startsWith('redis'));
     expect(told).toEqual([expect.objectContaining({ msg: 'redis unavailable', address: `127.0.0.1:${port}`, hint: expect.stringContaining('REDIS_URL') })]);
+    const healthLines = () => instance.process.logLines().filter((line) => /health check/i.test(String(line.msg)));
+    expect(healthLines()).toEqual([expect.objectContaining({ msg: 'health check failing', probe: 'ready', reasons: expect.stringContaining('ECONNREFUSED') })]);
     redis = await DisposableRedis.start(port);
     let status = 0;
     await waitForAsync(async () => (status = (await instance.health('/health/ready')).status) === 200, 'ready once Redis is up');
     expect(status).toBe(200);
+    expect(
+      healthLines()
+        .map((line) => line.msg)
+        .filter((msg) => msg !== 'health check failing'),
+    ).toEqual(['health check passing again']);
     instance.process.kill('SIGKILL');
   });
 
