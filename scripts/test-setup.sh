@@ -14,8 +14,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   install="apt-get install -y ${missing[*]}"
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "test set-up: installing ${missing[*]} (Debian packages)"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    # apt's chatter (debconf notes included) is shown only when the install fails.
+    log=$(mktemp)
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >"$log" 2>&1; then
+      cat "$log" >&2
+      echo "test set-up: apt-get failed; run: $install" >&2
+      exit 1
+    fi
+    rm -f "$log"
   else
     echo "test set-up: the tests need Debian packages that are missing: ${missing[*]}" >&2
     echo "  run:  sudo apt-get update && sudo $install" >&2
