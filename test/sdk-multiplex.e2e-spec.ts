@@ -61,6 +61,7 @@ describe('GatewayClient.watch against the real gateway', () => {
       const startedAt = watches.map((watch) => watch.position!.seq);
 
       let opens = 0;
+      let openCuts = 0;
       client.connection.on('open', () => (opens += 1));
       const sent = DAEMONS.map(() => 0);
       const sending = setInterval(() => {
@@ -72,6 +73,8 @@ describe('GatewayClient.watch against the real gateway', () => {
       try {
         for (let cut = 0; cut < 12; cut += 1) {
           await sleep(30 + Math.random() * 150);
+          // A cut may land while the previous reconnect is still under way; only cuts of an open link must cost an open.
+          if (client.connection.state === ConnectionState.Open) openCuts += 1;
           client.connection.reconnect();
         }
         await sleep(100);
@@ -82,7 +85,8 @@ describe('GatewayClient.watch against the real gateway', () => {
       for (const [index, seen] of seqs.entries()) {
         expect(seen).toEqual(Array.from({ length: sent[index] }, (_, i) => startedAt[index] + 1 + i));
       }
-      expect(opens).toBeGreaterThanOrEqual(12);
+      expect(openCuts).toBeGreaterThanOrEqual(6);
+      expect(opens).toBeGreaterThanOrEqual(openCuts);
       expect(resyncs).toEqual([]);
       expect(watches.every((watch) => watch.recovered)).toBe(true);
     },
