@@ -14,7 +14,7 @@ const requireFromRoot = createRequire(join(root, 'package.json'));
 const tsc = requireFromRoot.resolve('typescript/bin/tsc');
 
 const CONSUMER_SOURCE = `
-import { GatewayClient, ReconnectingWebSocket, fullJitterDelay, type GatewayClientOptions } from '@arbor/gateway-client';
+import { GatewayClient, ReconnectingWebSocket, fullJitterDelay, type GatewayClientOptions, type WebSocketConstructor } from '@arbor/gateway-client';
 import { CloseCode, isWellFormedText, type StreamPosition } from '@arbor/gateway-client/protocol';
 import { FakeGateway } from '@arbor/gateway-client/testing';
 import { describeLink, type DaemonConnectionStatusProps } from '@arbor/gateway-client/react';
@@ -23,6 +23,8 @@ const options: GatewayClientOptions = { url: 'ws://127.0.0.1:1/ws', daemonId: 'd
 const position: StreamPosition | undefined = undefined;
 const props: Partial<DaemonConnectionStatusProps> = {};
 const delay: number = fullJitterDelay(3, { minDelay: 100, factor: 2, maxDelay: 1000 }, () => 0.5);
+// The browser's WebSocket is a WebSocket option as it is (compiles only if it fits).
+const browserSocketFits: typeof WebSocket extends WebSocketConstructor ? true : never = true;
 console.log(JSON.stringify({
   client: typeof GatewayClient,
   socket: typeof ReconnectingWebSocket,
@@ -32,7 +34,7 @@ console.log(JSON.stringify({
   wellFormed: isWellFormedText('ok'),
   delay,
   url: options.url,
-  nothing: position === undefined && Object.keys(props).length === 0,
+  nothing: position === undefined && Object.keys(props).length === 0 && browserSocketFits,
 }));
 `;
 

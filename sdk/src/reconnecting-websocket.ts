@@ -33,12 +33,18 @@ export enum ConnectionState {
 const TERMINAL_STATES = new Set([ConnectionState.Idle, ConnectionState.Closed, ConnectionState.Unauthorized, ConnectionState.Forbidden]);
 
 /** The part of the WebSocket API this class uses: browsers' WebSocket, `ws`, or a fake. */
+/**
+ * A handler whose event is checked both ways, as method parameters are: the browser's and the ws
+ * package's WebSocket declare richer event types than the fields read here, and must still fit.
+ */
+type EventHandler<Event> = { handle(event: Event): void }['handle'];
+
 export interface WebSocketLike {
   readonly readyState: number;
-  onopen: ((event: unknown) => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: { code: number; reason: string }) => void) | null;
-  onerror: ((event: unknown) => void) | null;
+  onopen: EventHandler<unknown> | null;
+  onmessage: EventHandler<{ data: unknown }> | null;
+  onclose: EventHandler<{ code: number; reason: string }> | null;
+  onerror: EventHandler<unknown> | null;
   send(data: string): void;
   close(code?: number, reason?: string): void;
   /** Bytes sent but not yet handed to the network (browsers' and ws's WebSocket have it). */
