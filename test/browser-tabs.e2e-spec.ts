@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { ConnectionState, DaemonClient, GatewayClient, Role, type DaemonWatch, type WebSocketConstructor } from '@arbor/gateway-client';
+import { ConnectionState, DaemonClient, GatewayClient, Role, type DaemonWatch } from '@arbor/gateway-client';
 import { startDemoServer } from './browser/demo-server.js';
 import { GatewayProcess } from './support/gateway-process.js';
 import { freePort, waitFor, waitForAsync } from './support/ports.js';
@@ -14,7 +14,6 @@ const TABS_PAGE = fileURLToPath(new URL('./browser/tabs-page.tsx', import.meta.u
 const TABS_WORKER = fileURLToPath(new URL('./browser/tabs-worker.ts', import.meta.url));
 const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/', import.meta.url));
 const DAEMONS = ['tab-d1', 'tab-d2', 'tab-d3', 'tab-d4', 'tab-d5'];
-const WS = WebSocket as unknown as WebSocketConstructor;
 /** The bound a handover must meet here: the next tab holds the lock, fetches a token and connects. */
 const HANDOVER_BOUND_MS = 5000;
 
@@ -61,10 +60,10 @@ describe('one connection for every tab, in headless Chromium against the real ga
     const url = `ws://127.0.0.1:${port}/ws`;
     httpUrl = `http://127.0.0.1:${port}`;
     for (const daemonId of DAEMONS) {
-      daemons.push(new DaemonClient({ url, WebSocket: WS, getToken: () => mint({ sub: daemonId, role: Role.Daemon }), workspaceIds: ['w1'], network: null }));
+      daemons.push(new DaemonClient({ url, WebSocket, getToken: () => mint({ sub: daemonId, role: Role.Daemon }), workspaceIds: ['w1'], network: null }));
     }
     await waitFor(() => daemons.every((daemon) => daemon.state === ConnectionState.Open), 'daemons open');
-    reference = new GatewayClient({ url, WebSocket: WS, getToken: () => mint({ sub: 'reference', role: Role.Client, daemons: DAEMONS }), network: null });
+    reference = new GatewayClient({ url, WebSocket, getToken: () => mint({ sub: 'reference', role: Role.Client, daemons: DAEMONS }), network: null });
     referenceWatches = DAEMONS.map((daemonId) => reference.watch(daemonId));
     demo = await startDemoServer(url, () => mint({ sub: 'user-1', role: Role.Client, daemons: DAEMONS }), TABS_PAGE, TABS_WORKER);
     browser = await chromium.launch({

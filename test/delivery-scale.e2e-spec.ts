@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
 import { Redis } from 'ioredis';
-import { ConnectionState, DaemonClient, GatewayClient, Role, type WebSocketConstructor } from '@arbor/gateway-client';
+import { ConnectionState, DaemonClient, GatewayClient, Role } from '@arbor/gateway-client';
 import { GatewayProcess } from './support/gateway-process.js';
 import { waitFor, waitForAsync } from './support/ports.js';
 import { deletePrefix, DisposableRedis, SHARED_REDIS_URL, uniquePrefix } from './support/redis.js';
@@ -37,7 +37,7 @@ describe('nothing lost across instances: 20 000 events through cuts, a SIGKILL a
       const client = new GatewayClient({
         url: () => `ws://127.0.0.1:${ports[1 + ((turn++ + index) % 2)]}/ws`,
         daemonId: 'd-chaos',
-        WebSocket: WebSocket as unknown as WebSocketConstructor,
+        WebSocket,
         getToken: () => signToken(SECRET, { sub: `user-${index}`, role: Role.Client, daemons: ['d-chaos'] }),
         network: null,
         minDelay: 20,
@@ -101,7 +101,7 @@ describe('Redis restarted empty', () => {
     const [portA, portB] = await Promise.all(started.map((process) => process.ready()));
     const daemon = new DaemonClient({
       url: `ws://127.0.0.1:${portA}/ws`,
-      WebSocket: WebSocket as unknown as WebSocketConstructor,
+      WebSocket,
       getToken: () => signToken(SECRET, { sub: 'd-epoch', role: Role.Daemon }),
       network: null,
       minDelay: 20,
@@ -110,7 +110,7 @@ describe('Redis restarted empty', () => {
     const client = new GatewayClient({
       url: `ws://127.0.0.1:${portB}/ws`,
       daemonId: 'd-epoch',
-      WebSocket: WebSocket as unknown as WebSocketConstructor,
+      WebSocket,
       getToken: () => signToken(SECRET, { sub: 'user-1', role: Role.Client, daemons: ['d-epoch'] }),
       network: null,
       minDelay: 20,

@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import { ConnectionState, DaemonClient, GatewayClient, Role, type WebSocketConstructor } from '@arbor/gateway-client';
+import { ConnectionState, DaemonClient, GatewayClient, Role } from '@arbor/gateway-client';
 import { ConnectionRegistry } from '../src/gateway/connection-registry.js';
 import { Connection } from '../src/gateway/connection.js';
 import { GatewayHarness } from './support/gateway-harness.js';
@@ -124,7 +124,7 @@ describe('GatewayClient resumes by itself', () => {
     const client = new GatewayClient({
       url: gateway.wsUrl(),
       daemonId: 'd1',
-      WebSocket: WebSocket as unknown as WebSocketConstructor,
+      WebSocket,
       getToken: () => gateway.token(Role.Client, 'user-1', { daemons: ['d1'] }),
       network: null,
       minDelay: 10,
@@ -203,7 +203,7 @@ describe('DaemonClient → gateway: nothing lost, nothing twice', () => {
     const gateway = await GatewayHarness.start();
     const daemon = new DaemonClient({
       url: gateway.wsUrl(),
-      WebSocket: WebSocket as unknown as WebSocketConstructor,
+      WebSocket,
       getToken: () => gateway.token(Role.Daemon, 'd1'),
       network: null,
       minDelay: 10,

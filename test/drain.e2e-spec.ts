@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import { ConnectionState, DaemonClient, GatewayClient, Role, type WebSocketConstructor } from '@arbor/gateway-client';
+import { ConnectionState, DaemonClient, GatewayClient, Role } from '@arbor/gateway-client';
 import { GatewayProcess } from './support/gateway-process.js';
 import { waitFor } from './support/ports.js';
 import { deletePrefix, SHARED_REDIS_URL, uniquePrefix } from './support/redis.js';
@@ -8,7 +8,6 @@ import { signToken } from './support/tokens.js';
 const SECRET = 'drain-test-secret-at-least-32-characters';
 const DRAIN_DELAY_MS = 300;
 const DRAIN_WINDOW_MS = 1500;
-const WS = WebSocket as unknown as WebSocketConstructor;
 
 describe('rolling deploy: SIGTERM drains an instance without anyone losing anything', () => {
   const prefix = uniquePrefix();
@@ -35,7 +34,7 @@ describe('rolling deploy: SIGTERM drains an instance without anyone losing anyth
     const daemons = ['d-a', 'd-b'].map((daemonId, index) => {
       const daemon = new DaemonClient({
         url: route(index === 0 ? portA : portB),
-        WebSocket: WS,
+        WebSocket,
         getToken: () => signToken(SECRET, { sub: daemonId, role: Role.Daemon }),
         network: null,
         minDelay: 20,
@@ -48,7 +47,7 @@ describe('rolling deploy: SIGTERM drains an instance without anyone losing anyth
       const client = new GatewayClient({
         url: route(index < 10 ? portA : portB),
         daemonId,
-        WebSocket: WS,
+        WebSocket,
         getToken: () => signToken(SECRET, { sub: `user-${index}`, role: Role.Client, daemons: [daemonId] }),
         network: null,
         minDelay: 20,

@@ -1,4 +1,4 @@
-import { ConnectionState, GatewayClient, Role, type WebSocketConstructor } from '@arbor/gateway-client';
+import { ConnectionState, GatewayClient, Role } from '@arbor/gateway-client';
 import WebSocket from 'ws';
 import { waitFor } from './support/ports.js';
 import { execFile, spawn } from 'node:child_process';
@@ -144,7 +144,7 @@ describe('README walk-throughs', () => {
     const client = new GatewayClient({
       url: gateway.wsUrl(),
       daemonId: 'daemon-123',
-      WebSocket: WebSocket as unknown as WebSocketConstructor,
+      WebSocket,
       getToken: () => gateway.token(Role.Client, 'user-1', { daemons: ['daemon-123'] }),
       network: null,
     });

@@ -1,11 +1,10 @@
 import { JwtService } from '@nestjs/jwt';
 import WebSocket from 'ws';
-import { ConnectionState, DaemonClient, GatewayClient, Role, type WebSocketConstructor } from '@arbor/gateway-client';
+import { ConnectionState, DaemonClient, GatewayClient, Role } from '@arbor/gateway-client';
 import { GatewayProcess } from './support/gateway-process.js';
 import { freePort, waitFor } from './support/ports.js';
 
 const SECRET = 'sdk-integration-secret-at-least-32-chars';
-const WS = WebSocket as unknown as WebSocketConstructor;
 const FAST_RETRY = { minDelay: 100, maxDelay: 1000, network: null } as const;
 
 function mint(claims: Record<string, unknown>): string {
@@ -58,8 +57,8 @@ describe('SDK against the real gateway', () => {
     const url = `ws://127.0.0.1:${port}/ws`;
     const daemonTokens = new TokenSource({ sub: 'daemon-1', role: Role.Daemon });
     const clientTokens = new TokenSource({ sub: 'user-1', role: Role.Client, daemons: ['daemon-1'] });
-    const daemon = new DaemonClient({ url, WebSocket: WS, getToken: daemonTokens.getToken, workspaceIds: ['w1'], ...FAST_RETRY });
-    const client = new GatewayClient({ url, daemonId: 'daemon-1', WebSocket: WS, getToken: clientTokens.getToken, requestTimeout: 20_000, ...FAST_RETRY });
+    const daemon = new DaemonClient({ url, WebSocket, getToken: daemonTokens.getToken, workspaceIds: ['w1'], ...FAST_RETRY });
+    const client = new GatewayClient({ url, daemonId: 'daemon-1', WebSocket, getToken: clientTokens.getToken, requestTimeout: 20_000, ...FAST_RETRY });
     const paths: string[] = [];
     client.on('file-change', (frame) => paths.push(frame.payload.path));
     const commands: string[] = [];
@@ -125,7 +124,7 @@ describe('SDK against the real gateway', () => {
   it('a client whose token lacks the daemon stops with state forbidden after one attempt', async () => {
     await start();
     const tokens = new TokenSource({ sub: 'user-2', role: Role.Client, daemons: ['daemon-other'] });
-    const client = new GatewayClient({ url: `ws://127.0.0.1:${port}/ws`, daemonId: 'daemon-1', WebSocket: WS, getToken: tokens.getToken, ...FAST_RETRY });
+    const client = new GatewayClient({ url: `ws://127.0.0.1:${port}/ws`, daemonId: 'daemon-1', WebSocket, getToken: tokens.getToken, ...FAST_RETRY });
     try {
       await waitFor(() => client.state === ConnectionState.Forbidden, 'forbidden');
       await new Promise((resolve) => setTimeout(resolve, 1500));

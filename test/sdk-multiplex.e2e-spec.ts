@@ -1,11 +1,10 @@
 import { JwtService } from '@nestjs/jwt';
 import WebSocket from 'ws';
-import { ConnectionState, DaemonClient, GatewayClient, Role, WatchState, type DaemonWatch, type WebSocketConstructor } from '@arbor/gateway-client';
+import { ConnectionState, DaemonClient, GatewayClient, Role, WatchState, type DaemonWatch } from '@arbor/gateway-client';
 import { GatewayProcess } from './support/gateway-process.js';
 import { freePort, waitFor } from './support/ports.js';
 
 const SECRET = 'sdk-multiplex-secret-at-least-32-characters';
-const WS = WebSocket as unknown as WebSocketConstructor;
 const FAST_RETRY = { minDelay: 20, maxDelay: 200, network: null } as const;
 const DAEMONS = ['mx-1', 'mx-2', 'mx-3', 'mx-4', 'mx-5'];
 
@@ -32,7 +31,7 @@ describe('GatewayClient.watch against the real gateway', () => {
     await gateway.listening();
     url = `ws://127.0.0.1:${port}/ws`;
     for (const daemonId of DAEMONS) {
-      daemons.push(new DaemonClient({ url, WebSocket: WS, getToken: () => mint({ sub: daemonId, role: Role.Daemon }), workspaceIds: ['w1'], ...FAST_RETRY }));
+      daemons.push(new DaemonClient({ url, WebSocket, getToken: () => mint({ sub: daemonId, role: Role.Daemon }), workspaceIds: ['w1'], ...FAST_RETRY }));
     }
     await waitFor(() => daemons.every((daemon) => daemon.state === ConnectionState.Open), 'daemons open');
   });
@@ -47,7 +46,7 @@ describe('GatewayClient.watch against the real gateway', () => {
   it.each([1, 2, 3, 4, 5])(
     'every daemon exactly once and in order across random reconnects, on one connection (round %i)',
     async () => {
-      client = new GatewayClient({ url, WebSocket: WS, getToken: () => mint({ sub: 'user-1', role: Role.Client, daemons: DAEMONS }), ...FAST_RETRY });
+      client = new GatewayClient({ url, WebSocket, getToken: () => mint({ sub: 'user-1', role: Role.Client, daemons: DAEMONS }), ...FAST_RETRY });
       const watches = DAEMONS.map((daemonId) => client.watch(daemonId));
       // Every event as delivered, repeats included: the watch is what must not repeat.
       const seqs = watches.map((watch) => {
@@ -94,8 +93,8 @@ describe('GatewayClient.watch against the real gateway', () => {
   );
 
   it('a coalescing watch gets the last change of each path with its count, at exact positions', async () => {
-    client = new GatewayClient({ url, WebSocket: WS, getToken: () => mint({ sub: 'user-3', role: Role.Client, daemons: DAEMONS }), ...FAST_RETRY });
-    const reference = new GatewayClient({ url, WebSocket: WS, getToken: () => mint({ sub: 'user-4', role: Role.Client, daemons: DAEMONS }), ...FAST_RETRY });
+    client = new GatewayClient({ url, WebSocket, getToken: () => mint({ sub: 'user-3', role: Role.Client, daemons: DAEMONS }), ...FAST_RETRY });
+    const reference = new GatewayClient({ url, WebSocket, getToken: () => mint({ sub: 'user-4', role: Role.Client, daemons: DAEMONS }), ...FAST_RETRY });
     try {
       const coalesced = client.watch('mx-4', { coalesceMs: 200 });
       const everything = reference.watch('mx-4');
@@ -121,7 +120,7 @@ describe('GatewayClient.watch against the real gateway', () => {
   });
 
   it('commands go to the daemon named by the watch; a forbidden watch ends alone', async () => {
-    client = new GatewayClient({ url, WebSocket: WS, getToken: () => mint({ sub: 'user-2', role: Role.Client, daemons: ['mx-1', 'mx-2'] }), ...FAST_RETRY });
+    client = new GatewayClient({ url, WebSocket, getToken: () => mint({ sub: 'user-2', role: Role.Client, daemons: ['mx-1', 'mx-2'] }), ...FAST_RETRY });
     const allowed = client.watch('mx-2');
     const forbidden: DaemonWatch = client.watch('mx-3');
     const ended: string[] = [];

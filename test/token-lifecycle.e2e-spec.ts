@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import { ConnectionState, DaemonClient, GatewayClient, Role, type WebSocketConstructor } from '@arbor/gateway-client';
+import { ConnectionState, DaemonClient, GatewayClient, Role } from '@arbor/gateway-client';
 import { GatewayHarness } from './support/gateway-harness.js';
 import { deletePrefix, SHARED_REDIS_URL, uniquePrefix } from './support/redis.js';
 import { nowSeconds } from './support/tokens.js';
@@ -11,7 +11,6 @@ import { waitFor, waitForAsync } from './support/ports.js';
  * revoked tokens out. Short tokens (2–3 s) and a short grace make both edges observable.
  */
 
-const WS = WebSocket as unknown as WebSocketConstructor;
 const GRACE_MS = 300;
 const API_KEY = 'lifecycle-api-key-0123456789';
 const sleepUntil = (epochMs: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, epochMs - Date.now())));
@@ -67,8 +66,8 @@ describe.each([
   it('the SDK refreshes before expiry: GatewayClient and DaemonClient stay on one connection across several token lifetimes', async () => {
     const mint = (role: Role, sub: string) => () => gateway.token(role, sub, { daemons: role === Role.Client ? ['sdk-d'] : undefined, ttlSeconds: 2 });
     const url = `ws://127.0.0.1:${gateway.port}/ws`;
-    const daemon = new DaemonClient({ url, WebSocket: WS, getToken: mint(Role.Daemon, 'sdk-d'), network: null });
-    const client = new GatewayClient({ url, daemonId: 'sdk-d', WebSocket: WS, getToken: mint(Role.Client, 'sdk-u'), network: null });
+    const daemon = new DaemonClient({ url, WebSocket, getToken: mint(Role.Daemon, 'sdk-d'), network: null });
+    const client = new GatewayClient({ url, daemonId: 'sdk-d', WebSocket, getToken: mint(Role.Client, 'sdk-u'), network: null });
     const opens = { daemon: 0, client: 0 };
     const refreshes = { daemon: 0, client: 0 };
     daemon.connection.on('open', () => (opens.daemon += 1));

@@ -1,4 +1,4 @@
-import { DaemonClient, GatewayClient, Role, type WebSocketConstructor } from '@arbor/gateway-client';
+import { DaemonClient, GatewayClient, Role } from '@arbor/gateway-client';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,7 +12,6 @@ import { deletePrefix, SHARED_REDIS_URL, uniquePrefix } from './support/redis.js
 import { TestPeer } from './support/test-peer.js';
 import { signToken } from './support/tokens.js';
 
-const WS = WebSocket as unknown as WebSocketConstructor;
 const CLIENT_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const CLIENT_SPAN = '00f067aa0ba902b7';
 const CLIENT_TC = { traceparent: `00-${CLIENT_TRACE}-${CLIENT_SPAN}-01`, tracestate: 'app=console' };
@@ -57,7 +56,7 @@ describe.each([
   it('client → gateway A → Redis → gateway B → daemon → task-status back, one trace, no secret in any attribute', async () => {
     const daemonToken = b.token(Role.Daemon, 'traced-daemon');
     const clientToken = a.token(Role.Client, 'traced-user', { daemons: ['traced-daemon'] });
-    const daemon = new DaemonClient({ url: `ws://127.0.0.1:${b.port}/ws`, WebSocket: WS, getToken: () => daemonToken });
+    const daemon = new DaemonClient({ url: `ws://127.0.0.1:${b.port}/ws`, WebSocket, getToken: () => daemonToken });
     const received: Array<{ taskId: string; tc?: unknown }> = [];
     daemon.on('run-task', (task) => {
       received.push(task);
@@ -67,7 +66,7 @@ describe.each([
     const client = new GatewayClient({
       url: `ws://127.0.0.1:${a.port}/ws`,
       daemonId: 'traced-daemon',
-      WebSocket: WS,
+      WebSocket,
       getToken: () => clientToken,
       traceContext: () => CLIENT_TC,
     });

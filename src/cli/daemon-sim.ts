@@ -1,7 +1,7 @@
 import { JwtService } from '@nestjs/jwt';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { DaemonClient, FILE_CHANGE_EVENTS, Role, type WebSocketConstructor } from '@arbor/gateway-client';
+import { DaemonClient, FILE_CHANGE_EVENTS, Role } from '@arbor/gateway-client';
 import { AuthService } from '../auth/auth.service.js';
 import { InMemoryRevocationList } from '../auth/revocation.list.js';
 import { GatewayConfig } from '../config/gateway-config.js';
@@ -52,7 +52,7 @@ function main(): void {
   const daemon = new DaemonClient({
     url,
     getToken,
-    WebSocket: WebSocket as unknown as WebSocketConstructor,
+    WebSocket,
     workspaceIds,
     daemonHeartbeatInterval: heartbeatMs,
     startClosed: true,
