@@ -1,3 +1,8 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Role } from '@arbor/gateway-client/protocol';
 import { GatewayHarness } from './support/gateway-harness.js';
 import { waitFor } from './support/ports.js';
@@ -62,6 +67,34 @@ describe('webhooks, one instance', () => {
     expect(
       verifySignature(WEBHOOK_TEST_SECRET, signature('another-secret-of-at-least-32-characters', entry.raw, Math.floor(Date.now() / 1000)), entry.raw),
     ).toBe(false);
+  });
+
+  it("docs/webhooks.md's verification function, run as a receiver would, accepts every delivery and refuses a changed body", () => {
+    const docs = readFileSync(fileURLToPath(new URL('../docs/webhooks.md', import.meta.url)), 'utf8');
+    const snippet = /## Verifying the signature[\s\S]*?```js\n([\s\S]*?)```/.exec(docs)![1];
+    const dir = mkdtempSync(join(tmpdir(), 'arbor-webhook-verify-'));
+    try {
+      writeFileSync(join(dir, 'verify.mjs'), snippet);
+      writeFileSync(
+        join(dir, 'run.mjs'),
+        `import { readFileSync } from 'node:fs';
+import { verifyArborSignature } from './verify.mjs';
+const { secret, deliveries } = JSON.parse(readFileSync(0, 'utf8'));
+console.log(JSON.stringify(deliveries.map(({ signature, raw }) => verifyArborSignature(secret, signature, raw))));`,
+      );
+      const deliveries = receiver.received.map(({ signature, raw }) => ({ signature, raw }));
+      const changed = deliveries.map(({ signature, raw }) => ({ signature, raw: raw.replace('"daemon.', '"daemon.x') }));
+      const run = (secret: string, list: typeof deliveries) =>
+        JSON.parse(
+          execFileSync(process.execPath, [join(dir, 'run.mjs')], { input: JSON.stringify({ secret, deliveries: list }), encoding: 'utf8' }),
+        ) as boolean[];
+      expect(deliveries.length).toBeGreaterThanOrEqual(5);
+      expect(run(WEBHOOK_TEST_SECRET, deliveries)).toEqual(deliveries.map(() => true));
+      expect(run(WEBHOOK_TEST_SECRET, changed)).toEqual(deliveries.map(() => false));
+      expect(run('another-secret-of-at-least-32-characters', deliveries)).toEqual(deliveries.map(() => false));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a failing receiver gets the event again, with the same id, until it answers 2xx; the gateway is not slowed', async () => {

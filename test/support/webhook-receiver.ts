@@ -17,7 +17,7 @@ export function verifySignature(secret: string, header: string | undefined, body
 
 /** A real HTTP receiver on 127.0.0.1: records each POST, can fail on purpose, stop and start again on the same port. */
 export class WebhookReceiver {
-  readonly received: Array<{ event: WebhookEvent; signatureValid: boolean; raw: string }> = [];
+  readonly received: Array<{ event: WebhookEvent; signatureValid: boolean; raw: string; signature: string | undefined }> = [];
   /** Answers this status while set (else 204). */
   failWith: number | undefined;
   private server: Server | undefined;
@@ -40,11 +40,8 @@ export class WebhookReceiver {
           return;
         }
         const header = request.headers['arbor-signature'];
-        this.received.push({
-          event: JSON.parse(raw) as WebhookEvent,
-          signatureValid: verifySignature(this.secret, Array.isArray(header) ? header[0] : header, raw),
-          raw,
-        });
+        const signature = Array.isArray(header) ? header[0] : header;
+        this.received.push({ event: JSON.parse(raw) as WebhookEvent, signatureValid: verifySignature(this.secret, signature, raw), raw, signature });
         response.writeHead(204).end();
       });
     });
