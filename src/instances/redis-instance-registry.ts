@@ -22,6 +22,10 @@ export class RedisInstanceRegistry extends InstanceRegistry implements OnModuleI
   }
 
   onModuleInit(): void {
+    // The first beat goes out the moment the command connection is ready, ahead of anything this
+    // instance holds: an instance is in the registry before it holds a daemon, so a crash right
+    // after boot is still noticed, and stats list it at once.
+    this.redis.onReady(() => void this.beat());
     void this.beat();
     this.beatTimer = setInterval(() => void this.beat(), INSTANCE_BEAT_MS);
   }
@@ -60,7 +64,7 @@ export class RedisInstanceRegistry extends InstanceRegistry implements OnModuleI
   }
 
   private async beat(): Promise<void> {
-    if (!this.redis.isReady) return;
+    if (this.redis.commands.status !== 'ready') return;
     try {
       await this.redis.commands.hset(this.key, this.instanceId, JSON.stringify({ at: Date.now(), snapshot: this.snapshotSource() }));
       // Whoever deals with departed instances forgets them; without anyone (no webhooks), an hour does.
