@@ -8,6 +8,9 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json nest-cli.json ./
 COPY sdk ./sdk
 COPY src ./src
+# The build also bundles the operator console and writes the OpenAPI document (scripts/build-*.mjs).
+COPY scripts ./scripts
+COPY console ./console
 RUN npm run build
 
 # Runtime stage: production dependencies and compiled output only; no sources, no dev tools.

@@ -1,7 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
@@ -146,17 +146,47 @@ describe('deploy files', () => {
     expect(ignored).not.toContain('src');
   });
 
-  it("the image's start command works from npm ci --omit=dev output", async () => {
-    const app = mkdtempSync(join(tmpdir(), 'arbor-image-'));
+  it("the Dockerfile's stages, played out step by step, build the image and its command serves", async () => {
+    const stages = dockerStages(read('Dockerfile'));
+    expect(stages.map((stage) => stage.name)).toEqual(['build', 'runtime']);
+    const ignored = read('.dockerignore')
+      .split('\n')
+      .filter((line) => line.trim() && !line.startsWith('#'));
+    const dirs = new Map<string, string>();
     try {
-      for (const file of ['package.json', 'package-lock.json']) cpSync(join(root, file), join(app, file));
-      mkdirSync(join(app, 'sdk'));
-      cpSync(join(root, 'sdk/package.json'), join(app, 'sdk/package.json'));
-      await run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund'], { cwd: app, timeout: 120_000 });
-      cpSync(join(root, 'dist'), join(app, 'dist'), { recursive: true });
-      cpSync(join(root, 'sdk/dist'), join(app, 'sdk/dist'), { recursive: true });
-      const child = spawn(process.execPath, [...nodeFlags, 'dist/main.js'], {
-        cwd: app,
+      for (const stage of stages) {
+        const dir = mkdtempSync(join(tmpdir(), `arbor-image-${stage.name}-`));
+        dirs.set(stage.name, dir);
+        for (const step of stage.steps) {
+          if (step.instruction === 'COPY') {
+            const from = step.args[0].startsWith('--from=') ? dirs.get(step.args.shift()!.slice('--from='.length)) : undefined;
+            const destination = step.args.pop()!;
+            for (const source of step.args) {
+              // From the build context (minus .dockerignore), or from an earlier stage's /app.
+              const origin = from ? join(from, source.replace(/^\/app\//, '')) : join(root, source);
+              expect({ copy: source, exists: existsSync(origin) }).toEqual({ copy: source, exists: true });
+              // A folder's contents go to the destination; a file goes into it when it ends with '/'.
+              const target = join(dir, statSync(origin).isDirectory() || !destination.endsWith('/') ? destination : join(destination, basename(source)));
+              mkdirSync(dirname(target), { recursive: true });
+              cpSync(origin, target, { recursive: true, filter: (path) => from !== undefined || !ignoredBy(ignored, relative(root, path)) });
+            }
+          } else if (step.instruction === 'RUN') {
+            const command = step.args.join(' ');
+            if (stage.name === 'build' && /^npm ci\b/.test(command)) {
+              // The build stage's install is the repository's own (the same lockfile), not fetched again.
+              symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
+              continue;
+            }
+            await run('sh', ['-c', command], { cwd: dir, timeout: 180_000, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? dir } });
+          }
+        }
+      }
+      const runtime = stages.at(-1)!;
+      const [command, ...args] = JSON.parse(runtime.steps.find((step) => step.instruction === 'CMD')!.args.join(' ')) as string[];
+      expect(command).toBe('node');
+      expect(existsSync(join(dirs.get('runtime')!, 'src'))).toBe(false);
+      const child = spawn(process.execPath, args, {
+        cwd: dirs.get('runtime'),
         env: {
           PATH: process.env.PATH ?? '',
           NODE_ENV: 'production',
@@ -180,10 +210,35 @@ describe('deploy files', () => {
       }
       expect(port).toBeDefined();
       expect((await fetch(`http://127.0.0.1:${port}/health/ready`)).status).toBe(200);
+      expect((await fetch(`http://127.0.0.1:${port}/api/v1/openapi.json`)).status).toBe(404);
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
     } finally {
-      rmSync(app, { recursive: true, force: true });
+      for (const dir of dirs.values()) rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 300_000);
 });
+
+interface DockerStep {
+  instruction: string;
+  args: string[];
+}
+
+/** The stages of a Dockerfile of plain one-line instructions, as `FROM … AS name` opens them. */
+function dockerStages(text: string): Array<{ name: string; steps: DockerStep[] }> {
+  const stages: Array<{ name: string; steps: DockerStep[] }> = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim() || line.startsWith('#')) continue;
+    const [instruction, ...args] = line.trim().split(/\s+/);
+    if (instruction === 'FROM') stages.push({ name: args[2] ?? String(stages.length), steps: [] });
+    else stages.at(-1)!.steps.push({ instruction, args });
+  }
+  return stages;
+}
+
+/** Whether a path of the build context is left out by .dockerignore (paths from the root, and `*.ext` at the root). */
+function ignoredBy(patterns: string[], path: string): boolean {
+  return patterns.some((pattern) =>
+    pattern.startsWith('*') ? !path.includes('/') && path.endsWith(pattern.slice(1)) : path === pattern || path.startsWith(`${pattern}/`),
+  );
+}
