@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Build stage: everything needed to compile the gateway and the SDK it imports the protocol from.
-FROM node:20-bookworm-slim AS build
+FROM node:22-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY sdk/package.json sdk/
@@ -14,7 +14,7 @@ COPY console ./console
 RUN npm run build
 
 # Runtime stage: production dependencies and compiled output only; no sources, no dev tools.
-FROM node:20-bookworm-slim AS runtime
+FROM node:22-bookworm-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
