@@ -32,13 +32,13 @@ export enum ConnectionState {
 
 const TERMINAL_STATES = new Set([ConnectionState.Idle, ConnectionState.Closed, ConnectionState.Unauthorized, ConnectionState.Forbidden]);
 
-/** The part of the WebSocket API this class uses: browsers' WebSocket, `ws`, or a fake. */
 /**
  * A handler whose event is checked both ways, as method parameters are: the browser's and the ws
  * package's WebSocket declare richer event types than the fields read here, and must still fit.
  */
 type EventHandler<Event> = { handle(event: Event): void }['handle'];
 
+/** The part of the WebSocket API this class uses: browsers' WebSocket, `ws`, or a fake. */
 export interface WebSocketLike {
   readonly readyState: number;
   onopen: EventHandler<unknown> | null;

@@ -56,6 +56,8 @@ export class PathCoalescer {
   }
 
   private flush(): void {
+    // Every frame but a file-change flushes: nothing to do unless a change waits.
+    if (this.pending.size === 0) return;
     clearTimeout(this.timer);
     this.timer = undefined;
     const waiting = [...this.pending.values()];

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { HealthIndicatorResult } from '@nestjs/terminus';
 
-/** While a probe keeps failing for the same reasons, one reminder per this interval. */
+/** While the same checks of a probe keep failing, one reminder per this interval. */
 export const HEALTH_LOG_REMINDER_MS = 60_000;
 
 interface Failing {
@@ -24,20 +24,23 @@ export class HealthLog {
   private readonly failing = new Map<string, Failing>();
 
   failed(probe: string, errors: Partial<HealthIndicatorResult>, now = Date.now()): void {
-    const reasons = Object.entries(errors)
-      .map(([name, entry]) => `${name}: ${String(entry?.reason ?? entry?.message ?? 'down')}`)
-      .join('; ');
     const checks = Object.keys(errors).sort().join(',');
     const current = this.failing.get(probe);
     if (current && current.checks === checks) {
       current.failedProbes += 1;
       if (now - current.lastLoggedAt < HEALTH_LOG_REMINDER_MS) return;
       current.lastLoggedAt = now;
-      this.logger.warn({ msg: 'health check still failing', probe, reasons, failingForMs: now - current.since, failedProbes: current.failedProbes });
+      this.logger.warn({
+        msg: 'health check still failing',
+        probe,
+        reasons: reasonsOf(errors),
+        failingForMs: now - current.since,
+        failedProbes: current.failedProbes,
+      });
       return;
     }
     this.failing.set(probe, { checks, since: current?.since ?? now, lastLoggedAt: now, failedProbes: 1 });
-    this.logger.warn({ msg: 'health check failing', probe, reasons });
+    this.logger.warn({ msg: 'health check failing', probe, reasons: reasonsOf(errors) });
   }
 
   passed(probe: string, now = Date.now()): void {
@@ -46,4 +49,11 @@ export class HealthLog {
     this.failing.delete(probe);
     this.logger.log({ msg: 'health check passing again', probe, failedForMs: now - current.since });
   }
+}
+
+/** Each failing check with what it says, for a log line. */
+function reasonsOf(errors: Partial<HealthIndicatorResult>): string {
+  return Object.entries(errors)
+    .map(([name, entry]) => `${name}: ${String(entry?.reason ?? entry?.message ?? 'down')}`)
+    .join('; ');
 }
