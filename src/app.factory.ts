@@ -4,6 +4,7 @@ import { Logger, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module.js';
 import { GatewayConfig } from './config/gateway-config.js';
+import { consoleSecurityHeaders } from './console/console.controller.js';
 import { ConnectionAdmission } from './gateway/connection-admission.js';
 import { DirectRoutes } from './gateway/direct-routes.js';
 import { FanoutBackpressure } from './gateway/fanout-backpressure.js';
@@ -32,6 +33,7 @@ export async function createGatewayApp(config: GatewayConfig): Promise<INestAppl
     }),
   );
   (app.getHttpAdapter().getInstance() as { disable(setting: string): void }).disable('x-powered-by');
+  app.use(consoleSecurityHeaders);
   app.useGlobalFilters(new HttpErrorFilter());
   new IncompleteRequestGuard(
     {

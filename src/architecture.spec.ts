@@ -13,6 +13,8 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   errors: [],
   validation: ['errors'],
   lifecycle: [],
+  // Pieces both edges use, the WebSocket transport and the HTTP routes: rate buckets, the client's address.
+  edge: ['config'],
   tracing: ['config'],
   logging: ['config'],
   redis: ['config'],
@@ -21,11 +23,11 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   workspaces: ['config', 'errors', 'validation', 'redis'],
   instances: ['config', 'redis'],
   daemons: ['auth', 'workspaces', 'instances', 'tracing', 'config', 'errors', 'validation', 'redis', 'metrics'],
-  gateway: ['auth', 'workspaces', 'daemons', 'tracing', 'config', 'errors', 'validation', 'redis', 'metrics', 'lifecycle'],
-  // HTTP edges beside the WebSocket transport (the server API reuses its token bucket).
-  api: ['auth', 'daemons', 'instances', 'gateway', 'config', 'errors', 'validation', 'redis', 'metrics', 'lifecycle'],
+  gateway: ['auth', 'workspaces', 'daemons', 'tracing', 'config', 'errors', 'validation', 'redis', 'metrics', 'lifecycle', 'edge'],
+  // HTTP edges beside the WebSocket transport.
+  api: ['auth', 'daemons', 'instances', 'config', 'errors', 'validation', 'redis', 'metrics', 'lifecycle', 'edge'],
   webhooks: ['daemons', 'instances', 'config', 'errors', 'redis', 'metrics'],
-  console: ['api', 'config', 'errors'],
+  console: ['api', 'config', 'errors', 'validation', 'metrics', 'edge'],
   health: ['auth', 'daemons', 'redis', 'lifecycle', 'metrics'],
   cli: ['auth', 'config'],
   // The composition root: main.ts, app.factory.ts, app.module.ts.

@@ -6,7 +6,7 @@ import { bearerCredential } from '../auth/bearer.js';
 import type { ApiKey } from '../config/api-keys.js';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { DomainError } from '../errors/domain.error.js';
-import { TokenBucket } from '../gateway/token-bucket.js';
+import { KeyedTokenBuckets } from '../edge/token-bucket.js';
 import { allows, ApiKeyRegistry } from './api-key.registry.js';
 
 /** The console's session cookie. */
@@ -32,14 +32,15 @@ export type ApiRequest = IncomingMessage & { apiKey?: ApiKey; apiCaller?: 'beare
 @Injectable()
 export class ApiAuthGuard implements CanActivate {
   private readonly logger = new Logger('ServerApi');
-  private readonly buckets = new Map<string, TokenBucket>();
-  private lastSweep = Date.now();
+  private readonly buckets: KeyedTokenBuckets;
 
   constructor(
     private readonly keys: ApiKeyRegistry,
     private readonly config: GatewayConfig,
     private readonly reflector: Reflector,
-  ) {}
+  ) {
+    this.buckets = new KeyedTokenBuckets(config.apiRatePerKey, Date.now(), IDLE_BUCKET_SWEEP_MS);
+  }
 
   canActivate(context: ExecutionContext): boolean {
     if (!this.keys.enabled) throw new DomainError(ErrorCode.NotFound, 'Not Found');
@@ -71,14 +72,7 @@ export class ApiAuthGuard implements CanActivate {
   }
 
   private limit(key: ApiKey): void {
-    const now = Date.now();
-    if (now - this.lastSweep > IDLE_BUCKET_SWEEP_MS) {
-      this.lastSweep = now;
-      for (const [id, bucket] of this.buckets) if (bucket.isFull(now)) this.buckets.delete(id);
-    }
-    let bucket = this.buckets.get(key.id);
-    if (!bucket) this.buckets.set(key.id, (bucket = new TokenBucket(this.config.apiRatePerKey, now)));
-    const waitMs = bucket.tryTake(now);
+    const waitMs = this.buckets.tryTake(key.id, Date.now());
     if (waitMs > 0)
       throw new DomainError(ErrorCode.RateLimited, `key "${key.id}" is over its rate of ${this.config.apiRatePerKey.rate} calls/s`, undefined, waitMs);
   }
@@ -88,7 +82,13 @@ export function cookieValue(header: string | undefined, name: string): string | 
   if (!header) return undefined;
   for (const part of header.split(';')) {
     const [cookieName, ...rest] = part.trim().split('=');
-    if (cookieName === name) return decodeURIComponent(rest.join('='));
+    if (cookieName !== name) continue;
+    try {
+      return decodeURIComponent(rest.join('='));
+    } catch {
+      // A malformed percent-encoding is simply not a session.
+      return undefined;
+    }
   }
   return undefined;
 }

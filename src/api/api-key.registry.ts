@@ -3,6 +3,9 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { ApiScope, type ApiKey } from '../config/api-keys.js';
 import { GatewayConfig } from '../config/gateway-config.js';
 
+/** `<id>.<expires>.<MAC>`: an API_KEYS id, digits for the expiry, a SHA-256 MAC in base64url, nothing more. */
+const SESSION_TOKEN = /^([A-Za-z0-9_.-]{1,64})\.([1-9]\d{0,11})\.([A-Za-z0-9_-]{43})$/;
+
 /** How long a console sign-in lasts. */
 export const CONSOLE_SESSION_SECONDS = 8 * 3600;
 
@@ -39,9 +42,12 @@ export class ApiKeyRegistry {
 
   /** The key a session token was signed for, if it is genuine and unexpired. */
   bySession(token: string, now = Date.now()): ApiKey | undefined {
-    const [id, expiresText, mac] = token.split('.');
+    // Key ids may hold dots; the expiry and MAC never do, so they are read from the end.
+    const match = SESSION_TOKEN.exec(token);
+    if (!match) return undefined;
+    const [, id, expiresText, mac] = match;
     const expires = Number(expiresText);
-    if (!id || !mac || !Number.isInteger(expires) || expires * 1000 <= now) return undefined;
+    if (expires * 1000 <= now) return undefined;
     const entry = this.keys.find(({ key }) => key.id === id);
     if (!entry) return undefined;
     const expected = Buffer.from(sessionMac(entry.key, expires));

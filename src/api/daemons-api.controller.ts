@@ -66,7 +66,10 @@ export class DaemonsApiController {
   }
 
   @Get(':daemonId/events')
-  @ApiOperation({ summary: 'The last events of the daemon’s stream still retained, oldest first. Console sessions see secret-looking fields redacted.' })
+  @ApiOperation({
+    summary:
+      'The last events of the daemon’s stream still retained, oldest first, and the seq its retained history begins at. Console sessions see secret-looking fields redacted.',
+  })
   @ApiOkResponse({ type: RecentEventsDto })
   @ApiResponse({ status: 404, type: ApiErrorDto })
   async events(@Param('daemonId') daemonId: string, @Query(strictBody()) query: RecentEventsQuery, @Req() request: ApiRequest): Promise<RecentEventsDto> {
@@ -74,7 +77,8 @@ export class DaemonsApiController {
     if (limit < 1 || limit > MAX_RECENT_EVENTS)
       throw new DomainError(ErrorCode.ValidationFailed, `limit must be a whole number from 1 to ${MAX_RECENT_EVENTS}`, 'limit');
     const recent = (await this.inspector.recentEvents(checkedId(daemonId), limit)) ?? notFound(daemonId);
-    return { daemonId, stream: recent.stream, events: request.apiCaller === 'console' ? recent.events.map(redactSecrets) : recent.events };
+    const events = request.apiCaller === 'console' ? recent.events.map(redactSecrets) : recent.events;
+    return { daemonId, stream: recent.stream, historyStart: recent.historyStart, events };
   }
 
   @Post(':daemonId/commands')

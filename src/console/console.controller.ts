@@ -10,6 +10,9 @@ import { ApiKeyRegistry, CONSOLE_SESSION_SECONDS } from '../api/api-key.registry
 import { NodeEnv } from '../config/environment.js';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { DomainError } from '../errors/domain.error.js';
+import { clientAddress } from '../edge/client-address.js';
+import { assertBoundedJson } from '../validation/strict-body.pipe.js';
+import { SignInThrottle } from './sign-in-throttle.js';
 
 /** The bundle `npm run build` writes (scripts/build-console.mjs); from src/console or dist/console alike. */
 const BUNDLE = fileURLToPath(new URL('../../dist/console-app/', import.meta.url));
@@ -33,6 +36,14 @@ const SECURITY_HEADERS = {
   'cache-control': 'no-store',
 };
 
+/** Every answer under /console, errors included, carries the security headers (registered before the body parser). */
+export function consoleSecurityHeaders(request: IncomingMessage, response: ServerResponse, next: () => void): void {
+  if (request.url === '/console' || request.url?.startsWith('/console/') || request.url?.startsWith('/console?')) {
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) response.setHeader(name, value);
+  }
+  next();
+}
+
 const PAGE = `<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Arbor Gateway console</title>
@@ -54,12 +65,13 @@ export class ConsoleController {
   constructor(
     private readonly config: GatewayConfig,
     private readonly keys: ApiKeyRegistry,
+    private readonly signIns: SignInThrottle,
   ) {}
 
   @Get()
   page(@Res() response: ServerResponse): void {
     this.assertEnabled();
-    response.writeHead(200, { ...SECURITY_HEADERS, 'content-type': 'text/html; charset=utf-8' }).end(PAGE);
+    response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE);
   }
 
   @Get('app.js')
@@ -86,12 +98,17 @@ export class ConsoleController {
   login(@Body() body: unknown, @Req() request: IncomingMessage, @Res({ passthrough: true }) response: ServerResponse): { keyId: string; scope: string } {
     this.assertEnabled();
     this.assertSameOrigin(request);
+    assertBoundedJson(body);
+    const address = clientAddress(request, this.config.clientIpHeader);
+    this.signIns.attempt(address);
     const secret = typeof body === 'object' && body !== null ? (body as { secret?: unknown }).secret : undefined;
     const key = typeof secret === 'string' ? this.keys.bySecret(secret) : undefined;
     if (!key) {
-      this.logger.warn({ msg: 'console sign-in refused' });
+      this.signIns.refused();
+      this.logger.warn({ msg: 'console sign-in refused', address });
       throw new DomainError(ErrorCode.Unauthorized, 'wrong key');
     }
+    this.signIns.succeeded(key.id);
     response.setHeader('set-cookie', this.cookie(request, this.keys.signSession(key), CONSOLE_SESSION_SECONDS));
     this.logger.log({ msg: 'console sign-in', keyId: key.id, scope: key.scope });
     return { keyId: key.id, scope: key.scope };
@@ -116,7 +133,7 @@ export class ConsoleController {
     } catch {
       throw new DomainError(ErrorCode.Unavailable, 'the console is not built: run npm run build');
     }
-    response.writeHead(200, { ...SECURITY_HEADERS, 'content-type': contentType, 'cache-control': 'no-cache' }).end(content);
+    response.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-cache' }).end(content);
   }
 
   private cookie(request: IncomingMessage, value: string, maxAgeSeconds: number): string {

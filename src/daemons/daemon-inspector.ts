@@ -111,13 +111,11 @@ export class DaemonInspector implements OnModuleInit, OnModuleDestroy {
     return this.directory.viewers(daemonId, await this.liveInstances());
   }
 
-  /** The last `limit` events of its stream still retained, oldest first. */
-  async recentEvents(daemonId: string, limit: number): Promise<{ stream: StreamPosition; events: unknown[] } | undefined> {
+  /** The last `limit` events of its stream still retained, oldest first, and where history begins. */
+  async recentEvents(daemonId: string, limit: number): Promise<{ stream: StreamPosition; historyStart: number; events: unknown[] } | undefined> {
     if (!(await this.isKnown(daemonId))) return undefined;
-    const stream = await this.streams.position(daemonId);
-    const replay = await this.streams.replay(daemonId, { epoch: stream.epoch, seq: Math.max(0, stream.seq - limit) });
-    const frames = replay.kind === 'events' ? replay.frames : [];
-    return { stream, events: frames.map((frame) => JSON.parse(frame.text) as unknown) };
+    const { position, historyStart, frames } = await this.streams.recent(daemonId, limit);
+    return { stream: position, historyStart, events: frames.map((frame) => JSON.parse(frame.text) as unknown) };
   }
 
   /**

@@ -6,7 +6,8 @@ import type { ConnectionIdentity } from '../auth/principal.js';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import { OriginPolicy } from './origin-policy.js';
-import { TokenBucket } from './token-bucket.js';
+import { clientAddress } from '../edge/client-address.js';
+import { KeyedTokenBuckets } from '../edge/token-bucket.js';
 import { AuthError } from '../auth/auth.error.js';
 import { Attr, SpanKind, startSpan, tracing } from '../tracing/tracing.js';
 
@@ -41,11 +42,10 @@ const BUCKET_SWEEP_INTERVAL_MS = 10_000;
 export class ConnectionAdmission {
   private readonly logger = new Logger(ConnectionAdmission.name);
   private readonly origins: OriginPolicy;
-  private readonly handshakeBuckets = new Map<string, TokenBucket>();
+  private readonly handshakeBuckets: KeyedTokenBuckets;
   private readonly perUser = new Map<string, number>();
   private readonly results = new WeakMap<IncomingMessage, Authentication>();
   private open = 0;
-  private lastBucketSweep = 0;
 
   constructor(
     private readonly auth: AuthService,
@@ -53,6 +53,7 @@ export class ConnectionAdmission {
     private readonly metrics: GatewayMetrics,
   ) {
     this.origins = new OriginPolicy(config.allowedOrigins);
+    this.handshakeBuckets = new KeyedTokenBuckets(config.handshakeRatePerIp, performance.now(), BUCKET_SWEEP_INTERVAL_MS);
   }
 
   /** TCP connections admitted past the cap checks and not yet closed. */
@@ -81,7 +82,7 @@ export class ConnectionAdmission {
   private async decide(request: IncomingMessage, socket: Duplex, url: URL): Promise<UpgradeRefusal | undefined> {
     if (!this.origins.allows(request.headers.origin)) return this.refuse(RefusalReason.Origin, 403, request);
     if (this.open >= this.config.maxConnections) return this.refuse(RefusalReason.InstanceCap, 503, request, 1);
-    const wait = this.handshakeBucket(this.clientAddress(request)).tryTake(performance.now());
+    const wait = this.handshakeBuckets.tryTake(clientAddress(request, this.config.clientIpHeader), performance.now());
     if (wait > 0) return this.refuse(RefusalReason.HandshakeRate, 429, request, Math.ceil(wait / 1000));
 
     let authentication: Authentication;
@@ -119,29 +120,6 @@ export class ConnectionAdmission {
       if (left <= 0) this.perUser.delete(sub);
       else this.perUser.set(sub, left);
     });
-  }
-
-  private handshakeBucket(address: string): TokenBucket {
-    const now = performance.now();
-    if (now - this.lastBucketSweep > BUCKET_SWEEP_INTERVAL_MS) {
-      this.lastBucketSweep = now;
-      for (const [key, bucket] of this.handshakeBuckets) if (bucket.isFull(now)) this.handshakeBuckets.delete(key);
-    }
-    let bucket = this.handshakeBuckets.get(address);
-    if (!bucket) {
-      bucket = new TokenBucket(this.config.handshakeRatePerIp, now);
-      this.handshakeBuckets.set(address, bucket);
-    }
-    return bucket;
-  }
-
-  /** The socket's address, or the nearest proxy's account of it (the header's last entry) when configured. */
-  private clientAddress(request: IncomingMessage): string {
-    const header = this.config.clientIpHeader;
-    const value = header ? request.headers[header] : undefined;
-    const text = Array.isArray(value) ? value[value.length - 1] : value;
-    const last = text?.split(',').pop()?.trim();
-    return last || request.socket.remoteAddress || 'unknown';
   }
 
   private refuse(reason: RefusalReason, status: UpgradeRefusal['status'], request: IncomingMessage, retryAfterSeconds?: number): UpgradeRefusal {

@@ -1,5 +1,6 @@
 import { checkTraceContext, ErrorCode, Limits, type TraceContext } from '@arbor/gateway-client/protocol';
 import { DomainError } from '../errors/domain.error.js';
+import { structureProblem } from '../validation/json-structure.js';
 
 export interface InboundFrame {
   type: string;
@@ -12,7 +13,6 @@ export interface InboundFrame {
 }
 
 const MAX_TYPE_LENGTH = 64;
-const FORBIDDEN_KEYS = ['__proto__', 'constructor', 'prototype'];
 
 /** A frame refused before dispatch; `frameId` is kept so even envelope errors carry the request id. */
 export class FrameRejection {
@@ -64,34 +64,4 @@ export function parseFrame(text: string): InboundFrame | FrameRejection {
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-interface StructureProblem {
-  message: string;
-  field?: string;
-}
-
-/**
- * Caps what a frame may be shaped like, whatever its type: nesting depth, array length, keys per
- * object, and no prototype-polluting keys. Recursion is bounded by the depth cap.
- */
-function structureProblem(value: unknown, depth: number): StructureProblem | undefined {
-  if (typeof value !== 'object' || value === null) return undefined;
-  if (depth > Limits.MAX_JSON_DEPTH) return { message: `frame nests deeper than ${Limits.MAX_JSON_DEPTH} levels` };
-  if (Array.isArray(value)) {
-    if (value.length > Limits.MAX_JSON_ARRAY_LENGTH) return { message: `arrays may hold at most ${Limits.MAX_JSON_ARRAY_LENGTH} items` };
-    for (const item of value) {
-      const problem = structureProblem(item, depth + 1);
-      if (problem) return problem;
-    }
-    return undefined;
-  }
-  const keys = Object.keys(value);
-  if (keys.length > Limits.MAX_JSON_OBJECT_KEYS) return { message: `objects may hold at most ${Limits.MAX_JSON_OBJECT_KEYS} keys` };
-  for (const key of keys) {
-    if (FORBIDDEN_KEYS.includes(key)) return { message: `key "${key}" is not allowed`, field: key };
-    const problem = structureProblem((value as Record<string, unknown>)[key], depth + 1);
-    if (problem) return problem;
-  }
-  return undefined;
 }

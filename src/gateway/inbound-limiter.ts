@@ -1,5 +1,5 @@
 import type { RateLimit } from '../config/gateway-config.js';
-import { TokenBucket } from './token-bucket.js';
+import { TokenBucket } from '../edge/token-bucket.js';
 
 export enum FrameVerdict {
   Accept = 'accept',

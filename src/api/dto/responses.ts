@@ -45,6 +45,11 @@ export class ViewersDto {
 export class RecentEventsDto {
   @ApiProperty() daemonId: string;
   @ApiProperty({ type: StreamPositionDto }) stream: StreamPositionDto;
+  @ApiProperty({
+    description:
+      'The oldest seq of this epoch still retained (older events aged out past REPLAY_TTL_MS or were trimmed past REPLAY_MAX_EVENTS); stream.seq + 1 when none is.',
+  })
+  historyStart: number;
   @ApiProperty({ type: 'array', items: { type: 'object', additionalProperties: true }, description: 'Event frames as clients receive them, oldest first.' })
   events: unknown[];
 }

@@ -6,6 +6,14 @@ export type Replay =
   | { kind: 'events'; position: StreamPosition; frames: EventFrame[] }
   | { kind: 'resync'; reason: 'epoch_changed' | 'history_expired'; position: StreamPosition };
 
+/** A daemon's newest retained events, for inspection (not for resuming: see `replay`). */
+export interface RecentEvents {
+  position: StreamPosition;
+  /** The oldest seq still retained; position.seq + 1 when nothing is. */
+  historyStart: number;
+  frames: EventFrame[];
+}
+
 /** Where a daemon session's own numbering stands: the last event of it the gateway recorded. */
 export interface InboundPosition {
   session: string;
@@ -74,6 +82,11 @@ export abstract class EventStreams {
   abstract position(daemonId: string): Promise<StreamPosition>;
   /** The events after `since`, in order, or `resync` when they are not all retained. */
   abstract replay(daemonId: string, since: StreamPosition): Promise<Replay>;
+  /**
+   * The last `limit` events still retained (whatever has aged out or been trimmed before them),
+   * oldest first, with the seq history now begins at (position.seq + 1 when none is retained).
+   */
+  abstract recent(daemonId: string, limit: number): Promise<RecentEvents>;
   /** Whether the daemon's stream still exists (its epoch is remembered), here or shared. */
   abstract hasHistory(daemonId: string): Promise<boolean>;
   /** Periodic upkeep (the heartbeat sweep calls it); `inUse` tells which daemons are still relevant here. */

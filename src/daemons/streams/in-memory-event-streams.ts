@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { StreamPosition } from '@arbor/gateway-client/protocol';
 import { EventFrame } from './event-frame.js';
-import { EventStreams, lastSeqOf, type InboundPosition, type Replay, type StreamEvent } from './event-streams.js';
+import { EventStreams, lastSeqOf, type InboundPosition, type RecentEvents, type Replay, type StreamEvent } from './event-streams.js';
 
 interface Stream {
   epoch: string;
@@ -71,6 +71,14 @@ export class InMemoryEventStreams extends EventStreams {
     const frames: EventFrame[] = [];
     for (let i = stream.start + (since.seq + 1 - oldest); i < stream.events.length; i += 1) frames.push(stream.events[i][1]);
     return { kind: 'events', position, frames };
+  }
+
+  async recent(daemonId: string, limit: number): Promise<RecentEvents> {
+    const stream = this.stream(daemonId);
+    this.expire(stream);
+    const frames = stream.events.slice(Math.max(stream.start, stream.events.length - limit)).map(([, frame]) => frame);
+    const historyStart = stream.events.length > stream.start ? stream.events[stream.start][1].seq : stream.seq + 1;
+    return { position: { epoch: stream.epoch, seq: stream.seq }, historyStart, frames };
   }
 
   async hasHistory(daemonId: string): Promise<boolean> {

@@ -4,7 +4,7 @@ import { unavailable } from '../../errors/domain.error.js';
 import type { RedisConnections } from '../../redis/redis-connections.js';
 import { TurnBatches } from '../../redis/turn-batches.js';
 import { EventFrame, typeCode, typeOfCode } from './event-frame.js';
-import { EventStreams, lastSeqOf, type InboundPosition, type Replay, type StreamEvent } from './event-streams.js';
+import { EventStreams, lastSeqOf, type InboundPosition, type RecentEvents, type Replay, type StreamEvent } from './event-streams.js';
 import { newEpoch } from './in-memory-event-streams.js';
 
 /** How long a daemon's epoch, last seq and holder outlive its last event: a quiet daemon keeps its epoch. */
@@ -255,6 +255,56 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
       frames.push(new EventFrame(entry.type, daemonId, epoch, seq, entry.text));
     }
     return frames.length === to - from + 1 ? frames : undefined;
+  }
+
+  /**
+   * Walks back from the position while entries are contiguous and young enough. Retained entries
+   * are a suffix of the epoch (trimming and ageing take the oldest), so where the walk stops
+   * inside the window is where history begins; past the window it is found by bisection.
+   */
+  async recent(daemonId: string, limit: number): Promise<RecentEvents> {
+    const position = await this.position(daemonId);
+    const none = { position, historyStart: position.seq + 1, frames: [] };
+    if (position.seq === 0 || this.holders.get(daemonId)?.mode === HolderMode.Local) return none;
+    const oldestAllowed = Date.now() - this.ttlMs;
+    const key = this.streamKey(daemonId);
+    let entries: Array<[string, string[]]>;
+    try {
+      entries = await this.redis.commands.xrevrange(key, `${position.seq}-1`, '-', 'COUNT', limit);
+    } catch {
+      throw unavailable();
+    }
+    const frames: EventFrame[] = [];
+    for (const [id, fields] of entries) {
+      const seq = Number.parseInt(id, 10);
+      const entry = streamEntry(fields);
+      if (seq !== position.seq - frames.length || !entry || entry.at < oldestAllowed) break;
+      frames.push(new EventFrame(entry.type, daemonId, position.epoch, seq, entry.text));
+    }
+    frames.reverse();
+    if (frames.length === 0) return none;
+    const oldest = frames[0].seq;
+    const cutInWindow = frames.length < limit && frames.length < entries.length;
+    const historyStart = cutInWindow || oldest === 1 ? oldest : await this.firstRetained(key, oldest, oldestAllowed);
+    return { position, historyStart, frames };
+  }
+
+  /** The oldest seq before `known` (young, retained) that is still retained and young. */
+  private async firstRetained(key: string, known: number, oldestAllowed: number): Promise<number> {
+    const retained = async (seq: number) => {
+      const [entry] = await this.redis.commands.xrange(key, `${seq}-1`, `${seq}-1`).catch(() => {
+        throw unavailable();
+      });
+      const fields = entry ? streamEntry(entry[1]) : undefined;
+      return fields !== undefined && fields.at >= oldestAllowed;
+    };
+    let [low, high] = [0, known];
+    while (high - low > 1) {
+      const middle = Math.floor((low + high) / 2);
+      if (await retained(middle)) high = middle;
+      else low = middle;
+    }
+    return high;
   }
 
   async hasHistory(daemonId: string): Promise<boolean> {

@@ -46,3 +46,28 @@ export class TokenBucket {
     this.updatedAt = now;
   }
 }
+
+/** One bucket per key (an address, a user, an API key id); buckets idle long enough to be full again are forgotten. */
+export class KeyedTokenBuckets {
+  private readonly buckets = new Map<string, TokenBucket>();
+  private lastSweep: number;
+
+  constructor(
+    private readonly limit: RateLimit,
+    now: number,
+    private readonly sweepEveryMs = 60_000,
+  ) {
+    this.lastSweep = now;
+  }
+
+  /** Takes a token from `key`'s bucket: 0, or the ms until one is there (nothing taken). */
+  tryTake(key: string, now: number): number {
+    if (now - this.lastSweep > this.sweepEveryMs) {
+      this.lastSweep = now;
+      for (const [id, bucket] of this.buckets) if (bucket.isFull(now)) this.buckets.delete(id);
+    }
+    let bucket = this.buckets.get(key);
+    if (!bucket) this.buckets.set(key, (bucket = new TokenBucket(this.limit, now)));
+    return bucket.tryTake(now);
+  }
+}
