@@ -11,6 +11,7 @@ import { CancelTaskDto } from '../src/daemons/dto/cancel-task.dto.js';
 import { FileChangeDto } from '../src/daemons/dto/file-change.dto.js';
 import { HeartbeatDto } from '../src/daemons/dto/heartbeat.dto.js';
 import { RunTaskDto } from '../src/daemons/dto/run-task.dto.js';
+import { CommandAckDto } from '../src/daemons/dto/command-ack.dto.js';
 import { TaskStatusDto } from '../src/daemons/dto/task-status.dto.js';
 import { WorkspaceUpdateDto } from '../src/daemons/dto/workspace-update.dto.js';
 import { GetWorkspaceStatusDto } from '../src/workspaces/dto/get-workspace-status.dto.js';
@@ -67,6 +68,7 @@ describe('docs/asyncapi.yaml', () => {
       ServerMessageType.DaemonStatus,
       ServerMessageType.WorkspaceStatus,
       ServerMessageType.Ack,
+      ServerMessageType.CommandStatus,
       ServerMessageType.Error,
       ServerMessageType.ResyncRequired,
       ServerMessageType.TokenRefreshed,
@@ -99,6 +101,7 @@ describe('docs/asyncapi.yaml', () => {
     ['workspace-update', 'receiveFromDaemon', WorkspaceUpdateDto],
     ['file-change', 'receiveFromDaemon', FileChangeDto],
     ['task-status', 'receiveFromDaemon', TaskStatusDto],
+    ['command-ack', 'receiveFromDaemon', CommandAckDto],
   ] as const)('the %s payload schema matches its DTO field by field', (type, operation, dto) => {
     const message = (doc.operations[operation].messages as Schema[]).map(resolve).find((entry) => entry.name === type)!;
     const frame = resolve(message.payload);

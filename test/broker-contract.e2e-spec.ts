@@ -4,9 +4,10 @@ import { GatewayConfig } from '../src/config/gateway-config.js';
 import { InMemoryDaemonDirectory } from '../src/daemons/daemon-directory.js';
 import { DaemonService } from '../src/daemons/daemon.service.js';
 import { RedisDaemonDirectory } from '../src/daemons/redis-daemon-directory.js';
-import { InMemoryCommandLedger } from '../src/daemons/command-ledger.js';
+import { CommandService } from '../src/daemons/commands/command.service.js';
+import { InMemoryCommandInbox } from '../src/daemons/commands/in-memory-command-inbox.js';
+import { RedisCommandInbox } from '../src/daemons/commands/redis-command-inbox.js';
 import { InMemoryDaemonBroker } from '../src/daemons/in-memory-daemon.broker.js';
-import { RedisCommandLedger } from '../src/daemons/redis-command-ledger.js';
 import { InMemoryEventStreams } from '../src/daemons/streams/in-memory-event-streams.js';
 import { RedisEventStreams } from '../src/daemons/streams/redis-event-streams.js';
 import { RedisDaemonBroker } from '../src/daemons/redis-daemon.broker.js';
@@ -23,6 +24,8 @@ import { deletePrefix, RedisClusterGroup, SentinelGroup, SHARED_REDIS_URL, uniqu
 interface Cluster {
   a: DaemonService;
   b: DaemonService;
+  /** The command side of each. */
+  commands: { a: CommandService; b: CommandService };
   close(): Promise<void>;
 }
 
@@ -31,16 +34,27 @@ const streams = () => new InMemoryEventStreams(config.replayMaxEvents, config.re
 const user: Principal = { sub: 'user-1', role: Role.Client, daemons: new Set(['d1']), expiresAt: 0, issuedAt: 0 };
 
 function inMemoryCluster(): Cluster {
+  const broker = new InMemoryDaemonBroker();
+  const commands = new CommandService(broker, new InMemoryCommandInbox(60_000, 60_000, (daemonId) => broker.localDaemonLink(daemonId)?.id), config);
+  commands.onModuleInit();
   const service = new DaemonService(
-    new InMemoryDaemonBroker(),
+    broker,
     new WorkspacesService(new InMemoryWorkspaceStatusStore()),
     config,
     streams(),
-    new InMemoryCommandLedger(60_000),
+    commands,
     new InMemoryDaemonDirectory(),
   );
   service.onModuleInit();
-  return { a: service, b: service, close: async () => service.onModuleDestroy() };
+  return {
+    a: service,
+    b: service,
+    commands: { a: commands, b: commands },
+    close: async () => {
+      service.onModuleDestroy();
+      commands.onModuleDestroy();
+    },
+  };
 }
 
 async function redisCluster(url = SHARED_REDIS_URL): Promise<Cluster> {
@@ -50,20 +64,23 @@ async function redisCluster(url = SHARED_REDIS_URL): Promise<Cluster> {
     const history = new RedisEventStreams(redis, config.replayMaxEvents, config.replayTtlMs);
     const broker = new RedisDaemonBroker(redis, config, history);
     broker.onModuleInit();
+    const commands = new CommandService(broker, new RedisCommandInbox(redis, 60_000, 60_000), config);
+    commands.onModuleInit();
     const service = new DaemonService(
       broker,
       new WorkspacesService(new RedisWorkspaceStatusStore(redis)),
       config,
       history,
-      new RedisCommandLedger(redis, 60_000),
+      commands,
       new RedisDaemonDirectory(redis),
     );
     service.onModuleInit();
-    return { redis, broker, service };
+    return { redis, broker, service, commands };
   });
   const close = async () => {
     for (const part of parts) {
       part.service.onModuleDestroy();
+      part.commands.onModuleDestroy();
       part.broker.onModuleDestroy();
       await part.redis.onModuleDestroy();
     }
@@ -78,7 +95,7 @@ async function redisCluster(url = SHARED_REDIS_URL): Promise<Cluster> {
     await close();
     throw error;
   });
-  return { a: parts[0].service, b: parts[1].service, close };
+  return { a: parts[0].service, b: parts[1].service, commands: { a: parts[0].commands, b: parts[1].commands }, close };
 }
 
 /** One Sentinel group for the whole file (started on first use): the same suite through the primary the sentinels name. */
@@ -171,21 +188,27 @@ describe.each([
   });
 
   it('routes commands to the instance holding the daemon, and reports daemon_offline when none does', async () => {
-    await expect(cluster.b.sendCommand('d1', user, 'run-task' as never, { taskId: 't0' })).rejects.toMatchObject({ code: 'daemon_offline' });
+    await expect(cluster.commands.b.sendCommand('d1', user, 'run-task' as never, { taskId: 't0' })).rejects.toMatchObject({ code: 'daemon_offline' });
     const daemon = new RecordingLink('daemon');
     await cluster.a.connectDaemon('d1', daemon);
-    expect(await cluster.b.sendCommand('d1', user, 'run-task' as never, { taskId: 't1', workspaceId: 'w1', command: 'ls' })).toEqual({ status: 'accepted' });
+    expect(await cluster.commands.b.sendCommand('d1', user, 'run-task' as never, { taskId: 't1', workspaceId: 'w1', command: 'ls' })).toEqual({
+      status: 'accepted',
+    });
     await waitFor(() => daemon.ofType('run-task').length === 1, 'command at the daemon');
-    expect(daemon.ofType('run-task')[0]).toEqual({ type: 'run-task', payload: { taskId: 't1', workspaceId: 'w1', command: 'ls', userId: 'user-1' } });
+    expect(daemon.ofType('run-task')[0]).toEqual({
+      type: 'run-task',
+      id: expect.stringMatching(/^gw-/),
+      payload: { taskId: 't1', workspaceId: 'w1', command: 'ls', userId: 'user-1' },
+    });
   });
 
   it('forwards a command id once across instances: a retry through the other gets the original outcome', async () => {
     const daemon = new RecordingLink('daemon');
     await cluster.a.connectDaemon('d1', daemon);
-    expect(await cluster.b.sendCommand('d1', user, 'run-task' as never, { taskId: 't1', workspaceId: 'w1', command: 'ls' }, 'cmd-1')).toEqual({
+    expect(await cluster.commands.b.sendCommand('d1', user, 'run-task' as never, { taskId: 't1', workspaceId: 'w1', command: 'ls' }, 'cmd-1')).toEqual({
       status: 'accepted',
     });
-    expect(await cluster.a.sendCommand('d1', user, 'run-task' as never, { taskId: 't1', workspaceId: 'w1', command: 'ls' }, 'cmd-1')).toEqual({
+    expect(await cluster.commands.a.sendCommand('d1', user, 'run-task' as never, { taskId: 't1', workspaceId: 'w1', command: 'ls' }, 'cmd-1')).toEqual({
       status: 'duplicate',
       outcome: 'accepted',
     });
@@ -206,7 +229,7 @@ describe.each([
     expect(older.closedWith).toEqual({ code: CloseCode.Replaced, reason: 'replaced by a newer connection' });
     // The closed connection's own disconnect must not announce the daemon offline.
     await cluster.a.disconnectDaemon('d1', older);
-    await cluster.a.sendCommand('d1', user, 'cancel-task' as never, { taskId: 't1' });
+    await cluster.commands.a.sendCommand('d1', user, 'cancel-task' as never, { taskId: 't1' });
     await waitFor(() => newer.ofType('cancel-task').length === 1, 'command reaches the newer connection');
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(client.statuses()).toEqual(['online']);

@@ -170,11 +170,14 @@ describe('relay between daemons and clients', () => {
     expect(ack).toEqual({ type: 'ack', id: 'req-1', payload: { status: 'accepted' } });
     expect(await daemon.next('run-task')).toEqual({
       type: 'run-task',
+      // The command's id: the client's, which the daemon confirms with command-ack.
+      id: 'req-1',
       payload: { taskId: 't1', workspaceId: 'w1', command: 'npm', args: ['test'], userId: 'user-42' },
     });
 
     client.send({ type: 'cancel-task', payload: { taskId: 't1' } });
-    expect(await daemon.next('cancel-task')).toEqual({ type: 'cancel-task', payload: { taskId: 't1', userId: 'user-42' } });
+    // Without a client id the gateway gives it one: every command reaches the daemon with an id to confirm.
+    expect(await daemon.next('cancel-task')).toEqual({ type: 'cancel-task', id: expect.stringMatching(/^gw-/), payload: { taskId: 't1', userId: 'user-42' } });
   });
 
   it('ignores a userId smuggled into a command payload', async () => {

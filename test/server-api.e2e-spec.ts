@@ -150,12 +150,15 @@ describe('server API, one instance', () => {
       payload: { taskId: 'tw', workspaceId: 'w1', command: 'test' },
     });
     const command = await daemon.next('run-task');
+    expect(command.id).toBe('wait-1');
+    daemon.send({ type: 'command-ack', payload: { id: command.id } });
     daemon.send({ type: 'task-status', payload: { taskId: 'other', status: 'running' } });
     daemon.send({ type: 'task-status', payload: { taskId: command.payload.taskId, status: 'running', output: 'started' } });
-    expect((await answered).body).toEqual({ status: 'accepted', taskStatus: { taskId: 'tw', status: 'running', output: 'started' } });
+    expect((await answered).body).toEqual({ status: 'accepted', delivery: 'delivered', taskStatus: { taskId: 'tw', status: 'running', output: 'started' } });
 
+    // Neither confirmed nor answered within the wait: still waiting for the daemon.
     const silent = await api.post('/api/v1/daemons/waited/commands?wait=300', { type: 'cancel-task', id: 'wait-2', userId: 'dave', payload: { taskId: 'tw' } });
-    expect(silent.body).toEqual({ status: 'accepted', taskStatus: null });
+    expect(silent.body).toEqual({ status: 'accepted', delivery: 'accepted', taskStatus: null });
     // The waiters watched the daemon: they are gone, nobody is counted as watching.
     expect((await api.get('/api/v1/daemons/waited')).body.viewers).toEqual({ connections: 0, users: 0 });
   });

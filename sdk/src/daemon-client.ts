@@ -35,6 +35,12 @@ export interface DaemonClientOptions extends Omit<ReconnectingWebSocketOptions, 
    * whose viewers fall behind, so this is how their pace reaches the daemon.
    */
   highWaterMark?: number;
+  /**
+   * How long a command id is remembered once taken, so a command the gateway sends again (after a
+   * reconnect, before it saw the confirmation) reaches the handler once. Default 10 minutes; keep
+   * it at least the gateway's COMMAND_TTL_MS (default 60 s).
+   */
+  commandMemoryMs?: number;
 }
 
 export interface DaemonClientEvents {
@@ -56,6 +62,7 @@ const FINAL_TASK_STATUSES: ReadonlySet<TaskStatus> = new Set<TaskStatus>(['succe
 
 /** While backed up, the socket's buffer is checked this often (WebSocket has no drain event). */
 const DRAIN_POLL_MS = 10;
+const DEFAULT_COMMAND_MEMORY_MS = 10 * 60 * 1000;
 
 /** A typed client for daemon authors (Node): heartbeats, event helpers, commands as events. */
 export class DaemonClient extends ClientBase<DaemonClientEvents> {
@@ -73,6 +80,9 @@ export class DaemonClient extends ClientBase<DaemonClientEvents> {
   private readonly highWaterMark: number;
   private drainTimer: TimerHandle | undefined;
   private awaitingDrain = false;
+  /** Command ids taken, with when; Map order is the order taken, so the oldest are forgotten first. */
+  private readonly takenCommands = new Map<string, number>();
+  private readonly commandMemoryMs: number;
 
   constructor(options: DaemonClientOptions) {
     const {
@@ -81,11 +91,13 @@ export class DaemonClient extends ClientBase<DaemonClientEvents> {
       daemonHeartbeatInterval = 10_000,
       maxUnacknowledged = 10_000,
       highWaterMark = 1024 * 1024,
+      commandMemoryMs = DEFAULT_COMMAND_MEMORY_MS,
       ...rest
     } = options;
     super({ ...rest, url: withQuery(url, () => ({ session: this.session })) });
     this.maxUnacknowledged = maxUnacknowledged;
     this.highWaterMark = highWaterMark;
+    this.commandMemoryMs = commandMemoryMs;
     this.workspaces = [...workspaceIds];
     this.heartbeatIntervalMs = daemonHeartbeatInterval;
     this.unsubscribers.push(
@@ -189,6 +201,36 @@ export class DaemonClient extends ClientBase<DaemonClientEvents> {
     }
   }
 
+  /**
+   * A command, handed to its handler once per id, then confirmed (`command-ack`). Confirmed after
+   * the handler was called, not before: a confirmation tells the gateway the command is in this
+   * process's hands, so it must not go out for a command no code of ours has seen. A repeat (sent
+   * again after a reconnect) is confirmed again without calling the handler: the first
+   * confirmation may have been lost with the connection.
+   */
+  private command(frame: Frame<ClientMessageType.RunTask | ClientMessageType.CancelTask, ForwardedRunTaskPayload | ForwardedCancelTaskPayload>): void {
+    const id = frame.id;
+    const payload = frame.payload as ForwardedRunTaskPayload | ForwardedCancelTaskPayload;
+    if (id === undefined || !this.takenCommands.has(id)) {
+      if (id !== undefined) this.rememberCommand(id);
+      this.rememberTraceContext(payload.taskId, frame.tc);
+      // The emitter keeps a throwing handler from stopping the confirmation.
+      if (frame.type === ClientMessageType.RunTask) this.emit('run-task', payload as ForwardedRunTaskPayload);
+      else this.emit('cancel-task', payload);
+    }
+    // Volatile: a confirmation belongs to this connection; after a reconnect the gateway sends the command again.
+    if (id !== undefined) this.connection.send({ type: DaemonMessageType.CommandAck, payload: { id } }, { volatile: true });
+  }
+
+  private rememberCommand(id: string): void {
+    const now = Date.now();
+    for (const [taken, at] of this.takenCommands) {
+      if (now - at < this.commandMemoryMs) break;
+      this.takenCommands.delete(taken);
+    }
+    this.takenCommands.set(id, now);
+  }
+
   private handle(frame: Frame): void {
     switch (frame.type) {
       case ServerMessageType.Connected: {
@@ -203,13 +245,8 @@ export class DaemonClient extends ClientBase<DaemonClientEvents> {
         this.acknowledged((frame.payload as DaemonAckPayload).seq);
         return;
       case ClientMessageType.RunTask:
-        this.rememberTraceContext((frame.payload as ForwardedRunTaskPayload).taskId, frame.tc);
-        this.emit('run-task', frame.payload as ForwardedRunTaskPayload);
-        return;
       case ClientMessageType.CancelTask:
-        this.rememberTraceContext((frame.payload as ForwardedCancelTaskPayload).taskId, frame.tc);
-        this.emit('cancel-task', frame.payload as ForwardedCancelTaskPayload);
-        return;
+        return this.command(frame as Frame<ClientMessageType.RunTask | ClientMessageType.CancelTask, ForwardedRunTaskPayload | ForwardedCancelTaskPayload>);
       case ServerMessageType.Error:
         this.emit('error', new GatewayRequestError(frame.payload as ErrorPayload));
         return;

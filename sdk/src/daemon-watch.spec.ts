@@ -186,7 +186,7 @@ describe('GatewayClient without daemonId: many daemons on one connection', () =>
     const two = client.watch('d2');
     await tick();
     const { taskId } = await two.runTask({ workspaceId: 'w', command: 'build' });
-    await expect(one.cancelTask('t9')).resolves.toEqual({ status: 'accepted' });
+    await expect(one.cancelTask('t9')).resolves.toEqual({ status: 'accepted', id: expect.any(String), delivery: expect.any(Promise) });
     await expect(two.getWorkspaceStatus('w')).resolves.toEqual({ daemonId: 'd2', workspaceId: 'w', status: 'idle' });
     const socket = gateway.last;
     expect(sentOfType(socket, 'run-task')[0].payload).toEqual({ daemonId: 'd2', taskId, workspaceId: 'w', command: 'build' });

@@ -1,7 +1,14 @@
 import { DaemonView, type DaemonViewEvents, type Recover } from './daemon-view.js';
 import { Emitter, type Listener, type Unsubscribe } from './emitter.js';
 import type { GatewayRequestError } from './errors.js';
-import { type AckPayload, type DaemonStatus, type StreamPosition, type SubscribedPayload, type WorkspaceStatusPayload } from './protocol.js';
+import {
+  type AckPayload,
+  type CommandStatus,
+  type DaemonStatus,
+  type StreamPosition,
+  type SubscribedPayload,
+  type WorkspaceStatusPayload,
+} from './protocol.js';
 
 /** Why a watch ended without being closed: the token does not allow the daemon, or the gateway refused it. */
 export type WatchEndReason = 'forbidden' | 'refused';
@@ -35,10 +42,16 @@ export interface RunTaskRequest {
   taskId?: string;
 }
 
+/**
+ * A command's answer: the ack, and on a `GatewayClient` the command's id and `delivery` (resolves
+ * `delivered` once the daemon confirmed it, `expired` when COMMAND_TTL_MS passed without that).
+ */
+export type CommandAnswer = AckPayload & { id?: string; delivery?: Promise<CommandStatus> };
+
 /** What a watch needs from the client holding its connection. */
 export interface WatchHost {
-  runTaskOn(daemonId: string, request: RunTaskRequest): Promise<{ taskId: string } & AckPayload>;
-  cancelTaskOn(daemonId: string, taskId: string): Promise<AckPayload>;
+  runTaskOn(daemonId: string, request: RunTaskRequest): Promise<{ taskId: string } & CommandAnswer>;
+  cancelTaskOn(daemonId: string, taskId: string): Promise<CommandAnswer>;
   workspaceStatusOf(daemonId: string, workspaceId: string): Promise<WorkspaceStatusPayload>;
   release(watched: WatchedDaemon): void;
 }
@@ -130,12 +143,12 @@ export class DaemonWatch {
   }
 
   /** Starts a task on the daemon; resolves once the gateway handed it over. */
-  runTask(request: RunTaskRequest): Promise<{ taskId: string } & AckPayload> {
+  runTask(request: RunTaskRequest): Promise<{ taskId: string } & CommandAnswer> {
     return this.host.runTaskOn(this.daemonId, request);
   }
 
   /** Resolves with `accepted` (or `duplicate` for a retried id); rejects with daemon_offline. */
-  cancelTask(taskId: string): Promise<AckPayload> {
+  cancelTask(taskId: string): Promise<CommandAnswer> {
     return this.host.cancelTaskOn(this.daemonId, taskId);
   }
 

@@ -148,7 +148,7 @@ describe('GatewayClient', () => {
     expect(sent.payload).toEqual({ taskId, workspaceId: 'w1', command: 'npm', args: ['test'] });
     await client.runTask({ workspaceId: 'w1', command: 'ls', taskId: 'mine' });
     expect(gateway.last.frames.at(-1)!.payload).toMatchObject({ taskId: 'mine' });
-    await expect(client.cancelTask('mine')).resolves.toEqual({ status: 'accepted' });
+    await expect(client.cancelTask('mine')).resolves.toEqual({ status: 'accepted', id: expect.any(String), delivery: expect.any(Promise) });
   });
 
   it('sends an unanswered command again after a reconnect, with the same id, exactly once', async () => {
@@ -167,8 +167,65 @@ describe('GatewayClient', () => {
     expect(second).not.toBe(first);
     expect(second.frames.filter((frame) => frame.type === 'run-task')).toEqual([sent]);
     expect(second.frames.filter((frame) => frame.type === 'cancel-task')).toHaveLength(1);
-    await expect(pending).resolves.toEqual({ taskId: 't1', status: 'duplicate', outcome: 'accepted' });
-    await expect(queued).resolves.toEqual({ status: 'duplicate', outcome: 'accepted' });
+    await expect(pending).resolves.toEqual({ taskId: 't1', status: 'duplicate', outcome: 'accepted', id: sent.id, delivery: expect.any(Promise) });
+    await expect(queued).resolves.toEqual({ status: 'duplicate', outcome: 'accepted', id: expect.any(String), delivery: expect.any(Promise) });
+  });
+
+  it('resolves a command’s delivery with its command-status, and only with its own', async () => {
+    answer((_socket, frame) => (frame.type === 'run-task' || frame.type === 'cancel-task' ? { type: 'ack', payload: { status: 'accepted' } } : undefined));
+    await tick();
+    const run = await client.runTask({ workspaceId: 'w1', command: 'ls', taskId: 't1' });
+    const cancel = await client.cancelTask('t1');
+    const settled: string[] = [];
+    void run.delivery.then((status) => settled.push(`run:${status}`));
+    void cancel.delivery.then((status) => settled.push(`cancel:${status}`));
+    gateway.last.deliver({ type: 'command-status', id: 'someone-else', payload: { status: 'delivered', daemonId: 'daemon-1' } });
+    gateway.last.deliver({ type: 'command-status', id: cancel.id, payload: { status: 'expired', daemonId: 'daemon-1' } });
+    await tick();
+    expect(settled).toEqual(['cancel:expired']);
+    gateway.last.deliver({ type: 'command-status', id: run.id, payload: { status: 'delivered', daemonId: 'daemon-1' } });
+    await tick();
+    expect(settled).toEqual(['cancel:expired', 'run:delivered']);
+  });
+
+  it('after a reconnect sends an accepted command still waiting again, and settles it from the duplicate’s outcome', async () => {
+    answer((_socket, frame) => (frame.type === 'run-task' ? { type: 'ack', payload: { status: 'accepted' } } : undefined));
+    await tick();
+    const first = gateway.last;
+    const run = await client.runTask({ workspaceId: 'w1', command: 'ls', taskId: 't1' });
+    const waiting = await client.runTask({ workspaceId: 'w1', command: 'ls', taskId: 't2' });
+    const statuses: string[] = [];
+    void run.delivery.then((status) => statuses.push(`t1:${status}`));
+    void waiting.delivery.then((status) => statuses.push(`t2:${status}`));
+    answer((_socket, frame) =>
+      frame.type === 'run-task'
+        ? { type: 'ack', payload: { status: 'duplicate', outcome: frame.payload.taskId === 't1' ? 'delivered' : 'accepted' } }
+        : undefined,
+    );
+    first.drop();
+    await tick(500);
+    const second = gateway.last;
+    expect(second).not.toBe(first);
+    expect(second.frames.filter((frame) => frame.type === 'run-task').map((frame) => frame.id)).toEqual([run.id, waiting.id]);
+    expect(statuses).toEqual(['t1:delivered']);
+    // Still waiting: its status now comes to the new connection.
+    second.deliver({ type: 'command-status', id: waiting.id, payload: { status: 'delivered', daemonId: 'daemon-1' } });
+    await tick();
+    expect(statuses).toEqual(['t1:delivered', 't2:delivered']);
+  });
+
+  it('a duplicate whose command was already settled resolves its delivery at once', async () => {
+    answer((_socket, frame) => (frame.type === 'cancel-task' ? { type: 'ack', payload: { status: 'duplicate', outcome: 'expired' } } : undefined));
+    await tick();
+    await expect((await client.cancelTask('t1')).delivery).resolves.toBe('expired');
+  });
+
+  it('rejects deliveries still waiting when the client is disposed', async () => {
+    answer((_socket, frame) => (frame.type === 'cancel-task' ? { type: 'ack', payload: { status: 'accepted' } } : undefined));
+    await tick();
+    const { delivery } = await client.cancelTask('t1');
+    client.dispose();
+    await expect(delivery).rejects.toBeInstanceOf(ConnectionClosedError);
   });
 
   it('rejects a command the gateway could not hand to the daemon', async () => {
@@ -325,6 +382,40 @@ describe('DaemonClient', () => {
     gateway.last.deliver({ type: 'run-task', payload: { taskId: 't1', workspaceId: 'w1', command: 'ls', userId: 'u1' } });
     gateway.last.deliver({ type: 'cancel-task', payload: { taskId: 't1', userId: 'u1' } });
     expect(received).toEqual(['run:t1:u1', 'cancel:t1']);
+  });
+
+  it('confirms each command after handing it to its handler, and a repeated id is confirmed again without a second call', async () => {
+    const received: string[] = [];
+    daemon.on('run-task', (task) => received.push(task.taskId));
+    await tick();
+    const command = { type: 'run-task', id: 'cmd-1', payload: { taskId: 't1', workspaceId: 'w1', command: 'ls', userId: 'u1' } };
+    gateway.last.deliver(command);
+    gateway.last.deliver(command);
+    gateway.last.deliver({ ...command, id: 'cmd-2', payload: { ...command.payload, taskId: 't2' } });
+    expect(received).toEqual(['t1', 't2']);
+    const acks = gateway.last.frames.filter((frame) => frame.type === 'command-ack').map((frame) => frame.payload.id);
+    expect(acks).toEqual(['cmd-1', 'cmd-1', 'cmd-2']);
+    // After a reconnect the gateway sends what it did not see confirmed: the handler is not called again.
+    gateway.last.drop();
+    await tick(1000);
+    gateway.last.deliver(command);
+    expect(received).toEqual(['t1', 't2']);
+    expect(gateway.last.frames.filter((frame) => frame.type === 'command-ack').map((frame) => frame.payload.id)).toEqual(['cmd-1']);
+  });
+
+  it('forgets taken command ids after commandMemoryMs', async () => {
+    const short = new DaemonClient({ url: 'ws://gateway.test/ws', getToken: () => 'tok', WebSocket: gateway.WebSocket, network: null, commandMemoryMs: 1000 });
+    const received: string[] = [];
+    short.on('cancel-task', (task) => received.push(task.taskId));
+    await tick();
+    const socket = gateway.last;
+    const command = (id: string) => ({ type: 'cancel-task', id, payload: { taskId: id, userId: 'u1' } });
+    socket.deliver(command('a'));
+    await tick(1500);
+    socket.deliver(command('b'));
+    socket.deliver(command('a'));
+    expect(received).toEqual(['a', 'b', 'a']);
+    short.dispose();
   });
 
   it('stops heartbeats while disconnected and leaves no timers after dispose', async () => {

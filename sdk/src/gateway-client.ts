@@ -14,6 +14,7 @@ import {
   WS_PATH,
   type AckPayload,
   type ClientConnectedPayload,
+  type CommandStatus,
   type DaemonStatus,
   type ErrorPayload,
   type Frame,
@@ -24,10 +25,19 @@ import {
 } from './protocol.js';
 import { ConnectionState, type ReconnectingWebSocketOptions, type UrlSource } from './reconnecting-websocket.js';
 import { RequestTracker } from './requests.js';
+import { CommandStatuses } from './command-statuses.js';
 import { acknowledged, daemonOf, endReasonOf, retryDelayOf, runTaskPayload, subscribePayload, withDaemon } from './watch-frames.js';
 
 export type { RunTaskRequest } from './daemon-watch.js';
 export { newTaskId } from './watch-frames.js';
+
+/** The gateway's answer to a command, and what becomes of it. */
+export interface CommandAck extends AckPayload {
+  /** The command's id (the frame's): the daemon confirms it by this id. */
+  id: string;
+  /** `delivered` once the daemon confirmed it, `expired` when COMMAND_TTL_MS passed without that. */
+  delivery: Promise<CommandStatus>;
+}
 
 export const DEFAULT_GATEWAY_URL = `ws://localhost:${DEFAULT_PORT}${WS_PATH}`;
 
@@ -80,6 +90,8 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> implements Wa
   private frameCounter = 0;
   /** Command request id → the connection (count of opens) it last went out on. */
   private readonly commandsSentOn = new Map<string, number>();
+  /** Accepted commands waiting for the daemon's confirmation. */
+  private readonly commandStatuses = new CommandStatuses();
   private opens = 0;
 
   constructor(options: GatewayClientOptions = {}) {
@@ -112,12 +124,17 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> implements Wa
         // Every subscription asks again, each from its own position, before anything else goes out.
         for (const watched of this.watched.values()) this.subscribe(watched);
         this.resendCommands();
+        // Accepted ones still waiting: the resend answers their state, and their status now comes here.
+        for (const frame of this.commandStatuses.frames()) this.connection.send(frame, { volatile: true });
       }),
       this.connection.on('close', ({ willRetry }) => {
         for (const watched of this.watched.values()) if (watched.state === WatchState.Subscribed) watched.state = WatchState.Subscribing;
         this.subscribing.clear();
         this.unsubscribing.clear();
-        if (!willRetry) this.requests.rejectAll();
+        if (!willRetry) {
+          this.requests.rejectAll();
+          this.commandStatuses.rejectAll();
+        }
       }),
     );
     this.start();
@@ -171,13 +188,17 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> implements Wa
     return this.workspaceStatusOf(undefined, workspaceId);
   }
 
-  /** Starts a task on the daemon; resolves once the gateway handed it over. */
-  runTask(request: RunTaskRequest): Promise<{ taskId: string } & AckPayload> {
+  /**
+   * Starts a task on the daemon; resolves once the gateway recorded it (`accepted`), with
+   * `delivery`, which resolves `delivered` once the daemon confirmed it or `expired` when
+   * COMMAND_TTL_MS passed without that. Rejects with daemon_offline.
+   */
+  runTask(request: RunTaskRequest): Promise<{ taskId: string } & CommandAck> {
     return this.runTaskOn(undefined, request);
   }
 
-  /** Resolves with `accepted` (or `duplicate` for a retried id); rejects with daemon_offline. */
-  cancelTask(taskId: string): Promise<AckPayload> {
+  /** Resolves with `accepted` (or `duplicate` for a retried id) and `delivery`; rejects with daemon_offline. */
+  cancelTask(taskId: string): Promise<CommandAck> {
     return this.cancelTaskOn(undefined, taskId);
   }
 
@@ -188,13 +209,13 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> implements Wa
   }
 
   /** @internal */
-  async runTaskOn(daemonId: string | undefined, request: RunTaskRequest): Promise<{ taskId: string } & AckPayload> {
+  async runTaskOn(daemonId: string | undefined, request: RunTaskRequest): Promise<{ taskId: string } & CommandAck> {
     const payload = runTaskPayload(daemonId, request);
     return { taskId: payload.taskId, ...(await this.sendCommand(ClientMessageType.RunTask, payload)) };
   }
 
   /** @internal */
-  cancelTaskOn(daemonId: string | undefined, taskId: string): Promise<AckPayload> {
+  cancelTaskOn(daemonId: string | undefined, taskId: string): Promise<CommandAck> {
     return this.sendCommand(ClientMessageType.CancelTask, withDaemon(daemonId, { taskId }));
   }
 
@@ -208,12 +229,18 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> implements Wa
     if (wasActive) this.sendUnsubscribe(watched.daemonId);
   }
 
-  private async sendCommand(type: ClientMessageType, payload: object): Promise<AckPayload> {
+  private async sendCommand(type: ClientMessageType, payload: object): Promise<CommandAck> {
+    let sent: Frame | undefined;
     const reply = await this.requests.request(type, payload, this.traceContext?.(), (frame) => {
+      sent = frame;
       // Queued frames go out with the next open; sent ones may need sending again after it.
       this.commandsSentOn.set(frame.id!, this.connection.send(frame) ? this.opens : this.opens + 1);
     });
-    return acknowledged(reply.payload as AckPayload);
+    const ack = acknowledged(reply.payload as AckPayload);
+    const delivery = this.commandStatuses.track(sent!, ack);
+    // An app that never asks for the delivery must not see an unhandled rejection when the client closes.
+    delivery.catch(() => undefined);
+    return { ...ack, id: sent!.id!, delivery };
   }
 
   /** Sends a raw frame; returns whether it went out now (otherwise it is queued). */
@@ -223,6 +250,7 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> implements Wa
 
   protected override releaseResources(): void {
     this.requests.rejectAll();
+    this.commandStatuses.rejectAll();
     for (const watched of this.watched.values()) watched.events.removeAll();
     this.watched.clear();
   }
@@ -304,7 +332,7 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> implements Wa
         this.subscribing.delete(frame.id);
         return this.subscribeAnswered(watched, frame);
       }
-      if (this.unsubscribing.delete(frame.id) || this.requests.settle(frame)) return;
+      if (this.unsubscribing.delete(frame.id) || this.commandStatuses.settle(frame) || this.requests.settle(frame)) return;
     }
     if (frame.type === ServerMessageType.Connected) return;
     const daemonId = daemonOf(frame);
@@ -325,7 +353,7 @@ export class GatewayClient extends ClientBase<GatewayClientEvents> implements Wa
   }
 
   private handle(frame: Frame): void {
-    if (this.requests.settle(frame)) return;
+    if (this.commandStatuses.settle(frame) || this.requests.settle(frame)) return;
     this.view!.handle(frame);
   }
 }

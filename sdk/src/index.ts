@@ -16,10 +16,18 @@ export {
   type WebSocketConstructor,
   type WebSocketLike,
 } from './reconnecting-websocket.js';
-export { DEFAULT_GATEWAY_URL, GatewayClient, newTaskId, type GatewayClientEvents, type GatewayClientOptions, type RunTaskRequest } from './gateway-client.js';
+export {
+  DEFAULT_GATEWAY_URL,
+  GatewayClient,
+  newTaskId,
+  type CommandAck,
+  type GatewayClientEvents,
+  type GatewayClientOptions,
+  type RunTaskRequest,
+} from './gateway-client.js';
 export { startSharedWorkerRelay } from './shared-worker-relay.js';
 export { browserTabApis, CrossTabClient, type CrossTabClientEvents, type CrossTabClientOptions, type PortLike, type TabApis } from './cross-tab-client.js';
-export { DaemonWatch, WatchState, type DaemonWatchEvents, type WatchEndReason, type WatchOptions } from './daemon-watch.js';
+export { DaemonWatch, WatchState, type CommandAnswer, type DaemonWatchEvents, type WatchEndReason, type WatchOptions } from './daemon-watch.js';
 export type { DaemonViewEvents } from './daemon-view.js';
 export { DaemonClient, type DaemonClientEvents, type DaemonClientOptions } from './daemon-client.js';
 export { systemTimers, type Timers } from './timers.js';

@@ -36,6 +36,8 @@ export enum DaemonMessageType {
   FileChange = 'file-change',
   TaskStatus = 'task-status',
   RefreshToken = 'refresh-token',
+  /** The daemon has taken the command with this `id`: the gateway stops sending it again. */
+  CommandAck = 'command-ack',
 }
 
 /** Frames the gateway sends. Daemon events are forwarded to clients under their own type. */
@@ -46,8 +48,10 @@ export enum ServerMessageType {
   WorkspaceStatus = 'workspace-status',
   /** A resuming client's position is no longer in the history: rebuild from the snapshot. */
   ResyncRequired = 'resync-required',
-  /** Reply to a command that carried an `id`: the gateway handed it to the daemon. */
+  /** Reply to a command that carried an `id`: `accepted` means recorded for delivery (see `command-status`). */
   Ack = 'ack',
+  /** Later, for an accepted command (`id` is the command's): the daemon confirmed it, or it expired unconfirmed. */
+  CommandStatus = 'command-status',
   /** Reply to `refresh-token`: the connection's authorization now runs to `authExpiresAt`. */
   TokenRefreshed = 'token-refreshed',
   /** Reply to `subscribe`: the daemon's snapshot; its missed events or `resync-required` follow. */
@@ -206,6 +210,8 @@ export const Limits = {
   /** Keys of one object in a frame. */
   MAX_JSON_OBJECT_KEYS: 64,
   MAX_TOKEN_LENGTH: 8192,
+  /** How long an accepted command waits for its daemon's confirmation (COMMAND_TTL_MS). */
+  DEFAULT_COMMAND_TTL_MS: 60_000,
   DEFAULT_TOKEN_MAX_TTL_SECONDS: 300,
   DEFAULT_REPLAY_MAX_EVENTS: 1000,
   DEFAULT_REPLAY_TTL_MS: 5 * 60 * 1000,
@@ -428,17 +434,38 @@ export interface WorkspaceStatusPayload {
 }
 
 export enum AckStatus {
-  /** Handed to the daemon. */
+  /** Recorded for delivery (in Redis when configured): sent to the daemon now and after every reconnect until it confirms or COMMAND_TTL_MS passes. */
   Accepted = 'accepted',
-  /** This command id was seen before: not forwarded again; `outcome` is the original result. */
+  /** This command id was seen before: not recorded again; `outcome` is its state now. */
   Duplicate = 'duplicate',
+  /** The daemon was not connected: not recorded; the same id may be sent again later. */
   DaemonOffline = 'daemon_offline',
+}
+
+/** What became of an accepted command; the sender gets one `command-status` with it. */
+export enum CommandStatus {
+  /** The daemon confirmed it (`command-ack`): it is never sent again. */
+  Delivered = 'delivered',
+  /** COMMAND_TTL_MS passed without a confirmation: the daemon may have seen it, it never confirmed. */
+  Expired = 'expired',
 }
 
 export interface AckPayload {
   status: AckStatus;
-  /** For `duplicate`: what happened to the original. */
-  outcome?: AckStatus.Accepted | AckStatus.DaemonOffline;
+  /** For `duplicate`: the command's state now — still `accepted` (waiting for the daemon), `delivered` or `expired`. */
+  outcome?: AckStatus.Accepted | CommandStatus;
+}
+
+/** `command-status` (its envelope `id` is the command's id). */
+export interface CommandStatusPayload {
+  status: CommandStatus;
+  /** The daemon the command was for. */
+  daemonId: string;
+}
+
+/** Daemon → gateway: the command with this id is taken. */
+export interface CommandAckPayload {
+  id: string;
 }
 
 export interface ErrorPayload {

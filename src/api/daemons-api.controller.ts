@@ -2,10 +2,22 @@ import { Body, Controller, Get, HttpCode, Logger, Param, Post, Query, Req, UseGu
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiParam, ApiResponse, ApiTags } from './openapi-decorators.js';
 import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
-import { AckStatus, ClientMessageType, ErrorCode, isWellFormedText, Limits, Role, type TaskStatusPayload } from '@arbor/gateway-client/protocol';
+import { randomUUID } from 'node:crypto';
+import {
+  AckStatus,
+  ClientMessageType,
+  ErrorCode,
+  isWellFormedText,
+  Limits,
+  Role,
+  ServerMessageType,
+  type CommandStatusPayload,
+} from '@arbor/gateway-client/protocol';
 import type { Principal } from '../auth/principal.js';
 import { DaemonInspector } from '../daemons/daemon-inspector.js';
-import { DaemonService } from '../daemons/daemon.service.js';
+import { CommandService } from '../daemons/commands/command.service.js';
+import type { PeerLink } from '../daemons/peer-link.js';
+import { EventFrame } from '../daemons/streams/event-frame.js';
 import { CancelTaskDto } from '../daemons/dto/cancel-task.dto.js';
 import { RunTaskDto } from '../daemons/dto/run-task.dto.js';
 import { DomainError } from '../errors/domain.error.js';
@@ -13,7 +25,7 @@ import { strictBody } from '../validation/strict-body.pipe.js';
 import { ApiAuthGuard, WriteRoute, type ApiRequest } from './api-auth.guard.js';
 import { CommandBody } from './dto/command.body.js';
 import { CommandQuery, DEFAULT_PAGE_SIZE, ListDaemonsQuery, MAX_PAGE_SIZE, RecentEventsQuery } from './dto/list-daemons.query.js';
-import { ApiErrorDto, CommandAckDto, DaemonDetailsDto, DaemonPageDto, RecentEventsDto, ViewersDto } from './dto/responses.js';
+import { ApiErrorDto, CommandAckDto, type CommandDelivery, DaemonDetailsDto, DaemonPageDto, RecentEventsDto, ViewersDto } from './dto/responses.js';
 import { redactSecrets } from './redact.js';
 
 const MAX_WAIT_MS = 30_000;
@@ -31,7 +43,7 @@ export class DaemonsApiController {
 
   constructor(
     private readonly inspector: DaemonInspector,
-    private readonly daemons: DaemonService,
+    private readonly commands: CommandService,
   ) {}
 
   @Get()
@@ -86,7 +98,7 @@ export class DaemonsApiController {
   @WriteRoute()
   @ApiOperation({
     summary:
-      'Sends run-task or cancel-task to the daemon on behalf of userId; at most once per command id (a retry answers duplicate with the original outcome).',
+      'Records run-task or cancel-task for the daemon on behalf of userId (accepted), sent to it until it confirms; at most once per command id (a retry answers duplicate with the command’s state). With ?wait: waits for the daemon’s confirmation and its first task-status.',
   })
   @ApiOkResponse({ type: CommandAckDto })
   @ApiResponse({ status: 400, type: ApiErrorDto })
@@ -108,22 +120,46 @@ export class DaemonsApiController {
     const principal: Principal = { sub: body.userId, role: Role.Client, daemons: new Set([daemonId]), expiresAt: 0, issuedAt: 0 };
     // Watching starts before the command goes out, so an answer that comes at once is not missed.
     const watcher = waitMs === undefined ? undefined : await this.inspector.watchTask(daemonId, payload.taskId, waitMs);
+    const delivery = waitMs === undefined ? undefined : deliveryWaiter(waitMs);
     let ack: CommandAckDto;
     try {
-      ack = await this.daemons.sendCommand(daemonId, principal, body.type, payload, body.id);
+      ack = await this.commands.sendCommand(daemonId, principal, body.type, payload, body.id, undefined, delivery?.link);
     } catch (error) {
       watcher?.stop();
+      delivery?.stop();
       throw error;
     }
     this.logger.log({ msg: 'api command', keyId: request.apiKey?.id, daemonId, type: body.type, commandId: body.id, userId: body.userId, status: ack.status });
-    if (!watcher) return ack;
+    if (!watcher || !delivery) return ack;
     if (ack.status !== AckStatus.Accepted) {
       watcher.stop();
+      delivery.stop();
       return { ...ack, taskStatus: null };
     }
-    const taskStatus: TaskStatusPayload | undefined = await watcher.status;
-    return { ...ack, taskStatus: taskStatus ?? null };
+    const [taskStatus, status] = await Promise.all([watcher.status, delivery.status]);
+    return { ...ack, delivery: status, taskStatus: taskStatus ?? null };
   }
+}
+
+/** A stand-in sender for an API call that waits: resolves with the command's status, or `accepted` when `waitMs` passes first. */
+function deliveryWaiter(waitMs: number): { link: PeerLink; status: Promise<CommandDelivery>; stop: () => void } {
+  let settle: (status: CommandDelivery) => void = () => {};
+  const status = new Promise<CommandDelivery>((resolve) => (settle = resolve));
+  const timer = setTimeout(() => settle(AckStatus.Accepted), waitMs);
+  const stop = () => {
+    clearTimeout(timer);
+    settle(AckStatus.Accepted);
+  };
+  const link: PeerLink = {
+    id: `api-${randomUUID()}`,
+    send: (frame) => {
+      if (frame instanceof EventFrame || frame.type !== ServerMessageType.CommandStatus) return;
+      clearTimeout(timer);
+      settle((frame.payload as CommandStatusPayload).status);
+    },
+    close: stop,
+  };
+  return { link, status, stop };
 }
 
 /** The id in the path: what a token's daemons claim may hold. */

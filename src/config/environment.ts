@@ -243,6 +243,11 @@ export class EnvironmentVariables {
   COMMAND_DEDUPE_TTL_MS: number = 10 * 60 * 1000;
 
   @IsInt()
+  @Min(1000)
+  @Max(86_400_000)
+  COMMAND_TTL_MS: number = Limits.DEFAULT_COMMAND_TTL_MS;
+
+  @IsInt()
   @Min(1)
   @Max(10_000)
   MAX_SUBSCRIPTIONS_PER_CONNECTION: number = Limits.DEFAULT_MAX_SUBSCRIPTIONS;
@@ -417,6 +422,11 @@ export function validateEnvironment(raw: RawEnv): EnvironmentVariables {
   if (env.HTTP_REQUEST_TIMEOUT_MS < env.HTTP_HEADERS_TIMEOUT_MS) {
     problems.push(
       `HTTP_REQUEST_TIMEOUT_MS (${env.HTTP_REQUEST_TIMEOUT_MS}) must be at least HTTP_HEADERS_TIMEOUT_MS (${env.HTTP_HEADERS_TIMEOUT_MS}): the headers are part of the request`,
+    );
+  }
+  if (env.COMMAND_TTL_MS > env.COMMAND_DEDUPE_TTL_MS) {
+    problems.push(
+      `COMMAND_TTL_MS (${env.COMMAND_TTL_MS}) must not exceed COMMAND_DEDUPE_TTL_MS (${env.COMMAND_DEDUPE_TTL_MS}): a command still waiting for its daemon must keep its id`,
     );
   }
   if (env.DAEMON_TIMEOUT_MS <= env.DAEMON_STALE_MS) {

@@ -61,6 +61,8 @@ export class GatewayConfig {
   readonly replayMaxEvents: number;
   readonly replayTtlMs: number;
   readonly commandDedupeTtlMs: number;
+  /** How long an accepted command waits for its daemon's command-ack before it expires. */
+  readonly commandTtlMs: number;
   /** Daemons one multiplexed client connection may watch at once. */
   readonly maxSubscriptionsPerConnection: number;
   /** Serve /metrics on a port of its own (and not on the main port). */
@@ -134,6 +136,7 @@ export class GatewayConfig {
     this.replayMaxEvents = env.REPLAY_MAX_EVENTS;
     this.replayTtlMs = env.REPLAY_TTL_MS;
     this.commandDedupeTtlMs = env.COMMAND_DEDUPE_TTL_MS;
+    this.commandTtlMs = env.COMMAND_TTL_MS;
     this.maxSubscriptionsPerConnection = env.MAX_SUBSCRIPTIONS_PER_CONNECTION;
     this.metricsPort = env.METRICS_PORT;
     this.redis = env.REDIS_URL === undefined ? undefined : parseRedisUrl(env.REDIS_URL);

@@ -1,4 +1,5 @@
 import type { DaemonStatus } from '@arbor/gateway-client/protocol';
+import type { RedisConnections } from '../redis/redis-connections.js';
 
 /** What the gateway knows about a connected daemon. */
 export interface DaemonPresence {
@@ -10,4 +11,13 @@ export interface DaemonPresence {
   readonly connectedAt: number;
   /** The instance holding its connection. */
   readonly instance?: string;
+}
+
+/**
+ * The daemon's presence hash in Redis (`instance`, `connection`, `status`, `connectedAt`,
+ * `lastHeartbeat`): written by the broker that holds the daemon, read by whatever must know who
+ * holds it (the command inbox fences confirmations on `connection`).
+ */
+export function presenceKey(redis: Pick<RedisConnections, 'daemonKey'>, daemonId: string): string {
+  return redis.daemonKey(daemonId, 'presence');
 }

@@ -1,9 +1,22 @@
-import type { Frame, StreamPosition } from '@arbor/gateway-client/protocol';
+import type { CommandStatus, Frame, StreamPosition } from '@arbor/gateway-client/protocol';
 import type { EventFrame } from './streams/event-frame.js';
 import type { DaemonPresence } from './daemon-presence.js';
 import type { PeerLink } from './peer-link.js';
 
 export type PresencePatch = Partial<Pick<DaemonPresence, 'status' | 'lastHeartbeat'>>;
+
+/** A command's arrival at the instance holding its daemon: its place in the daemon's order, and the frame. */
+export interface CommandNudge {
+  seq: number;
+  frame: Frame;
+}
+
+/** What became of a command, for the instance whose connection sent it. */
+export interface CommandStatusMessage {
+  daemonId: string;
+  id: string;
+  status: CommandStatus;
+}
 
 export interface AttachResult {
   presence: DaemonPresence;
@@ -57,6 +70,14 @@ export abstract class DaemonBroker {
    * instance died). Only shared brokers ever call it.
    */
   abstract onDaemonLost(listener: (daemonId: string, lastHeartbeat: number | null) => void): void;
-  /** Delivers a frame to the daemon; false when it is not connected. */
-  abstract sendToDaemon(daemonId: string, frame: Frame): Promise<boolean>;
+  /**
+   * Tells `instance` (the daemon's holder, as presence names it) that a command was recorded for
+   * the daemon; it hands it to its `onCommand` listener. Nothing is lost when the holder has just
+   * left: the command waits in the inbox for the daemon's next connection.
+   */
+  abstract routeCommand(daemonId: string, instance: string, nudge: CommandNudge): Promise<void>;
+  abstract onCommand(listener: (daemonId: string, nudge: CommandNudge) => void): void;
+  /** Tells `instance` what became of a command one of its connections sent; it hands it to its `onCommandStatus` listener. */
+  abstract sendCommandStatus(instance: string, message: CommandStatusMessage): Promise<void>;
+  abstract onCommandStatus(listener: (message: CommandStatusMessage) => void): void;
 }

@@ -7,7 +7,8 @@ import { InMemoryWorkspaceStatusStore } from '../workspaces/in-memory-workspace-
 import { WorkspacesService } from '../workspaces/workspaces.service.js';
 import { InMemoryDaemonDirectory } from './daemon-directory.js';
 import { DaemonService } from './daemon.service.js';
-import { InMemoryCommandLedger } from './command-ledger.js';
+import { CommandService } from './commands/command.service.js';
+import { InMemoryCommandInbox } from './commands/in-memory-command-inbox.js';
 import { InMemoryDaemonBroker } from './in-memory-daemon.broker.js';
 import { InMemoryEventStreams } from './streams/in-memory-event-streams.js';
 import { RecordingLink } from '../../test/support/recording-link.js';
@@ -17,24 +18,22 @@ const T0 = Date.parse('2026-01-01T00:00:00Z');
 
 describe('DaemonService', () => {
   let service: DaemonService;
+  let commands: CommandService;
   let config: GatewayConfig;
 
   beforeEach(() => {
     jest.useFakeTimers({ now: T0 });
     config = GatewayConfig.load({ DAEMON_STALE_MS: '1000', DAEMON_TIMEOUT_MS: '3000', SWEEP_INTERVAL_MS: '100' });
     const workspaces = new WorkspacesService(new InMemoryWorkspaceStatusStore());
-    service = new DaemonService(
-      new InMemoryDaemonBroker(),
-      workspaces,
-      config,
-      new InMemoryEventStreams(100, 60_000),
-      new InMemoryCommandLedger(60_000),
-      new InMemoryDaemonDirectory(),
-    );
+    const broker = new InMemoryDaemonBroker();
+    commands = new CommandService(broker, new InMemoryCommandInbox(60_000, 60_000, (daemonId) => broker.localDaemonLink(daemonId)?.id), config);
+    commands.onModuleInit();
+    service = new DaemonService(broker, workspaces, config, new InMemoryEventStreams(100, 60_000), commands, new InMemoryDaemonDirectory());
   });
 
   afterEach(() => {
     service.onModuleDestroy();
+    commands.onModuleDestroy();
     jest.useRealTimers();
   });
 
@@ -76,8 +75,8 @@ describe('DaemonService', () => {
     expect(older.closedWith).toEqual({ code: CloseCode.Replaced, reason: 'replaced by a newer connection' });
     await service.disconnectDaemon('d1', older);
     expect(client.statuses()).toEqual(['online']);
-    await service.sendCommand('d1', user, 'cancel-task' as never, { taskId: 't1' });
-    expect(newer.frames).toEqual([{ type: 'cancel-task', payload: { taskId: 't1', userId: 'user-1' } }]);
+    await commands.sendCommand('d1', user, 'cancel-task' as never, { taskId: 't1' });
+    expect(newer.frames).toEqual([{ type: 'cancel-task', id: expect.stringMatching(/^gw-/), payload: { taskId: 't1', userId: 'user-1' } }]);
     expect(older.frames).toEqual([]);
   });
 
@@ -144,8 +143,8 @@ describe('DaemonService', () => {
 
   it('rejects unknown workspaces with not_found and commands to absent daemons with daemon_offline', async () => {
     await expect(service.getWorkspaceStatus('d1', 'w1')).rejects.toMatchObject({ code: 'not_found' });
-    await expect(service.sendCommand('d1', user, 'run-task' as never, {})).rejects.toBeInstanceOf(DomainError);
-    await expect(service.sendCommand('d1', user, 'run-task' as never, {})).rejects.toMatchObject({ code: 'daemon_offline' });
+    await expect(commands.sendCommand('d1', user, 'run-task' as never, {})).rejects.toBeInstanceOf(DomainError);
+    await expect(commands.sendCommand('d1', user, 'run-task' as never, {})).rejects.toMatchObject({ code: 'daemon_offline' });
   });
 
   it("forgets a daemon's workspaces once neither it nor any watcher remains", async () => {
@@ -160,17 +159,20 @@ describe('DaemonService', () => {
     await expect(service.getWorkspaceStatus('d1', 'w1')).rejects.toMatchObject({ code: 'not_found' });
   });
 
-  it('forwards a command id at most once, and lets a command that found no daemon be retried', async () => {
+  it('records a command id at most once, and lets a command that found no daemon be retried', async () => {
     const daemon = new RecordingLink('daemon');
-    expect(await service.sendCommand('d1', user, 'run-task' as never, { taskId: 't1' }, 'c1')).toEqual({ status: 'daemon_offline' });
+    expect(await commands.sendCommand('d1', user, 'run-task' as never, { taskId: 't1' }, 'c1')).toEqual({ status: 'daemon_offline' });
     await service.connectDaemon('d1', daemon);
-    expect(await service.sendCommand('d1', user, 'run-task' as never, { taskId: 't1' }, 'c1')).toEqual({ status: 'accepted' });
-    expect(await service.sendCommand('d1', user, 'run-task' as never, { taskId: 't1' }, 'c1')).toEqual({ status: 'duplicate', outcome: 'accepted' });
-    // Another user's command with the same id is a different command.
-    expect(await service.sendCommand('d1', { ...user, sub: 'user-2' }, 'run-task' as never, { taskId: 't9' }, 'c1')).toEqual({ status: 'accepted' });
-    expect(daemon.ofType('run-task').map((frame) => frame.payload.taskId)).toEqual(['t1', 't9']);
+    expect(await commands.sendCommand('d1', user, 'run-task' as never, { taskId: 't1' }, 'c1')).toEqual({ status: 'accepted' });
+    expect(await commands.sendCommand('d1', user, 'run-task' as never, { taskId: 't1' }, 'c1')).toEqual({ status: 'duplicate', outcome: 'accepted' });
+    // The daemon knows commands by id alone: another user's command with the same id is refused, never taken for a repeat.
+    await expect(commands.sendCommand('d1', { ...user, sub: 'user-2' }, 'run-task' as never, { taskId: 't9' }, 'c1')).rejects.toMatchObject({
+      code: 'bad_request',
+      field: 'id',
+    });
+    expect(daemon.ofType('run-task').map((frame) => [frame.id, frame.payload.taskId])).toEqual([['c1', 't1']]);
     jest.setSystemTime(T0 + 60_001);
-    expect(await service.sendCommand('d1', user, 'run-task' as never, { taskId: 't1' }, 'c1')).toEqual({ status: 'accepted' });
+    expect(await commands.sendCommand('d1', user, 'run-task' as never, { taskId: 't1' }, 'c1')).toEqual({ status: 'accepted' });
   });
 
   it('reports the sweep late after three missed intervals', () => {

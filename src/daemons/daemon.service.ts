@@ -1,14 +1,10 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit, Optional } from '@nestjs/common';
 import {
-  AckStatus,
   CloseCode,
   DaemonMessageType,
   DaemonStatus,
-  ErrorCode,
   ServerMessageType,
-  type AckPayload,
   type ClientConnectedPayload,
-  type CommandType,
   type DaemonConnectedPayload,
   type DaemonEventPayloads,
   type DaemonEventType,
@@ -21,13 +17,12 @@ import {
   type WorkspaceStatusPayload,
   type WorkspaceUpdatePayload,
 } from '@arbor/gateway-client/protocol';
-import type { Principal } from '../auth/principal.js';
 import { GatewayConfig } from '../config/gateway-config.js';
-import { DomainError, isUnavailable } from '../errors/domain.error.js';
+import { isUnavailable } from '../errors/domain.error.js';
 import { GatewayMetrics } from '../metrics/gateway-metrics.js';
-import { Attr, exemplarOf, messagingSpan, SpanKind, traceContextOf, tracing } from '../tracing/tracing.js';
+import { Attr, messagingSpan, SpanKind, traceContextOf } from '../tracing/tracing.js';
 import { WorkspacesService } from '../workspaces/workspaces.service.js';
-import { CommandLedger, type CommandRef } from './command-ledger.js';
+import { CommandService } from './commands/command.service.js';
 import { DaemonBroker } from './daemon.broker.js';
 import type { EventFrame } from './streams/event-frame.js';
 import { EventStreams, type InboundPosition, type StreamSink } from './streams/event-streams.js';
@@ -72,7 +67,7 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
     private readonly workspaces: WorkspacesService,
     private readonly config: GatewayConfig,
     private readonly streams: EventStreams,
-    private readonly commands: CommandLedger,
+    private readonly commands: CommandService,
     private readonly directory: DaemonDirectory,
     @Optional() private readonly metrics?: GatewayMetrics,
   ) {
@@ -121,6 +116,8 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
       this.logger.log({ msg: 'daemon replaced by a newer connection', daemonId, connectionId: replaced.id });
       replaced.close(CloseCode.Replaced, 'replaced by a newer connection');
     }
+    // The commands still waiting for the daemon follow `connected`, in order.
+    await this.commands.attached(daemonId, link);
     if (previous?.status !== DaemonStatus.Online) this.publishStatus(presence, link.id);
     this.transition(daemonId, previous || replaced ? TransitionKind.Replaced : TransitionKind.Online);
     this.inBackground('daemon directory', () => this.directory.recordSeen(daemonId));
@@ -133,6 +130,7 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
    * blip if it returns in time, and `offline` (from the expiry) if it does not.
    */
   async disconnectDaemon(daemonId: string, link: PeerLink, handover = false): Promise<void> {
+    this.commands.detached(daemonId, link);
     try {
       const presence = await this.broker.getPresence(daemonId);
       if (!(await this.broker.detachDaemon(daemonId, link, handover))) return;
@@ -262,78 +260,6 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
 
   getWorkspaceStatus(daemonId: string, workspaceId: string): Promise<WorkspaceStatusPayload> {
     return this.workspaces.getStatus(daemonId, workspaceId);
-  }
-
-  /**
-   * Hands a command to the daemon with the requesting user added. With a command id it happens at
-   * most once per id within COMMAND_DEDUPE_TTL_MS: a retry gets `duplicate` and the original
-   * outcome; a command that found no daemon may be retried. Without an id, `daemon_offline` is an
-   * error.
-   */
-  async sendCommand(daemonId: string, principal: Principal, type: CommandType, payload: object, commandId?: string, tc?: TraceContext): Promise<AckPayload> {
-    const started = performance.now();
-    let status: AckStatus | undefined;
-    const span = messagingSpan(
-      'process',
-      type,
-      SpanKind.CONSUMER,
-      {
-        [Attr.Destination]: 'daemon',
-        [Attr.DaemonId]: daemonId,
-        [Attr.Instance]: this.broker.instanceId,
-        ...(commandId === undefined ? {} : { [Attr.MessageId]: commandId }),
-      },
-      tc,
-      tracing.acceptClientContext,
-    );
-    // The daemon continues the gateway's span; untraced, a browser's context only when it is trusted.
-    const forwarded = span ? traceContextOf(span) : tracing.acceptClientContext ? tc : undefined;
-    try {
-      const ack = await this.forwardCommand(daemonId, principal, type, payload, commandId, forwarded);
-      status = ack.status;
-      span?.setAttribute(Attr.Outcome, ack.status);
-      return ack;
-    } catch (error) {
-      // Without an id, an offline daemon is an error frame: still a daemon_offline answer.
-      if (error instanceof DomainError && error.code === ErrorCode.DaemonOffline) status = AckStatus.DaemonOffline;
-      throw error;
-    } finally {
-      span?.end();
-      if (status !== undefined) {
-        this.metrics?.commandAcks.labels(status).inc();
-        this.metrics?.observeCommand((performance.now() - started) / 1000, exemplarOf(span));
-      }
-    }
-  }
-
-  private async forwardCommand(
-    daemonId: string,
-    principal: Principal,
-    type: CommandType,
-    payload: object,
-    commandId?: string,
-    tc?: TraceContext,
-  ): Promise<AckPayload> {
-    // The daemon a multiplexed client named is the destination, not part of the command.
-    const { daemonId: _destination, ...forwarded } = payload as { daemonId?: string };
-    const frame: Frame = tc ? { type, payload: { ...forwarded, userId: principal.sub }, tc } : { type, payload: { ...forwarded, userId: principal.sub } };
-    if (commandId === undefined) {
-      if (!(await this.broker.sendToDaemon(daemonId, frame))) throw new DomainError(ErrorCode.DaemonOffline, 'daemon is not connected');
-      return { status: AckStatus.Accepted };
-    }
-    const command: CommandRef = { daemonId, userId: principal.sub, commandId };
-    const original = await this.commands.claim(command);
-    if (original) return { status: AckStatus.Duplicate, outcome: original };
-    let delivered: boolean;
-    try {
-      delivered = await this.broker.sendToDaemon(daemonId, frame);
-    } catch (error) {
-      await this.commands.release(command);
-      throw error;
-    }
-    if (delivered) return { status: AckStatus.Accepted };
-    await this.commands.release(command);
-    return { status: AckStatus.DaemonOffline };
   }
 
   // ---- heartbeat sweep -----------------------------------------------------------------------

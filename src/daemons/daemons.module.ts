@@ -3,8 +3,10 @@ import { AuthModule } from '../auth/auth.module.js';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import { RedisConnections } from '../redis/redis-connections.js';
-import { CommandLedger, InMemoryCommandLedger } from './command-ledger.js';
-import { RedisCommandLedger } from './redis-command-ledger.js';
+import { CommandInbox } from './commands/command-inbox.js';
+import { CommandService } from './commands/command.service.js';
+import { InMemoryCommandInbox } from './commands/in-memory-command-inbox.js';
+import { RedisCommandInbox } from './commands/redis-command-inbox.js';
 import { RedisDaemonBroker } from './redis-daemon.broker.js';
 import { EventStreams } from './streams/event-streams.js';
 import { InMemoryEventStreams } from './streams/in-memory-event-streams.js';
@@ -33,11 +35,14 @@ import { InMemoryDaemonBroker } from './in-memory-daemon.broker.js';
         redis ? new RedisEventStreams(redis, config.replayMaxEvents, config.replayTtlMs) : new InMemoryEventStreams(config.replayMaxEvents, config.replayTtlMs),
     },
     {
-      provide: CommandLedger,
-      inject: [RedisConnections, GatewayConfig],
-      useFactory: (redis: RedisConnections | null, config: GatewayConfig) =>
-        redis ? new RedisCommandLedger(redis, config.commandDedupeTtlMs) : new InMemoryCommandLedger(config.commandDedupeTtlMs),
+      provide: CommandInbox,
+      inject: [RedisConnections, GatewayConfig, DaemonBroker],
+      useFactory: (redis: RedisConnections | null, config: GatewayConfig, broker: DaemonBroker) =>
+        redis
+          ? new RedisCommandInbox(redis, config.commandTtlMs, config.commandDedupeTtlMs)
+          : new InMemoryCommandInbox(config.commandTtlMs, config.commandDedupeTtlMs, (daemonId) => broker.localDaemonLink(daemonId)?.id),
     },
+    CommandService,
     {
       provide: DaemonDirectory,
       inject: [RedisConnections, GatewayConfig],
@@ -48,6 +53,6 @@ import { InMemoryDaemonBroker } from './in-memory-daemon.broker.js';
     DaemonService,
     DaemonInspector,
   ],
-  exports: [DaemonService, DaemonInspector],
+  exports: [DaemonService, DaemonInspector, CommandService],
 })
 export class DaemonsModule {}

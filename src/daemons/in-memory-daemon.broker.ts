@@ -3,11 +3,11 @@ import { DaemonStatus, type Frame, type StreamPosition } from '@arbor/gateway-cl
 import { INSTANCE_ID } from '../config/instance-id.js';
 import { Attr, messagingSpan, SpanKind, tracing } from '../tracing/tracing.js';
 import { EventFrame } from './streams/event-frame.js';
-import { DaemonBroker, type AttachResult, type PresencePatch } from './daemon.broker.js';
+import { DaemonBroker, type AttachResult, type CommandNudge, type CommandStatusMessage, type PresencePatch } from './daemon.broker.js';
 import type { DaemonPresence } from './daemon-presence.js';
 import type { PeerLink } from './peer-link.js';
 
-interface DaemonEntry {
+export interface DaemonEntry {
   presence: DaemonPresence;
   link: PeerLink;
 }
@@ -33,8 +33,10 @@ function deliverySpan(frame: EventFrame, viewers: number, instanceId: string) {
 @Injectable()
 export class InMemoryDaemonBroker extends DaemonBroker {
   readonly isShared: boolean = false;
-  protected readonly daemons = new Map<string, DaemonEntry>();
-  protected readonly watchers = new Map<string, Set<PeerLink>>();
+  private readonly daemons = new Map<string, DaemonEntry>();
+  private readonly watchers = new Map<string, Set<PeerLink>>();
+  private commandListener: ((daemonId: string, nudge: CommandNudge) => void) | undefined;
+  private statusListener: ((message: CommandStatusMessage) => void) | undefined;
 
   /** `instanceId`: what presence names as the holder (the process, or its Redis instance id). */
   constructor(readonly instanceId: string = INSTANCE_ID) {
@@ -68,6 +70,24 @@ export class InMemoryDaemonBroker extends DaemonBroker {
 
   *localDaemons(): Iterable<DaemonPresence> {
     for (const entry of this.daemons.values()) yield { ...entry.presence };
+  }
+
+  /** The daemon's presence here and its connection, as they are (not copies). */
+  entry(daemonId: string): DaemonEntry | undefined {
+    return this.daemons.get(daemonId);
+  }
+
+  entries(): Iterable<DaemonEntry> {
+    return this.daemons.values();
+  }
+
+  get size(): number {
+    return this.daemons.size;
+  }
+
+  /** Forgets the daemon without a goodbye: it lives on elsewhere. */
+  forget(daemonId: string): void {
+    this.daemons.delete(daemonId);
   }
 
   localDaemonLink(daemonId: string): PeerLink | undefined {
@@ -118,10 +138,20 @@ export class InMemoryDaemonBroker extends DaemonBroker {
     // A single instance sees every goodbye itself.
   }
 
-  async sendToDaemon(daemonId: string, frame: Frame): Promise<boolean> {
-    const entry = this.daemons.get(daemonId);
-    if (!entry) return false;
-    entry.link.send(frame);
-    return true;
+  /** One instance holds every daemon: the command goes straight to this instance's listener. */
+  async routeCommand(daemonId: string, _instance: string, nudge: CommandNudge): Promise<void> {
+    this.commandListener?.(daemonId, nudge);
+  }
+
+  onCommand(listener: (daemonId: string, nudge: CommandNudge) => void): void {
+    this.commandListener = listener;
+  }
+
+  async sendCommandStatus(_instance: string, message: CommandStatusMessage): Promise<void> {
+    this.statusListener?.(message);
+  }
+
+  onCommandStatus(listener: (message: CommandStatusMessage) => void): void {
+    this.statusListener = listener;
   }
 }

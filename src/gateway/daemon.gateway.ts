@@ -23,7 +23,9 @@ import {
 import { AuthService } from '../auth/auth.service.js';
 import { RefreshTokenDto } from '../auth/dto/refresh-token.dto.js';
 import { DaemonService } from '../daemons/daemon.service.js';
+import { CommandService } from '../daemons/commands/command.service.js';
 import { CancelTaskDto } from '../daemons/dto/cancel-task.dto.js';
+import { CommandAckDto } from '../daemons/dto/command-ack.dto.js';
 import { FileChangeDto } from '../daemons/dto/file-change.dto.js';
 import { HeartbeatDto } from '../daemons/dto/heartbeat.dto.js';
 import { RunTaskDto } from '../daemons/dto/run-task.dto.js';
@@ -64,6 +66,7 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
   constructor(
     private readonly auth: AuthService,
     private readonly daemons: DaemonService,
+    private readonly commands: CommandService,
     private readonly connections: ConnectionRegistry,
     private readonly admission: ConnectionAdmission,
     private readonly directRoutes: DirectRoutes,
@@ -248,6 +251,13 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     this.daemons.relayEvent(connection.identity.daemonId, connection, DaemonMessageType.TaskStatus, body, connection.inbound(), connection.currentTraceContext);
   }
 
+  @Roles(Role.Daemon)
+  @SubscribeMessage(DaemonMessageType.CommandAck)
+  commandAck(@ConnectedSocket() socket: WebSocket, @MessageBody() body: CommandAckDto): Promise<void> {
+    const connection = connectionOf(socket);
+    return this.commands.confirmed(connection.identity.daemonId, connection, body.id);
+  }
+
   private async command(
     socket: WebSocket,
     type: ClientMessageType.RunTask | ClientMessageType.CancelTask,
@@ -258,9 +268,10 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     const { daemonId: named, ...payload } = body;
     const daemonId = this.targetDaemon(connection, named);
     // The frame's id is the command id: a retry with the same id is not executed twice.
+    // The connection that sent it hears later whether the daemon confirmed it (`command-status`).
     return {
       type: ServerMessageType.Ack,
-      payload: await this.daemons.sendCommand(daemonId, principal, type, payload, connection.currentFrameId, connection.currentTraceContext),
+      payload: await this.commands.sendCommand(daemonId, principal, type, payload, connection.currentFrameId, connection.currentTraceContext, connection),
     };
   }
 

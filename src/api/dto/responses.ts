@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '../openapi-decorators.js';
-import { AckStatus, DaemonStatus, TASK_STATUSES } from '@arbor/gateway-client/protocol';
+import { AckStatus, CommandStatus, DaemonStatus, TASK_STATUSES } from '@arbor/gateway-client/protocol';
 
 export class StreamPositionDto {
   @ApiProperty() epoch: string;
@@ -61,10 +61,21 @@ export class TaskStatusDto {
   @ApiPropertyOptional() error?: string;
 }
 
+/** Where an accepted command stands: still waiting for the daemon, confirmed by it, or expired unconfirmed. */
+export type CommandDelivery = AckStatus.Accepted | CommandStatus;
+
 export class CommandAckDto {
-  @ApiProperty({ enum: AckStatus }) status: AckStatus;
-  @ApiPropertyOptional({ enum: [AckStatus.Accepted, AckStatus.DaemonOffline], description: 'For duplicate: what happened to the original.' })
-  outcome?: AckStatus;
+  @ApiProperty({ enum: AckStatus, description: 'accepted: recorded and sent to the daemon until it confirms (or COMMAND_TTL_MS passes).' }) status: AckStatus;
+  @ApiPropertyOptional({
+    enum: [AckStatus.Accepted, CommandStatus.Delivered, CommandStatus.Expired],
+    description: 'For duplicate: the command’s state now (accepted: still waiting for the daemon).',
+  })
+  outcome?: CommandDelivery;
+  @ApiPropertyOptional({
+    enum: [AckStatus.Accepted, CommandStatus.Delivered, CommandStatus.Expired],
+    description: 'With ?wait, for an accepted command: delivered (the daemon confirmed it), expired, or accepted (no confirmation within the wait).',
+  })
+  delivery?: CommandDelivery;
   @ApiPropertyOptional({ type: TaskStatusDto, nullable: true, description: 'With ?wait: the first task-status, or null when none came in time.' })
   taskStatus?: TaskStatusDto | null;
 }
