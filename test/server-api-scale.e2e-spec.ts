@@ -77,9 +77,11 @@ describe('server API across three instances on Redis', () => {
 
     // ?wait on an instance that neither holds the daemon nor has a viewer: the status crosses Redis.
     const waited = apis[2].post('/api/v1/daemons/shared-d/commands?wait=5000', { ...run, id: 'scale-wait', payload: { ...run.payload, taskId: 'tw' } });
+    // The confirmation crosses Redis too: the holder's instance tells the waiting one.
     const command = await held.next((frame) => frame.type === 'run-task' && frame.payload.taskId === 'tw');
+    held.send({ type: 'command-ack', payload: { id: command.id } });
     held.send({ type: 'task-status', payload: { taskId: command.payload.taskId, status: 'succeeded' } });
-    expect((await waited).body).toEqual({ status: 'accepted', taskStatus: { taskId: 'tw', status: 'succeeded' } });
+    expect((await waited).body).toEqual({ status: 'accepted', delivery: 'delivered', taskStatus: { taskId: 'tw', status: 'succeeded' } });
   });
 
   it('the events route and the errors answer the same on every instance', async () => {

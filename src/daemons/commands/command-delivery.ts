@@ -22,6 +22,8 @@ interface Held {
 export class CommandDelivery {
   private readonly logger = new Logger('CommandDelivery');
   private readonly held = new Map<string, Held>();
+  /** One warning per outage: a reconnect storm while Redis is away must not become a log flood. */
+  private warned = false;
 
   constructor(private readonly inbox: CommandInbox) {}
 
@@ -54,12 +56,14 @@ export class CommandDelivery {
     state.reading = true;
     try {
       const { commands, lastSeq } = await this.inbox.pending(daemonId, Date.now());
+      this.warned = false;
       if (this.held.get(daemonId) !== state) return;
       for (const command of commands) if (command.seq > state.sentUpTo) state.link.send(command.frame);
       state.sentUpTo = Math.max(state.sentUpTo, lastSeq);
     } catch (error) {
       // Redis is away: the commands stay recorded; the next nudge or connection reads again.
-      this.logger.warn({ msg: 'waiting commands not read', daemonId, error: error instanceof Error ? error.message : String(error) });
+      if (!this.warned) this.logger.warn({ msg: 'waiting commands not read', daemonId, error: error instanceof Error ? error.message : String(error) });
+      this.warned = true;
     } finally {
       state.reading = false;
     }
