@@ -32,6 +32,9 @@ const { values } = parseArgs({
     users: { type: 'string', default: '2000' },
     'daemons-per-user': { type: 'string', default: '5' },
     style: { type: 'string', default: 'multiplexed' },
+    // commands: whether the daemon confirms (command-ack) and commands settle on `delivered`; `no` for a
+    // gateway without confirmed commands (the path before them), where a command settles at the daemon.
+    confirm: { type: 'string', default: 'auto' },
   },
 });
 const protocol = protocols[values.protocol];
@@ -301,6 +304,81 @@ const scenarios = {
  * watching them all. The orchestrator kills and restarts the gateway; counts the handshakes the
  * storm took and the time until every watch is subscribed again.
  */
+/**
+ * Clients → one daemon (on another instance for the Redis server): `commands` run-task commands
+ * with ids, `window` unsettled per client. The daemon counts what reaches it (each id once) and,
+ * on Arbor, confirms it (`command-ack`). A command settles when it reached the daemon (the raw
+ * relay, which confirms nothing) or when its sender was told `delivered` (Arbor: the whole
+ * confirmed path, the ack `accepted` on the way). Commands/s at the daemon, confirmed/s.
+ */
+scenarios.commands = async function commands() {
+  const total = Number(values.events);
+  const clientCount = Number(values.clients);
+  const window = 32;
+  const confirming = values.confirm === 'auto' ? values.protocol === 'arbor' : values.confirm === 'yes';
+  const daemon = protocol.daemon(port, DAEMON);
+  await daemon.ready;
+  const opened = await openMany(clientCount, 50, () => protocol.client(clientPort, DAEMON));
+  const reached = new Set();
+  let accepted = 0;
+  let confirmed = 0;
+  const settlers = new Map();
+  const settle = (id) => settlers.get(id)?.();
+  daemon.onEvent((data) => {
+    const frame = JSON.parse(data.toString());
+    if (frame.type !== 'run-task') return;
+    // The task id is the command id: every gateway and relay forwards the payload.
+    const id = frame.payload.taskId;
+    reached.add(id);
+    if (confirming) daemon.send({ type: 'command-ack', payload: { id: frame.id } });
+    else settle(id);
+  });
+  const started = performance.now();
+  const limit = deadline('commands');
+  const perClient = Math.ceil(total / clientCount);
+  // Fresh ids every run: rounds share one Redis, where an id is remembered for COMMAND_DEDUPE_TTL_MS.
+  const run = Math.random().toString(36).slice(2, 8);
+  const sendAll = opened.peers.map(async (peer, c) => {
+    peer.onEvent((data) => {
+      const frame = JSON.parse(data.toString());
+      if (frame.type === 'ack' && frame.payload.status === 'accepted') accepted += 1;
+      if (frame.type === 'command-status' && frame.payload.status === 'delivered') {
+        confirmed += 1;
+        settle(frame.id);
+      }
+    });
+    let inFlight = 0;
+    let wake = () => {};
+    for (let i = 0; i < perClient; i += 1) {
+      while (inFlight >= window) await new Promise((resolve) => (wake = resolve));
+      const id = `${run}-${c}-${i}`;
+      inFlight += 1;
+      settlers.set(id, () => {
+        settlers.delete(id);
+        inFlight -= 1;
+        wake();
+      });
+      peer.send({ type: 'run-task', id, payload: { taskId: id, workspaceId: 'w1', command: 'build' } });
+    }
+    while (inFlight > 0) await new Promise((resolve) => (wake = resolve));
+  });
+  await Promise.race([Promise.all(sendAll), limit.promise]).catch(() => undefined);
+  limit.cancel();
+  const seconds = (performance.now() - started) / 1000;
+  const expected = perClient * opened.peers.length;
+  return {
+    expected,
+    delivered: reached.size,
+    lost: expected - reached.size,
+    accepted: confirming ? accepted : undefined,
+    confirmed: confirming ? confirmed : undefined,
+    connectFailures: opened.failures,
+    seconds,
+    commandsPerSecond: reached.size / seconds,
+    confirmedPerSecond: confirming ? confirmed / seconds : undefined,
+  };
+};
+
 scenarios['storm-mux'] = async function stormMux() {
   const users = Number(values.users);
   const perUser = Number(values['daemons-per-user']);

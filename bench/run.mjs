@@ -34,6 +34,9 @@ const { values } = parseArgs({
     'capacity-seconds': { type: 'string' },
     'storm-clients': { type: 'string' },
     'storm-users': { type: 'string' },
+    commands: { type: 'string' },
+    // `no`: the gateway under test predates confirmed commands (to measure the path before them with this harness).
+    'commands-confirm': { type: 'string', default: 'auto' },
     out: { type: 'string', default: here('./results/') },
     profile: { type: 'boolean', default: false },
   },
@@ -52,13 +55,14 @@ const params = {
   connect: { connections: size('connect-connections', 3_000, 300) },
   capacity: { connections: Math.min(size('capacity-connections', 50_000, 500), fdLimit - 500), seconds: size('capacity-seconds', 20, 2) },
   storm: { clients: size('storm-clients', 10_000, 300) },
+  commands: { clients: 10, events: size('commands', 20_000, 1_000), confirm: values['commands-confirm'] },
   // 2 000 users × 5 daemons: one connection per daemon (10 000) against one multiplexed connection per user.
   stormMux: { users: size('storm-users', 2_000, 60), daemonsPerUser: 5 },
 };
 const SERVERS = values.servers.split(',');
 /** (D) and (E) span instances: scenarios about one process's connections do not apply to them. */
 const APPLIES = {
-  'arbor-redis': new Set(['fanout', 'ingress', 'latency']),
+  'arbor-redis': new Set(['fanout', 'ingress', 'latency', 'commands']),
   'arbor-cluster': new Set(['fanout', 'ingress']),
   'arbor-redis-spread': new Set(['fanout', 'ingress']),
   'arbor-cluster-pair': new Set(['fanout', 'ingress']),
@@ -66,8 +70,10 @@ const APPLIES = {
 };
 /** (E): daemons spread over the Cluster's shards and over the instances. */
 const CLUSTER_DAEMONS = 30;
-const applies = (server, scenario) => !APPLIES[server] || APPLIES[server].has(scenario);
-const INTERLEAVED = ['fanout', 'ingress', 'latency', 'idle', 'connect'];
+/** The Socket.IO relay forwards nothing from clients: it has no command path to compare. */
+const NOT_FOR = { commands: new Set(['socketio']) };
+const applies = (server, scenario) => (!APPLIES[server] || APPLIES[server].has(scenario)) && !NOT_FOR[scenario]?.has(server);
+const INTERLEAVED = ['fanout', 'ingress', 'latency', 'idle', 'connect', 'commands'];
 const ARBOR_ONLY = ['capacity', 'storm', 'storm-mux'];
 /** storm-mux runs once per connection style; each is reported as a scenario of its own. */
 const STORM_STYLES = ['per-daemon', 'multiplexed'];
@@ -268,6 +274,10 @@ const METRICS = {
   ],
   idle: [['bytesPerConnection', 'bytes/idle connection', 'lower']],
   connect: [['handshakesPerSecond', 'handshakes/s', 'higher']],
+  commands: [
+    ['commandsPerSecond', 'commands/s at the daemon', 'higher'],
+    ['confirmedPerSecond', 'confirmed/s (sender told delivered)', 'higher'],
+  ],
   capacity: [
     ['connected', 'connections held', 'higher'],
     ['serverRssAfter', 'server RSS bytes', 'lower'],
