@@ -41,6 +41,8 @@ export abstract class DaemonBroker {
   /** True when other instances share this state (they outlive this one). */
   abstract readonly isShared: boolean;
   abstract getPresence(daemonId: string): Promise<DaemonPresence | undefined>;
+  /** The instance holding the daemon's connection, or undefined when none does (what routing a command needs, and no more). */
+  abstract holderOf(daemonId: string): Promise<string | undefined>;
   /** Updates a connected daemon's presence; undefined when it is not connected. */
   abstract updatePresence(daemonId: string, patch: PresencePatch): Promise<DaemonPresence | undefined>;
   /** Daemons connected to this instance, for the heartbeat sweep. */

@@ -61,6 +61,10 @@ export class InMemoryDaemonBroker extends DaemonBroker {
     return entry && { ...entry.presence };
   }
 
+  async holderOf(daemonId: string): Promise<string | undefined> {
+    return this.daemons.has(daemonId) ? this.instanceId : undefined;
+  }
+
   async updatePresence(daemonId: string, patch: PresencePatch): Promise<DaemonPresence | undefined> {
     const entry = this.daemons.get(daemonId);
     if (!entry) return undefined;

@@ -136,12 +136,7 @@ export class RedisDaemonBroker extends DaemonBroker implements OnModuleInit, OnM
   async getPresence(daemonId: string): Promise<DaemonPresence | undefined> {
     const local = await this.local.getPresence(daemonId);
     if (local) return local;
-    let fields: Record<string, string>;
-    try {
-      fields = await this.redis.commands.hgetall(this.presenceKey(daemonId));
-    } catch {
-      throw unavailable();
-    }
+    const fields = await this.shared(() => this.redis.commands.hgetall(this.presenceKey(daemonId)));
     if (!fields.instance) return undefined;
     return {
       daemonId,
@@ -150,6 +145,20 @@ export class RedisDaemonBroker extends DaemonBroker implements OnModuleInit, OnM
       connectedAt: Number(fields.connectedAt),
       instance: fields.instance,
     };
+  }
+
+  async holderOf(daemonId: string): Promise<string | undefined> {
+    if (this.local.entry(daemonId)) return this.redis.instanceId;
+    return (await this.shared(() => this.redis.commands.hget(this.presenceKey(daemonId), 'instance'))) ?? undefined;
+  }
+
+  /** A read of shared state; Redis away is `unavailable` to the caller. */
+  private async shared<T>(read: () => Promise<T>): Promise<T> {
+    try {
+      return await read();
+    } catch {
+      throw unavailable();
+    }
   }
 
   async updatePresence(daemonId: string, patch: PresencePatch): Promise<DaemonPresence | undefined> {
@@ -356,19 +365,13 @@ export class RedisDaemonBroker extends DaemonBroker implements OnModuleInit, OnM
     const key = this.presenceKey(presence.daemonId);
     return this.redis.commands
       .multi()
-      .hset(
-        key,
-        'instance',
-        this.redis.instanceId,
-        'connection',
-        link.id,
-        'status',
-        presence.status,
-        'connectedAt',
-        String(presence.connectedAt),
-        'lastHeartbeat',
-        presence.lastHeartbeat === null ? '' : String(presence.lastHeartbeat),
-      )
+      .hset(key, {
+        instance: this.redis.instanceId,
+        connection: link.id,
+        status: presence.status,
+        connectedAt: String(presence.connectedAt),
+        lastHeartbeat: presence.lastHeartbeat === null ? '' : String(presence.lastHeartbeat),
+      })
       .pexpire(key, this.presenceTtlMs)
       .exec();
   }

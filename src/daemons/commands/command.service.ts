@@ -149,7 +149,7 @@ export class CommandService implements OnModuleInit, OnModuleDestroy {
     tc: TraceContext | undefined,
     sender: PeerLink | undefined,
   ): Promise<AckPayload> {
-    const holder = (await this.broker.getPresence(daemonId))?.instance;
+    const holder = await this.broker.holderOf(daemonId);
     if (holder === undefined) {
       if (commandId === undefined) throw new DomainError(ErrorCode.DaemonOffline, 'daemon is not connected');
       return { status: AckStatus.DaemonOffline };
