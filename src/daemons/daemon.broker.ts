@@ -68,6 +68,11 @@ export abstract class DaemonBroker {
   /** A watcher was admitted at `position`: what this instance delivers next continues from it. */
   abstract admitted(daemonId: string, position: StreamPosition): void;
   /**
+   * What was delivered here past `position` was never recorded: the watchers here are told to
+   * resync at `position`, and what this instance delivers next continues from it.
+   */
+  abstract retract(daemonId: string, position: StreamPosition): void;
+  /**
    * Registers the listener told when a daemon watched here vanished without a goodbye (its
    * instance died). Only shared brokers ever call it.
    */

@@ -210,6 +210,16 @@ export class DaemonService implements OnModuleInit, OnModuleDestroy, StreamSink 
     link.close(CloseCode.Replaced, 'replaced by a newer connection');
   }
 
+  retracted(daemonId: string, position: StreamPosition): void {
+    this.logger.warn({
+      msg: 'events delivered while the history was unreachable were not recorded: watchers here resync',
+      daemonId,
+      epoch: position.epoch,
+      seq: position.seq,
+    });
+    this.broker.retract(daemonId, position);
+  }
+
   // ---- clients -------------------------------------------------------------------------------
 
   /**

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DaemonStatus, type Frame, type StreamPosition } from '@arbor/gateway-client/protocol';
+import { DaemonStatus, ServerMessageType, type Frame, type ResyncRequiredPayload, type StreamPosition } from '@arbor/gateway-client/protocol';
 import { INSTANCE_ID } from '../config/instance-id.js';
 import { Attr, messagingSpan, SpanKind, tracing } from '../tracing/tracing.js';
 import { EventFrame } from './streams/event-frame.js';
@@ -126,6 +126,12 @@ export class InMemoryDaemonBroker extends DaemonBroker {
   }
 
   admitted(_daemonId: string, _position: StreamPosition): void {}
+
+  /** One instance's streams never retract (they are never unrecorded); told anyway, the watchers resync. */
+  retract(daemonId: string, position: StreamPosition): void {
+    const payload: ResyncRequiredPayload = { reason: 'history_expired', stream: position };
+    this.deliverLocally(daemonId, { type: ServerMessageType.ResyncRequired, daemonId, payload });
+  }
 
   deliverLocally(daemonId: string, frame: Frame | EventFrame): void {
     const set = this.watchers.get(daemonId);

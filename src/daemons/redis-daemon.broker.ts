@@ -54,7 +54,7 @@ export class RedisDaemonBroker extends DaemonBroker implements OnModuleInit, OnM
     private readonly redis: RedisConnections,
     config: GatewayConfig,
     /** Reads missed events back from the shared history, to fill gaps pub/sub left. */
-    history?: EventHistory,
+    private readonly history?: EventHistory,
     metrics?: GatewayMetrics,
   ) {
     super();
@@ -214,6 +214,10 @@ export class RedisDaemonBroker extends DaemonBroker implements OnModuleInit, OnM
     this.sequencer.admitted(daemonId, position);
   }
 
+  retract(daemonId: string, position: StreamPosition): void {
+    this.sequencer.retract(daemonId, position);
+  }
+
   onDaemonLost(listener: (daemonId: string, lastHeartbeat: number | null) => void): void {
     this.lostListeners.push(listener);
   }
@@ -256,7 +260,10 @@ export class RedisDaemonBroker extends DaemonBroker implements OnModuleInit, OnM
     const daemonId = this.redis.daemonOfEventsChannel(channel);
     if (daemonId !== undefined) {
       const batch = decodeEventBatch(daemonId, message);
-      if (batch && batch.publisher !== this.redis.instanceId) for (const frame of batch.frames) this.sequencer.sequence(frame);
+      // While this instance numbers the daemon without Redis, another's batch is a newer holder's:
+      // held back until the holder here is settled (recorded, or retracted and caught up).
+      if (batch && batch.publisher !== this.redis.instanceId && !this.history?.isProvisional(daemonId))
+        for (const frame of batch.frames) this.sequencer.sequence(frame);
       return;
     }
     if (channel !== this.instanceChannel(this.redis.instanceId)) return;

@@ -56,6 +56,8 @@ async function deleteOn(client: Redis, prefix: string): Promise<void> {
 /** A redis-server of the test's own, on a free port, that the test may stop and restart. */
 export class DisposableRedis {
   private process: ChildProcess | undefined;
+  /** Where `stop({ save: true })` leaves the data a restart loads. */
+  private readonly dir = mkdtempSync(join(tmpdir(), 'arbor-redis-'));
 
   private constructor(readonly port: number) {}
 
@@ -70,7 +72,8 @@ export class DisposableRedis {
   }
 
   async start(): Promise<void> {
-    this.process = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(this.port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const args = ['--bind', '127.0.0.1', '--port', String(this.port), '--save', '', '--appendonly', 'no', '--dir', this.dir];
+    this.process = spawn('redis-server', args, { stdio: 'ignore' });
     const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     const deadline = Date.now() + 10_000;
     for (;;) {
@@ -87,13 +90,17 @@ export class DisposableRedis {
     }
   }
 
-  /** `SHUTDOWN NOSAVE`: Redis goes away and comes back empty. */
-  async stop(): Promise<void> {
+  /**
+   * `SHUTDOWN NOSAVE`: Redis goes away and comes back empty. With `save`, `SHUTDOWN SAVE`: it
+   * comes back with every key it had (a restart, a blip), those whose TTL ran out meanwhile aside.
+   */
+  async stop({ save = false } = {}): Promise<void> {
     const exited = new Promise((resolve) => this.process?.once('exit', resolve));
     const client = new Redis(this.url, { maxRetriesPerRequest: 0, retryStrategy: () => null });
-    await client.call('SHUTDOWN', 'NOSAVE').catch(() => undefined);
+    await client.call('SHUTDOWN', save ? 'SAVE' : 'NOSAVE').catch(() => undefined);
     client.disconnect();
     await exited;
+    if (!save) rmSync(join(this.dir, 'dump.rdb'), { force: true });
   }
 }
 

@@ -9,6 +9,8 @@ const RETIRED_EPOCHS = 4;
 export interface EventHistory {
   range(daemonId: string, epoch: string, from: number, to: number): Promise<EventFrame[] | undefined>;
   position(daemonId: string): Promise<StreamPosition>;
+  /** Whether this instance numbers the daemon without the history (other instances' events for it wait). */
+  isProvisional(daemonId: string): boolean;
 }
 
 /** Where sequenced events go: this instance's watchers of the daemon. */
@@ -51,6 +53,21 @@ export class EventSequencer {
     if (this.sink.isWatched(daemonId) && !this.delivered.has(daemonId)) this.delivered.set(daemonId, startedAt(position));
   }
 
+  /**
+   * What was delivered past `position` was never recorded: the watchers are told to resync there,
+   * and the sequence goes on from it (caught up from the history when the daemon is held elsewhere).
+   */
+  retract(daemonId: string, position: StreamPosition): void {
+    const previous = this.delivered.get(daemonId);
+    if (!previous) return;
+    const state = startedAt(position);
+    // The retracted events' epoch is not left behind: only what was delivered in it past `position`.
+    state.retired = previous.retired.filter((epoch) => epoch !== position.epoch);
+    this.delivered.set(daemonId, state);
+    this.tellResync(daemonId, 'history_expired', position);
+    if (this.history && !this.sink.isHeldHere(daemonId)) void this.catchUpDaemon(daemonId, state);
+  }
+
   /** Nobody here watches the daemon any more. */
   forget(daemonId: string): void {
     this.delivered.delete(daemonId);
@@ -87,7 +104,8 @@ export class EventSequencer {
   catchUp(): void {
     if (!this.history) return;
     for (const [daemonId, state] of this.delivered) {
-      if (!this.sink.isHeldHere(daemonId) && !state.filling) void this.catchUpDaemon(daemonId, state);
+      // A daemon numbered here without the history is settled by its holder's recovery instead.
+      if (!this.sink.isHeldHere(daemonId) && !this.history.isProvisional(daemonId) && !state.filling) void this.catchUpDaemon(daemonId, state);
     }
   }
 

@@ -44,6 +44,11 @@ export interface StreamSink {
   acknowledged(daemonId: string, holder: string, inboundSeq: number): void;
   /** `holder` no longer holds the daemon (a newer connection took it over): it must stop. */
   fenced(daemonId: string, holder: string): void;
+  /**
+   * Events delivered here while the history was unreachable were never recorded, and the stream
+   * goes on from `position` without them: this instance's watchers start over from there.
+   */
+  retracted(daemonId: string, position: StreamPosition): void;
 }
 
 /**

@@ -81,6 +81,9 @@ describe('InMemoryEventStreams holders', () => {
       committed: (frame) => void seen.push(`${JSON.parse(frame.text).payload.path}-${frame.seq}`),
       acknowledged: (_daemonId, _holder, seq) => void acknowledged.push(seq),
       fenced: (_daemonId, holder) => void fenced.push(holder),
+      retracted: () => {
+        throw new Error('one instance never retracts');
+      },
     });
     await streams.takeOver('d1', 'old', 'S');
     streams.append('d1', 'old', event('old'), { session: 'S', seq: 1 });

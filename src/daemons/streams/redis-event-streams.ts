@@ -1,132 +1,19 @@
 import { Logger, type OnModuleDestroy } from '@nestjs/common';
 import type { StreamPosition } from '@arbor/gateway-client/protocol';
-import { unavailable } from '../../errors/domain.error.js';
 import type { RedisConnections } from '../../redis/redis-connections.js';
 import { TurnBatches } from '../../redis/turn-batches.js';
-import { EventFrame, typeCode, typeOfCode } from './event-frame.js';
+import { EventFrame, typeCode } from './event-frame.js';
 import { EventStreams, lastSeqOf, type InboundPosition, type RecentEvents, type Replay, type StreamEvent } from './event-streams.js';
 import { newEpoch } from './in-memory-event-streams.js';
+import { RedisStreamHistory } from './redis-stream-history.js';
+import { POSITION_TTL_MS, StreamKeys, formatInbound, parseInbound, streamScripts, type StreamScripts } from './redis-stream-scripts.js';
+import { HolderMode, changeMode, confirmedSeq, hasProvisional, newHolder, type Holder, type PendingAppend } from './stream-holder.js';
 
-/** How long a daemon's epoch, last seq and holder outlive its last event: a quiet daemon keeps its epoch. */
-const POSITION_TTL_MS = 24 * 60 * 60 * 1000;
 /** A quiet holder refreshes its keys this often, so they never expire under a connected daemon. */
 const HOLDER_REFRESH_MS = 60 * 60 * 1000;
 
 /** A daemon's appends are sent once this many are pending, else at the end of the turn. */
 const APPEND_BATCH = 256;
-
-/**
- * Records a batch of the holder's events and publishes them, or refuses it — atomically, so no
- * event is recorded or published by a connection that no longer holds the daemon.
- * KEYS: holder, epoch, seq, stream, inbound. ARGV: holder, epoch, first seq, position TTL, stream
- * TTL, MAXLEN, now, channel, publisher tag, inbound (`session:seq` or ''), type codes (one
- * character per frame), frames….
- * Stream entries are `{seq}-1` with `t` (recorded at), `y` (type code), `f` (the frame). The batch
- * is published as `{tag}|{epoch}|{first seq}|{type codes}|{frame}\n{frame}…` (JSON holds no raw
- * newline), so receivers sequence and count it without reading the frames.
- * Returns 'ok', 'fenced' (another connection holds the daemon) or 'lost' (the position is not
- * where this holder left it: Redis lost it, or an earlier batch of ours failed).
- */
-const APPEND = `
-local holder = redis.call('GET', KEYS[1])
-if holder ~= ARGV[1] then
-  if holder then return 'fenced' end
-  return 'lost'
-end
-if redis.call('GET', KEYS[2]) ~= ARGV[2] then return 'lost' end
-local first = tonumber(ARGV[3])
-local count = #ARGV - 11
-local last = first + count - 1
-local stored = tonumber(redis.call('GET', KEYS[3]) or '-1')
-if stored >= last then return 'ok' end
-if stored ~= first - 1 then return 'lost' end
-for i = 1, count do
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[6], (first + i - 1) .. '-1', 't', ARGV[7], 'y', string.sub(ARGV[11], i, i), 'f', ARGV[11 + i])
-end
-redis.call('PEXPIRE', KEYS[4], ARGV[5])
-redis.call('SET', KEYS[3], last, 'PX', ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
-if ARGV[10] ~= '' then redis.call('SET', KEYS[5], ARGV[10], 'PX', ARGV[4]) end
-redis.call('PUBLISH', ARGV[8], ARGV[9] .. '|' .. ARGV[2] .. '|' .. ARGV[3] .. '|' .. ARGV[11] .. '|' .. table.concat(ARGV, '\\n', 12))
-return 'ok'`;
-
-/**
- * Makes a connection the daemon's holder and returns the recorded position.
- * KEYS: holder, epoch, seq, stream, inbound. ARGV: holder, candidate epoch, position TTL, mode,
- * inbound.
- * Mode 'connect': a newly connected daemon takes over unconditionally (the newest connection wins).
- * Mode 'rejoin': a holder that numbered in an epoch of its own instance records again, in a new
- * epoch — unless another connection took over meanwhile. Returns {'ok', epoch, seq, inbound} or
- * {'fenced'}.
- */
-const TAKE_OVER = `
-local holder = redis.call('GET', KEYS[1])
-if ARGV[4] == 'rejoin' and holder and holder ~= ARGV[1] then return {'fenced'} end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
-local epoch = redis.call('GET', KEYS[2])
-local seq = redis.call('GET', KEYS[3])
-if not epoch or not seq or ARGV[4] == 'rejoin' then
-  epoch = ARGV[2]
-  seq = '0'
-  redis.call('SET', KEYS[2], epoch, 'PX', ARGV[3])
-  redis.call('SET', KEYS[3], '0', 'PX', ARGV[3])
-  redis.call('DEL', KEYS[4])
-else
-  redis.call('PEXPIRE', KEYS[2], ARGV[3])
-  redis.call('PEXPIRE', KEYS[3], ARGV[3])
-end
-if ARGV[5] ~= '' then redis.call('SET', KEYS[5], ARGV[5], 'PX', ARGV[3]) end
-return {'ok', epoch, seq, redis.call('GET', KEYS[5]) or ''}`;
-
-/** The daemon's position for a reader, creating its epoch (seq 0) if the stream has none. */
-const POSITION = `
-local epoch = redis.call('GET', KEYS[1])
-if not epoch then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX')
-  epoch = redis.call('GET', KEYS[1])
-  redis.call('SET', KEYS[2], '0', 'PX', ARGV[2])
-end
-return {epoch, redis.call('GET', KEYS[2]) or '0'}`;
-
-interface PendingAppend {
-  frame: EventFrame;
-  /** Kept to number the event again in another epoch (see goLocal). */
-  event: StreamEvent;
-  inbound: InboundPosition | undefined;
-}
-
-enum HolderMode {
-  /** Events are recorded (and published) before they are delivered. */
-  Recorded = 'recorded',
-  /** Redis failed us: events are numbered in an epoch of this instance's own and delivered at once. */
-  Local = 'local',
-  /** Another connection took the daemon over: this one's events are dropped. */
-  Fenced = 'fenced',
-}
-
-/** This instance's numbering of one daemon, for the connection that holds it. */
-interface Holder {
-  readonly connection: string;
-  mode: HolderMode;
-  epoch: string;
-  /** Last seq given out. */
-  numbered: number;
-  /** Last seq recorded and delivered. */
-  committed: number;
-  /** Last daemon-session position accepted with an event (recorded or, in local mode, delivered). */
-  inbound: InboundPosition | undefined;
-  /** Appends sent and not yet answered, oldest first; a mode change discards their answers. */
-  inFlight: PendingAppend[][];
-  /** Bumped on every mode change: answers to batches of an earlier generation are ignored. */
-  generation: number;
-  rejoining: boolean;
-  refreshedAt: number;
-  /** The daemon's connection closed: it appends nothing more, and the position is read from Redis. */
-  released: boolean;
-}
-
-type TakeOverReply = ['ok', string, string, string] | ['fenced'];
 
 /**
  * Event history in a Redis Stream per daemon (`XADD … MAXLEN ~`, entry id `{seq}-1`), so any
@@ -136,17 +23,22 @@ type TakeOverReply = ['ok', string, string, string] | ['fenced'];
  * turn's events in one script that also checks, atomically, that it still holds the daemon and
  * that the stream is where it left it; only then are they published and delivered. So:
  * - one connection numbers an epoch at a time (a takeover fences the previous holder's batches);
- * - no client ever sees an event the history lacks, so the next holder never reuses a seq and the
- *   `lastSeq` it gives the daemon is never below an event a client has.
- * When Redis fails a batch, the holder moves to an epoch of its own (delivered at once, not
- * recorded: local clients keep their events) and rejoins with a new epoch when Redis answers again.
+ * - no client ever sees an event the history lacks for good: the next holder never reuses a seq a
+ *   client has, unless those clients are told to resync first.
+ * When Redis fails a batch, the holder numbers on in the same epoch and delivers here at once
+ * (`HolderMode.Unrecorded`); when Redis answers and still names it, it records those events under
+ * the same seqs, so no client anywhere resyncs. Only when another connection took the daemon over
+ * meanwhile, or Redis came back without the stream, are this instance's watchers told to resync.
  */
 export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
   private readonly logger = new Logger(RedisEventStreams.name);
   private readonly holders = new Map<string, Holder>();
+  private readonly history: RedisStreamHistory;
+  private readonly keys: StreamKeys;
+  private readonly scripts: StreamScripts;
   private warned = false;
   /** A daemon's appends of one turn, recorded in one script call. */
-  private readonly pending = new TurnBatches<PendingAppend>((daemonId, appends) => this.record(daemonId, appends), APPEND_BATCH);
+  private readonly pending = new TurnBatches<PendingAppend>((daemonId, appends) => this.sendPending(daemonId, appends), APPEND_BATCH);
 
   constructor(
     private readonly redis: RedisConnections,
@@ -154,12 +46,12 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
     private readonly ttlMs: number,
   ) {
     super();
-    redis.commands.defineCommand('arborAppend', { numberOfKeys: 5, lua: redis.lua(APPEND) });
-    redis.commands.defineCommand('arborTakeOver', { numberOfKeys: 5, lua: TAKE_OVER });
-    // A recording holder learns from its next batch whether Redis still has its position.
+    this.history = new RedisStreamHistory(redis, ttlMs);
+    this.keys = new StreamKeys(redis);
+    this.scripts = streamScripts(redis);
     redis.onReady(() => {
       this.warned = false;
-      for (const [daemonId, holder] of this.holders) if (holder.mode === HolderMode.Local) void this.rejoin(daemonId, holder);
+      for (const [daemonId, holder] of this.holders) void this.recover(daemonId, holder);
     });
   }
 
@@ -168,21 +60,25 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
     // never in one batch with the new holder's.
     this.pending.flush(daemonId);
     const previous = this.holders.get(daemonId);
+    const provisional = previous !== undefined && hasProvisional(previous);
+    // What a previous holder here numbered but Redis lacks is the daemon's to send again (it was
+    // never acknowledged): that holder records nothing more.
+    if (previous && previous.mode !== HolderMode.Recorded) changeMode(previous, HolderMode.Fenced);
+    const recorded = { as: previous?.recordedAs, inbound: previous?.recordedInbound };
     try {
-      const reply = await this.takeOverScript(daemonId, connection, 'connect');
+      const [epoch, seq, inbound] = await this.takeOverScript(daemonId, connection, 'connect');
       this.pending.flush(daemonId);
-      if (reply[0] !== 'ok') throw new Error('a connecting daemon is never fenced');
-      const [, epoch, seq, inbound] = reply;
-      const position = Number(seq);
-      this.holders.set(daemonId, this.newHolder(connection, HolderMode.Recorded, epoch, position, parseInbound(inbound)));
-      return lastSeqOf(parseInbound(inbound), session);
+      const holder = newHolder(connection, HolderMode.Recorded, epoch, Number(seq), { as: connection, inbound: parseInbound(inbound) });
+      this.holders.set(daemonId, holder);
+      // Watchers here saw events numbered where this holder now numbers others: they start over.
+      if (provisional) this.sink?.retracted(daemonId, { epoch, seq: Number(seq) });
+      return lastSeqOf(holder.recordedInbound, session);
     } catch (error) {
-      // Redis is away: number in an epoch of our own so local pairs keep working; rejoin later.
+      // Redis is away: number in an epoch of our own so local pairs keep working; record it later.
       this.pending.flush(daemonId);
       this.warn(error);
-      const inbound = previous?.inbound;
-      this.holders.set(daemonId, this.newHolder(connection, HolderMode.Local, newEpoch(), 0, inbound));
-      return lastSeqOf(inbound, session);
+      this.holders.set(daemonId, newHolder(connection, HolderMode.Local, newEpoch(), 0, recorded));
+      return lastSeqOf(recorded.inbound, session);
     }
   }
 
@@ -190,12 +86,13 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
     const holder = this.holders.get(daemonId);
     if (!holder || holder.connection !== connection || holder.mode === HolderMode.Fenced || holder.released) return this.sink?.fenced(daemonId, connection);
     if (inbound) holder.inbound = inbound;
-    const append = { frame: EventFrame.of(event.type, daemonId, holder.epoch, ++holder.numbered, event.payload, event.tc), event, inbound };
-    if (holder.mode === HolderMode.Local) return this.deliver(holder, [append]);
-    this.pending.add(daemonId, append);
+    const frame = EventFrame.of(event.type, daemonId, holder.epoch, ++holder.numbered, event.payload, event.tc);
+    const append = { frame, event, inbound, delivered: false };
+    if (holder.mode === HolderMode.Recorded) this.pending.add(daemonId, append);
+    else this.keepUnrecorded(daemonId, holder, [append]);
   }
 
-  /** Its batches still pending or in flight are recorded and delivered; prune forgets it after. */
+  /** Its batches still pending, in flight or unrecorded are recorded and delivered; prune forgets it after. */
   release(daemonId: string, connection: string): void {
     const holder = this.holders.get(daemonId);
     if (holder?.connection === connection) holder.released = true;
@@ -209,128 +106,66 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
   async position(daemonId: string): Promise<StreamPosition> {
     const holder = this.holders.get(daemonId);
     if (holder && holder.mode !== HolderMode.Fenced && !holder.released) return { epoch: holder.epoch, seq: holder.committed };
-    try {
-      const [epoch, seq] = (await this.redis.commands.eval(
-        POSITION,
-        2,
-        this.epochKey(daemonId),
-        this.seqKey(daemonId),
-        newEpoch(),
-        String(POSITION_TTL_MS),
-      )) as [string, string];
-      return { epoch, seq: Number(seq) };
-    } catch {
-      throw unavailable();
-    }
+    return this.history.position(daemonId);
   }
 
   async replay(daemonId: string, since: StreamPosition): Promise<Replay> {
     const position = await this.position(daemonId);
     if (since.epoch !== position.epoch || since.seq > position.seq) return { kind: 'resync', reason: 'epoch_changed', position };
     if (since.seq === position.seq) return { kind: 'events', position, frames: [] };
-    // An epoch of this instance's own was never recorded: nothing to replay from.
-    if (this.holders.get(daemonId)?.mode === HolderMode.Local) return { kind: 'resync', reason: 'history_expired', position };
-    const frames = await this.range(daemonId, position.epoch, since.seq + 1, position.seq);
-    return frames ? { kind: 'events', position, frames } : { kind: 'resync', reason: 'history_expired', position };
+    const holder = this.holders.get(daemonId);
+    // What Redis does not have yet is served from the holder; an epoch of our own was never recorded.
+    const unrecorded = holder && holder.mode !== HolderMode.Recorded && holder.epoch === position.epoch ? holder.unrecorded.map((append) => append.frame) : [];
+    const firstUnrecorded = unrecorded[0]?.seq ?? position.seq + 1;
+    if (holder?.mode === HolderMode.Local && since.seq + 1 < firstUnrecorded) return { kind: 'resync', reason: 'history_expired', position };
+    const fromRedis = since.seq + 1 < firstUnrecorded ? await this.range(daemonId, position.epoch, since.seq + 1, firstUnrecorded - 1) : [];
+    if (!fromRedis) return { kind: 'resync', reason: 'history_expired', position };
+    return { kind: 'events', position, frames: [...fromRedis, ...unrecorded.filter((frame) => frame.seq > since.seq)] };
   }
 
-  /**
-   * Frames `from`…`to` from the stream, or undefined unless every one of them is there and
-   * younger than the history's age limit (a hole is never papered over).
-   */
-  async range(daemonId: string, epoch: string, from: number, to: number): Promise<EventFrame[] | undefined> {
-    let entries: Array<[string, string[]]>;
-    try {
-      entries = await this.redis.commands.xrange(this.streamKey(daemonId), `${from}-0`, `${to}-1`);
-    } catch {
-      throw unavailable();
-    }
-    const oldestAllowed = Date.now() - this.ttlMs;
-    const frames: EventFrame[] = [];
-    for (const [id, fields] of entries) {
-      const seq = Number.parseInt(id, 10);
-      if (seq !== from + frames.length) return undefined;
-      const entry = streamEntry(fields);
-      if (!entry || entry.at < oldestAllowed) return undefined;
-      frames.push(new EventFrame(entry.type, daemonId, epoch, seq, entry.text));
-    }
-    return frames.length === to - from + 1 ? frames : undefined;
+  range(daemonId: string, epoch: string, from: number, to: number): Promise<EventFrame[] | undefined> {
+    return this.history.range(daemonId, epoch, from, to);
   }
 
-  /**
-   * Walks back from the position while entries are contiguous and young enough. Retained entries
-   * are a suffix of the epoch (trimming and ageing take the oldest), so where the walk stops
-   * inside the window is where history begins; past the window it is found by bisection.
-   */
   async recent(daemonId: string, limit: number): Promise<RecentEvents> {
     const position = await this.position(daemonId);
-    const none = { position, historyStart: position.seq + 1, frames: [] };
-    if (position.seq === 0 || this.holders.get(daemonId)?.mode === HolderMode.Local) return none;
-    const oldestAllowed = Date.now() - this.ttlMs;
-    const key = this.streamKey(daemonId);
-    let entries: Array<[string, string[]]>;
-    try {
-      entries = await this.redis.commands.xrevrange(key, `${position.seq}-1`, '-', 'COUNT', limit);
-    } catch {
-      throw unavailable();
-    }
-    const frames: EventFrame[] = [];
-    for (const [id, fields] of entries) {
-      const seq = Number.parseInt(id, 10);
-      const entry = streamEntry(fields);
-      if (seq !== position.seq - frames.length || !entry || entry.at < oldestAllowed) break;
-      frames.push(new EventFrame(entry.type, daemonId, position.epoch, seq, entry.text));
-    }
-    frames.reverse();
-    if (frames.length === 0) return none;
-    const oldest = frames[0].seq;
-    const cutInWindow = frames.length < limit && frames.length < entries.length;
-    const historyStart = cutInWindow || oldest === 1 ? oldest : await this.firstRetained(key, oldest, oldestAllowed);
-    return { position, historyStart, frames };
+    if (this.isProvisional(daemonId)) return { position, historyStart: position.seq + 1, frames: [] };
+    return this.history.recent(daemonId, position, limit);
   }
 
-  /** The oldest seq before `known` (young, retained) that is still retained and young. */
-  private async firstRetained(key: string, known: number, oldestAllowed: number): Promise<number> {
-    const retained = async (seq: number) => {
-      const [entry] = await this.redis.commands.xrange(key, `${seq}-1`, `${seq}-1`).catch(() => {
-        throw unavailable();
-      });
-      const fields = entry ? streamEntry(entry[1]) : undefined;
-      return fields !== undefined && fields.at >= oldestAllowed;
-    };
-    let [low, high] = [0, known];
-    while (high - low > 1) {
-      const middle = Math.floor((low + high) / 2);
-      if (await retained(middle)) high = middle;
-      else low = middle;
-    }
-    return high;
+  hasHistory(daemonId: string): Promise<boolean> {
+    return this.history.hasHistory(daemonId);
   }
 
-  async hasHistory(daemonId: string): Promise<boolean> {
-    try {
-      return (await this.redis.commands.exists(this.epochKey(daemonId))) === 1;
-    } catch {
-      throw unavailable();
-    }
+  /**
+   * True while this instance numbers the daemon without Redis: events other instances publish for
+   * it meanwhile can only be a newer holder's, and are not delivered here before it is settled.
+   */
+  isProvisional(daemonId: string): boolean {
+    const mode = this.holders.get(daemonId)?.mode;
+    return mode === HolderMode.Unrecorded || mode === HolderMode.Local;
   }
 
   prune(inUse: (daemonId: string) => boolean): void {
     const now = Date.now();
     for (const [daemonId, holder] of this.holders) {
-      if ((holder.released || !inUse(daemonId)) && holder.inFlight.length === 0) this.holders.delete(daemonId);
-      else if (holder.mode === HolderMode.Local && this.redis.isReady) void this.rejoin(daemonId, holder);
-      else if (holder.mode === HolderMode.Recorded && now - holder.refreshedAt > HOLDER_REFRESH_MS) this.refreshKeys(daemonId, holder, now);
+      const settled = holder.inFlight.length === 0 && holder.unrecorded.length === 0;
+      if (settled && (holder.released || holder.mode === HolderMode.Fenced || !inUse(daemonId))) this.holders.delete(daemonId);
+      else if (holder.mode !== HolderMode.Recorded) void this.recover(daemonId, holder);
+      else if (now - holder.refreshedAt > HOLDER_REFRESH_MS) this.refreshKeys(daemonId, holder, now);
     }
   }
 
   // ---- recording -----------------------------------------------------------------------------
 
-  /** One script call for a holder's appends of one turn; delivered once Redis has them. */
-  private record(daemonId: string, appends: PendingAppend[]): void {
+  private sendPending(daemonId: string, appends: PendingAppend[]): void {
     const holder = this.holders.get(daemonId);
     // Appends of a holder that has since changed mode were taken over by that change.
-    if (!holder || holder.mode !== HolderMode.Recorded) return;
+    if (holder?.mode === HolderMode.Recorded) this.record(daemonId, holder, appends);
+  }
+
+  /** One script call for a batch of the holder's appends; delivered once Redis has them. */
+  private record(daemonId: string, holder: Holder, appends: PendingAppend[]): void {
     const inbound = appends.findLast((append) => append.inbound)?.inbound;
     holder.inFlight.push(appends);
     const generation = holder.generation;
@@ -346,128 +181,190 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
       String(Date.now()),
       this.redis.eventsChannel(daemonId),
       this.redis.instanceId,
-      inbound ? `${inbound.session}:${inbound.seq}` : '',
+      formatInbound(inbound),
       codes,
     ];
     for (const append of appends) args.push(append.frame.text);
-    (this.redis.commands as unknown as ScriptCommands)
-      .arborAppend(this.holderKey(daemonId), this.epochKey(daemonId), this.seqKey(daemonId), this.streamKey(daemonId), this.inboundKey(daemonId), ...args)
-      .then(
-        (outcome) => this.recorded(daemonId, holder, generation, outcome),
-        (error: unknown) => this.recorded(daemonId, holder, generation, error),
-      );
+    this.scripts.arborAppend(...this.keys.all(daemonId), ...args).then(
+      (outcome) => this.recorded(daemonId, holder, generation, outcome),
+      (error: unknown) => this.recorded(daemonId, holder, generation, error),
+    );
   }
 
   private recorded(daemonId: string, holder: Holder, generation: number, outcome: unknown): void {
     if (holder.generation !== generation) return;
-    if (outcome === 'ok') return this.deliver(holder, holder.inFlight.shift()!);
+    if (outcome === 'ok') return this.settle(daemonId, holder, holder.inFlight.shift()!);
     // A newer connection of the daemon on this instance holds it now: whatever failed, this one is
     // done, and the appends pending for the daemon are the newer connection's.
-    const current = this.holders.get(daemonId) === holder;
-    if (outcome === 'fenced' || !current) {
-      this.logger.log({ msg: 'daemon taken over by another connection; its events here are dropped', daemonId, connectionId: holder.connection });
-      this.changeMode(holder, HolderMode.Fenced);
-      if (current) this.pending.take(daemonId);
-      this.sink?.fenced(daemonId, holder.connection);
-      return;
-    }
+    if (outcome === 'fenced' || this.holders.get(daemonId) !== holder) return this.fence(daemonId, holder);
     this.warn(outcome);
-    this.goLocal(daemonId, holder);
+    if (outcome === 'lost') return this.startOver(daemonId, holder, 'an append found the stream moved');
+    // Unreachable: number on in the same epoch; what was in flight may or may not be recorded.
+    const unsettled = holder.inFlight.flat().concat(this.pending.take(daemonId));
+    changeMode(holder, HolderMode.Unrecorded);
+    this.logger.warn({ msg: 'event history unavailable: numbering on, to record when Redis answers', daemonId, epoch: holder.epoch });
+    this.keepUnrecorded(daemonId, holder, unsettled);
+  }
+
+  /** Recorded: delivered here (unless they already were), and acknowledged to the daemon. */
+  private settle(daemonId: string, holder: Holder, appends: readonly PendingAppend[]): void {
+    let inbound: InboundPosition | undefined;
+    for (const append of appends) {
+      if (!append.delivered) {
+        append.delivered = true;
+        holder.committed = append.frame.seq;
+        this.sink?.committed(append.frame);
+      }
+      if (append.inbound) inbound = append.inbound;
+    }
+    if (!inbound) return;
+    holder.recordedInbound = inbound;
+    this.sink?.acknowledged(daemonId, holder.connection, inbound.seq);
   }
 
   /**
-   * Redis failed a batch (unreachable, or the position was not where we left it): every event
-   * not yet recorded is numbered again in an epoch of our own and delivered now, so local clients
-   * lose nothing; they are told to resync by the epoch change, as remote ones are when we rejoin.
+   * Delivered here now, recorded later. Past the history's size they could never all be recorded:
+   * an unrecorded run starts over in an epoch of our own, and a local one lets its oldest go (they
+   * are acknowledged, so the daemon stops keeping them).
    */
-  private goLocal(daemonId: string, holder: Holder): void {
-    const unrecorded = holder.inFlight.flat().concat(this.pending.take(daemonId));
-    this.changeMode(holder, HolderMode.Local);
-    holder.epoch = newEpoch();
-    holder.numbered = 0;
-    holder.committed = 0;
-    this.logger.warn({ msg: 'event history unavailable: numbering in an epoch of this instance until Redis answers', daemonId, epoch: holder.epoch });
-    const renumbered = unrecorded.map(({ event, inbound }) => ({
-      frame: EventFrame.of(event.type, daemonId, holder.epoch, ++holder.numbered, event.payload, event.tc),
+  private keepUnrecorded(daemonId: string, holder: Holder, appends: readonly PendingAppend[]): void {
+    for (const append of appends) {
+      if (append.delivered) continue;
+      append.delivered = true;
+      holder.committed = append.frame.seq;
+      this.sink?.committed(append.frame);
+    }
+    holder.unrecorded.push(...appends);
+    const excess = holder.unrecorded.length - this.maxEvents;
+    if (excess <= 0) return;
+    if (holder.mode === HolderMode.Unrecorded) return this.startOver(daemonId, holder, 'more unrecorded events than the history keeps');
+    const dropped = holder.unrecorded.splice(0, excess);
+    const inbound = dropped.findLast((append) => append.inbound)?.inbound;
+    if (inbound) this.sink?.acknowledged(daemonId, holder.connection, inbound.seq);
+  }
+
+  /**
+   * Redis no longer has where this holder left off (or what it numbered can no longer be recorded
+   * under the same seqs): it numbers in an epoch of its own, delivering what it had not recorded
+   * again under new seqs (its watchers resync at the epoch change), and records in a new epoch
+   * when Redis answers.
+   */
+  private startOver(daemonId: string, holder: Holder, reason: string): void {
+    const unsettled = [...holder.unrecorded, ...holder.inFlight.flat(), ...this.pending.take(daemonId)];
+    changeMode(holder, HolderMode.Local);
+    holder.unrecorded = [];
+    this.renumber(daemonId, holder, newEpoch(), 0, unsettled);
+    this.logger.warn({ msg: 'event history lost where this holder left it: numbering in an epoch of this instance', daemonId, epoch: holder.epoch, reason });
+    this.keepUnrecorded(daemonId, holder, holder.unrecorded.splice(0));
+    if (this.redis.isReady) void this.recover(daemonId, holder);
+  }
+
+  /** Gives `appends` new seqs in `epoch` after `seq`; they become the holder's unrecorded run. */
+  private renumber(daemonId: string, holder: Holder, epoch: string, seq: number, appends: readonly PendingAppend[]): void {
+    holder.epoch = epoch;
+    holder.numbered = holder.committed = seq;
+    holder.unrecorded = appends.map(({ event, inbound }) => ({
+      frame: EventFrame.of(event.type, daemonId, epoch, ++holder.numbered, event.payload, event.tc),
       event,
       inbound,
+      delivered: false,
     }));
-    if (renumbered.length) this.deliver(holder, renumbered);
-    if (this.redis.isReady) void this.rejoin(daemonId, holder);
   }
 
-  /**
-   * A local holder records again, in a new epoch (its own was never recorded), unless another
-   * connection took the daemon over meanwhile. Its events while this is under way stay local.
-   */
-  private async rejoin(daemonId: string, holder: Holder): Promise<void> {
-    if (holder.rejoining || holder.released || holder.mode !== HolderMode.Local || this.holders.get(daemonId) !== holder) return;
-    holder.rejoining = true;
+  // ---- recovery ------------------------------------------------------------------------------
+
+  /** Redis answers again: a holder that numbered without it records what it numbered. */
+  private async recover(daemonId: string, holder: Holder): Promise<void> {
+    if (holder.recovering || this.holders.get(daemonId) !== holder || !this.redis.isReady) return;
+    if (holder.mode !== HolderMode.Unrecorded && holder.mode !== HolderMode.Local) return;
+    holder.recovering = true;
     try {
-      const reply = await this.takeOverScript(daemonId, holder.connection, 'rejoin', holder.inbound);
-      if (holder.mode !== HolderMode.Local || this.holders.get(daemonId) !== holder) return;
-      if (reply[0] === 'fenced') {
-        this.changeMode(holder, HolderMode.Fenced);
-        this.sink?.fenced(daemonId, holder.connection);
-        return;
-      }
-      const [, epoch, seq] = reply;
-      this.changeMode(holder, HolderMode.Recorded);
-      holder.epoch = epoch;
-      holder.numbered = holder.committed = Number(seq);
-      this.logger.warn({ msg: 'event history recorded again: new epoch', daemonId, epoch });
+      if (holder.mode === HolderMode.Unrecorded) await this.resume(daemonId, holder);
+      else if (holder.released) await this.retire(daemonId, holder);
+      else await this.restart(daemonId, holder);
     } catch (error) {
       this.warn(error);
     } finally {
-      holder.rejoining = false;
+      holder.recovering = false;
     }
   }
 
-  private deliver(holder: Holder, appends: readonly PendingAppend[]): void {
-    let inbound: InboundPosition | undefined;
-    for (const append of appends) {
-      holder.committed = append.frame.seq;
-      this.sink?.committed(append.frame);
-      if (append.inbound) inbound = append.inbound;
-    }
-    if (inbound) this.sink?.acknowledged(appends[0].frame.daemonId, holder.connection, inbound.seq);
-  }
-
-  private changeMode(holder: Holder, mode: HolderMode): void {
-    holder.mode = mode;
-    holder.generation += 1;
-    holder.inFlight = [];
-  }
-
-  private newHolder(connection: string, mode: HolderMode, epoch: string, seq: number, inbound: InboundPosition | undefined): Holder {
-    return {
-      connection,
-      mode,
-      epoch,
-      numbered: seq,
-      committed: seq,
-      inbound,
-      inFlight: [],
-      generation: 0,
-      rejoining: false,
-      refreshedAt: Date.now(),
-      released: false,
-    };
-  }
-
-  private takeOverScript(daemonId: string, connection: string, mode: 'connect' | 'rejoin', inbound?: InboundPosition): Promise<TakeOverReply> {
-    return (this.redis.commands as unknown as ScriptCommands).arborTakeOver(
-      this.holderKey(daemonId),
-      this.epochKey(daemonId),
-      this.seqKey(daemonId),
-      this.streamKey(daemonId),
-      this.inboundKey(daemonId),
-      connection,
-      newEpoch(),
+  /** Records the unrecorded run under the seqs it was given, if Redis still names this holder. */
+  private async resume(daemonId: string, holder: Holder): Promise<void> {
+    const generation = holder.generation;
+    const reply = await this.scripts.arborResume(
+      this.keys.holder(daemonId),
+      this.keys.epoch(daemonId),
+      this.keys.seq(daemonId),
+      holder.recordedAs ?? holder.connection,
+      holder.connection,
+      holder.epoch,
+      String(confirmedSeq(holder)),
+      String(holder.numbered),
       String(POSITION_TTL_MS),
-      mode,
-      inbound ? `${inbound.session}:${inbound.seq}` : '',
     );
+    if (holder.generation !== generation || this.holders.get(daemonId) !== holder) return;
+    if (reply[0] === 'fenced') return this.fence(daemonId, holder);
+    if (reply[0] === 'lost') return this.startOver(daemonId, holder, 'Redis came back without the position');
+    const stored = Number(reply[1]);
+    const run = holder.unrecorded.splice(0);
+    changeMode(holder, HolderMode.Recorded);
+    holder.recordedAs = holder.connection;
+    // A batch whose answer was lost may have been recorded (and published) after all.
+    this.settle(
+      daemonId,
+      holder,
+      run.filter((append) => append.frame.seq <= stored),
+    );
+    const rest = run.filter((append) => append.frame.seq > stored);
+    if (rest.length) this.record(daemonId, holder, rest);
+    this.logger.log({ msg: 'event history recorded again in the same epoch', daemonId, epoch: holder.epoch, recorded: rest.length });
+  }
+
+  /** The daemon's live connection, whose numbering Redis never had, takes over in a new epoch. */
+  private async restart(daemonId: string, holder: Holder): Promise<void> {
+    const generation = holder.generation;
+    const [epoch, seq] = await this.takeOverScript(daemonId, holder.connection, 'restart');
+    if (holder.generation !== generation || this.holders.get(daemonId) !== holder) return;
+    const run = holder.unrecorded.splice(0);
+    changeMode(holder, HolderMode.Recorded);
+    holder.recordedAs = holder.connection;
+    this.renumber(daemonId, holder, epoch, Number(seq), run);
+    const renumbered = holder.unrecorded.splice(0);
+    if (renumbered.length) this.record(daemonId, holder, renumbered);
+    this.logger.warn({ msg: 'event history recorded again: new epoch', daemonId, epoch });
+  }
+
+  /**
+   * A closed connection's own epoch is never recorded (the daemon sends what it was not
+   * acknowledged again, wherever it connects): the watchers here start over from the stream.
+   */
+  private async retire(daemonId: string, holder: Holder): Promise<void> {
+    const position = await this.history.position(daemonId);
+    // A newer connection here took over meanwhile, and retracted what this one delivered.
+    if (this.holders.get(daemonId) !== holder) return;
+    this.holders.delete(daemonId);
+    if (holder.unrecorded.length) this.sink?.retracted(daemonId, position);
+  }
+
+  /**
+   * Another connection holds the daemon: this one stops. What it delivered here unrecorded is
+   * retracted: its watchers start over from the last seq it knows recorded, before the new
+   * holder's events (which may reuse the seqs after it) reach them.
+   */
+  private fence(daemonId: string, holder: Holder): void {
+    const current = this.holders.get(daemonId) === holder;
+    const retracted = current && hasProvisional(holder) ? { epoch: holder.epoch, seq: confirmedSeq(holder) } : undefined;
+    this.logger.log({ msg: 'daemon taken over by another connection; its events here are dropped', daemonId, connectionId: holder.connection });
+    changeMode(holder, HolderMode.Fenced);
+    holder.unrecorded = [];
+    if (current) this.pending.take(daemonId);
+    this.sink?.fenced(daemonId, holder.connection);
+    if (retracted) this.sink?.retracted(daemonId, retracted);
+  }
+
+  private takeOverScript(daemonId: string, connection: string, mode: 'connect' | 'restart') {
+    return this.scripts.arborTakeOver(...this.keys.all(daemonId), connection, newEpoch(), String(POSITION_TTL_MS), mode);
   }
 
   private refreshKeys(daemonId: string, holder: Holder, now: number): void {
@@ -475,9 +372,9 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
     const ttl = String(POSITION_TTL_MS);
     this.redis.commands
       .multi()
-      .pexpire(this.holderKey(daemonId), ttl)
-      .pexpire(this.epochKey(daemonId), ttl)
-      .pexpire(this.seqKey(daemonId), ttl)
+      .pexpire(this.keys.holder(daemonId), ttl)
+      .pexpire(this.keys.epoch(daemonId), ttl)
+      .pexpire(this.keys.seq(daemonId), ttl)
       .exec()
       .catch((error: unknown) => this.warn(error));
   }
@@ -487,49 +384,4 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
     this.warned = true;
     this.logger.warn({ msg: 'event history not recorded while Redis is unavailable', error: error instanceof Error ? error.message : String(error) });
   }
-
-  private streamKey(daemonId: string): string {
-    return this.redis.daemonKey(daemonId, 'stream');
-  }
-
-  private epochKey(daemonId: string): string {
-    return this.redis.daemonKey(daemonId, 'epoch');
-  }
-
-  private inboundKey(daemonId: string): string {
-    return this.redis.daemonKey(daemonId, 'inbound');
-  }
-
-  private seqKey(daemonId: string): string {
-    return this.redis.daemonKey(daemonId, 'seq');
-  }
-
-  private holderKey(daemonId: string): string {
-    return this.redis.daemonKey(daemonId, 'holder');
-  }
-}
-
-/** The scripts registered with ioredis's defineCommand (sent as EVALSHA, loaded on NOSCRIPT). */
-interface ScriptCommands {
-  arborAppend(...keysAndArgs: string[]): Promise<'ok' | 'fenced' | 'lost'>;
-  arborTakeOver(...keysAndArgs: string[]): Promise<TakeOverReply>;
-}
-
-/** A stream entry's fields (`t`, `y`, `f`, in any order). */
-function streamEntry(fields: string[]): { at: number; type: EventFrame['type']; text: string } | undefined {
-  let at = Number.NaN;
-  let code = '';
-  let text: string | undefined;
-  for (let i = 0; i + 1 < fields.length; i += 2) {
-    if (fields[i] === 't') at = Number(fields[i + 1]);
-    else if (fields[i] === 'y') code = fields[i + 1];
-    else if (fields[i] === 'f') text = fields[i + 1];
-  }
-  const type = typeOfCode(code);
-  return type && text !== undefined && !Number.isNaN(at) ? { at, type, text } : undefined;
-}
-
-function parseInbound(stored: string): InboundPosition | undefined {
-  const separator = stored.lastIndexOf(':');
-  return separator < 0 ? undefined : { session: stored.slice(0, separator), seq: Number(stored.slice(separator + 1)) };
 }
