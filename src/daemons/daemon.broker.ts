@@ -1,6 +1,6 @@
 import type { CommandStatus, Frame, StreamPosition } from '@arbor/gateway-client/protocol';
 import type { EventFrame } from './streams/event-frame.js';
-import type { DaemonPresence } from './daemon-presence.js';
+import type { DaemonPresence } from './presence/daemon-presence.js';
 import type { PeerLink } from './peer-link.js';
 
 export type PresencePatch = Partial<Pick<DaemonPresence, 'status' | 'lastHeartbeat'>>;

@@ -18,15 +18,22 @@ import { DaemonDirectory, InMemoryDaemonDirectory } from './daemon-directory.js'
 import { DaemonInspector } from './daemon-inspector.js';
 import { RedisDaemonDirectory } from './redis-daemon-directory.js';
 import { InMemoryDaemonBroker } from './in-memory-daemon.broker.js';
+import { HeldDaemons, NoHeldDaemons } from './presence/held-daemons.js';
+import { RedisPresence } from './presence/redis-presence.js';
 
 @Module({
   imports: [AuthModule, WorkspacesModule],
   providers: [
     {
+      provide: HeldDaemons,
+      inject: [RedisConnections, GatewayConfig],
+      useFactory: (redis: RedisConnections | null, config: GatewayConfig) => (redis ? new RedisPresence(redis, config.daemonStaleMs) : new NoHeldDaemons()),
+    },
+    {
       provide: DaemonBroker,
-      inject: [RedisConnections, GatewayConfig, EventStreams, GatewayMetrics],
-      useFactory: (redis: RedisConnections | null, config: GatewayConfig, streams: EventStreams, metrics: GatewayMetrics) =>
-        redis ? new RedisDaemonBroker(redis, config, streams as RedisEventStreams, metrics) : new InMemoryDaemonBroker(),
+      inject: [RedisConnections, GatewayConfig, EventStreams, GatewayMetrics, HeldDaemons],
+      useFactory: (redis: RedisConnections | null, config: GatewayConfig, streams: EventStreams, metrics: GatewayMetrics, presence: HeldDaemons) =>
+        redis ? new RedisDaemonBroker(redis, config, streams as RedisEventStreams, metrics, presence as RedisPresence) : new InMemoryDaemonBroker(),
     },
     {
       provide: EventStreams,
@@ -53,6 +60,6 @@ import { InMemoryDaemonBroker } from './in-memory-daemon.broker.js';
     DaemonService,
     DaemonInspector,
   ],
-  exports: [DaemonService, DaemonInspector, CommandService],
+  exports: [DaemonService, DaemonInspector, CommandService, HeldDaemons],
 })
 export class DaemonsModule {}

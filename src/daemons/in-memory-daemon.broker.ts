@@ -4,7 +4,7 @@ import { INSTANCE_ID } from '../config/instance-id.js';
 import { Attr, messagingSpan, SpanKind, tracing } from '../tracing/tracing.js';
 import { EventFrame } from './streams/event-frame.js';
 import { DaemonBroker, type AttachResult, type CommandNudge, type CommandStatusMessage, type PresencePatch } from './daemon.broker.js';
-import type { DaemonPresence } from './daemon-presence.js';
+import type { DaemonPresence } from './presence/daemon-presence.js';
 import type { PeerLink } from './peer-link.js';
 
 export interface DaemonEntry {

@@ -9,24 +9,11 @@ import { ChannelProbe } from './cluster/channel-probe.js';
 import { EventSequencer, type EventHistory } from './cluster/event-sequencer.js';
 import { decodeEventBatch, decodeInstanceMessage, encodeInstanceMessage, type InstanceMessage } from './cluster/instance-messages.js';
 import { DaemonBroker, type AttachResult, type CommandNudge, type CommandStatusMessage, type PresencePatch } from './daemon.broker.js';
-import { presenceKey, type DaemonPresence } from './daemon-presence.js';
-import { InMemoryDaemonBroker, type DaemonEntry } from './in-memory-daemon.broker.js';
+import type { DaemonPresence } from './presence/daemon-presence.js';
+import { RedisPresence } from './presence/redis-presence.js';
+import { InMemoryDaemonBroker } from './in-memory-daemon.broker.js';
 import type { PeerLink } from './peer-link.js';
 import { EventFrame } from './streams/event-frame.js';
-
-/** Makes this instance the daemon's holder; returns the previous holder (instance, connection). */
-const ATTACH = `
-local previous = redis.call('HMGET', KEYS[1], 'instance', 'connection')
-redis.call('HSET', KEYS[1], 'instance', ARGV[1], 'connection', ARGV[2], 'status', 'online', 'connectedAt', ARGV[3], 'lastHeartbeat', '')
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return previous`;
-
-/** Removes the presence only if this connection still holds it. */
-const DETACH = `
-if redis.call('HGET', KEYS[1], 'instance') == ARGV[1] and redis.call('HGET', KEYS[1], 'connection') == ARGV[2] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0`;
 
 /**
  * Presence, routing and fan-out across instances through Redis, around an in-memory broker that
@@ -36,7 +23,6 @@ return 0`;
  */
 export class RedisDaemonBroker extends DaemonBroker implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(RedisDaemonBroker.name);
-  private readonly presenceTtlMs: number;
   private readonly refreshEveryMs: number;
   /** Last status known here of daemons watched here but held elsewhere. */
   private readonly remoteStatus = new Map<string, { status: DaemonStatus; lastHeartbeat: number | null; missing?: boolean }>();
@@ -56,10 +42,11 @@ export class RedisDaemonBroker extends DaemonBroker implements OnModuleInit, OnM
     /** Reads missed events back from the shared history, to fill gaps pub/sub left. */
     private readonly history?: EventHistory,
     metrics?: GatewayMetrics,
+    /** Shared presence; its own when not given (tests). */
+    private readonly presence = new RedisPresence(redis, config.daemonStaleMs),
   ) {
     super();
     this.local = new InMemoryDaemonBroker(redis.instanceId);
-    this.presenceTtlMs = config.daemonStaleMs;
     this.refreshEveryMs = Math.max(5, Math.min(Math.floor(config.daemonStaleMs / 3), 5000));
     this.sequencer = new EventSequencer(
       {
@@ -103,16 +90,9 @@ export class RedisDaemonBroker extends DaemonBroker implements OnModuleInit, OnM
   async attachDaemon(daemonId: string, link: PeerLink, now: number): Promise<AttachResult> {
     const result = await this.local.attachDaemon(daemonId, link, now);
     try {
-      const [instance, connection] = (await this.redis.commands.eval(
-        ATTACH,
-        1,
-        this.presenceKey(daemonId),
-        this.redis.instanceId,
-        link.id,
-        String(now),
-        String(this.presenceTtlMs),
-      )) as [string | null, string | null];
-      if (instance && instance !== this.redis.instanceId && connection) await this.publishTo(instance, { t: 'replaced', d: daemonId, c: connection });
+      const previous = await this.presence.attach(daemonId, link.id, now);
+      if (previous && previous.instance !== this.redis.instanceId)
+        await this.publishTo(previous.instance, { t: 'replaced', d: daemonId, c: previous.connection });
     } catch (error) {
       this.warn('attach', error);
     }
@@ -126,7 +106,7 @@ export class RedisDaemonBroker extends DaemonBroker implements OnModuleInit, OnM
     if (handover) return true;
     try {
       // 0: another instance took the daemon over meanwhile, so it is not offline.
-      return (await this.redis.commands.eval(DETACH, 1, this.presenceKey(daemonId), this.redis.instanceId, link.id)) === 1;
+      return await this.presence.detach(daemonId, link.id);
     } catch (error) {
       this.warn('detach', error);
       return true;
@@ -136,20 +116,12 @@ export class RedisDaemonBroker extends DaemonBroker implements OnModuleInit, OnM
   async getPresence(daemonId: string): Promise<DaemonPresence | undefined> {
     const local = await this.local.getPresence(daemonId);
     if (local) return local;
-    const fields = await this.shared(() => this.redis.commands.hgetall(this.presenceKey(daemonId)));
-    if (!fields.instance) return undefined;
-    return {
-      daemonId,
-      status: fields.status === DaemonStatus.Stale ? DaemonStatus.Stale : DaemonStatus.Online,
-      lastHeartbeat: fields.lastHeartbeat ? Number(fields.lastHeartbeat) : null,
-      connectedAt: Number(fields.connectedAt),
-      instance: fields.instance,
-    };
+    return this.shared(() => this.presence.read(daemonId));
   }
 
   async holderOf(daemonId: string): Promise<string | undefined> {
     if (this.local.entry(daemonId)) return this.redis.instanceId;
-    return (await this.shared(() => this.redis.commands.hget(this.presenceKey(daemonId), 'instance'))) ?? undefined;
+    return this.shared(() => this.presence.holderOf(daemonId));
   }
 
   /** A read of shared state; Redis away is `unavailable` to the caller. */
@@ -166,7 +138,7 @@ export class RedisDaemonBroker extends DaemonBroker implements OnModuleInit, OnM
     const entry = this.local.entry(daemonId);
     // The whole hash, not the changed fields: a failover may have lost the key, and a partial hash
     // without `instance` would make the daemon look held by nobody.
-    if (presence && entry) this.writePresence(entry).catch((error: unknown) => this.warn('update presence', error));
+    if (presence && entry) this.presence.write(entry.presence, entry.link.id).catch((error: unknown) => this.warn('update presence', error));
     return presence;
   }
 
@@ -328,18 +300,17 @@ export class RedisDaemonBroker extends DaemonBroker implements OnModuleInit, OnM
         Promise.all(
           [...this.local.entries()].map(async (entry) => {
             // Gone although we hold the daemon: a failover lost it (replication is asynchronous). Write it again.
-            if ((await this.redis.commands.pexpire(this.presenceKey(entry.presence.daemonId), this.presenceTtlMs)) === 0) await this.writePresence(entry);
+            if (!(await this.presence.keepAlive(entry.presence.daemonId))) await this.presence.write(entry.presence, entry.link.id);
           }),
         ),
-        Promise.allSettled(remote.map((daemonId) => this.redis.commands.hmget(this.presenceKey(daemonId), 'status', 'lastHeartbeat'))),
+        Promise.allSettled(remote.map((daemonId) => this.presence.statusOf(daemonId))),
       ]);
       remote.forEach((daemonId, index) => {
         const lookup = lookups[index];
         if (lookup.status === 'rejected') return;
-        const [status, lastHeartbeat] = lookup.value;
         const known = this.remoteStatus.get(daemonId);
-        if (status) {
-          this.remoteStatus.set(daemonId, { status: status as DaemonStatus, lastHeartbeat: lastHeartbeat ? Number(lastHeartbeat) : null });
+        if (lookup.value) {
+          this.remoteStatus.set(daemonId, lookup.value);
         } else if (known && known.status !== DaemonStatus.Offline && !known.missing) {
           // Missing once may be a clean disconnect whose `offline` is still on its way through
           // pub/sub: only a presence still missing at the next check means its holder vanished.
@@ -360,31 +331,11 @@ export class RedisDaemonBroker extends DaemonBroker implements OnModuleInit, OnM
   private async republishPresence(): Promise<void> {
     if (this.local.size === 0) return;
     try {
-      await Promise.all([...this.local.entries()].map((entry) => this.writePresence(entry)));
+      await Promise.all([...this.local.entries()].map((entry) => this.presence.write(entry.presence, entry.link.id)));
       this.logger.log({ msg: 'presence re-published', daemons: this.local.size });
     } catch (error) {
       this.warn('republish presence', error);
     }
-  }
-
-  /** A held daemon's whole presence hash, as attaching wrote it, with its TTL. */
-  private writePresence({ presence, link }: DaemonEntry): Promise<unknown> {
-    const key = this.presenceKey(presence.daemonId);
-    return this.redis.commands
-      .multi()
-      .hset(key, {
-        instance: this.redis.instanceId,
-        connection: link.id,
-        status: presence.status,
-        connectedAt: String(presence.connectedAt),
-        lastHeartbeat: presence.lastHeartbeat === null ? '' : String(presence.lastHeartbeat),
-      })
-      .pexpire(key, this.presenceTtlMs)
-      .exec();
-  }
-
-  private presenceKey(daemonId: string): string {
-    return presenceKey(this.redis, daemonId);
   }
 
   /** A message on an instance's channel; resolves once Redis took it. */

@@ -55,12 +55,6 @@ export class InMemoryWebhookStore extends WebhookStore {
     return this.outbox.size;
   }
 
-  async held(): Promise<void> {}
-  async released(): Promise<void> {}
-  async heldBy(): Promise<string[]> {
-    return [];
-  }
-  async forgetInstance(): Promise<void> {}
   async takeReapTurn(): Promise<boolean> {
     return false;
   }

@@ -1,4 +1,5 @@
 import { WebhookEventType, type WebhookEvent } from '@arbor/gateway-client/protocol';
+import { presenceKey } from '../daemons/presence/daemon-presence.js';
 import type { RedisConnections } from '../redis/redis-connections.js';
 import { ReapOutcome, WebhookStore, webhookEvent, type PendingWebhook, type TransitionRecord } from './webhook-store.js';
 
@@ -55,8 +56,8 @@ return out`;
 
 /**
  * Webhook state in Redis: each daemon's counter beside its presence (`{d:<id>}:webhook`), the
- * outbox under its own tag (`{webhooks}:events` bodies, `{webhooks}:due` times), each instance's
- * held daemons under the instance's tag (`{i:<id>}:held`). Every script touches one slot.
+ * outbox under its own tag (`{webhooks}:events` bodies, `{webhooks}:due` times). Every script
+ * touches one slot; the transition script reads the daemon's presence hash, in the same slot.
  */
 export class RedisWebhookStore extends WebhookStore {
   private readonly eventsKey: string;
@@ -110,22 +111,6 @@ export class RedisWebhookStore extends WebhookStore {
     return this.redis.commands.zcard(this.dueKey);
   }
 
-  async held(instanceId: string, daemonId: string): Promise<void> {
-    await this.redis.commands.sadd(this.heldKey(instanceId), daemonId);
-  }
-
-  async released(instanceId: string, daemonId: string): Promise<void> {
-    await this.redis.commands.srem(this.heldKey(instanceId), daemonId);
-  }
-
-  heldBy(instanceId: string): Promise<string[]> {
-    return this.redis.commands.smembers(this.heldKey(instanceId));
-  }
-
-  async forgetInstance(instanceId: string): Promise<void> {
-    await this.redis.commands.del(this.heldKey(instanceId));
-  }
-
   async takeReapTurn(instanceId: string, reaper: string, ttlMs: number): Promise<boolean> {
     return (await this.redis.commands.set(this.redis.instanceKey(instanceId, 'reaper'), reaper, 'PX', ttlMs, 'NX')) === 'OK';
   }
@@ -134,7 +119,7 @@ export class RedisWebhookStore extends WebhookStore {
     const [transition, epoch] = (await this.redis.commands.eval(
       RECORD,
       2,
-      this.redis.daemonKey(record.daemonId, 'presence'),
+      presenceKey(this.redis, record.daemonId),
       this.redis.daemonKey(record.daemonId, 'webhook'),
       record.type,
       record.status,
@@ -143,9 +128,5 @@ export class RedisWebhookStore extends WebhookStore {
       departedInstance,
     )) as [number, string | undefined];
     return [Number(transition), Number(epoch ?? 0)];
-  }
-
-  private heldKey(instanceId: string): string {
-    return this.redis.instanceKey(instanceId, 'held');
   }
 }

@@ -30,8 +30,8 @@ export interface PendingWebhook {
 
 /**
  * The webhook state of a deployment: each daemon's transition counter (so each transition is
- * reported once, whichever instances saw it), the outbox of events not yet delivered, and each
- * instance's held daemons (so a departed instance's daemons are reported offline by another).
+ * reported once, whichever instances saw it) and the outbox of events not yet delivered. Which
+ * daemons a departed instance held is presence's (`HeldDaemons`).
  */
 export abstract class WebhookStore {
   /**
@@ -52,11 +52,6 @@ export abstract class WebhookStore {
   /** How many events wait in the outbox. */
   abstract pending(): Promise<number>;
 
-  abstract held(instanceId: string, daemonId: string): Promise<void>;
-  abstract released(instanceId: string, daemonId: string): Promise<void>;
-  abstract heldBy(instanceId: string): Promise<string[]>;
-  /** Forgets a departed instance's list once every daemon on it is settled. */
-  abstract forgetInstance(instanceId: string): Promise<void>;
   /** One instance at a time reaps a departed instance: true when this call took the turn. */
   abstract takeReapTurn(instanceId: string, reaper: string, ttlMs: number): Promise<boolean>;
 }

@@ -4,6 +4,7 @@ import { DaemonStatus, WEBHOOK_SIGNATURE_HEADER, WebhookEventType, type WebhookE
 import { GatewayConfig } from '../config/gateway-config.js';
 import { DaemonService } from '../daemons/daemon.service.js';
 import { TransitionKind, type DaemonTransition } from '../daemons/daemon-transition.js';
+import { HeldDaemons } from '../daemons/presence/held-daemons.js';
 import { InstanceRegistry } from '../instances/instance-registry.js';
 import { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import { ReapOutcome, WebhookStore, type PendingWebhook } from './webhook-store.js';
@@ -51,6 +52,7 @@ export class WebhookService implements OnModuleInit, OnModuleDestroy {
     private readonly daemons: DaemonService,
     private readonly registry: InstanceRegistry,
     private readonly metrics: GatewayMetrics,
+    private readonly held: HeldDaemons,
   ) {
     this.settings = config.webhook!;
   }
@@ -71,8 +73,6 @@ export class WebhookService implements OnModuleInit, OnModuleDestroy {
   private async transitioned(transition: DaemonTransition): Promise<void> {
     const { type, status } = KINDS[transition.kind];
     try {
-      if (transition.kind === TransitionKind.Offline) await this.store.released(this.registry.instanceId, transition.daemonId);
-      else await this.store.held(this.registry.instanceId, transition.daemonId);
       const event = await this.store.record({ daemonId: transition.daemonId, type, status, at: transition.at });
       if (event) await this.queue(event);
     } catch (error) {
@@ -177,17 +177,17 @@ export class WebhookService implements OnModuleInit, OnModuleDestroy {
       for (const departed of await this.registry.departed()) {
         if (!(await this.store.takeReapTurn(departed.instanceId, this.registry.instanceId, REAP_EVERY_MS * 2))) continue;
         let waiting = 0;
-        for (const daemonId of await this.store.heldBy(departed.instanceId)) {
+        for (const daemonId of await this.held.heldBy(departed.instanceId)) {
           const { outcome, event } = await this.store.reap(daemonId, departed.instanceId, Date.now());
           if (outcome === ReapOutcome.Wait) {
             waiting += 1;
             continue;
           }
           if (event) await this.queue(event);
-          await this.store.released(departed.instanceId, daemonId);
+          await this.held.release(departed.instanceId, daemonId);
         }
         if (waiting === 0) {
-          await this.store.forgetInstance(departed.instanceId);
+          await this.held.forgetInstance(departed.instanceId);
           await this.registry.forget(departed.instanceId);
           this.logger.log({ msg: 'departed instance settled', instanceId: departed.instanceId });
         }

@@ -2,7 +2,7 @@ import { CommandStatus, type Frame } from '@arbor/gateway-client/protocol';
 import { createHash } from 'node:crypto';
 import { unavailable } from '../../errors/domain.error.js';
 import type { RedisConnections } from '../../redis/redis-connections.js';
-import { presenceKey } from '../daemon-presence.js';
+import { presenceKey } from '../presence/daemon-presence.js';
 import {
   CommandInbox,
   duplicateOf,

@@ -210,9 +210,9 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
   private settle(daemonId: string, holder: Holder, appends: readonly PendingAppend[]): void {
     let inbound: InboundPosition | undefined;
     for (const append of appends) {
+      holder.committed = append.frame.seq;
       if (!append.delivered) {
         append.delivered = true;
-        holder.committed = append.frame.seq;
         this.sink?.committed(append.frame);
       }
       if (append.inbound) inbound = append.inbound;
@@ -229,9 +229,9 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
    */
   private keepUnrecorded(daemonId: string, holder: Holder, appends: readonly PendingAppend[]): void {
     for (const append of appends) {
+      holder.committed = append.frame.seq;
       if (append.delivered) continue;
       append.delivered = true;
-      holder.committed = append.frame.seq;
       this.sink?.committed(append.frame);
     }
     holder.unrecorded.push(...appends);
@@ -245,9 +245,9 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
 
   /**
    * Redis no longer has where this holder left off (or what it numbered can no longer be recorded
-   * under the same seqs): it numbers in an epoch of its own, delivering what it had not recorded
-   * again under new seqs (its watchers resync at the epoch change), and records in a new epoch
-   * when Redis answers.
+   * under the same seqs): what it had not recorded is numbered again in an epoch of its own (its
+   * watchers here get only what they lacked, after a resync at the epoch change), and recorded in a
+   * new epoch when Redis answers, for everyone else (who resync at that epoch change).
    */
   private startOver(daemonId: string, holder: Holder, reason: string): void {
     const unsettled = [...holder.unrecorded, ...holder.inFlight.flat(), ...this.pending.take(daemonId)];
@@ -259,15 +259,19 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
     if (this.redis.isReady) void this.recover(daemonId, holder);
   }
 
-  /** Gives `appends` new seqs in `epoch` after `seq`; they become the holder's unrecorded run. */
+  /**
+   * Gives `appends` new seqs in `epoch` after `seq`; they become the holder's unrecorded run. Those
+   * this instance's watchers already have are not delivered to them again: they learn of the new
+   * epoch (and resync) at its first event they do not have.
+   */
   private renumber(daemonId: string, holder: Holder, epoch: string, seq: number, appends: readonly PendingAppend[]): void {
     holder.epoch = epoch;
     holder.numbered = holder.committed = seq;
-    holder.unrecorded = appends.map(({ event, inbound }) => ({
+    holder.unrecorded = appends.map(({ event, inbound, delivered }) => ({
       frame: EventFrame.of(event.type, daemonId, epoch, ++holder.numbered, event.payload, event.tc),
       event,
       inbound,
-      delivered: false,
+      delivered,
     }));
   }
 

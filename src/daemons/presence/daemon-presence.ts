@@ -1,5 +1,5 @@
 import type { DaemonStatus } from '@arbor/gateway-client/protocol';
-import type { RedisConnections } from '../redis/redis-connections.js';
+import type { RedisConnections } from '../../redis/redis-connections.js';
 
 /** What the gateway knows about a connected daemon. */
 export interface DaemonPresence {
