@@ -206,7 +206,7 @@ describe('CrossTabClient: one connection for every tab', () => {
     const ran = mine.runTask({ workspaceId: 'w', command: 'ls', taskId: 'from-follower' });
     const status = mine.getWorkspaceStatus('w');
     await tick();
-    await expect(ran).resolves.toEqual({ taskId: 'from-follower', status: 'accepted' });
+    await expect(ran).resolves.toMatchObject({ taskId: 'from-follower', status: 'accepted', id: expect.any(String) });
     await expect(status).resolves.toEqual({ daemonId: 'd2', workspaceId: 'w', status: 'idle' });
     expect(gateway.last.frames.find((frame) => frame.type === 'run-task')!.payload).toMatchObject({ daemonId: 'd2', taskId: 'from-follower' });
   });
@@ -226,7 +226,37 @@ describe('CrossTabClient: one connection for every tab', () => {
     await tick(200);
     expect(gateway.sockets).toHaveLength(2);
     expect(gateway.last.frames.filter((frame) => frame.type === 'run-task')).toEqual([sent]);
-    await expect(ran).resolves.toEqual({ taskId: 't1', status: 'duplicate', outcome: 'accepted' });
+    await expect(ran).resolves.toMatchObject({ taskId: 't1', status: 'duplicate', outcome: 'accepted' });
+  });
+
+  it("a command's delivery resolves in the tab that sent it, from its command-status or a resend's answer", async () => {
+    gateway.onFrame = (socket, frame) => {
+      if (frame.type === 'run-task') socket.deliver({ type: 'ack', id: frame.id, payload: { status: 'accepted' } });
+    };
+    const [leader, follower] = [openTab(), openTab()];
+    const theirs = leader.watch('d1');
+    const mine = follower.watch('d1');
+    await tick(10);
+    const answers = Promise.all([
+      mine.runTask({ workspaceId: 'w', command: 'ls', taskId: 'a' }),
+      theirs.runTask({ workspaceId: 'w', command: 'ls', taskId: 'b' }),
+    ]);
+    await tick();
+    const [first, second] = await answers;
+    const settled: string[] = [];
+    void first.delivery!.then((status) => settled.push(`a ${status}`));
+    void second.delivery!.then((status) => settled.push(`b ${status}`));
+    gateway.last.deliver({ type: 'command-status', id: first.id, payload: { status: 'delivered' } });
+    await tick();
+    expect(settled).toEqual(['a delivered']);
+    // The shared connection drops before the second's status: the leader's tab asks again, and the answer settles it.
+    gateway.onFrame = (socket, frame) => {
+      if (frame.type === 'run-task') socket.deliver({ type: 'ack', id: frame.id, payload: { status: 'duplicate', outcome: 'expired' } });
+    };
+    gateway.last.drop();
+    await tick(200);
+    expect(gateway.last.frames.filter((frame) => frame.type === 'run-task').map((frame) => frame.id)).toEqual([second.id]);
+    expect(settled).toEqual(['a delivered', 'b expired']);
   });
 
   it('a forbidden daemon ends in every tab watching it, and the others carry on', async () => {

@@ -1,45 +1,17 @@
-import { DaemonWatch, WatchedDaemon, WatchState, type RunTaskRequest, type WatchEndReason, type WatchHost } from './daemon-watch.js';
+import { DaemonWatch, WatchedDaemon, WatchState, type RunTaskRequest, type WatchHost } from './daemon-watch.js';
 import { Emitter, type Listener, type Unsubscribe } from './emitter.js';
 import { GatewayRequestError } from './errors.js';
-import { DEFAULT_GATEWAY_URL, type GatewayClientOptions } from './gateway-client.js';
-import {
-  ClientMessageType,
-  COMMAND_TYPES,
-  ServerMessageType,
-  type AckPayload,
-  type ErrorPayload,
-  type Frame,
-  type StreamPosition,
-  type UnsubscribedPayload,
-  type WorkspaceStatusPayload,
-} from './protocol.js';
+import { CommandStatuses } from './command-statuses.js';
+import { DEFAULT_GATEWAY_URL, type CommandAck, type GatewayClientOptions } from './gateway-client.js';
+import { ClientMessageType, COMMAND_TYPES, ServerMessageType, type AckPayload, type Frame, type WorkspaceStatusPayload } from './protocol.js';
 import { randomId } from './random-id.js';
-import { ConnectionState, ReconnectingWebSocket } from './reconnecting-websocket.js';
+import { ConnectionState } from './reconnecting-websocket.js';
 import { RequestTracker } from './requests.js';
+import { TabRelay, type PortLike, type TabMessage } from './tab-relay.js';
+
+export type { PortLike } from './tab-relay.js';
 import { systemTimers, TimerSet } from './timers.js';
-import { acknowledged, daemonOf, endReasonOf, retryDelayOf, runTaskPayload, subscribePayload } from './watch-frames.js';
-
-/** What the tabs of one browser profile say to each other (or to the SharedWorker) about one gateway URL. */
-export type TabMessage =
-  // tab → leader
-  | { k: 'watch'; tab: string; daemonId: string; since?: StreamPosition }
-  | { k: 'unwatch'; tab: string; daemonId: string }
-  | { k: 'send'; tab: string; frame: Frame }
-  | { k: 'bye'; tab: string }
-  // leader → tabs
-  | { k: 'leader'; tab: string }
-  | { k: 'frame'; daemonId: string; frame: Frame }
-  | { k: 'ended'; daemonId: string; reason: WatchEndReason; error?: ErrorPayload }
-  | { k: 'reply'; tab: string; frame: Frame }
-  | { k: 'state'; state: ConnectionState; nextRetryAt?: number };
-
-/** A MessagePort as both sides use it (the DOM's, or a test's). */
-export interface PortLike {
-  postMessage(message: unknown): void;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  start?(): void;
-  close?(): void;
-}
+import { acknowledged, runTaskPayload } from './watch-frames.js';
 
 /** The options a tab sends the worker with `hello`: only what survives structured cloning. */
 export type WorkerConnectionOptions = Omit<
@@ -99,6 +71,7 @@ export class CrossTabClient implements WatchHost {
   private readonly events = new Emitter<CrossTabClientEvents>();
   private readonly watched = new Map<string, WatchedDaemon>();
   private readonly requests: RequestTracker;
+  private readonly commandStatuses = new CommandStatuses();
   private readonly timers: TimerSet;
   /** Leader mode: the channel every tab listens on. */
   private readonly channel: InstanceType<TabApis['BroadcastChannel']> | undefined;
@@ -178,6 +151,7 @@ export class CrossTabClient implements WatchHost {
     this.disposed = true;
     this.post({ k: 'bye', tab: this.tabId });
     this.requests.rejectAll();
+    this.commandStatuses.rejectAll();
     this.timers.cancelAll();
     for (const watched of this.watched.values()) watched.events.removeAll();
     this.watched.clear();
@@ -199,13 +173,13 @@ export class CrossTabClient implements WatchHost {
   }
 
   /** @internal */
-  async runTaskOn(daemonId: string, request: RunTaskRequest): Promise<{ taskId: string } & AckPayload> {
+  async runTaskOn(daemonId: string, request: RunTaskRequest): Promise<{ taskId: string } & CommandAck> {
     const payload = runTaskPayload(daemonId, request);
     return { taskId: payload.taskId, ...(await this.command(ClientMessageType.RunTask, payload)) };
   }
 
   /** @internal */
-  cancelTaskOn(daemonId: string, taskId: string): Promise<AckPayload> {
+  cancelTaskOn(daemonId: string, taskId: string): Promise<CommandAck> {
     return this.command(ClientMessageType.CancelTask, { daemonId, taskId });
   }
 
@@ -218,13 +192,21 @@ export class CrossTabClient implements WatchHost {
     this.post({ k: 'unwatch', tab: this.tabId, daemonId: watched.daemonId });
   }
 
-  private async command(type: ClientMessageType, payload: object): Promise<AckPayload> {
-    const reply = await this.request(type, payload);
-    return acknowledged(reply.payload as AckPayload);
+  /** As `GatewayClient`'s: the ack, the command's id, and `delivery` (its `command-status`, relayed to this tab). */
+  private async command(type: ClientMessageType, payload: object): Promise<CommandAck> {
+    let sent: Frame | undefined;
+    const reply = await this.request(type, payload, (frame) => (sent = frame));
+    const ack = acknowledged(reply.payload as AckPayload);
+    const delivery = this.commandStatuses.track(sent!, ack);
+    delivery.catch(() => undefined);
+    return { ...ack, id: sent!.id!, delivery };
   }
 
-  private request(type: ClientMessageType, payload: object): Promise<Frame> {
-    return this.requests.request(type, payload, this.options.traceContext?.(), (frame) => this.post({ k: 'send', tab: this.tabId, frame }));
+  private request(type: ClientMessageType, payload: object, sent?: (frame: Frame) => void): Promise<Frame> {
+    return this.requests.request(type, payload, this.options.traceContext?.(), (frame) => {
+      sent?.(frame);
+      this.post({ k: 'send', tab: this.tabId, frame });
+    });
   }
 
   /** This tab holds the lock: open the connection and ask every tab where it stands. */
@@ -256,6 +238,8 @@ export class CrossTabClient implements WatchHost {
   /** Sends every unanswered command and request again with its id: the gateway runs a command id once. */
   private resendUnanswered(): void {
     for (const frame of this.requests.unanswered([...COMMAND_TYPES, ClientMessageType.GetWorkspaceStatus])) this.post({ k: 'send', tab: this.tabId, frame });
+    // Accepted commands still waiting for their status: the answer to the resend says where they stand.
+    for (const frame of this.commandStatuses.frames()) this.post({ k: 'send', tab: this.tabId, frame });
   }
 
   /** From the SharedWorker: what a leader would broadcast, and its requests for a token. */
@@ -293,7 +277,7 @@ export class CrossTabClient implements WatchHost {
         return;
       }
       case 'reply':
-        if (message.tab === this.tabId) this.requests.settle(message.frame);
+        if (message.tab === this.tabId && !this.commandStatuses.settle(message.frame)) this.requests.settle(message.frame);
         return;
       case 'state': {
         if (message.state !== ConnectionState.Open)
@@ -319,202 +303,4 @@ export class CrossTabClient implements WatchHost {
 /** The options a worker can be sent: what is neither a function nor an object (those stay in the tab). */
 function cloneable(options: CrossTabClientOptions): Omit<WorkerConnectionOptions, 'url'> {
   return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== null && typeof value !== 'function' && typeof value !== 'object'));
-}
-
-/** One daemon as the relay serves it: which tabs watch it, and how far its frames have gone. */
-interface Relayed {
-  tabs: Set<string>;
-  /** The furthest event relayed (or the position asked for, before the first). */
-  position: StreamPosition | undefined;
-  /** A subscription is being asked for (or held) on the connection. */
-  subscribed: boolean;
-  /** The last relayed frame of this daemon was its snapshot. */
-  afterSnapshot: boolean;
-  /** A `subscribe` awaits its answer, from this position (null: none asked, undefined: fresh). */
-  pendingFrom: StreamPosition | undefined | null;
-}
-
-/**
- * The leader tab's side: one multiplexed connection, each daemon subscribed once for every tab
- * watching it, from the earliest position any of them asked for. It relays frames as they come
- * (a rewind for one tab repeats frames the others drop themselves).
- */
-/** @internal The side holding the connection: in the leader tab, or in the SharedWorker. */
-export class TabRelay {
-  private readonly connection: ReconnectingWebSocket;
-  private readonly daemons = new Map<string, Relayed>();
-  /** Frame id of each request a tab sent → that tab. */
-  private readonly askedBy = new Map<string, string>();
-  /** Our `subscribe`/`unsubscribe` frame ids → the daemon. */
-  private readonly ours = new Map<string, string>();
-  private counter = 0;
-  private readonly prefix = randomId().slice(0, 8);
-
-  constructor(
-    options: CrossTabClientOptions,
-    private readonly broadcast: (message: TabMessage) => void,
-  ) {
-    const { tabApis: _tabApis, requestTimeout: _requestTimeout, traceContext: _traceContext, url = DEFAULT_GATEWAY_URL, ...connectionOptions } = options;
-    this.connection = new ReconnectingWebSocket({ ...connectionOptions, url });
-    this.connection.on('statechange', () => this.tellState());
-    this.connection.on('reconnecting', () => this.tellState());
-    this.connection.on('message', (frame) => this.fromGateway(frame));
-    this.connection.on('open', () => {
-      for (const [daemonId, relayed] of this.daemons) this.subscribe(daemonId, relayed);
-    });
-    this.connection.on('close', () => {
-      for (const relayed of this.daemons.values()) {
-        relayed.subscribed = false;
-        relayed.pendingFrom = null;
-      }
-    });
-  }
-
-  dispose(): void {
-    this.connection.dispose();
-  }
-
-  receive(message: TabMessage): void {
-    switch (message.k) {
-      case 'watch':
-        this.watch(message.tab, message.daemonId, message.since);
-        // A tab that just arrived learns the link's state with its first answer.
-        return this.tellState();
-      case 'unwatch':
-        return this.unwatch(message.tab, message.daemonId);
-      case 'bye':
-        for (const daemonId of [...this.daemons.keys()]) this.unwatch(message.tab, daemonId);
-        return;
-      case 'send':
-        if (message.frame.id !== undefined) this.askedBy.set(message.frame.id, message.tab);
-        this.connection.send(message.frame);
-        return;
-      default:
-    }
-  }
-
-  private watch(tab: string, daemonId: string, since: StreamPosition | undefined): void {
-    let relayed = this.daemons.get(daemonId);
-    if (!relayed) {
-      relayed = { tabs: new Set(), position: since, subscribed: false, afterSnapshot: false, pendingFrom: null };
-      this.daemons.set(daemonId, relayed);
-    }
-    relayed.tabs.add(tab);
-    // The answer on its way covers this tab too: its snapshot and replay reach every tab.
-    if (relayed.subscribed && relayed.pendingFrom !== null && covers(relayed.pendingFrom, since)) return;
-    // A tab new to the daemon needs a snapshot; one behind needs the events since its position:
-    // ask again from the earliest position anyone needs (everyone else drops the repeats).
-    const from = earliest(relayed.position, since);
-    relayed.position = from;
-    if (relayed.subscribed) this.unsubscribe(daemonId, relayed);
-    this.subscribe(daemonId, relayed);
-  }
-
-  private unwatch(tab: string, daemonId: string): void {
-    const relayed = this.daemons.get(daemonId);
-    if (!relayed?.tabs.delete(tab) || relayed.tabs.size > 0) return;
-    this.daemons.delete(daemonId);
-    if (relayed.subscribed) this.unsubscribe(daemonId, relayed);
-  }
-
-  private subscribe(daemonId: string, relayed: Relayed): void {
-    if (this.connection.state !== ConnectionState.Open) return;
-    relayed.subscribed = true;
-    relayed.pendingFrom = relayed.position;
-    const id = `tab-sub-${this.prefix}-${++this.counter}`;
-    this.ours.set(id, daemonId);
-    this.connection.send({ type: ClientMessageType.Subscribe, id, payload: subscribePayload(daemonId, relayed.position) }, { volatile: true });
-  }
-
-  private unsubscribe(daemonId: string, relayed: Relayed): void {
-    relayed.subscribed = false;
-    if (this.connection.state !== ConnectionState.Open) return;
-    const id = `tab-unsub-${this.prefix}-${++this.counter}`;
-    this.ours.set(id, daemonId);
-    this.connection.send({ type: ClientMessageType.Unsubscribe, id, payload: { daemonId } }, { volatile: true });
-  }
-
-  private fromGateway(frame: Frame): void {
-    if (frame.id !== undefined) {
-      const daemonId = this.ours.get(frame.id);
-      if (daemonId !== undefined) {
-        this.ours.delete(frame.id);
-        return this.answered(daemonId, frame);
-      }
-      const tab = this.askedBy.get(frame.id);
-      if (tab !== undefined) {
-        this.askedBy.delete(frame.id);
-        return this.broadcast({ k: 'reply', tab, frame });
-      }
-    }
-    const daemonId = daemonOf(frame);
-    const relayed = daemonId === undefined ? undefined : this.daemons.get(daemonId);
-    if (!relayed || daemonId === undefined) return;
-    if (frame.type === ServerMessageType.Unsubscribed) {
-      this.daemons.delete(daemonId);
-      return this.broadcast({ k: 'ended', daemonId, reason: endReasonOf((frame.payload as UnsubscribedPayload).reason) });
-    }
-    const afterSnapshot = relayed.afterSnapshot;
-    relayed.afterSnapshot = false;
-    this.relay(daemonId, relayed, frame);
-    if (frame.type === ServerMessageType.ResyncRequired && !afterSnapshot) {
-      // The stream lost history under a live subscription: start every tab over from a fresh snapshot.
-      relayed.position = undefined;
-      this.unsubscribe(daemonId, relayed);
-      this.subscribe(daemonId, relayed);
-    }
-  }
-
-  private answered(daemonId: string, frame: Frame): void {
-    const relayed = this.daemons.get(daemonId);
-    if (!relayed || frame.type === ServerMessageType.Unsubscribed) return;
-    relayed.pendingFrom = null;
-    if (frame.type === ServerMessageType.Subscribed) {
-      this.relay(daemonId, relayed, frame);
-      relayed.afterSnapshot = true;
-      return;
-    }
-    const retryIn = retryDelayOf(frame);
-    if (retryIn !== undefined) {
-      relayed.subscribed = false;
-      setTimeout(() => {
-        if (this.daemons.get(daemonId) === relayed && !relayed.subscribed) this.subscribe(daemonId, relayed);
-      }, retryIn);
-      return;
-    }
-    const error = frame.payload as ErrorPayload;
-    this.daemons.delete(daemonId);
-    this.broadcast({ k: 'ended', daemonId, reason: endReasonOf(error.code), error });
-  }
-
-  private relay(daemonId: string, relayed: Relayed, frame: Frame): void {
-    const numbered = frame as { epoch?: string; seq?: number };
-    if (numbered.epoch !== undefined && numbered.seq !== undefined) {
-      if (!relayed.position || relayed.position.epoch !== numbered.epoch || numbered.seq > relayed.position.seq) {
-        relayed.position = { epoch: numbered.epoch, seq: numbered.seq };
-      }
-    } else if (frame.type === ServerMessageType.Subscribed) {
-      const { stream, recovered } = frame.payload as { stream: StreamPosition; recovered: boolean };
-      if (!recovered || !relayed.position) relayed.position = stream;
-    }
-    this.broadcast({ k: 'frame', daemonId, frame });
-  }
-
-  tellState(): void {
-    const { state, nextRetryAt } = this.connection;
-    this.broadcast({ k: 'state', state, ...(nextRetryAt === undefined ? {} : { nextRetryAt }) });
-  }
-}
-
-/** Whether a replay from `from` brings what a tab at `since` needs (a tab with no position needs only the snapshot). */
-function covers(from: StreamPosition | undefined, since: StreamPosition | undefined): boolean {
-  if (since === undefined) return true;
-  return from !== undefined && from.epoch === since.epoch && from.seq <= since.seq;
-}
-
-/** The earlier of two positions (any position is earlier than none; another epoch's is taken as earlier). */
-function earliest(a: StreamPosition | undefined, b: StreamPosition | undefined): StreamPosition | undefined {
-  if (!a || !b) return a ?? b;
-  if (a.epoch !== b.epoch) return b;
-  return a.seq <= b.seq ? a : b;
 }

@@ -1,4 +1,5 @@
-import { TabRelay, type PortLike, type TabMessage, type WorkerConnectionOptions } from './cross-tab-client.js';
+import type { WorkerConnectionOptions } from './cross-tab-client.js';
+import { TabRelay, type PortLike, type TabMessage } from './tab-relay.js';
 
 /** How long the worker waits for a tab to answer a token request before asking another. */
 const TOKEN_WAIT_MS = 10_000;
