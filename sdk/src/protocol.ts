@@ -394,7 +394,10 @@ export interface UnsubscribedPayload {
  * snapshot.
  */
 export interface ResyncRequiredPayload {
-  /** Why events were lost: the stream's epoch changed, or they left (or never reached) the history. */
+  /**
+   * Why events were lost: the stream's epoch changed, or they left (or never reached) the history —
+   * including events delivered while Redis was unreachable that could not be recorded under their seq.
+   */
   reason: 'epoch_changed' | 'history_expired';
   stream: StreamPosition;
 }
