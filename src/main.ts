@@ -12,10 +12,11 @@ async function main(): Promise<void> {
     config = GatewayConfig.load();
   } catch (error) {
     if (error instanceof ConfigError) {
-      // A person at a terminal reads the problems one per line; a log collector gets one JSON line.
+      // A person at a terminal reads the problems one per line; a log collector gets one JSON line
+      // with the problems as an array.
       const report = process.stderr.isTTY
         ? `${error.message}\n`
-        : JSON.stringify({ time: new Date().toISOString(), level: 'error', context: 'Config', msg: error.message }) + '\n';
+        : JSON.stringify({ time: new Date().toISOString(), level: 'error', context: 'Config', msg: 'invalid configuration', problems: error.problems }) + '\n';
       process.stderr.write(report);
       process.exit(1);
     }

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { Role } from '@arbor/gateway-client/protocol';
 import { GatewayHarness } from './support/gateway-harness.js';
 import { freePort } from './support/ports.js';
@@ -34,6 +35,24 @@ describe('GET /metrics', () => {
       const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
       if (check.error) throw new Error(`promtool is needed (apt-get install -y prometheus): ${check.error.message}`);
       expect({ status: check.status, problems: `${check.stdout}${check.stderr}`.trim() }).toEqual({ status: 0, problems: '' });
+    } finally {
+      await gateway.stop();
+    }
+  });
+
+  it("names every arbor_* family a live /metrics exposes in docs/operations.md's metrics table; the dashboard's job variable reads a family an idle instance has", async () => {
+    const gateway = await GatewayHarness.start();
+    try {
+      const text = await (await fetch(`${gateway.httpUrl}/metrics`)).text();
+      const families = [...text.matchAll(/^# TYPE (arbor_\w+) /gm)].map((match) => match[1]);
+      expect(families.length).toBeGreaterThan(30);
+      const operations = readFileSync(new URL('../docs/operations.md', import.meta.url), 'utf8');
+      const table = operations.slice(operations.indexOf('| metric |'), operations.indexOf('\n\n', operations.indexOf('| metric |')));
+      expect(families.filter((family) => !table.includes(`\`${family}\``))).toEqual([]);
+      // An idle instance (no connection yet) still has a sample of the variable's family, so the dashboard lists it.
+      const dashboard = readFileSync(new URL('../deploy/grafana/arbor-gateway.json', import.meta.url), 'utf8');
+      const variable = /label_values\((arbor_\w+), job\)/.exec(dashboard)![1];
+      expect(text.split('\n').some((line) => line.startsWith(`${variable} `) || line.startsWith(`${variable}{`))).toBe(true);
     } finally {
       await gateway.stop();
     }

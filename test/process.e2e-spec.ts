@@ -32,6 +32,13 @@ describe('the built gateway process', () => {
     const exit = await gateway.exited;
     expect(exit.code).toBe(1);
     expect(gateway.stderr).toContain(expected);
+    // Not a terminal: one JSON line, a short message, the problems as an array (no escaped newlines).
+    const [line, ...more] = gateway.stderr.trim().split('\n');
+    expect(more).toEqual([]);
+    const report = JSON.parse(line) as { msg: string; problems: string[] };
+    expect(report.msg).toBe('invalid configuration');
+    expect(report.problems.some((problem) => problem.includes(expected))).toBe(true);
+    expect(line).not.toContain('\\n');
     // The secret's value is never echoed.
     if ('JWT_SECRET' in env) expect(gateway.stderr).not.toContain('"short"');
   });

@@ -216,6 +216,13 @@ describe('server API, one instance', () => {
       '/api/v1/disconnect',
       '/api/v1/stats',
     ]);
+    // API keys are opaque bearer secrets, not JWTs; every operation says it may answer 503 unavailable.
+    expect(answer.body.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer', bearerFormat: 'API key' });
+    const operations = Object.values(answer.body.paths as Record<string, Record<string, { responses: Record<string, unknown> }>>).flatMap((path) =>
+      Object.values(path),
+    );
+    expect(operations.length).toBeGreaterThanOrEqual(7);
+    for (const operation of operations) expect(Object.keys(operation.responses)).toContain('503');
   });
 });
 

@@ -36,6 +36,7 @@ const DEFAULT_RECENT_EVENTS = 20;
 @ApiBearerAuth()
 @ApiResponse({ status: 401, description: 'No key, or an unknown one.', type: ApiErrorDto })
 @ApiResponse({ status: 429, description: 'Over the key’s rate; Retry-After says when to try again.', type: ApiErrorDto })
+@ApiResponse({ status: 503, description: '`unavailable`: the shared state (Redis) is unreachable; retry.', type: ApiErrorDto })
 @Controller('api/v1/daemons')
 @UseGuards(ApiAuthGuard)
 export class DaemonsApiController {

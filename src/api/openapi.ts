@@ -9,7 +9,8 @@ export function openApiDocument(app: INestApplication): OpenAPIObject {
     .setTitle('Arbor Gateway server API')
     .setDescription('For the app’s backend and operators: the whole deployment’s daemons, viewers, commands, disconnects and stats. See docs/server-api.md.')
     .setVersion('1')
-    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An API key secret from API_KEYS.' })
+    // An opaque API key, not a JWT (Nest's default bearerFormat would say JWT).
+    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'API key', description: 'An API key secret from API_KEYS.' })
     .build();
   return SwaggerModule.createDocument(app, config, { include: [ApiModule] });
 }

@@ -16,6 +16,7 @@ import { InstanceStats } from './instance-stats.service.js';
 @ApiBearerAuth()
 @ApiResponse({ status: 401, type: ApiErrorDto })
 @ApiResponse({ status: 429, type: ApiErrorDto })
+@ApiResponse({ status: 503, description: '`unavailable`: the shared state (Redis) is unreachable; retry.', type: ApiErrorDto })
 @Controller('api/v1')
 @UseGuards(ApiAuthGuard)
 export class OperationsApiController {

@@ -210,7 +210,8 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
   private settle(daemonId: string, holder: Holder, appends: readonly PendingAppend[]): void {
     let inbound: InboundPosition | undefined;
     for (const append of appends) {
-      holder.committed = append.frame.seq;
+      // Never lower: part of a run delivered before Redis had it may be settled after the rest.
+      holder.committed = Math.max(holder.committed, append.frame.seq);
       if (!append.delivered) {
         append.delivered = true;
         this.sink?.committed(append.frame);
@@ -229,7 +230,7 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
    */
   private keepUnrecorded(daemonId: string, holder: Holder, appends: readonly PendingAppend[]): void {
     for (const append of appends) {
-      holder.committed = append.frame.seq;
+      holder.committed = Math.max(holder.committed, append.frame.seq);
       if (append.delivered) continue;
       append.delivered = true;
       this.sink?.committed(append.frame);
