@@ -113,8 +113,12 @@ describe('revocation across instances sharing Redis', () => {
 
   it('POST /auth/revocations needs the API key and exactly one of userId, daemonId, tokenId', async () => {
     expect((await revoke(a, { userId: 'x' }, 'wrong-key-wrong-key')).status).toBe(401);
-    expect((await revoke(a, {})).status).toBe(400);
-    expect((await revoke(a, { userId: 'x', daemonId: 'y' })).status).toBe(400);
+    // The same error shape and code as the server API's for a body naming none or two targets.
+    for (const body of [{}, { userId: 'x', daemonId: 'y' }]) {
+      const refused = await revoke(a, body);
+      expect(refused.status).toBe(400);
+      expect(await refused.json()).toEqual({ statusCode: 400, code: 'validation_failed', message: expect.any(String), field: 'userId' });
+    }
     expect((await revoke(a, { userId: 'x'.repeat(200) })).status).toBe(400);
     expect((await revoke(a, { userId: 'x', extra: 'y' })).status).toBe(400);
   });
@@ -128,7 +132,10 @@ describe('revocation across instances sharing Redis', () => {
 
     const response = await revoke(a, { userId: 'mallory' });
     expect(response.status).toBe(201);
-    expect(await response.json()).toMatchObject({ kind: 'user', value: 'mallory', revokedAt: expect.any(Number), expiresAt: expect.any(Number) });
+    const answer = (await response.json()) as { revokedAt: string; expiresAt: string };
+    expect(answer).toMatchObject({ kind: 'user', value: 'mallory' });
+    // ISO times, as POST /auth/token answers them.
+    for (const time of [answer.revokedAt, answer.expiresAt]) expect(new Date(time).toISOString()).toBe(time);
     const closed = await onB.waitClosed(5000);
     expect(closed).toEqual({ code: 4403, reason: 'authorization revoked' });
     await bystander.assertAlive();

@@ -29,13 +29,13 @@ export class RevocationsController {
   async revoke(
     @Body(strictBody())
     body: RevokeDto,
-  ): Promise<Revocation> {
+  ): Promise<RevocationAnswer> {
     const named = exactlyOne([
       [RevocationKind.User, body.userId],
       [RevocationKind.Daemon, body.daemonId],
       [RevocationKind.Token, body.tokenId],
     ] as const);
-    if (!named) throw new DomainError(ErrorCode.BadRequest, 'name exactly one of userId, daemonId, tokenId');
+    if (!named) throw new DomainError(ErrorCode.ValidationFailed, 'name exactly one of userId, daemonId, tokenId', 'userId');
     const [kind, value] = named;
     const revocation = revocationNow(kind, value, this.config);
     try {
@@ -44,6 +44,10 @@ export class RevocationsController {
       throw new DomainError(ErrorCode.Unavailable, 'shared state unavailable; revocation not recorded');
     }
     this.logger.log({ msg: 'revoked', kind, value });
-    return revocation;
+    // Times as ISO strings, as every HTTP route answers them (POST /auth/token's expiresAt too).
+    return { ...revocation, revokedAt: new Date(revocation.revokedAt).toISOString(), expiresAt: new Date(revocation.expiresAt).toISOString() };
   }
 }
+
+/** A revocation as the HTTP answer gives it. */
+type RevocationAnswer = Omit<Revocation, 'revokedAt' | 'expiresAt'> & { revokedAt: string; expiresAt: string };
