@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
 import type { Server } from 'node:http';
+import { createServer } from 'node:net';
 import { createGatewayApp } from './app.factory.js';
-import { ConfigError, NodeEnv } from './config/environment.js';
+import { ConfigError } from './config/environment.js';
 import { GatewayConfig } from './config/gateway-config.js';
 import { stopTracing } from './tracing/tracing.provider.js';
 import { DrainService } from './gateway/drain.service.js';
@@ -56,24 +57,30 @@ async function main(): Promise<void> {
   logger.log({ msg: 'gateway listening', port: typeof address === 'object' && address ? address.port : config.port, path: '/ws', ...config.startupSummary });
 }
 
-/** How long a development start waits for its port (a watch-mode restart's old process may still hold it). */
-const PORT_WAIT_MS = 10_000;
-
+/**
+ * Listens once. A busy port is a person's mistake to fix (another gateway, or another program),
+ * not something retrying mends: one line naming the port and the variable, then exit 1. (Watch
+ * mode, `npm run dev:ws`, waits for the old process to exit before starting the new one.)
+ */
 async function listen(app: Awaited<ReturnType<typeof createGatewayApp>>, config: GatewayConfig): Promise<void> {
-  const deadline = Date.now() + PORT_WAIT_MS;
-  let told = false;
-  for (;;) {
-    try {
-      await app.listen(config.port, config.host);
-      return;
-    } catch (error) {
-      const busy = (error as NodeJS.ErrnoException).code === 'EADDRINUSE';
-      if (!busy || config.nodeEnv !== NodeEnv.Development || Date.now() > deadline) throw error;
-      if (!told) new Logger('Main').warn({ msg: 'port busy, waiting for it (a previous process still closing?)', port: config.port });
-      told = true;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+  // Asked first with a bare server: Nest would log the failure with its own line before ours.
+  if (config.port !== 0 && !(await portIsFree(config.port, config.host))) {
+    new Logger('Main').error({
+      msg: `port ${config.port} is in use`,
+      port: config.port,
+      hint: 'another process listens on it (another gateway?): stop it, or set WEBSOCKET_PORT to a free port',
+    });
+    process.exit(1);
   }
+  await app.listen(config.port, config.host);
+}
+
+function portIsFree(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, host, () => probe.close(() => resolve(true)));
+  });
 }
 
 void main().catch((error: unknown) => {

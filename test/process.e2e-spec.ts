@@ -2,7 +2,7 @@ import { Role } from '@arbor/gateway-client/protocol';
 import { existsSync } from 'node:fs';
 import { JwtService } from '@nestjs/jwt';
 import { GatewayProcess, MAIN_JS } from './support/gateway-process.js';
-import { freePort, waitFor } from './support/ports.js';
+import { freePort } from './support/ports.js';
 import { TestPeer } from './support/test-peer.js';
 
 const SECRET = 'process-test-secret-at-least-32-characters';
@@ -43,37 +43,25 @@ describe('the built gateway process', () => {
     if ('JWT_SECRET' in env) expect(gateway.stderr).not.toContain('"short"');
   });
 
-  it('a development restart on the same port (watch mode) comes back: the old one frees the port at once, the new one waits for it', async () => {
+  it('a second gateway on a busy port says so in one line naming the port and WEBSOCKET_PORT, and exits 1 at once', async () => {
     const port = await freePort();
-    // Development defaults: no drain settings given.
-    const env = {
-      NODE_ENV: 'development',
-      WEBSOCKET_PORT: String(port),
-      HOST: '127.0.0.1',
-      JWT_SECRET: SECRET,
-      LOG_LEVEL: 'info',
-      DRAIN_DELAY_MS: '',
-      DRAIN_WINDOW_MS: '',
-    };
-    const old = new GatewayProcess(env);
-    let fresh: GatewayProcess | undefined;
+    const env = { NODE_ENV: 'development', WEBSOCKET_PORT: String(port), HOST: '127.0.0.1', JWT_SECRET: SECRET, LOG_LEVEL: 'info' };
+    const first = new GatewayProcess(env);
     try {
-      await old.listening();
-      const next = (fresh = new GatewayProcess(env));
-      const client = new TestPeer(`ws://127.0.0.1:${port}/ws?token=${sign({ sub: 'd-watch', role: Role.Daemon })}`);
-      await client.next('connected');
-      await waitFor(
-        () => next.logLines().some((line) => line.msg === 'port busy, waiting for it (a previous process still closing?)'),
-        'the new process waiting',
-      );
-      old.kill('SIGTERM');
-      expect((await old.exited).code).toBe(0);
-      expect(await next.listening()).toBe(port);
+      await first.listening();
+      const second = new GatewayProcess(env);
+      const started = Date.now();
+      const exit = await second.exited;
+      expect(exit.code).toBe(1);
+      expect(Date.now() - started).toBeLessThan(8000);
+      const errors = second.logLines().filter((line) => line.level === 'error');
+      expect(errors).toEqual([expect.objectContaining({ msg: `port ${port} is in use`, port, hint: expect.stringContaining('WEBSOCKET_PORT') })]);
+      // No retry loop: no stack trace, no listener-leak warning.
+      expect(second.stderr).not.toMatch(/EADDRINUSE|MaxListenersExceededWarning|\n\s+at /);
+      // The first one never noticed.
       expect((await fetch(`http://127.0.0.1:${port}/health/live`)).status).toBe(200);
-      expect((await client.closed).code).toBe(1012);
     } finally {
-      old.kill('SIGKILL');
-      fresh?.kill('SIGKILL');
+      first.kill('SIGKILL');
     }
   });
 

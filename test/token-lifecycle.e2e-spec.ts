@@ -114,7 +114,7 @@ describe('revocation across instances sharing Redis', () => {
   it('POST /auth/revocations needs the API key and exactly one of userId, daemonId, tokenId', async () => {
     expect((await revoke(a, { userId: 'x' }, 'wrong-key-wrong-key')).status).toBe(401);
     // The same error shape and code as the server API's for a body naming none or two targets.
-    for (const body of [{}, { userId: 'x', daemonId: 'y' }]) {
+    for (const body of [{}, { userId: 'x', daemonId: 'y' }] as Array<Record<string, string>>) {
       const refused = await revoke(a, body);
       expect(refused.status).toBe(400);
       expect(await refused.json()).toEqual({ statusCode: 400, code: 'validation_failed', message: expect.any(String), field: 'userId' });
