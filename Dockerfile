@@ -4,7 +4,8 @@ FROM node:22-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY sdk/package.json sdk/
-RUN npm ci --no-audit --no-fund
+# The image's npm (node:22's) does not read package.json's allowScripts: no install script runs, as here.
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json nest-cli.json ./
 COPY sdk ./sdk
 COPY src ./src

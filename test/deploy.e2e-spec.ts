@@ -138,6 +138,10 @@ describe('deploy files', () => {
     // A Node major CI runs the suites on (scripts/test-other-nodes.sh), and one upstream still supports.
     expect(runtime).toMatch(/^FROM node:22-/);
     expect(runtime).toContain('npm ci --omit=dev');
+    // Both stages install without install scripts: node:22's npm does not read allowScripts, so it must be said.
+    const installs = dockerfile.split('\n').filter((line) => /^RUN npm ci\b/.test(line));
+    expect(installs).toHaveLength(2);
+    for (const install of installs) expect(install).toContain('--ignore-scripts');
     expect(runtime).toMatch(/^USER node$/m);
     expect(runtime).toContain(`CMD ${JSON.stringify(['node', ...nodeFlags, 'dist/main.js']).replace(/,/g, ', ')}`);
     expect(read('package.json')).toContain('node $npm_package_config_nodeFlags dist/main.js');
