@@ -1,5 +1,7 @@
 // Watches one daemon through the gateway with the SDK's GatewayClient and prints what happens.
-// Usage (see README): node examples/watch-daemon.mjs [daemonId] [--count N]
+// Usage (see README): node examples/watch-daemon.mjs [daemonId] [--count N] [--run "command args…"]
+// With --run it sends one run-task once the daemon is online, prints its ack, its delivery and each
+// task-status, and exits when the task ends (0 when it succeeded).
 // It gets a fresh token for every connection and every refresh, as an app does from its backend:
 // from the gateway's POST /auth/token when AUTH_API_KEY is set, else signed with JWT_SECRET (or the
 // development secret of a gateway started without one). CLIENT_TOKEN instead fixes one token,
@@ -12,6 +14,8 @@ import { DEVELOPMENT_JWT_SECRET } from '@arbor/gateway-client/protocol';
 const args = process.argv.slice(2);
 const countIndex = args.indexOf('--count');
 const limit = countIndex >= 0 ? Number(args.splice(countIndex, 2)[1]) : Infinity;
+const runIndex = args.indexOf('--run');
+const run = runIndex >= 0 ? args.splice(runIndex, 2)[1]?.split(' ').filter(Boolean) : undefined;
 const daemonId = args[0] ?? 'daemon-123';
 const url = process.env.GATEWAY_URL ?? `ws://localhost:${process.env.WEBSOCKET_PORT ?? 3001}/ws`;
 const user = process.env.USER_ID ?? 'user-1';
@@ -59,3 +63,31 @@ for (const type of ['file-change', 'workspace-update', 'task-status']) {
   });
 }
 process.on('SIGINT', done);
+
+if (run) {
+  const [command, ...commandArgs] = run;
+  const taskId = `task-${Date.now().toString(36)}`;
+  let sent = false;
+  const send = async (snapshot) => {
+    if (sent || snapshot.daemonStatus !== 'online') return;
+    sent = true;
+    const workspaceId = snapshot.workspaceIds[0] ?? 'w1';
+    try {
+      const { status, delivery } = await client.runTask({ workspaceId, command, args: commandArgs, taskId });
+      console.log(`run-task ${taskId} (${command} ${commandArgs.join(' ')}) in ${workspaceId}: ${status}`);
+      console.log(`run-task ${taskId}: ${await delivery}`);
+    } catch (error) {
+      console.error(`run-task ${taskId} refused: ${error.message}`);
+      client.dispose();
+      process.exit(1);
+    }
+  };
+  client.on('connected', (snapshot) => void send(snapshot));
+  client.on('daemon-status', (status) => status.status === 'online' && void send({ daemonStatus: 'online', workspaceIds: client.workspaceIds }));
+  client.on('task-status', (frame) => {
+    const { status } = frame.payload;
+    if (frame.payload.taskId !== taskId || !['succeeded', 'failed', 'cancelled'].includes(status)) return;
+    client.dispose();
+    process.exit(status === 'succeeded' ? 0 : 1);
+  });
+}

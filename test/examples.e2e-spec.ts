@@ -136,6 +136,27 @@ describe('README walk-throughs', () => {
     }
   });
 
+  it('watch-daemon.mjs --run sends a task through the SDK to the simulator and prints each task-status to succeeded', async () => {
+    const simulator = spawn(process.execPath, [SIMULATOR, '--daemon', 'daemon-123', '--workspaces', 'w1', '--rate', '0', '--url', gateway.wsUrl()], {
+      env: { PATH: process.env.PATH ?? '', JWT_SECRET: TEST_SECRET },
+      stdio: 'ignore',
+    });
+    try {
+      const { stdout } = await run(process.execPath, [example('watch-daemon.mjs'), 'daemon-123', '--run', 'npm test'], {
+        env: { PATH: process.env.PATH ?? '', GATEWAY_URL: gateway.wsUrl(), JWT_SECRET: TEST_SECRET },
+        timeout: 15_000,
+      });
+      expect(stdout).toMatch(/run-task (task-\w+) \(npm test\) in w1: accepted/);
+      expect(stdout).toMatch(/run-task task-\w+: delivered/);
+      const statuses = [...stdout.matchAll(/task-status: (\{.*\})/g)].map((match) => (JSON.parse(match[1]) as { status: string }).status);
+      expect(statuses[0]).toBe('queued');
+      expect(statuses.at(-1)).toBe('succeeded');
+      expect(statuses).toContain('running');
+    } finally {
+      simulator.kill('SIGKILL');
+    }
+  });
+
   it('the daemon simulator answers run-task with task-status progress and honours cancel-task', async () => {
     const simulator = spawn(process.execPath, [SIMULATOR, '--daemon', 'daemon-123', '--rate', '0', '--url', gateway.wsUrl()], {
       env: { PATH: process.env.PATH ?? '', JWT_SECRET: TEST_SECRET },
