@@ -4,7 +4,8 @@
 import WebSocket from 'ws';
 
 const url = process.env.GATEWAY_URL ?? `ws://localhost:${process.env.WEBSOCKET_PORT ?? 3001}/ws`;
-const daemonId = process.env.DAEMON_ID ?? 'daemon-123';
+// Its own daemon id: a simulator running as daemon-123 (README) keeps its connection.
+const daemonId = process.env.DAEMON_ID ?? 'daemon-walkthrough';
 const { DAEMON_TOKEN, CLIENT_TOKEN } = process.env;
 if (!DAEMON_TOKEN || !CLIENT_TOKEN) {
   console.error('Set DAEMON_TOKEN and CLIENT_TOKEN (npm run -s token -- …), see README.');
@@ -34,7 +35,7 @@ function connect(name, address) {
 function explain(error) {
   clearTimeout(timeout);
   if (error.code === 4401) {
-    const role = error.who === 'daemon' ? 'daemon --sub daemon-123' : 'client --sub user-1 --daemons daemon-123';
+    const role = error.who === 'daemon' ? `daemon --sub ${daemonId}` : `client --sub user-1 --daemons ${daemonId}`;
     console.error(`${error.message}\nThe ${error.who} token was refused (expired? tokens live 5 minutes). Mint a new one:`);
     console.error(`  export ${error.who === 'daemon' ? 'DAEMON' : 'CLIENT'}_TOKEN=$(npm run -s token -- --role ${role})`);
   } else if (error.code === 4403) {

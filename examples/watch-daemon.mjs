@@ -52,6 +52,18 @@ const done = () => {
   process.exit(0);
 };
 client.on('state', (state) => console.log(`link: ${state}`));
+// Say why the link fails; stop when another attempt cannot help (a refused key or token).
+client.on('error', (error) => {
+  console.error(`error: ${error.message}`);
+  const status = /answered (401|403)|Unexpected server response: (401|403)/.exec(error.message);
+  if (!status && error.name !== 'GatewayCloseError') return;
+  const hint = status
+    ? 'the gateway refused the credentials: check AUTH_API_KEY (or JWT_SECRET, CLIENT_TOKEN) against the gateway'
+    : 'the gateway ended the connection for good';
+  console.error(`${hint}; stopping`);
+  client.dispose();
+  process.exit(1);
+});
 client.on('connected', (snapshot) =>
   console.log(`connected: daemon ${snapshot.daemonId} is ${snapshot.daemonStatus}, workspaces [${snapshot.workspaceIds.join(', ')}]`),
 );

@@ -1,6 +1,6 @@
 import { ConnectionState, GatewayClient, Role } from '@arbor/gateway-client';
 import WebSocket from 'ws';
-import { waitFor } from './support/ports.js';
+import { freePort as freePortForExample, waitFor } from './support/ports.js';
 import { execFile, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -26,14 +26,14 @@ describe('README walk-throughs', () => {
       env: {
         PATH: process.env.PATH ?? '',
         GATEWAY_URL: gateway.wsUrl(),
-        DAEMON_TOKEN: gateway.token(Role.Daemon, 'daemon-123'),
-        CLIENT_TOKEN: gateway.token(Role.Client, 'user-1', { daemons: ['daemon-123'] }),
+        DAEMON_TOKEN: gateway.token(Role.Daemon, 'daemon-walkthrough'),
+        CLIENT_TOKEN: gateway.token(Role.Client, 'user-1', { daemons: ['daemon-walkthrough'] }),
       },
     });
     expect(stdout).toMatch(
-      /client ← \{"type":"file-change","daemonId":"daemon-123","epoch":"[\w-]+","seq":2,"payload":\{"workspaceId":"w1","path":"src\/a.ts","event":"change"\}\}/,
+      /client ← \{"type":"file-change","daemonId":"daemon-walkthrough","epoch":"[\w-]+","seq":2,"payload":\{"workspaceId":"w1","path":"src\/a.ts","event":"change"\}\}/,
     );
-    expect(stdout).toContain('file-change arrived at the client for daemon-123: src/a.ts (change)');
+    expect(stdout).toContain('file-change arrived at the client for daemon-walkthrough: src/a.ts (change)');
   });
 
   it('walkthrough.mjs with an expired token says how to mint a new one, without a stack trace', async () => {
@@ -41,8 +41,8 @@ describe('README walk-throughs', () => {
       env: {
         PATH: process.env.PATH ?? '',
         GATEWAY_URL: gateway.wsUrl(),
-        DAEMON_TOKEN: gateway.token(Role.Daemon, 'daemon-123', { ttlSeconds: -120 }),
-        CLIENT_TOKEN: gateway.token(Role.Client, 'user-1', { daemons: ['daemon-123'] }),
+        DAEMON_TOKEN: gateway.token(Role.Daemon, 'daemon-walkthrough', { ttlSeconds: -120 }),
+        CLIENT_TOKEN: gateway.token(Role.Client, 'user-1', { daemons: ['daemon-walkthrough'] }),
       },
     }).then(
       () => undefined,
@@ -50,7 +50,7 @@ describe('README walk-throughs', () => {
     );
     expect(failed?.code).toBe(1);
     expect(failed?.stderr).toContain('daemon closed: 4401');
-    expect(failed?.stderr).toContain('export DAEMON_TOKEN=$(npm run -s token -- --role daemon --sub daemon-123)');
+    expect(failed?.stderr).toContain('export DAEMON_TOKEN=$(npm run -s token -- --role daemon --sub daemon-walkthrough)');
     expect(failed?.stderr).not.toMatch(/\n\s+at /);
   });
 
@@ -154,6 +154,61 @@ describe('README walk-throughs', () => {
       expect(statuses).toContain('running');
     } finally {
       simulator.kill('SIGKILL');
+    }
+  });
+
+  it('a simulator whose daemon another connection takes over says so and exits 1; one refused for its token stops at once', async () => {
+    const simulator = spawn(process.execPath, [SIMULATOR, '--daemon', 'daemon-123', '--rate', '0', '--url', gateway.wsUrl()], {
+      env: { PATH: process.env.PATH ?? '', JWT_SECRET: TEST_SECRET },
+    });
+    let stderr = '';
+    simulator.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => simulator.once('exit', (code) => resolve(code)));
+    let stdout = '';
+    simulator.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    await waitFor(() => stdout.includes('link open'), 'simulator connected');
+    const intruder = await gateway.daemon('daemon-123');
+    expect(await exited).toBe(1);
+    expect(stderr).toContain('replaced: another connection took daemon daemon-123 over (4409)');
+    intruder.close();
+
+    const wrongSecret = await run(process.execPath, [SIMULATOR, '--daemon', 'daemon-9', '--rate', '0', '--url', gateway.wsUrl()], {
+      env: { PATH: process.env.PATH ?? '', JWT_SECRET: 'not-the-gateway-secret-but-long-enough-32' },
+      timeout: 15_000,
+    }).then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(wrongSecret?.code).toBe(1);
+    expect(wrongSecret?.stderr).toMatch(/the gateway refused the token \((4401|HTTP 401)\)/);
+  });
+
+  it('watch-daemon.mjs says why it cannot connect: a refused API key stops it with exit 1; a wrong port names the address and the refusal', async () => {
+    await gateway.stop();
+    gateway = await GatewayHarness.start({ AUTH_API_KEY: 'the-right-api-key-of-16' });
+    const refused = await run(process.execPath, [example('watch-daemon.mjs'), 'daemon-123'], {
+      env: { PATH: process.env.PATH ?? '', GATEWAY_URL: gateway.wsUrl(), AUTH_API_KEY: 'the-wrong-api-key-of-16' },
+      timeout: 15_000,
+    }).then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(refused?.code).toBe(1);
+    expect(refused?.stderr).toMatch(/answered 401/);
+    expect(refused?.stderr).toContain('stopping');
+
+    const port = await freePortForExample();
+    const watcher = spawn(process.execPath, [example('watch-daemon.mjs'), 'daemon-123'], {
+      env: { PATH: process.env.PATH ?? '', WEBSOCKET_PORT: String(port), JWT_SECRET: TEST_SECRET },
+    });
+    let stderr = '';
+    watcher.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    try {
+      await waitFor(() => /ECONNREFUSED/.test(stderr), 'the refusal named');
+      expect(stderr).toContain(`WebSocket error at ws://localhost:${port}/ws`);
+      expect(stderr).not.toContain('token=');
+    } finally {
+      watcher.kill('SIGKILL');
     }
   });
 

@@ -185,6 +185,23 @@ describe('ReconnectingWebSocket', () => {
     expect(socket.pendingTimerCount).toBe(0);
   });
 
+  it("a socket error says where and why (the runtime's cause, when it gives one), never with the query's token", async () => {
+    gateway.options.autoAccept = false;
+    const socket = create();
+    const errors: Error[] = [];
+    socket.on('error', ({ error }) => errors.push(error));
+    await tick();
+    const cause = new Error('connect ECONNREFUSED 127.0.0.1:3001');
+    gateway.last.onerror?.({ message: cause.message, error: cause });
+    gateway.last.onerror?.({});
+    expect(errors.map((error) => error.message)).toEqual([
+      `WebSocket error at ${URL_BASE.split('?')[0]}: connect ECONNREFUSED 127.0.0.1:3001`,
+      `WebSocket error at ${URL_BASE.split('?')[0]}`,
+    ]);
+    expect(errors[0].cause).toBe(cause);
+    expect(errors.map((error) => error.message).join()).not.toContain('token-');
+  });
+
   it('retries 4401 once with a fresh token, then stops as unauthorized', async () => {
     gateway.options.autoAccept = false;
     const socket = create();

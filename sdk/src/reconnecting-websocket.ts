@@ -125,6 +125,18 @@ export class GatewayCloseError extends Error {
   }
 }
 
+/**
+ * A socket's `error` event as an Error that says what failed where: the cause where the runtime
+ * gives one (Node's `ws`: refused connection, an HTTP answer to the upgrade such as 401 or 403),
+ * and the address without its query (which may hold a token). Browsers give no cause.
+ */
+function socketError(url: string, event: unknown): Error {
+  const { message, error } = (event ?? {}) as { message?: unknown; error?: unknown };
+  const address = url.split('?')[0];
+  const detail = typeof message === 'string' && message ? message : error instanceof Error ? error.message : undefined;
+  return new Error(detail ? `WebSocket error at ${address}: ${detail}` : `WebSocket error at ${address}`, error === undefined ? undefined : { cause: error });
+}
+
 /** Client-side close code for sockets we abandon ourselves (timeouts, offline). */
 const LOCAL_ABORT_CODE = 4000;
 const PING_FRAME = JSON.stringify({ type: 'ping' });
@@ -326,8 +338,8 @@ export class ReconnectingWebSocket {
     this.connectTimer = this.timers.after(this.options.connectionTimeout, () => this.abort('connection timeout'));
     socket.onmessage = (event) => this.handleMessage(generation, event.data);
     socket.onclose = (event) => this.handleClose(generation, event.code, event.reason);
-    socket.onerror = () => {
-      if (generation === this.generation) this.events.emit('error', { error: new Error('WebSocket error') });
+    socket.onerror = (event) => {
+      if (generation === this.generation) this.events.emit('error', { error: socketError(url, event) });
     };
   }
 

@@ -1,7 +1,7 @@
 import { JwtService } from '@nestjs/jwt';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { DaemonClient, FILE_CHANGE_EVENTS, Role } from '@arbor/gateway-client';
+import { CloseCode, DaemonClient, FILE_CHANGE_EVENTS, GatewayCloseError, Role } from '@arbor/gateway-client';
 import { AuthService } from '../auth/auth.service.js';
 import { InMemoryRevocationList } from '../auth/revocation.list.js';
 import { GatewayConfig } from '../config/gateway-config.js';
@@ -58,7 +58,13 @@ function main(): void {
     startClosed: true,
   });
   daemon.on('state', (state) => log(`link ${state}`));
-  daemon.on('error', (error) => log(`error: ${error.message}`));
+  daemon.on('error', (error) => {
+    log(`error: ${error.message}`);
+    const verdict = refusalRetryCannotFix(error, daemonId);
+    if (!verdict) return;
+    process.stderr.write(`[daemon-sim ${daemonId}] ${verdict}; stopping\n`);
+    stop(1);
+  });
 
   const tasks = new Map<string, NodeJS.Timeout>();
   daemon.on('run-task', (task) => {
@@ -116,16 +122,32 @@ function main(): void {
         }, 10)
       : undefined;
 
-  const stop = () => {
+  function stop(code = 0): never {
     clearInterval(emitter);
     for (const timer of tasks.values()) clearInterval(timer);
     daemon.dispose();
-    process.exit(0);
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+    process.exit(code);
+  }
+  process.on('SIGINT', () => stop());
+  process.on('SIGTERM', () => stop());
   log(`connecting to ${url} with workspaces ${workspaceIds.join(', ')}`);
   daemon.connect();
+}
+
+/**
+ * What to tell the user when the gateway refused the simulator for a reason another attempt cannot
+ * change (undefined for what retrying may fix, such as a gateway not started yet).
+ */
+function refusalRetryCannotFix(error: Error, daemonId: string): string | undefined {
+  if (error instanceof GatewayCloseError) {
+    if (error.code === CloseCode.Replaced) return `replaced: another connection took daemon ${daemonId} over (4409); give each daemon its own --daemon id`;
+    if (error.code === CloseCode.Unauthorized) return "the gateway refused the token (4401): mint it with the gateway's JWT_SECRET, or pass --token";
+    return `the gateway ended the connection for good (${error.code}${error.reason ? ` ${error.reason}` : ''})`;
+  }
+  const status = /Unexpected server response: (\d{3})/.exec(error.message)?.[1];
+  if (status === '401') return "the gateway refused the token (HTTP 401): mint it with the gateway's JWT_SECRET, or pass --token";
+  if (status === '403') return 'the gateway refused the connection (HTTP 403): the token does not allow it, or the origin is not allowed';
+  return undefined;
 }
 
 function fail(message: string): never {
