@@ -29,7 +29,10 @@ describe('.env.example', () => {
     expect(dependent.length).toBeGreaterThan(0);
     const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
     for (const key of dependent) {
-      const defaults = readme.split('\n').find((line) => line.startsWith(`| \`${key}\` |`))!.split('|')[2];
+      const defaults = readme
+        .split('\n')
+        .find((line) => line.startsWith(`| \`${key}\` |`))!
+        .split('|')[2];
       expect({ key, defaults }).toEqual({ key, defaults: expect.stringContaining(`\`${String(production[key])}\``) });
       expect({ key, defaults }).toEqual({ key, defaults: expect.stringContaining(`\`${String(development[key])}\` when \`NODE_ENV=development\``) });
       const comment = text.slice(0, text.indexOf(`\n${key}=`));
