@@ -1,9 +1,18 @@
+import { execFile, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { GatewayClient } from '@arbor/gateway-client';
 import { CloseCode, parseRetryHint, Role } from '@arbor/gateway-client/protocol';
+import WebSocket from 'ws';
 import { parse } from '@readme/openapi-parser';
 import { API_KEYS, ApiClient, READ_SECRET, WRITE_SECRET } from './support/api-client.js';
-import { GatewayHarness } from './support/gateway-harness.js';
+import { GatewayHarness, TEST_SECRET } from './support/gateway-harness.js';
 import { waitForAsync } from './support/ports.js';
 import type { TestPeer } from './support/test-peer.js';
+
+const run = promisify(execFile);
+const SIMULATOR = fileURLToPath(new URL('../dist/cli/daemon-sim.js', import.meta.url));
 
 describe('server API, one instance', () => {
   let gateway: GatewayHarness;
@@ -248,6 +257,45 @@ describe('server API limits and switches', () => {
       expect(Number(limited[0].headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
       expect((await api.with(READ_SECRET).get('/api/v1/stats')).status).toBe(200);
     } finally {
+      await gateway.stop();
+    }
+  });
+});
+
+describe('docs/server-api.md, as written', () => {
+  it('runs top to bottom: every curl block answers without an error, against a gateway with its API_KEYS, the simulator and a watcher', async () => {
+    const page = readFileSync(new URL('../docs/server-api.md', import.meta.url), 'utf8');
+    const blocks = [...page.matchAll(/```bash\n([\s\S]*?)```/g)].map((match) => match[1]);
+    // The keys as the page makes them: the same commands, run here.
+    const keys = await run('bash', ['-c', `${blocks[0].split('\n').slice(0, 1).join('\n')}\necho "$READ_KEY $WRITE_KEY"`], {});
+    const [readKey, writeKey] = keys.stdout.trim().split(' ');
+    expect(writeKey).toMatch(/^[0-9a-f]{48}$/);
+    const gateway = await GatewayHarness.start({ API_KEYS: `ops:${readKey}:read,backend:${writeKey}:write` });
+    const simulator = spawn(process.execPath, [SIMULATOR, '--daemon', 'daemon-123', '--workspaces', 'w1,w2', '--rate', '0', '--url', gateway.wsUrl()], {
+      env: { PATH: process.env.PATH ?? '', JWT_SECRET: TEST_SECRET },
+      stdio: 'ignore',
+    });
+    const watcher = new GatewayClient({
+      url: gateway.wsUrl(),
+      daemonId: 'daemon-123',
+      WebSocket,
+      getToken: () => gateway.token(Role.Client, 'user-1', { daemons: ['daemon-123'] }),
+      network: null,
+    });
+    try {
+      await waitForAsync(async () => watcher.daemonStatus === 'online', 'the simulator online, as the watcher sees it');
+      const curls = blocks.filter((block) => block.includes('curl'));
+      expect(curls.length).toBeGreaterThanOrEqual(5);
+      for (const block of curls) {
+        const { stdout } = await run('bash', ['-c', `set -euo pipefail\n${block}`], {
+          env: { PATH: process.env.PATH ?? '', GW: gateway.httpUrl, KEY: writeKey },
+        });
+        const answer = JSON.parse(stdout) as Record<string, unknown>;
+        expect({ block, answer }).toEqual({ block, answer: expect.not.objectContaining({ statusCode: expect.anything() }) });
+      }
+    } finally {
+      watcher.dispose();
+      simulator.kill('SIGKILL');
       await gateway.stop();
     }
   });
