@@ -133,6 +133,39 @@ describe('operator console in headless Chromium', () => {
     expect(gateway.stdout + gateway.stderr).not.toContain(WRITE_SECRET);
   });
 
+  it('reads at phone width and wide: no sideways scroll, labelled charts (now, range, span), local and relative times; screenshots at 390 and 1280 px', async () => {
+    await daemon('console-phone');
+    for (const width of [390, 1280]) {
+      const context = await browser.newContext({ viewport: { width, height: 844 } });
+      const page = await context.newPage();
+      await page.goto(`${base}/console`);
+      await page.fill('input[name="secret"]', WRITE_SECRET);
+      await page.click('button[type="submit"]');
+      await page.getByTestId('online').waitFor();
+      // A few samples: the charts fill from the right, and say what they show.
+      await page.waitForFunction(() => document.querySelectorAll('[data-testid="chart"] polyline')[0]?.getAttribute('points')?.includes(' '), undefined, {
+        timeout: 10_000,
+      });
+      const captions = await page.getByTestId('chart').locator('figcaption').allTextContents();
+      expect(captions).toHaveLength(2);
+      for (const caption of captions) expect(caption).toMatch(/^messages (in|out): \d+\/s now · range \d+–\d+\/s · last \d+ s$/);
+      const points = (await page.locator('[data-testid="chart"] polyline').first().getAttribute('points'))!.split(' ');
+      expect(Number(points.at(-1)!.split(',')[0])).toBe(240);
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width);
+      await page.screenshot({ path: `${ARTIFACTS}console-overview-${width}.png`, fullPage: true });
+
+      await page.goto(`${base}/console#/daemons/console-phone`);
+      await page.getByTestId('daemon-status').filter({ hasText: 'online' }).waitFor();
+      const times = await page.getByTestId('time').allTextContents();
+      expect(times.length).toBeGreaterThanOrEqual(1);
+      // The browser's zone and format, not the gateway's ISO string; and how long ago.
+      for (const time of times) expect(time).toMatch(/^[^T]*\(\d+ (s|min|h|d) ago|just now\)$/);
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width);
+      await page.screenshot({ path: `${ARTIFACTS}console-daemon-${width}.png`, fullPage: true });
+      await context.close();
+    }
+  });
+
   it('a read key sees the daemon but no actions', async () => {
     await daemon('read-only-view');
     const page = await browser.newPage();

@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import { call, type DaemonDetails, type Session, type StreamPosition } from './api.js';
 import { usePolling } from './hooks.js';
+import { Time } from './time.js';
 
 interface Viewers {
   viewers: Array<{ userId: string; connections: number }>;
@@ -43,9 +44,13 @@ export function DaemonPage({ daemonId, session }: { daemonId: string; session: S
         <dt>instance</dt>
         <dd className="mono">{daemon.instance ?? '—'}</dd>
         <dt>connected</dt>
-        <dd>{daemon.connectedAt ?? '—'}</dd>
+        <dd>
+          <Time iso={daemon.connectedAt} />
+        </dd>
         <dt>last heartbeat</dt>
-        <dd>{daemon.lastHeartbeat ?? '—'}</dd>
+        <dd>
+          <Time iso={daemon.lastHeartbeat} />
+        </dd>
         <dt>stream head</dt>
         <dd className="mono">
           {daemon.stream.epoch}:{daemon.stream.seq}
@@ -134,27 +139,29 @@ export function DaemonPage({ daemonId, session }: { daemonId: string; session: S
         </>
       )}
       <h3>Last events</h3>
-      <table>
-        <thead>
-          <tr>
-            <th>seq</th>
-            <th>type</th>
-            <th>payload (secret-looking fields redacted)</th>
-          </tr>
-        </thead>
-        <tbody>
-          {(events.data?.events ?? [])
-            .slice()
-            .reverse()
-            .map((event) => (
-              <tr key={event.seq}>
-                <td>{event.seq}</td>
-                <td>{event.type}</td>
-                <td className="mono">{JSON.stringify(event.payload)}</td>
-              </tr>
-            ))}
-        </tbody>
-      </table>
+      <div className="table-scroll">
+        <table>
+          <thead>
+            <tr>
+              <th>seq</th>
+              <th>type</th>
+              <th>payload (secret-looking fields redacted)</th>
+            </tr>
+          </thead>
+          <tbody>
+            {(events.data?.events ?? [])
+              .slice()
+              .reverse()
+              .map((event) => (
+                <tr key={event.seq}>
+                  <td>{event.seq}</td>
+                  <td>{event.type}</td>
+                  <td className="mono">{JSON.stringify(event.payload)}</td>
+                </tr>
+              ))}
+          </tbody>
+        </table>
+      </div>
     </section>
   );
 }

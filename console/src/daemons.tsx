@@ -46,38 +46,40 @@ export function DaemonList() {
         </select>
       </div>
       {error && <p className="error">{error}</p>}
-      <table data-testid="daemon-table">
-        <thead>
-          <tr>
-            <th>daemon</th>
-            <th>status</th>
-            <th>instance</th>
-            <th>workspaces</th>
-            <th>stream</th>
-            <th>viewers</th>
-          </tr>
-        </thead>
-        <tbody>
-          {(data?.items ?? []).map((daemon) => (
-            <tr key={daemon.daemonId}>
-              <td>
-                <a href={`#/daemons/${encodeURIComponent(daemon.daemonId)}`}>{daemon.daemonId}</a>
-              </td>
-              <td>
-                <span className={`status ${daemon.status}`}>{daemon.status}</span>
-              </td>
-              <td className="mono">{daemon.instance ?? '—'}</td>
-              <td>{daemon.workspaceIds.length}</td>
-              <td className="mono">
-                {daemon.stream.epoch}:{daemon.stream.seq}
-              </td>
-              <td>
-                {daemon.viewers.users} users, {daemon.viewers.connections} connections
-              </td>
+      <div className="table-scroll">
+        <table data-testid="daemon-table">
+          <thead>
+            <tr>
+              <th>daemon</th>
+              <th>status</th>
+              <th>instance</th>
+              <th>workspaces</th>
+              <th>stream</th>
+              <th>viewers</th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {(data?.items ?? []).map((daemon) => (
+              <tr key={daemon.daemonId}>
+                <td>
+                  <a href={`#/daemons/${encodeURIComponent(daemon.daemonId)}`}>{daemon.daemonId}</a>
+                </td>
+                <td>
+                  <span className={`status ${daemon.status}`}>{daemon.status}</span>
+                </td>
+                <td className="mono">{daemon.instance ?? '—'}</td>
+                <td>{daemon.workspaceIds.length}</td>
+                <td className="mono">
+                  {daemon.stream.epoch}:{daemon.stream.seq}
+                </td>
+                <td>
+                  {daemon.viewers.users} users, {daemon.viewers.connections} connections
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
       <div className="pager">
         <button disabled={cursors.length === 1} onClick={() => setCursors(cursors.slice(0, -1))}>
           ← previous

@@ -3,23 +3,39 @@ import { call, type Stats } from './api.js';
 import { usePolling } from './hooks.js';
 
 const POINTS = 60;
+/** How often the overview polls: one sample per poll. */
+const POLL_MS = 2000;
 
-/** A small line chart of the last POINTS samples (inline SVG: nothing loaded from elsewhere). */
+/**
+ * A labelled line chart of the last POINTS samples, newest at the right edge (a short history fills
+ * from the right, on the same time scale as a full one), with the current value, the range and the
+ * time span it covers. Inline SVG: nothing loaded from elsewhere.
+ */
 function Sparkline({ values, label }: { values: number[]; label: string }) {
   const width = 240;
-  const height = 48;
+  const height = 64;
   const max = Math.max(1, ...values);
-  const points = values
-    .map((value, index) => `${((index / (POINTS - 1)) * width).toFixed(1)},${(height - (value / max) * (height - 4) - 2).toFixed(1)}`)
-    .join(' ');
+  const step = width / (POINTS - 1);
+  const y = (value: number) => (height - 2 - (value / max) * (height - 14)).toFixed(1);
+  const points = values.map((value, index) => `${(width - (values.length - 1 - index) * step).toFixed(1)},${y(value)}`).join(' ');
+  const span = Math.max(0, values.length - 1) * (POLL_MS / 1000);
+  const range = values.length ? `${Math.min(...values)}–${Math.max(...values)}/s` : '—';
   return (
-    <figure className="chart">
-      <svg width={width} height={height} role="img" aria-label={label}>
-        <polyline points={points} fill="none" stroke="currentColor" strokeWidth="2" />
-      </svg>
+    <figure className="chart" data-testid="chart">
       <figcaption>
-        {label}: <strong>{values.at(-1) ?? 0}</strong>/s
+        {label}: <strong data-testid="chart-now">{values.at(-1) ?? 0}/s</strong> now
+        <span className="muted">
+          {' '}
+          · range {range} · last {span >= 60 ? `${Math.round(span / 60)} min` : `${span} s`}
+        </span>
       </figcaption>
+      <svg viewBox={`0 0 ${width} ${height}`} preserveAspectRatio="none" role="img" aria-label={`${label}, per second, over the last ${span} s`}>
+        <line x1="0" y1={height - 1} x2={width} y2={height - 1} stroke="#dde1e6" strokeWidth="1" />
+        <text x="2" y="10" fontSize="9" fill="#5b6670">
+          {max}/s
+        </text>
+        <polyline points={points} fill="none" stroke="currentColor" strokeWidth="2" vectorEffect="non-scaling-stroke" />
+      </svg>
     </figure>
   );
 }
@@ -34,7 +50,7 @@ export function Overview() {
       series.out = [...series.out, stats.totals.messagesOutPerSecond].slice(-POINTS);
       return stats;
     },
-    2000,
+    POLL_MS,
     'stats',
   );
   if (!data) return <p className="muted">{error ?? 'Loading…'}</p>;
@@ -80,34 +96,36 @@ export function Overview() {
         <Sparkline values={history.current.out} label="messages out" />
       </div>
       <h3>Instances</h3>
-      <table>
-        <thead>
-          <tr>
-            <th>instance</th>
-            <th>clients</th>
-            <th>daemons</th>
-            <th>in/s</th>
-            <th>out/s</th>
-            <th>slow-consumer cuts</th>
-            <th>Redis</th>
-            <th>state</th>
-          </tr>
-        </thead>
-        <tbody>
-          {data.instances.map((instance) => (
-            <tr key={instance.instanceId}>
-              <td className="mono">{instance.instanceId}</td>
-              <td>{instance.connections.client ?? 0}</td>
-              <td>{(instance.daemons.online ?? 0) + (instance.daemons.stale ?? 0)}</td>
-              <td>{instance.messagesInPerSecond}</td>
-              <td>{instance.messagesOutPerSecond}</td>
-              <td>{instance.slowConsumerCuts}</td>
-              <td className={instance.redis === 'down' ? 'error' : ''}>{instance.redis}</td>
-              <td>{instance.draining ? 'draining' : 'serving'}</td>
+      <div className="table-scroll">
+        <table>
+          <thead>
+            <tr>
+              <th>instance</th>
+              <th>clients</th>
+              <th>daemons</th>
+              <th>in/s</th>
+              <th>out/s</th>
+              <th>slow-consumer cuts</th>
+              <th>Redis</th>
+              <th>state</th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {data.instances.map((instance) => (
+              <tr key={instance.instanceId}>
+                <td className="mono">{instance.instanceId}</td>
+                <td>{instance.connections.client ?? 0}</td>
+                <td>{(instance.daemons.online ?? 0) + (instance.daemons.stale ?? 0)}</td>
+                <td>{instance.messagesInPerSecond}</td>
+                <td>{instance.messagesOutPerSecond}</td>
+                <td>{instance.slowConsumerCuts}</td>
+                <td className={instance.redis === 'down' ? 'error' : ''}>{instance.redis}</td>
+                <td>{instance.draining ? 'draining' : 'serving'}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
     </section>
   );
 }
