@@ -141,7 +141,8 @@ function main(): void {
 function refusalRetryCannotFix(error: Error, daemonId: string): string | undefined {
   if (error instanceof GatewayCloseError) {
     if (error.code === CloseCode.Replaced) return `replaced: another connection took daemon ${daemonId} over (4409); give each daemon its own --daemon id`;
-    if (error.code === CloseCode.Unauthorized) return "the gateway refused the token (4401): mint it with the gateway's JWT_SECRET, or pass --token";
+    if (error.code === CloseCode.Unauthorized)
+      return `the gateway refused the token (4401${error.reason ? ` ${error.reason}` : ''}): mint it with the gateway's JWT_SECRET, or pass --token`;
     return `the gateway ended the connection for good (${error.code}${error.reason ? ` ${error.reason}` : ''})`;
   }
   const status = /Unexpected server response: (\d{3})/.exec(error.message)?.[1];
