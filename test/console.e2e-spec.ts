@@ -11,6 +11,9 @@ const SECRET = 'console-test-secret-at-least-32-characters';
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/', import.meta.url));
 
+/** How wide the page is laid out (wider than the viewport: it scrolls sideways). Runs in the page. */
+const pageWidth = () => (globalThis as unknown as { document: { documentElement: { scrollWidth: number } } }).document.documentElement.scrollWidth;
+
 /** The operator console in Debian's Chromium against the real gateway. */
 describe('operator console in headless Chromium', () => {
   let gateway: GatewayProcess;
@@ -143,15 +146,17 @@ describe('operator console in headless Chromium', () => {
       await page.click('button[type="submit"]');
       await page.getByTestId('online').waitFor();
       // A few samples: the charts fill from the right, and say what they show.
-      await page.waitForFunction(() => document.querySelectorAll('[data-testid="chart"] polyline')[0]?.getAttribute('points')?.includes(' '), undefined, {
-        timeout: 10_000,
-      });
+      const firstLine = page.locator('[data-testid="chart"] polyline').first();
+      for (const deadline = Date.now() + 10_000; !(await firstLine.getAttribute('points'))?.includes(' ');) {
+        if (Date.now() > deadline) throw new Error('the chart never got a second sample');
+        await page.waitForTimeout(200);
+      }
       const captions = await page.getByTestId('chart').locator('figcaption').allTextContents();
       expect(captions).toHaveLength(2);
       for (const caption of captions) expect(caption).toMatch(/^messages (in|out): \d+\/s now · range \d+–\d+\/s · last \d+ s$/);
       const points = (await page.locator('[data-testid="chart"] polyline').first().getAttribute('points'))!.split(' ');
       expect(Number(points.at(-1)!.split(',')[0])).toBe(240);
-      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width);
+      expect(await page.evaluate(pageWidth)).toBeLessThanOrEqual(width);
       await page.screenshot({ path: `${ARTIFACTS}console-overview-${width}.png`, fullPage: true });
 
       await page.goto(`${base}/console#/daemons/console-phone`);
@@ -160,7 +165,7 @@ describe('operator console in headless Chromium', () => {
       expect(times.length).toBeGreaterThanOrEqual(1);
       // The browser's zone and format, not the gateway's ISO string; and how long ago.
       for (const time of times) expect(time).toMatch(/^[^T]*\(\d+ (s|min|h|d) ago|just now\)$/);
-      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width);
+      expect(await page.evaluate(pageWidth)).toBeLessThanOrEqual(width);
       await page.screenshot({ path: `${ARTIFACTS}console-daemon-${width}.png`, fullPage: true });
       await context.close();
     }
