@@ -300,7 +300,7 @@ export class RedisDaemonBroker extends DaemonBroker implements OnModuleInit, OnM
         Promise.all(
           [...this.local.entries()].map(async (entry) => {
             // Gone although we hold the daemon: a failover lost it (replication is asynchronous). Write it again.
-            if (!(await this.presence.keepAlive(entry.presence.daemonId))) await this.presence.write(entry.presence, entry.link.id);
+            if (!(await this.presence.keepAlive(entry.presence.daemonId))) await this.presence.restore(entry.presence, entry.link.id);
           }),
         ),
         Promise.allSettled(remote.map((daemonId) => this.presence.statusOf(daemonId))),
@@ -331,7 +331,7 @@ export class RedisDaemonBroker extends DaemonBroker implements OnModuleInit, OnM
   private async republishPresence(): Promise<void> {
     if (this.local.size === 0) return;
     try {
-      await Promise.all([...this.local.entries()].map((entry) => this.presence.write(entry.presence, entry.link.id)));
+      await Promise.all([...this.local.entries()].map((entry) => this.presence.restore(entry.presence, entry.link.id)));
       this.logger.log({ msg: 'presence re-published', daemons: this.local.size });
     } catch (error) {
       this.warn('republish presence', error);

@@ -40,16 +40,13 @@ export class RedisPresence extends HeldDaemons {
 
   /** This instance's connection holds the daemon now; returns the holder it replaced. */
   async attach(daemonId: string, connection: string, now: number): Promise<PreviousHolder | undefined> {
-    const [instance, previous] = (await this.redis.commands.eval(
-      ATTACH,
-      1,
-      this.key(daemonId),
-      this.redis.instanceId,
-      connection,
-      String(now),
-      String(this.ttlMs),
-    )) as [string | null, string | null];
-    await this.redis.commands.sadd(this.heldKey(this.redis.instanceId), daemonId);
+    // Two slots (the daemon's, the instance's): sent together, not one after the other.
+    const [[instance, previous]] = await Promise.all([
+      this.redis.commands.eval(ATTACH, 1, this.key(daemonId), this.redis.instanceId, connection, String(now), String(this.ttlMs)) as Promise<
+        [string | null, string | null]
+      >,
+      this.redis.commands.sadd(this.heldKey(this.redis.instanceId), daemonId),
+    ]);
     return instance && previous ? { instance, connection: previous } : undefined;
   }
 
@@ -86,7 +83,7 @@ export class RedisPresence extends HeldDaemons {
   /**
    * The whole hash of a daemon held here, as attaching wrote it, with its TTL: not the changed
    * fields alone, since a failover may have lost the key and a hash without `instance` would make
-   * the daemon look held by nobody.
+   * the daemon look held by nobody. (Every heartbeat writes it: the held list is left alone.)
    */
   async write(presence: DaemonPresence, connection: string): Promise<void> {
     const key = this.key(presence.daemonId);
@@ -101,7 +98,11 @@ export class RedisPresence extends HeldDaemons {
       })
       .pexpire(key, this.ttlMs)
       .exec();
-    await this.redis.commands.sadd(this.heldKey(this.redis.instanceId), presence.daemonId);
+  }
+
+  /** The hash and the held-list entry again, after Redis lost them (restarted empty, or a failover). */
+  async restore(presence: DaemonPresence, connection: string): Promise<void> {
+    await Promise.all([this.write(presence, connection), this.redis.commands.sadd(this.heldKey(this.redis.instanceId), presence.daemonId)]);
   }
 
   /** Extends a held daemon's presence; false when the key is gone (a failover lost it). */
