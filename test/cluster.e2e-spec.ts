@@ -1,4 +1,8 @@
 import { Role } from '@arbor/gateway-client';
+import { GatewayConfig } from '../src/config/gateway-config.js';
+import { RedisDaemonBroker } from '../src/daemons/redis-daemon.broker.js';
+import { RedisEventStreams } from '../src/daemons/streams/redis-event-streams.js';
+import { RedisConnections } from '../src/redis/redis-connections.js';
 import { reportFailover } from './support/failover-report.js';
 import { GatewayProcess } from './support/gateway-process.js';
 import { waitFor, waitForAsync } from './support/ports.js';
@@ -9,6 +13,7 @@ import { TestPeer, type ReceivedFrame } from './support/test-peer.js';
 import { signToken } from './support/tokens.js';
 
 const SECRET = 'cluster-suite-secret-at-least-32-chars';
+const config = GatewayConfig.load({});
 /** Presence expires fast (a crashed instance's daemons go offline within a second or two) ... */
 const TIMING = { DAEMON_STALE_MS: '600', DAEMON_TIMEOUT_MS: '1500', SWEEP_INTERVAL_MS: '50' };
 /** ... while daemons streaming through a failover are not timed out by a stall of the shard they write to. */
@@ -63,6 +68,37 @@ describe('Redis Cluster (three primaries, three replicas; three gateway instance
     }
     return [...byPrimary.values()];
   }
+
+  it('instances booting on the Cluster hear their own channel without replacing their subscriber; a replaced subscriber hears its channels again', async () => {
+    const booted: Array<{ redis: RedisConnections; broker: RedisDaemonBroker }> = [];
+    try {
+      // Each boot once raced ioredis's ready check against its shard subscribers and could stay deaf for good.
+      for (let i = 0; i < 40; i += 1) {
+        const redis = await RedisConnections.create(cluster.url, prefix);
+        const broker = new RedisDaemonBroker(redis, config, new RedisEventStreams(redis, config.replayMaxEvents, config.replayTtlMs));
+        broker.onModuleInit();
+        booted.push({ redis, broker });
+        await waitFor(() => redis.ownChannelHeard, `instance ${i} hearing its own channel`, 20_000);
+        expect(redis.events.reconnects).toBe(0);
+      }
+      const { redis } = booted[0];
+      const heard: string[] = [];
+      redis.onMessage((channel, message) => channel === redis.eventsChannel('replaced-sub') && heard.push(message));
+      await redis.subscribe(redis.eventsChannel('replaced-sub'));
+      redis.reconnectSubscriber();
+      expect(redis.isReady).toBe(false);
+      await waitForAsync(async () => {
+        if (redis.isReady) await redis.publish(redis.eventsChannel('replaced-sub'), 'again');
+        return heard.length > 0;
+      }, 'the replaced subscriber hearing its channel');
+      expect(redis.events.reconnects).toBe(1);
+    } finally {
+      for (const { redis, broker } of booted) {
+        broker.onModuleDestroy();
+        await redis.onModuleDestroy();
+      }
+    }
+  }, 120_000);
 
   it('daemons on three shards reach clients on the other instances, every event in order; commands cross instances', async () => {
     const daemonIds = await daemonsOnDifferentShards(3, 'd-shard');

@@ -220,11 +220,24 @@ async function round(
 /** Three instances on one Redis: the sender on the first, the daemon moving between the other two, the holder SIGKILLed now and then. */
 async function onRedis(redisUrl: string, rounds: number, cuts: number, label: string): Promise<void> {
   const prefix = uniquePrefix();
+  /** Every process started, so that a failed start or wait still stops them all. */
+  const started: GatewayProcess[] = [];
   const start = async () => {
     const instance = GatewayProcess.onRedis(SECRET, redisUrl, prefix, { COMMAND_TTL_MS });
+    started.push(instance);
     return { instance, port: await instance.ready(45_000) };
   };
-  const instances = await Promise.all([start(), start(), start()]);
+  try {
+    await chaosOn(await Promise.all([start(), start(), start()]), start, label, rounds, cuts);
+  } finally {
+    for (const instance of started) instance.kill('SIGKILL');
+    await deletePrefix(redisUrl, prefix).catch(() => undefined);
+  }
+}
+
+type Started = { instance: GatewayProcess; port: number };
+
+async function chaosOn(instances: Started[], start: () => Promise<Started>, label: string, rounds: number, cuts: number): Promise<void> {
   const deployment: Deployment = {
     senderPort: () => instances[0].port,
     daemonPorts: () => instances.slice(1).map((entry) => entry.port),
@@ -237,24 +250,19 @@ async function onRedis(redisUrl: string, rounds: number, cuts: number, label: st
   };
   const seed = Number(process.env.CHAOS_SEED ?? Date.now() % 1_000_000);
   const random = prng(seed);
-  try {
-    const failures: string[] = [];
-    let accepted = 0;
-    let crashes = 0;
-    for (let r = 0; r < rounds; r += 1) {
-      const result = await round(deployment, random, `${label}-${r}`, cuts);
-      accepted += result.accepted;
-      crashes += result.crashes;
-      failures.push(...result.problems.map((problem) => `round ${r}: ${problem}`));
-    }
-    expect({ seed, failures }).toEqual({ seed, failures: [] });
-    // The scenario really ran: commands were accepted across moves and crashes.
-    expect(accepted).toBeGreaterThan(rounds * 20);
-    expect(crashes).toBeGreaterThan(0);
-  } finally {
-    for (const { instance } of instances) instance.kill('SIGKILL');
-    await deletePrefix(redisUrl, prefix).catch(() => undefined);
+  const failures: string[] = [];
+  let accepted = 0;
+  let crashes = 0;
+  for (let r = 0; r < rounds; r += 1) {
+    const result = await round(deployment, random, `${label}-${r}`, cuts);
+    accepted += result.accepted;
+    crashes += result.crashes;
+    failures.push(...result.problems.map((problem) => `round ${r}: ${problem}`));
   }
+  expect({ seed, failures }).toEqual({ seed, failures: [] });
+  // The scenario really ran: commands were accepted across moves and crashes.
+  expect(accepted).toBeGreaterThan(rounds * 20);
+  expect(crashes).toBeGreaterThan(0);
 }
 
 describe('commands exactly once, or the sender is told (raw daemons that keep repeats; random cuts in [0, 500) ms)', () => {

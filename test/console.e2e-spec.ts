@@ -145,7 +145,7 @@ describe('operator console in headless Chromium', () => {
       await page.fill('input[name="secret"]', WRITE_SECRET);
       await page.click('button[type="submit"]');
       await page.getByTestId('online').waitFor();
-      // A few samples: the charts fill from the right, and say what they show.
+      // A few samples: the charts fill from the right, and say what they show (rates to one decimal).
       const firstLine = page.locator('[data-testid="chart"] polyline').first();
       for (const deadline = Date.now() + 10_000; !(await firstLine.getAttribute('points'))?.includes(' ');) {
         if (Date.now() > deadline) throw new Error('the chart never got a second sample');
@@ -153,7 +153,7 @@ describe('operator console in headless Chromium', () => {
       }
       const captions = await page.getByTestId('chart').locator('figcaption').allTextContents();
       expect(captions).toHaveLength(2);
-      for (const caption of captions) expect(caption).toMatch(/^messages (in|out): \d+\/s now · range \d+–\d+\/s · last \d+ s$/);
+      for (const caption of captions) expect(caption).toMatch(/^messages (in|out): \d+(\.\d)?\/s now · range \d+(\.\d)?–\d+(\.\d)?\/s · last \d+ s$/);
       const points = (await page.locator('[data-testid="chart"] polyline').first().getAttribute('points'))!.split(' ');
       expect(Number(points.at(-1)!.split(',')[0])).toBe(240);
       expect(await page.evaluate(pageWidth)).toBeLessThanOrEqual(width);

@@ -1,8 +1,10 @@
 import { Logger, type OnModuleDestroy } from '@nestjs/common';
-import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { INSTANCE_ID } from '../config/instance-id.js';
 import { describeRedisTopology, parseRedisUrl, RedisTopologyKind, type RedisTopology } from '../config/redis-address.js';
+import { openRedisClient, type RedisClasses, type RedisClient } from './redis-clients.js';
+
+export type { RedisClient } from './redis-clients.js';
 
 export type MessageListener = (channel: string, message: string) => void;
 
@@ -11,32 +13,8 @@ const EVENTS_CHANNEL_SUFFIX = '}:events';
 /** While Redis stays away, the log says so again this often. */
 const OUTAGE_REMINDER_MS = 60_000;
 
-/**
- * ioredis asks the sentinels for the primary of `name`, connects to it, and on a failover (a lost
- * connection, or the sentinels' +switch-master) asks again.
- */
-function sentinelOptions(topology: Extract<RedisTopology, { kind: RedisTopologyKind.Sentinel }>): RedisOptions {
-  return {
-    sentinels: topology.sentinels,
-    name: topology.name,
-    db: topology.db,
-    username: topology.username,
-    password: topology.password,
-    sentinelUsername: topology.sentinelUsername,
-    sentinelPassword: topology.sentinelPassword,
-    failoverDetector: true,
-    ...(topology.tls ? { tls: {}, sentinelTLS: {}, enableTLSForSentinelMode: true } : {}),
-  };
-}
-
-/** Reconnect quickly but without hammering a Redis that is down. */
-const RETRY_DELAY_MS = (attempt: number) => Math.min(100 * attempt, 2000);
-
 /** Cluster topology changes come in bursts (a failover is several events): re-subscribe once after them. */
 const RESUBSCRIBE_SETTLE_MS = 100;
-
-/** A client for one server, a Sentinel primary or a Cluster: the commands this gateway uses are the same on each. */
-export type RedisClient = Redis | Cluster;
 
 /**
  * The two Redis clients an instance needs: one for commands (pipelined), one for subscriptions.
@@ -49,7 +27,7 @@ export type RedisClient = Redis | Cluster;
  */
 export class RedisConnections implements OnModuleDestroy {
   readonly commands: RedisClient;
-  readonly subscriber: RedisClient;
+  private currentSubscriber: RedisClient;
   /** Pub/sub is sharded (Cluster): publish with SPUBLISH, subscribe with SSUBSCRIBE. */
   readonly sharded: boolean;
   /** Counted here, exported by the metrics module at scrape time. */
@@ -75,78 +53,20 @@ export class RedisConnections implements OnModuleDestroy {
   /** ioredis is loaded only by instances configured with Redis: a single instance never pays for it. */
   static async create(address: string | RedisTopology, prefix: string): Promise<RedisConnections> {
     const { Redis: RedisServer, Cluster: RedisCluster } = await import('ioredis');
-    return new RedisConnections(typeof address === 'string' ? parseRedisUrl(address) : address, prefix, RedisServer, RedisCluster);
+    return new RedisConnections(typeof address === 'string' ? parseRedisUrl(address) : address, prefix, { RedisServer, RedisCluster });
   }
 
   private constructor(
-    topology: RedisTopology,
+    private readonly topology: RedisTopology,
     readonly prefix: string,
-    RedisServer: typeof Redis,
-    RedisCluster: typeof Cluster,
+    private readonly classes: RedisClasses,
   ) {
     this.sharded = topology.kind === RedisTopologyKind.Cluster;
     this.address = describeRedisTopology(topology);
-    const options: RedisOptions = {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      retryStrategy: RETRY_DELAY_MS,
-      autoResubscribe: false,
-      lazyConnect: false,
-      // A primary demoted by a failover answers writes with READONLY: reconnect, to the new primary.
-      reconnectOnError: (error) => error.message.startsWith('READONLY'),
-    };
-    const connect = (extra: RedisOptions & Pick<ClusterOptions, 'shardedSubscribers'>): RedisClient => {
-      switch (topology.kind) {
-        case RedisTopologyKind.Standalone:
-          return new RedisServer(topology.url, { ...options, ...extra });
-        case RedisTopologyKind.Sentinel:
-          return new RedisServer({ ...options, ...extra, ...sentinelOptions(topology) });
-        case RedisTopologyKind.Cluster: {
-          const { enableAutoPipelining, shardedSubscribers, ...perNode } = extra;
-          return new RedisCluster(topology.nodes, {
-            enableOfflineQueue: false,
-            enableAutoPipelining,
-            shardedSubscribers,
-            clusterRetryStrategy: RETRY_DELAY_MS,
-            // A command for a shard that is failing over is retried for about a second, then fails
-            // (callers answer `unavailable`), rather than holding a connection's frames for longer.
-            retryDelayOnFailover: 100,
-            retryDelayOnClusterDown: 100,
-            retryDelayOnTryAgain: 100,
-            maxRedirections: 10,
-            // Writes and reads go to primaries: replicas lag, and the stream is read to fill gaps.
-            scaleReads: 'master',
-            redisOptions: {
-              ...options,
-              ...perNode,
-              username: topology.username,
-              password: topology.password,
-              ...(topology.tls ? { tls: {} } : {}),
-            },
-          });
-        }
-      }
-    };
     // Auto-pipelining batches the commands of one event-loop turn (appends, publishes) into one write per node.
-    this.commands = connect({ enableAutoPipelining: true, connectionName: `arbor-${this.instanceId}` });
-    this.subscriber = connect({ connectionName: `arbor-sub-${this.instanceId}`, shardedSubscribers: this.sharded });
-    for (const [name, client] of [
-      ['commands', this.commands],
-      ['subscriber', this.subscriber],
-    ] as const) {
-      client.on('error', (error: Error) => this.problem(`${name}: ${error.message}`));
-      client.on('end', () => this.problem(`${name}: connection ended`));
-      client.on('ready', () => this.ready(name));
-    }
-    this.subscriber.on(this.sharded ? 'smessage' : 'message', (channel: string, message: string) => {
-      for (const listener of this.listeners) listener(channel, message);
-    });
+    this.commands = openRedisClient(topology, classes, { enableAutoPipelining: true, connectionName: `arbor-${this.instanceId}` });
+    this.watch('commands', this.commands);
     if (this.sharded) {
-      // A shard's subscriber lost, a failover, a slot moved (the server then drops the channel's
-      // subscription itself): subscribe every wanted channel again once the topology settles.
-      for (const event of ['+node', '-node', '-subscriber', '+subscriber', 'subscribersReady', 'nodeError']) {
-        this.subscriber.on(event, () => this.resubscribeSoon());
-      }
       for (const event of ['+node', '-node']) {
         this.commands.on(event, () => {
           // The first connection discovers every node; only later changes are failovers or moves.
@@ -154,6 +74,37 @@ export class RedisConnections implements OnModuleDestroy {
         });
       }
     }
+    this.currentSubscriber = this.openSubscriber();
+  }
+
+  /** The connection subscriptions live on; replaced as a whole when it stays deaf (see `reconnectSubscriber`). */
+  get subscriber(): RedisClient {
+    return this.currentSubscriber;
+  }
+
+  private openSubscriber(): RedisClient {
+    const subscriber = openRedisClient(this.topology, this.classes, {
+      connectionName: `arbor-sub-${this.instanceId}`,
+      shardedSubscribers: this.sharded,
+    });
+    this.watch('subscriber', subscriber);
+    subscriber.on(this.sharded ? 'smessage' : 'message', (channel: string, message: string) => {
+      for (const listener of this.listeners) listener(channel, message);
+    });
+    if (this.sharded) {
+      // A shard's subscriber lost, a failover, a slot moved (the server then drops the channel's
+      // subscription itself): subscribe every wanted channel again once the topology settles.
+      for (const event of ['+node', '-node', '-subscriber', '+subscriber', 'subscribersReady', 'nodeError']) {
+        subscriber.on(event, () => this.resubscribeSoon());
+      }
+    }
+    return subscriber;
+  }
+
+  private watch(name: 'commands' | 'subscriber', client: RedisClient): void {
+    client.on('error', (error: Error) => this.problem(`${name}: ${error.message}`));
+    client.on('end', () => this.problem(`${name}: connection ended`));
+    client.on('ready', () => this.ready(name));
   }
 
   /** Publishes on a channel (sharded on a Cluster); resolves with the number of receivers. */
@@ -312,13 +263,19 @@ export class RedisConnections implements OnModuleDestroy {
   }
 
   /**
-   * Drops the subscriber connection and connects it again (it subscribes every wanted channel when
-   * ready): for a subscription that stayed deaf although subscribing again was tried.
+   * Replaces the subscriber with a new client (it subscribes every wanted channel when ready): for
+   * a subscription that stayed deaf although subscribing again was tried. A new client rather than
+   * a reconnect, because a Cluster client's shard-subscriber group can be left stuck by a reconnect
+   * that interrupts a shard subscriber while it connects, and a reconnect keeps that state.
    */
   reconnectSubscriber(): void {
     if (this.subscriber.status !== 'ready') return;
-    this.logger.warn({ msg: 'redis subscriber deaf to its own channel, reconnecting it', instanceId: this.instanceId });
-    this.subscriber.disconnect(true);
+    this.logger.warn({ msg: 'redis subscriber deaf to its own channel, replacing it', instanceId: this.instanceId });
+    const deaf = this.currentSubscriber;
+    deaf.removeAllListeners();
+    deaf.on('error', () => undefined);
+    deaf.disconnect();
+    this.currentSubscriber = this.openSubscriber();
   }
 
   /** Subscribes every wanted channel again, then tells the listeners (who fill what was missed). */
@@ -352,7 +309,7 @@ export class RedisConnections implements OnModuleDestroy {
     // QUIT lets replies owed arrive; disconnect() then also closes what QUIT leaves open (the
     // sentinel connections of the failover detector).
     await Promise.all(
-      [this.commands, this.subscriber].map((client) =>
+      [this.commands, this.currentSubscriber].map((client) =>
         client.quit().then(
           () => client.disconnect(),
           () => client.disconnect(),

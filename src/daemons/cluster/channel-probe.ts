@@ -9,15 +9,20 @@ const BOOT_PROBE_EVERY_MS = 100;
 const BOOT_RESUBSCRIBE_AFTER_PROBES = 20;
 /** Probes unanswered before the subscriber connection is replaced (6 s): subscribing again did not help. */
 const BOOT_RECONNECT_AFTER_PROBES = 60;
+/** After boot: probes in a row unanswered while Redis is up (30 s) before the subscriber is replaced. */
+const RUNNING_REPLACE_AFTER_PROBES = 6;
 
 /**
  * An instance's probes of its own channel: at boot until it hears one (readiness waits on it;
  * a subscriber that stays deaf is subscribed again, then replaced), and every few seconds after
- * for the pub/sub lag metric.
+ * for the pub/sub lag metric and to notice a subscriber gone deaf later (it is replaced: messages
+ * routed to this instance would otherwise be lost until a restart).
  */
 export class ChannelProbe {
   private probeTimer: NodeJS.Timeout | undefined;
   private bootTimer: NodeJS.Timeout | undefined;
+  /** Periodic probes sent while Redis was up and not answered since. */
+  private unanswered = 0;
 
   constructor(
     private readonly redis: RedisConnections,
@@ -27,7 +32,7 @@ export class ChannelProbe {
   ) {}
 
   start(): void {
-    if (this.metrics) this.probeTimer = setInterval(() => this.probe(), PROBE_EVERY_MS);
+    this.probeTimer = setInterval(() => this.probeRunning(), PROBE_EVERY_MS);
     let unheard = 0;
     this.bootTimer = setInterval(() => {
       if (this.redis.ownChannelHeard) return clearInterval(this.bootTimer);
@@ -48,8 +53,20 @@ export class ChannelProbe {
 
   /** A probe of ours came back: the channel is heard, and the round trip is the lag. */
   heard(at: number): void {
+    this.unanswered = 0;
     this.redis.heardOwnChannelMessage();
     this.metrics?.pubsubLag.set((Date.now() - at) / 1000);
+  }
+
+  private probeRunning(): void {
+    if (!this.redis.ownChannelHeard || !this.redis.isReady) return;
+    if (this.unanswered >= RUNNING_REPLACE_AFTER_PROBES) {
+      this.unanswered = 0;
+      this.redis.reconnectSubscriber();
+      return;
+    }
+    this.unanswered += 1;
+    this.probe();
   }
 
   private probe(): void {
