@@ -54,6 +54,22 @@ describe('docs quote the latest full benchmark run', () => {
   });
 });
 
+describe('docs stay readable', () => {
+  it('benchmarks.md holds the latest run and how to reproduce it within 1 500 words (older runs live in bench/results/history.md)', () => {
+    expect(read('docs/benchmarks.md').split(/\s+/).filter(Boolean).length).toBeLessThanOrEqual(1500);
+    expect(existsSync(join(ROOT, 'bench/results/history.md'))).toBe(true);
+  });
+
+  it.each([...MARKDOWN, 'bench/results/history.md'])('%s: every table separator row has as many columns as its header', (path) => {
+    const lines = read(path).split('\n');
+    const cells = (line: string) => line.trim().replace(/^\|/, '').replace(/\|$/, '').split('|').length;
+    const mismatched = lines.flatMap((line, index) =>
+      /^\|(\s*:?-+:?\s*\|)+\s*$/.test(line) && index > 0 && cells(line) !== cells(lines[index - 1]) ? [`line ${index + 1}`] : [],
+    );
+    expect(mismatched).toEqual([]);
+  });
+});
+
 describe('docs link to what exists', () => {
   it.each(MARKDOWN)('%s: every relative link names a file, and every anchor a heading in it', (path) => {
     const broken: string[] = [];
