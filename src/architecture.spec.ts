@@ -19,7 +19,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   logging: ['config'],
   redis: ['config'],
   metrics: ['config', 'redis', 'tracing'],
-  auth: ['config', 'errors', 'validation', 'redis', 'metrics'],
+  auth: ['config', 'errors', 'validation', 'redis', 'metrics', 'edge'],
   workspaces: ['config', 'errors', 'validation', 'redis'],
   instances: ['config', 'redis'],
   daemons: ['auth', 'workspaces', 'instances', 'tracing', 'config', 'errors', 'validation', 'redis', 'metrics'],
@@ -27,7 +27,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   // HTTP edges beside the WebSocket transport.
   api: ['auth', 'daemons', 'instances', 'config', 'errors', 'validation', 'redis', 'metrics', 'lifecycle', 'edge'],
   webhooks: ['daemons', 'instances', 'config', 'errors', 'redis', 'metrics'],
-  console: ['api', 'config', 'errors', 'validation', 'metrics', 'edge'],
+  console: ['api', 'auth', 'config', 'errors', 'validation', 'metrics', 'edge'],
   health: ['auth', 'daemons', 'redis', 'lifecycle', 'metrics'],
   cli: ['auth', 'config'],
   // The composition root: main.ts, app.factory.ts, app.module.ts.

@@ -1,8 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module.js';
 import { DaemonsModule } from '../daemons/daemons.module.js';
-import { ApiAuthGuard } from './api-auth.guard.js';
-import { ApiKeyRegistry } from './api-key.registry.js';
 import { DaemonsApiController } from './daemons-api.controller.js';
 import { InstanceStats } from './instance-stats.service.js';
 import { OpenApiController } from './openapi.controller.js';
@@ -15,7 +13,6 @@ import { OperationsApiController } from './operations-api.controller.js';
 @Module({
   imports: [AuthModule, DaemonsModule],
   controllers: [DaemonsApiController, OperationsApiController, OpenApiController],
-  providers: [ApiAuthGuard, ApiKeyRegistry, InstanceStats],
-  exports: [ApiKeyRegistry],
+  providers: [InstanceStats],
 })
 export class ApiModule {}

@@ -22,7 +22,8 @@ import { CancelTaskDto } from '../daemons/dto/cancel-task.dto.js';
 import { RunTaskDto } from '../daemons/dto/run-task.dto.js';
 import { DomainError } from '../errors/domain.error.js';
 import { strictBody } from '../validation/strict-body.pipe.js';
-import { ApiAuthGuard, WriteRoute, type ApiRequest } from './api-auth.guard.js';
+import { ApiScope } from '../config/api-keys.js';
+import { ApiKeyGuard, RequiresApiScope, type ApiRequest } from '../auth/api-keys/api-key.guard.js';
 import { CommandBody } from './dto/command.body.js';
 import { CommandQuery, DEFAULT_PAGE_SIZE, ListDaemonsQuery, MAX_PAGE_SIZE, RecentEventsQuery } from './dto/list-daemons.query.js';
 import { ApiErrorDto, CommandAckDto, type CommandDelivery, DaemonDetailsDto, DaemonPageDto, RecentEventsDto, ViewersDto } from './dto/responses.js';
@@ -38,7 +39,7 @@ const DEFAULT_RECENT_EVENTS = 20;
 @ApiResponse({ status: 429, description: 'Over the key’s rate; Retry-After says when to try again.', type: ApiErrorDto })
 @ApiResponse({ status: 503, description: '`unavailable`: the shared state (Redis) is unreachable; retry.', type: ApiErrorDto })
 @Controller('api/v1/daemons')
-@UseGuards(ApiAuthGuard)
+@UseGuards(ApiKeyGuard)
 export class DaemonsApiController {
   private readonly logger = new Logger('ServerApi');
 
@@ -96,7 +97,7 @@ export class DaemonsApiController {
 
   @Post(':daemonId/commands')
   @HttpCode(200)
-  @WriteRoute()
+  @RequiresApiScope(ApiScope.Write)
   @ApiOperation({
     summary:
       'Records run-task or cancel-task for the daemon on behalf of userId (accepted), sent to it until it confirms; at most once per command id (a retry answers duplicate with the command’s state). With ?wait: waits for the daemon’s confirmation and its first task-status.',

@@ -7,7 +7,8 @@ import { InstanceRegistry, type InstanceRecord } from '../instances/instance-reg
 import { LifecycleState } from '../lifecycle/lifecycle.state.js';
 import { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import { RedisConnections } from '../redis/redis-connections.js';
-import { ApiKeyRegistry } from './api-key.registry.js';
+import { ApiKeyRegistry } from '../auth/api-keys/api-key.registry.js';
+import { ApiScope } from '../config/api-keys.js';
 import type { InstanceStatsDto, StatsDto } from './dto/responses.js';
 
 /** How often the per-second rates are sampled. */
@@ -39,7 +40,7 @@ export class InstanceStats implements OnModuleInit, OnModuleDestroy {
 
   onModuleInit(): void {
     // Only /stats reads the figures: without API keys nothing is sampled.
-    if (!this.keys.enabled) return;
+    if (!this.keys.offers(ApiScope.Read)) return;
     this.registry.setSnapshotSource(() => ({ ...this.current }));
     void this.sample();
     this.timer = setInterval(() => void this.sample(), SAMPLE_EVERY_MS);

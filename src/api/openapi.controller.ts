@@ -3,7 +3,8 @@ import { ErrorCode } from '@arbor/gateway-client/protocol';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { DomainError } from '../errors/domain.error.js';
-import { ApiKeyRegistry } from './api-key.registry.js';
+import { ApiKeyRegistry } from '../auth/api-keys/api-key.registry.js';
+import { ApiScope } from '../config/api-keys.js';
 import { ApiExcludeController } from './openapi-decorators.js';
 
 /** Written by `npm run build` (scripts/build-openapi.mjs); from src/api or dist/api alike. */
@@ -19,7 +20,7 @@ export class OpenApiController {
   /** The server API's OpenAPI 3.1 document, generated from the controllers; served without a key while the API is on. */
   @Get('openapi.json')
   async openApi(): Promise<object> {
-    if (!this.keys.enabled) throw new DomainError(ErrorCode.NotFound, 'Not Found');
+    if (!this.keys.offers(ApiScope.Read)) throw new DomainError(ErrorCode.NotFound, 'Not Found');
     this.document ??= readFile(DOCUMENT, 'utf8').then((text) => JSON.parse(text) as object);
     try {
       return await this.document;

@@ -7,7 +7,8 @@ import { GatewayConfig } from '../config/gateway-config.js';
 import { DomainError } from '../errors/domain.error.js';
 import { exactlyOne } from '../validation/exactly-one.js';
 import { strictBody } from '../validation/strict-body.pipe.js';
-import { ApiAuthGuard, WriteRoute, type ApiRequest } from './api-auth.guard.js';
+import { ApiScope } from '../config/api-keys.js';
+import { ApiKeyGuard, RequiresApiScope, type ApiRequest } from '../auth/api-keys/api-key.guard.js';
 import { DisconnectBody } from './dto/disconnect.body.js';
 import { ApiErrorDto, DisconnectResultDto, StatsDto } from './dto/responses.js';
 import { InstanceStats } from './instance-stats.service.js';
@@ -18,7 +19,7 @@ import { InstanceStats } from './instance-stats.service.js';
 @ApiResponse({ status: 429, type: ApiErrorDto })
 @ApiResponse({ status: 503, description: '`unavailable`: the shared state (Redis) is unreachable; retry.', type: ApiErrorDto })
 @Controller('api/v1')
-@UseGuards(ApiAuthGuard)
+@UseGuards(ApiKeyGuard)
 export class OperationsApiController {
   private readonly logger = new Logger('ServerApi');
 
@@ -30,7 +31,7 @@ export class OperationsApiController {
 
   @Post('disconnect')
   @HttpCode(200)
-  @WriteRoute()
+  @RequiresApiScope(ApiScope.Write)
   @ApiOperation({
     summary: 'Closes a user’s, a daemon’s or one connection on every instance; without reconnect, revokes the user’s or daemon’s current tokens too.',
   })

@@ -1,7 +1,8 @@
 import { Body, Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
 import { strictBody } from '../validation/strict-body.pipe.js';
 import { AuthService } from './auth.service.js';
-import { ApiKeyGuard } from './api-key.guard.js';
+import { ApiScope } from '../config/api-keys.js';
+import { ApiKeyGuard, RequiresApiScope } from './api-keys/api-key.guard.js';
 import { IssueTokenDto } from './dto/issue-token.dto.js';
 import type { IssuedToken } from './token-claims.js';
 
@@ -13,6 +14,7 @@ export class AuthController {
   @Post('token')
   @HttpCode(201)
   @UseGuards(ApiKeyGuard)
+  @RequiresApiScope(ApiScope.Tokens)
   issueToken(
     @Body(strictBody())
     body: IssueTokenDto,

@@ -1,7 +1,8 @@
 import { Module } from '@nestjs/common';
 import { JwtModule } from '@nestjs/jwt';
 import { RedisConnections } from '../redis/redis-connections.js';
-import { ApiKeyGuard } from './api-key.guard.js';
+import { ApiKeyGuard } from './api-keys/api-key.guard.js';
+import { ApiKeyRegistry } from './api-keys/api-key.registry.js';
 import { AuthController } from './auth.controller.js';
 import { AuthService } from './auth.service.js';
 import { RedisRevocationList } from './redis-revocation.list.js';
@@ -14,6 +15,7 @@ import { RevocationsController } from './revocations.controller.js';
   controllers: [AuthController, RevocationsController],
   providers: [
     AuthService,
+    ApiKeyRegistry,
     ApiKeyGuard,
     {
       provide: RevocationList,
@@ -21,6 +23,6 @@ import { RevocationsController } from './revocations.controller.js';
       useFactory: (redis: RedisConnections | null) => (redis ? new RedisRevocationList(redis) : new InMemoryRevocationList()),
     },
   ],
-  exports: [AuthService, RevocationList],
+  exports: [AuthService, RevocationList, ApiKeyRegistry, ApiKeyGuard],
 })
 export class AuthModule {}

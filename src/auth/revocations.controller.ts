@@ -3,8 +3,9 @@ import { ErrorCode } from '@arbor/gateway-client/protocol';
 import { DomainError } from '../errors/domain.error.js';
 import { exactlyOne } from '../validation/exactly-one.js';
 import { strictBody } from '../validation/strict-body.pipe.js';
+import { ApiScope } from '../config/api-keys.js';
 import { GatewayConfig } from '../config/gateway-config.js';
-import { ApiKeyGuard } from './api-key.guard.js';
+import { ApiKeyGuard, RequiresApiScope } from './api-keys/api-key.guard.js';
 import { RevokeDto } from './dto/revoke.dto.js';
 import { RevocationKind, revocationNow, type Revocation } from './revocation.js';
 import { RevocationList } from './revocation.list.js';
@@ -26,6 +27,7 @@ export class RevocationsController {
   @Post('revocations')
   @HttpCode(201)
   @UseGuards(ApiKeyGuard)
+  @RequiresApiScope(ApiScope.Tokens)
   async revoke(
     @Body(strictBody())
     body: RevokeDto,

@@ -66,7 +66,8 @@ describe('environment validation', () => {
   it.each([
     ['an entry without a scope', `ops:${SECRET_A}`, "entry 1 is not id:secret:scope (the secret may not contain ':' or ',')"],
     ['a short secret', 'ops:short:read', 'key "ops" has a secret shorter than 32 characters'],
-    ['an unknown scope', `ops:${SECRET_A}:admin`, 'key "ops" has scope "admin"; use read or write'],
+    ['an unknown scope', `ops:${SECRET_A}:admin`, 'key "ops" has scope "admin"; use read, write or tokens'],
+    ['the id AUTH_API_KEY goes by', `AUTH_API_KEY:${SECRET_A}:tokens`, 'key id "AUTH_API_KEY" is the name AUTH_API_KEY goes by; choose another'],
     ['an id twice', `ops:${SECRET_A}:read,ops:${SECRET_B}:write`, 'key id "ops" is listed twice'],
     ['a secret twice', `ops:${SECRET_A}:read,backend:${SECRET_A}:write`, 'key "backend" reuses another key\'s secret'],
   ])('API_KEYS with %s: says what is wrong, never the secret', (_label, value, message) => {
@@ -112,6 +113,7 @@ describe('environment validation', () => {
       'WEBHOOK_EVENTS names daemon.exploded; known: daemon.online, daemon.stale, daemon.offline, daemon.replaced',
     ],
     [{ CONSOLE_ENABLED: 'true' }, 'CONSOLE_ENABLED=true needs API_KEYS: the console signs in with an API key'],
+    [{ AUTH_API_KEY: SECRET_A, API_KEYS: `ops:${SECRET_A}:read` }, 'AUTH_API_KEY must differ from every secret in API_KEYS: one secret, one key'],
   ])('refuses %j', (env, message) => {
     expect(problemsOf(env)).toEqual([message]);
   });

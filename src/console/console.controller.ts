@@ -5,8 +5,9 @@ import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import { CONSOLE_COOKIE, CONSOLE_CSRF_HEADER, cookieValue } from '../api/api-auth.guard.js';
-import { ApiKeyRegistry, CONSOLE_SESSION_SECONDS } from '../api/api-key.registry.js';
+import { allows, ApiKeyRegistry, CONSOLE_SESSION_SECONDS } from '../auth/api-keys/api-key.registry.js';
+import { ApiScope } from '../config/api-keys.js';
+import { CONSOLE_COOKIE, CONSOLE_CSRF_HEADER, cookieValue } from '../auth/api-keys/console-session.js';
 import { NodeEnv } from '../config/environment.js';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { DomainError } from '../errors/domain.error.js';
@@ -55,7 +56,7 @@ const PAGE = `<!doctype html>
  * The operator console (CONSOLE_ENABLED=true): the page, its bundle, and sign-in with an API key
  * secret, which becomes a signed, HttpOnly, SameSite=Strict session cookie (Secure over https and
  * in production). The page reads and acts through the server API with that cookie; writes need the
- * CSRF header (ApiAuthGuard). Sign-ins and sign-outs are logged with the key id.
+ * CSRF header (ApiKeyGuard). Sign-ins and sign-outs are logged with the key id.
  */
 @ApiExcludeController()
 @Controller('console')
@@ -102,7 +103,9 @@ export class ConsoleController {
     const address = clientAddress(request, this.config.clientIpHeader);
     this.signIns.attempt(address);
     const secret = typeof body === 'object' && body !== null ? (body as { secret?: unknown }).secret : undefined;
-    const key = typeof secret === 'string' ? this.keys.bySecret(secret) : undefined;
+    const found = typeof secret === 'string' ? this.keys.bySecret(secret) : undefined;
+    // The console is the server API's: a key that only mints tokens does not sign in.
+    const key = found && allows(found, ApiScope.Read) ? found : undefined;
     if (!key) {
       this.signIns.refused();
       this.logger.warn({ msg: 'console sign-in refused', address });

@@ -2,21 +2,17 @@ import { CanActivate, ExecutionContext, Injectable, Logger, SetMetadata } from '
 import { Reflector } from '@nestjs/core';
 import { ErrorCode } from '@arbor/gateway-client/protocol';
 import type { IncomingMessage } from 'node:http';
-import { bearerCredential } from '../auth/bearer.js';
-import type { ApiKey } from '../config/api-keys.js';
-import { GatewayConfig } from '../config/gateway-config.js';
-import { DomainError } from '../errors/domain.error.js';
-import { KeyedTokenBuckets } from '../edge/token-bucket.js';
+import { ApiScope, type ApiKey } from '../../config/api-keys.js';
+import { GatewayConfig } from '../../config/gateway-config.js';
+import { DomainError } from '../../errors/domain.error.js';
+import { KeyedTokenBuckets } from '../../edge/token-bucket.js';
+import { bearerCredential } from '../bearer.js';
 import { allows, ApiKeyRegistry } from './api-key.registry.js';
+import { CONSOLE_COOKIE, CONSOLE_CSRF_HEADER, cookieValue, sameOriginWrite } from './console-session.js';
 
-/** The console's session cookie. */
-export const CONSOLE_COOKIE = 'arbor_console';
-/** Cookie-authenticated writes must carry this header: a cross-site form or image cannot set it. */
-export const CONSOLE_CSRF_HEADER = 'x-arbor-console';
-
-const WRITE_ROUTE = 'arbor:api-write';
-/** Marks a route that needs a `write` key. */
-export const WriteRoute = () => SetMetadata(WRITE_ROUTE, true);
+const API_SCOPE = 'arbor:api-scope';
+/** The scope a route needs (on the handler or its controller); routes without one need `read`. */
+export const RequiresApiScope = (scope: ApiScope) => SetMetadata(API_SCOPE, scope);
 
 /** Buckets of keys idle this long are dropped (they are full again by then). */
 const IDLE_BUCKET_SWEEP_MS = 60_000;
@@ -24,13 +20,15 @@ const IDLE_BUCKET_SWEEP_MS = 60_000;
 export type ApiRequest = IncomingMessage & { apiKey?: ApiKey; apiCaller?: 'bearer' | 'console'; path?: string; cookies?: never };
 
 /**
- * The server API's door: 404 while API_KEYS is empty; the key from `Authorization: Bearer` or a
- * console session cookie (then writes need the CSRF header and a same-origin Origin); 401, 403 for a
- * `read` key on a write route, 429 with Retry-After past the key's rate. Every call is logged with
- * the key's id, never its secret.
+ * The one door for the app backend's keys (API_KEYS, and AUTH_API_KEY as a `tokens` key). A route
+ * whose scope no configured key has answers 404, so an unconfigured gateway exposes no way in.
+ * Token routes (`tokens`): `Authorization: Bearer` only, 401 otherwise. Server API routes (`read`,
+ * `write`): the key from `Authorization: Bearer` or a console session cookie (then writes need the
+ * CSRF header and a same-origin Origin); 401, 403 for a key without the route's scope, 429 with
+ * Retry-After past the key's rate; every call is logged with the key's id, never its secret.
  */
 @Injectable()
-export class ApiAuthGuard implements CanActivate {
+export class ApiKeyGuard implements CanActivate {
   private readonly logger = new Logger('ServerApi');
   private readonly buckets: KeyedTokenBuckets;
 
@@ -43,15 +41,24 @@ export class ApiAuthGuard implements CanActivate {
   }
 
   canActivate(context: ExecutionContext): boolean {
-    if (!this.keys.enabled) throw new DomainError(ErrorCode.NotFound, 'Not Found');
+    const scope = this.reflector.getAllAndOverride<ApiScope | undefined>(API_SCOPE, [context.getHandler(), context.getClass()]) ?? ApiScope.Read;
+    if (!this.keys.offers(scope)) throw new DomainError(ErrorCode.NotFound, 'Not Found');
     const request = context.switchToHttp().getRequest<ApiRequest>();
-    const write = this.reflector.get<boolean>(WRITE_ROUTE, context.getHandler()) === true;
+    if (scope === ApiScope.Tokens) return this.tokensKey(request);
     const { key, caller } = this.identify(request);
-    if (!allows(key, write)) throw new DomainError(ErrorCode.Forbidden, `key "${key.id}" is read-only; this route needs a write key`);
+    if (!allows(key, scope)) throw new DomainError(ErrorCode.Forbidden, refusal(key, scope));
     this.limit(key);
     request.apiKey = key;
     request.apiCaller = caller;
     this.logger.log({ msg: 'api call', keyId: key.id, via: caller, method: request.method, path: (request.url ?? '').split('?')[0] });
+    return true;
+  }
+
+  private tokensKey(request: ApiRequest): true {
+    const credential = bearerCredential(request.headers.authorization);
+    const key = credential === null ? undefined : this.keys.bySecret(credential);
+    if (!key || !allows(key, ApiScope.Tokens)) throw new DomainError(ErrorCode.Unauthorized, 'invalid API key');
+    request.apiKey = key;
     return true;
   }
 
@@ -78,29 +85,7 @@ export class ApiAuthGuard implements CanActivate {
   }
 }
 
-export function cookieValue(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
-  for (const part of header.split(';')) {
-    const [cookieName, ...rest] = part.trim().split('=');
-    if (cookieName !== name) continue;
-    try {
-      return decodeURIComponent(rest.join('='));
-    } catch {
-      // A malformed percent-encoding is simply not a session.
-      return undefined;
-    }
-  }
-  return undefined;
-}
-
-/** The CSRF header is present, and Origin (when sent) names this host. */
-function sameOriginWrite(request: IncomingMessage): boolean {
-  if (request.headers[CONSOLE_CSRF_HEADER] !== '1') return false;
-  const origin = request.headers.origin;
-  if (origin === undefined) return true;
-  try {
-    return new URL(origin).host === request.headers.host;
-  } catch {
-    return false;
-  }
+function refusal(key: ApiKey, scope: ApiScope): string {
+  if (key.scope === ApiScope.Read) return `key "${key.id}" is read-only; this route needs a write key`;
+  return `key "${key.id}" has scope ${key.scope}; this route needs a ${scope} key`;
 }

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { ApiScope, type ApiKey } from '../config/api-keys.js';
-import { GatewayConfig } from '../config/gateway-config.js';
+import { ApiScope, AUTH_API_KEY_ID, type ApiKey } from '../../config/api-keys.js';
+import { GatewayConfig } from '../../config/gateway-config.js';
 
 /** `<id>.<expires>.<MAC>`: an API_KEYS id, digits for the expiry, a SHA-256 MAC in base64url, nothing more. */
 const SESSION_TOKEN = /^([A-Za-z0-9_.-]{1,64})\.([1-9]\d{0,11})\.([A-Za-z0-9_-]{43})$/;
@@ -10,7 +10,7 @@ const SESSION_TOKEN = /^([A-Za-z0-9_.-]{1,64})\.([1-9]\d{0,11})\.([A-Za-z0-9_-]{
 export const CONSOLE_SESSION_SECONDS = 8 * 3600;
 
 /**
- * The configured API keys: finds the key a bearer secret names (comparing digests in constant
+ * The configured API keys, API_KEYS and AUTH_API_KEY (a `tokens` key with the id `AUTH_API_KEY`): finds the key a bearer secret names (comparing digests in constant
  * time against every key, so timing says nothing about which or how much matched), and signs and
  * checks console sessions with the key's own secret — any instance can check them, nothing is stored.
  */
@@ -19,11 +19,13 @@ export class ApiKeyRegistry {
   private readonly keys: ReadonlyArray<{ key: ApiKey; digest: Buffer }>;
 
   constructor(config: GatewayConfig) {
-    this.keys = config.apiKeys.map((key) => ({ key, digest: digest(key.secret) }));
+    const authApiKey: ApiKey[] = config.authApiKey === undefined ? [] : [{ id: AUTH_API_KEY_ID, secret: config.authApiKey, scope: ApiScope.Tokens }];
+    this.keys = [...config.apiKeys, ...authApiKey].map((key) => ({ key, digest: digest(key.secret) }));
   }
 
-  get enabled(): boolean {
-    return this.keys.length > 0;
+  /** Whether some key may call routes that need `scope`: without one, those routes do not exist. */
+  offers(scope: ApiScope): boolean {
+    return this.keys.some(({ key }) => allows(key, scope));
   }
 
   /** The key whose secret this is, or undefined. */
@@ -40,7 +42,7 @@ export class ApiKeyRegistry {
     return `${key.id}.${expires}.${sessionMac(key, expires)}`;
   }
 
-  /** The key a session token was signed for, if it is genuine and unexpired. */
+  /** The server-API key a session token was signed for, if it is genuine and unexpired. */
   bySession(token: string, now = Date.now()): ApiKey | undefined {
     // Key ids may hold dots; the expiry and MAC never do, so they are read from the end.
     const match = SESSION_TOKEN.exec(token);
@@ -48,7 +50,7 @@ export class ApiKeyRegistry {
     const [, id, expiresText, mac] = match;
     const expires = Number(expiresText);
     if (expires * 1000 <= now) return undefined;
-    const entry = this.keys.find(({ key }) => key.id === id);
+    const entry = this.keys.find(({ key }) => key.id === id && allows(key, ApiScope.Read));
     if (!entry) return undefined;
     const expected = Buffer.from(sessionMac(entry.key, expires));
     const given = Buffer.from(mac);
@@ -56,8 +58,10 @@ export class ApiKeyRegistry {
   }
 }
 
-export function allows(key: ApiKey, write: boolean): boolean {
-  return !write || key.scope === ApiScope.Write;
+/** `write` keys may call `read` routes too; `tokens` keys only mint and revoke tokens. */
+export function allows(key: ApiKey, scope: ApiScope): boolean {
+  if (scope === ApiScope.Read) return key.scope === ApiScope.Read || key.scope === ApiScope.Write;
+  return key.scope === scope;
 }
 
 function digest(value: string): Buffer {
