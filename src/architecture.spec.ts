@@ -105,6 +105,17 @@ describe('architecture', () => {
     expect(cycles).toEqual([]);
   });
 
+  it('keeps DaemonGateway a thin list of decorated handlers (under 200 lines, at most two private helpers)', () => {
+    const gateway = readFileSync(join(SRC, 'gateway/daemon.gateway.ts'), 'utf8');
+    expect(gateway.split('\n').length).toBeLessThan(200);
+    expect([...gateway.matchAll(/^  private (?!readonly)\w+/gm)].length).toBeLessThanOrEqual(2);
+  });
+
+  it("imports no Nest internals (routes are found through Nest's public Reflector)", () => {
+    const internal = files.filter((file) => /from '@nestjs\/[a-z-]+\/(?!index)[\w/.-]+'/.test(readFileSync(file, 'utf8')));
+    expect(internal.map((file) => relative(SRC, file))).toEqual([]);
+  });
+
   it('reads process.env only in src/config', () => {
     const readers = files.filter((file) => moduleOf(file) !== 'config' && /process\.env\b/.test(readFileSync(file, 'utf8')));
     expect(readers.map((file) => relative(SRC, file))).toEqual([]);

@@ -20,6 +20,7 @@ import { RedisDaemonDirectory } from './redis-daemon-directory.js';
 import { InMemoryDaemonBroker } from './in-memory-daemon.broker.js';
 import { HeldDaemons, NoHeldDaemons } from './presence/held-daemons.js';
 import { RedisPresence } from './presence/redis-presence.js';
+import { WatchPolicy } from './watch-policy.js';
 
 @Module({
   imports: [AuthModule, WorkspacesModule],
@@ -59,7 +60,8 @@ import { RedisPresence } from './presence/redis-presence.js';
     },
     DaemonService,
     DaemonInspector,
+    WatchPolicy,
   ],
-  exports: [DaemonService, DaemonInspector, CommandService, HeldDaemons],
+  exports: [DaemonService, DaemonInspector, CommandService, HeldDaemons, WatchPolicy],
 })
 export class DaemonsModule {}

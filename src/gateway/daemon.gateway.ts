@@ -1,28 +1,23 @@
-import { Logger, OnModuleInit, UseFilters, UseGuards, UsePipes } from '@nestjs/common';
+import { OnModuleInit, UseFilters, UseGuards, UsePipes } from '@nestjs/common';
 import { ConnectedSocket, MessageBody, OnGatewayConnection, OnGatewayDisconnect, OnGatewayInit, SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import {
   ClientMessageType,
-  CloseCode,
   DaemonMessageType,
   Role,
   ServerMessageType,
   WS_PATH,
   type AckPayload,
   type Frame,
-  type StreamPosition,
-  type SubscribedPayload,
   type TokenRefreshedPayload,
   type UnsubscribedPayload,
   type WorkspaceStatusPayload,
-  ErrorCode,
-  parsePosition,
 } from '@arbor/gateway-client/protocol';
 import { AuthService } from '../auth/auth.service.js';
 import { RefreshTokenDto } from '../auth/dto/refresh-token.dto.js';
 import { DaemonService } from '../daemons/daemon.service.js';
+import { WatchPolicy } from '../daemons/watch-policy.js';
 import { CommandService } from '../daemons/commands/command.service.js';
 import { CancelTaskDto } from '../daemons/dto/cancel-task.dto.js';
 import { CommandAckDto } from '../daemons/dto/command-ack.dto.js';
@@ -31,18 +26,15 @@ import { HeartbeatDto } from '../daemons/dto/heartbeat.dto.js';
 import { RunTaskDto } from '../daemons/dto/run-task.dto.js';
 import { TaskStatusDto } from '../daemons/dto/task-status.dto.js';
 import { WorkspaceUpdateDto } from '../daemons/dto/workspace-update.dto.js';
-import { DomainError, isUnavailable } from '../errors/domain.error.js';
-import { GatewayConfig } from '../config/gateway-config.js';
 import { GetWorkspaceStatusDto } from '../workspaces/dto/get-workspace-status.dto.js';
-import { daemonSession, resumePosition } from './connect-params.js';
 import { Connection } from './connection.js';
-import { ConnectionAdmission } from './connection-admission.js';
 import { ConnectionRegistry } from './connection-registry.js';
+import { MultiplexedWatches } from './multiplexed-watches.js';
+import { PeerSessions } from './peer-sessions.js';
 import { DirectDispatch, DirectRoutes } from './direct-routes.js';
 import { PayloadValidationPipe } from './payload-validation.pipe.js';
 import { Roles } from './roles.decorator.js';
 import { SubscribeDto, UnsubscribeDto } from './dto/subscribe.dto.js';
-import { Subscription } from './subscription.js';
 import { WsAuthGuard } from './ws-auth.guard.js';
 import { WsErrorFilter } from './ws-error.filter.js';
 
@@ -52,25 +44,24 @@ function connectionOf(socket: WebSocket): Connection {
 }
 
 /**
- * The WebSocket edge of the daemon protocol: admits each connection to DaemonService as a daemon or
- * a client, and hands every message type to it. Connections, their limits and lifetimes live in
- * ConnectionRegistry; the drain in DrainService.
+ * The WebSocket edge of the daemon protocol: one decorated handler per message type, each handing
+ * it to the domain. Sessions (admission to close, by role) live in PeerSessions, a multiplexed
+ * connection's watches in MultiplexedWatches, connections and their limits in ConnectionRegistry.
  */
 @WebSocketGateway({ path: WS_PATH })
 @UseGuards(WsAuthGuard)
 @UsePipes(PayloadValidationPipe)
 @UseFilters(WsErrorFilter)
 export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect {
-  private readonly logger = new Logger(DaemonGateway.name);
-
   constructor(
     private readonly auth: AuthService,
     private readonly daemons: DaemonService,
     private readonly commands: CommandService,
     private readonly connections: ConnectionRegistry,
-    private readonly admission: ConnectionAdmission,
+    private readonly sessions: PeerSessions,
+    private readonly watches: MultiplexedWatches,
+    private readonly policy: WatchPolicy,
     private readonly directRoutes: DirectRoutes,
-    private readonly config: GatewayConfig,
   ) {}
 
   onModuleInit(): void {
@@ -82,62 +73,12 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
   }
 
   handleConnection(socket: WebSocket, request: IncomingMessage): void {
-    const id = randomUUID();
-    let connection: Connection;
-    let since: StreamPosition | undefined;
-    try {
-      // The token was verified before the upgrade (ConnectionAdmission); its verdict applies here.
-      const authentication = this.admission.authenticationOf(request);
-      if ('error' in authentication) throw authentication.error;
-      since = resumePosition(authentication.url.searchParams);
-      const session = daemonSession(authentication.url.searchParams);
-      connection = this.connections.add(socket, authentication.identity, id);
-      connection.session = session;
-    } catch (error) {
-      return this.connections.refuse(socket, error, id);
-    }
-    const { principal, daemonId } = connection.identity;
-    connection.enqueue(async () => {
-      try {
-        const authExpiresAt = this.connections.authorizationEnd(principal);
-        if (principal.role === Role.Daemon) {
-          const payload = await this.daemons.connectDaemon(daemonId, connection, connection.session);
-          connection.resumeInbound(payload.lastSeq);
-          connection.release({ type: ServerMessageType.Connected, payload: { ...payload, authExpiresAt } });
-        } else if (connection.subscriptions) {
-          // Multiplexed: nothing to watch yet; `subscribe` frames follow.
-          connection.release({ type: ServerMessageType.Connected, payload: { multiplexed: true, authExpiresAt, timestamp: new Date().toISOString() } });
-        } else {
-          const admission = await this.daemons.connectClient(daemonId, connection, since, principal.sub);
-          connection.release({ type: ServerMessageType.Connected, payload: { ...admission.connected, authExpiresAt } }, admission.follow, admission.afterSeq);
-        }
-      } catch (error) {
-        // Never leave an admitted peer waiting for `connected`: tell it to come back.
-        const retryable = isUnavailable(error);
-        if (!retryable) this.logger.error({ msg: 'admission failed', connectionId: connection.id, error: String(error) });
-        connection.close(retryable ? CloseCode.TryAgainLater : CloseCode.InternalError, retryable ? 'shared state unavailable; retry' : 'internal error');
-      }
-    });
+    this.sessions.open(socket, request);
   }
 
-  /** Nest passes on what the socket's `close` event carried first: the close code. */
   handleDisconnect(socket: WebSocket, closeCode?: string): void {
-    const connection = Connection.of(socket);
-    if (!connection) return;
-    this.connections.remove(connection, Number(closeCode ?? CloseCode.AbnormalClosure));
-    const { principal, daemonId } = connection.identity;
-    if (connection.subscriptions) {
-      for (const subscription of [...connection.subscriptions.values()]) subscription.end();
-      return;
-    }
-    connection.enqueue(() =>
-      principal.role === Role.Daemon
-        ? this.daemons.disconnectDaemon(daemonId, connection, connection.handover)
-        : this.daemons.disconnectClient(daemonId, connection, principal.sub),
-    );
+    this.sessions.close(socket, closeCode);
   }
-
-  // ---- both roles ----------------------------------------------------------------------------
 
   @SubscribeMessage(ClientMessageType.Ping)
   ping(): Frame {
@@ -151,8 +92,6 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     const authExpiresAt = await this.connections.reauthorize(connection, () => this.auth.refreshIdentity(connection.identity, body.token));
     return { type: ServerMessageType.TokenRefreshed, payload: { authExpiresAt, timestamp: new Date().toISOString() } };
   }
-
-  // ---- clients -------------------------------------------------------------------------------
 
   @Roles(Role.Client)
   @SubscribeMessage(ClientMessageType.GetWorkspaceStatus)
@@ -171,37 +110,16 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
    */
   @Roles(Role.Client)
   @SubscribeMessage(ClientMessageType.Subscribe)
-  async subscribe(@ConnectedSocket() socket: WebSocket, @MessageBody() body: SubscribeDto): Promise<void> {
+  subscribe(@ConnectedSocket() socket: WebSocket, @MessageBody() body: SubscribeDto): Promise<void> {
     const connection = connectionOf(socket);
-    const subscriptions = this.multiplexedSubscriptions(connection);
-    const { principal } = connection.identity;
-    const daemonId = this.allowedDaemon(connection, body.daemonId);
-    if (subscriptions.has(daemonId)) throw new DomainError(ErrorCode.BadRequest, `already subscribed to daemon "${daemonId}"`, 'daemonId');
-    if (subscriptions.size >= this.config.maxSubscriptionsPerConnection) {
-      throw new DomainError(ErrorCode.BadRequest, `a connection may hold at most ${this.config.maxSubscriptionsPerConnection} subscriptions`, 'daemonId');
-    }
-    const subscription = new Subscription(connection, daemonId, (ended) => this.unwatch(connection, ended), body.coalesceMs);
-    subscriptions.set(daemonId, subscription);
-    const id = connection.currentFrameId;
-    let admission: Awaited<ReturnType<DaemonService['connectClient']>>;
-    try {
-      admission = await this.daemons.connectClient(daemonId, subscription, body.since === undefined ? undefined : parsePosition(body.since), principal.sub);
-    } catch (error) {
-      subscription.end();
-      throw error;
-    }
-    if (subscription.isEnded) return;
-    const subscribed: Frame = { type: ServerMessageType.Subscribed, payload: admission.connected satisfies SubscribedPayload };
-    if (id !== undefined) subscribed.id = id;
-    subscription.release(subscribed, admission.follow, admission.afterSeq);
+    return this.watches.subscribe(connection, body, connection.currentFrameId);
   }
 
   @Roles(Role.Client)
   @SubscribeMessage(ClientMessageType.Unsubscribe)
   unsubscribe(@ConnectedSocket() socket: WebSocket, @MessageBody() body: UnsubscribeDto): Frame<ServerMessageType, UnsubscribedPayload> {
-    const connection = connectionOf(socket);
     // Ending it first: nothing of the daemon follows the reply.
-    this.multiplexedSubscriptions(connection).get(body.daemonId)?.end();
+    this.watches.unsubscribe(connectionOf(socket), body.daemonId);
     return { type: ServerMessageType.Unsubscribed, payload: { daemonId: body.daemonId } };
   }
 
@@ -216,8 +134,6 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
   cancelTask(@ConnectedSocket() socket: WebSocket, @MessageBody() body: CancelTaskDto): Promise<Frame<ServerMessageType, AckPayload>> {
     return this.command(socket, ClientMessageType.CancelTask, body);
   }
-
-  // ---- daemons -------------------------------------------------------------------------------
 
   @Roles(Role.Daemon)
   @SubscribeMessage(DaemonMessageType.Heartbeat)
@@ -236,16 +152,14 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
   // Validated payloads carry exactly the DTO's fields (unknown ones are refused), so they are
   // forwarded as they are.
   @Roles(Role.Daemon)
-  @DirectDispatch(FileChangeDto)
-  @SubscribeMessage(DaemonMessageType.FileChange)
+  @DirectDispatch(DaemonMessageType.FileChange, FileChangeDto)
   fileChange(@ConnectedSocket() socket: WebSocket, @MessageBody() body: FileChangeDto): void {
     const connection = connectionOf(socket);
     this.daemons.relayEvent(connection.identity.daemonId, connection, DaemonMessageType.FileChange, body, connection.inbound());
   }
 
   @Roles(Role.Daemon)
-  @DirectDispatch(TaskStatusDto)
-  @SubscribeMessage(DaemonMessageType.TaskStatus)
+  @DirectDispatch(DaemonMessageType.TaskStatus, TaskStatusDto)
   taskStatus(@ConnectedSocket() socket: WebSocket, @MessageBody() body: TaskStatusDto): void {
     const connection = connectionOf(socket);
     this.daemons.relayEvent(connection.identity.daemonId, connection, DaemonMessageType.TaskStatus, body, connection.inbound(), connection.currentTraceContext);
@@ -275,37 +189,9 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     };
   }
 
-  /** The subscriptions of a multiplexed connection; `subscribe` on any other is a bad request. */
-  private multiplexedSubscriptions(connection: Connection): Map<string, Subscription> {
-    if (!connection.subscriptions) throw new DomainError(ErrorCode.BadRequest, 'subscribe and unsubscribe need a connection opened without daemonId');
-    return connection.subscriptions;
-  }
-
-  /** A daemon this connection's token reaches and no revocation covers; `forbidden` otherwise. */
-  private allowedDaemon(connection: Connection, daemonId: string): string {
-    const identity = { principal: connection.identity.principal, daemonId };
-    this.auth.assertDaemonAccess(identity.principal, daemonId);
-    this.auth.assertNotRevoked(identity);
-    return daemonId;
-  }
-
-  /**
-   * The daemon a request is for: the connection's, or on a multiplexed connection the payload's
-   * `daemonId` (required there, checked like a subscription). A single-daemon connection naming
-   * another daemon is refused.
-   */
+  /** The daemon a request is for (the domain's WatchPolicy decides). */
   private targetDaemon(connection: Connection, named: string | undefined): string {
-    if (!connection.subscriptions) {
-      if (named !== undefined && named !== connection.identity.daemonId)
-        throw new DomainError(ErrorCode.Forbidden, 'this connection is for another daemon', 'daemonId');
-      return connection.identity.daemonId;
-    }
-    if (named === undefined) throw new DomainError(ErrorCode.ValidationFailed, 'daemonId is required on a connection opened without daemonId', 'daemonId');
-    return this.allowedDaemon(connection, named);
-  }
-
-  /** A subscription ended: the daemon's watcher is gone (in the connection's order). */
-  private unwatch(connection: Connection, subscription: Subscription): void {
-    connection.enqueue(() => this.daemons.disconnectClient(subscription.daemonId, subscription, connection.identity.principal.sub));
+    const { principal, daemonId } = connection.identity;
+    return this.policy.targetDaemon(principal, connection.subscriptions ? undefined : daemonId, named);
   }
 }

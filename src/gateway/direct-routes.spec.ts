@@ -1,11 +1,11 @@
+import { Reflector } from '@nestjs/core';
 import { DaemonMessageType, Role } from '@arbor/gateway-client/protocol';
 import { DaemonGateway } from './daemon.gateway.js';
 import { DirectRoutes } from './direct-routes.js';
 
 describe('DirectRoutes.registerHandlers', () => {
-  // Reads @SubscribeMessage's metadata through @nestjs/websockets' internal constants module (see docs/architecture.md).
   it("finds the gateway's @DirectDispatch handlers with their message type, roles and compiled validator", () => {
-    const routes = new DirectRoutes();
+    const routes = new DirectRoutes(new Reflector());
     routes.registerHandlers(Object.create(DaemonGateway.prototype) as DaemonGateway);
     for (const type of [DaemonMessageType.FileChange, DaemonMessageType.TaskStatus]) {
       expect(routes.get(type)?.roles).toEqual([Role.Daemon]);

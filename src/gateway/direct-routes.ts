@@ -1,5 +1,6 @@
-import { Injectable, SetMetadata } from '@nestjs/common';
-import { MESSAGE_METADATA } from '@nestjs/websockets/constants.js';
+import { applyDecorators, Injectable, SetMetadata } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { SubscribeMessage } from '@nestjs/websockets';
 import type { WebSocket } from 'ws';
 import type { Role } from '@arbor/gateway-client/protocol';
 import type { PayloadValidator } from './compiled-validator.js';
@@ -9,13 +10,19 @@ import { ROLES_KEY } from './roles.decorator.js';
 
 export const DIRECT_DISPATCH_KEY = 'arbor:direct-dispatch';
 
+interface DirectDispatchMetadata {
+  type: string;
+  dto: new () => object;
+}
+
 /**
- * Marks a synchronous, high-volume @SubscribeMessage handler (daemon events) to be called by
- * the adapter directly, with the same role check, the same compiled payload validation and the
- * same error frames as Nest's guard → pipe → filter pipeline, but without its per-message
- * promises and context objects. Every other handler keeps the Nest pipeline.
+ * A synchronous, high-volume message handler (daemon events): `@SubscribeMessage(type)` for Nest,
+ * and called by the adapter directly, with the same role check, the same compiled payload
+ * validation and the same error frames as Nest's guard → pipe → filter pipeline, but without its
+ * per-message promises and context objects. Every other handler keeps the Nest pipeline.
  */
-export const DirectDispatch = (dto: abstract new () => object) => SetMetadata(DIRECT_DISPATCH_KEY, dto);
+export const DirectDispatch = (type: string, dto: new () => object) =>
+  applyDecorators(SubscribeMessage(type), SetMetadata(DIRECT_DISPATCH_KEY, { type, dto } satisfies DirectDispatchMetadata));
 
 export interface DirectRoute {
   roles: readonly Role[] | undefined;
@@ -29,6 +36,8 @@ export interface DirectRoute {
 export class DirectRoutes {
   private readonly routes = new Map<string, DirectRoute>();
 
+  constructor(private readonly reflector: Reflector) {}
+
   register(type: string, route: DirectRoute): void {
     this.routes.set(type, route);
   }
@@ -39,13 +48,13 @@ export class DirectRoutes {
     for (const name of Object.getOwnPropertyNames(prototype)) {
       const method = prototype[name];
       if (typeof method !== 'function') continue;
-      const dto = Reflect.getMetadata(DIRECT_DISPATCH_KEY, method) as (new () => object) | undefined;
-      const type = Reflect.getMetadata(MESSAGE_METADATA, method) as string | undefined;
-      if (!dto || !type) continue;
-      const validate = validatorFor(dto);
+      const direct = this.reflector.get<DirectDispatchMetadata | undefined>(DIRECT_DISPATCH_KEY, method);
+      if (!direct) continue;
+      const validate = validatorFor(direct.dto);
       if (!validate) throw new Error(`${name}: @DirectDispatch needs a DTO the validator compiler supports`);
-      this.register(type, {
-        roles: Reflect.getMetadata(ROLES_KEY, method) as Role[] | undefined,
+      // The route calls the named handler, as Nest would: `route.handle` → `gateway[name]`.
+      this.register(direct.type, {
+        roles: this.reflector.get<Role[] | undefined>(ROLES_KEY, method),
         validate,
         handle: (connection, payload) => method.call(gateway, connection.socket, payload),
       });

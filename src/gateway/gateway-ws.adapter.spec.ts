@@ -1,3 +1,4 @@
+import { Reflector } from '@nestjs/core';
 import type { MessageMappingProperties } from '@nestjs/websockets';
 import { Role } from '@arbor/gateway-client/protocol';
 import { GatewayMetrics } from '../metrics/gateway-metrics.js';
@@ -27,7 +28,7 @@ describe('GatewayWsAdapter frame handling', () => {
 
   beforeEach(() => {
     directCalls = [];
-    const routes = new DirectRoutes();
+    const routes = new DirectRoutes(new Reflector());
     routes.register('file-change', {
       roles: [Role.Daemon],
       validate: compileValidator(FileChangeDto),

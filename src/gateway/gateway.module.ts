@@ -7,6 +7,8 @@ import { DaemonGateway } from './daemon.gateway.js';
 import { DirectRoutes } from './direct-routes.js';
 import { DrainService } from './drain.service.js';
 import { FanoutBackpressure } from './fanout-backpressure.js';
+import { MultiplexedWatches } from './multiplexed-watches.js';
+import { PeerSessions } from './peer-sessions.js';
 import { SlowConsumerMonitor } from './slow-consumer.monitor.js';
 import { WsAuthGuard } from './ws-auth.guard.js';
 
@@ -18,7 +20,18 @@ import { WsAuthGuard } from './ws-auth.guard.js';
  */
 @Module({
   imports: [AuthModule, DaemonsModule],
-  providers: [DaemonGateway, ConnectionRegistry, ConnectionAdmission, DirectRoutes, DrainService, FanoutBackpressure, SlowConsumerMonitor, WsAuthGuard],
+  providers: [
+    DaemonGateway,
+    PeerSessions,
+    MultiplexedWatches,
+    ConnectionRegistry,
+    ConnectionAdmission,
+    DirectRoutes,
+    DrainService,
+    FanoutBackpressure,
+    SlowConsumerMonitor,
+    WsAuthGuard,
+  ],
   exports: [ConnectionAdmission, ConnectionRegistry, DirectRoutes, DrainService, FanoutBackpressure],
 })
 export class GatewayModule {}
