@@ -108,7 +108,7 @@ describe('architecture', () => {
   it('keeps DaemonGateway a thin list of decorated handlers (under 200 lines, at most two private helpers)', () => {
     const gateway = readFileSync(join(SRC, 'gateway/daemon.gateway.ts'), 'utf8');
     expect(gateway.split('\n').length).toBeLessThan(200);
-    expect([...gateway.matchAll(/^  private (?!readonly)\w+/gm)].length).toBeLessThanOrEqual(2);
+    expect([...gateway.matchAll(/^ {2}private (?!readonly)\w+/gm)].length).toBeLessThanOrEqual(2);
   });
 
   it("imports no Nest internals (routes are found through Nest's public Reflector)", () => {
