@@ -14,7 +14,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   validation: ['errors'],
   lifecycle: [],
   // Pieces both edges use, the WebSocket transport and the HTTP routes: rate buckets, the client's address.
-  edge: ['config'],
+  edge: ['config', 'errors'],
   tracing: ['config'],
   logging: ['config'],
   redis: ['config'],

@@ -5,7 +5,7 @@ import { createGatewayApp } from './app.factory.js';
 import { ConfigError } from './config/environment.js';
 import { GatewayConfig } from './config/gateway-config.js';
 import { stopTracing } from './tracing/tracing.provider.js';
-import { DrainService } from './gateway/drain.service.js';
+import { DrainService } from './gateway/connections/drain.service.js';
 
 async function main(): Promise<void> {
   let config: GatewayConfig;

@@ -4,7 +4,7 @@ import { getMetadataStorage } from 'class-validator';
 import { parse } from 'yaml';
 import { SubscribeDto, UnsubscribeDto } from '../src/gateway/dto/subscribe.dto.js';
 import { ClientMessageType, COMMAND_TYPES, DAEMON_EVENT_TYPES, DaemonMessageType, ErrorCode, Role, ServerMessageType } from '@arbor/gateway-client/protocol';
-import { ROLES_KEY } from '../src/gateway/roles.decorator.js';
+import { ROLES_KEY } from '../src/gateway/dispatch/roles.decorator.js';
 import { DaemonGateway } from '../src/gateway/daemon.gateway.js';
 import { RefreshTokenDto } from '../src/auth/dto/refresh-token.dto.js';
 import { CancelTaskDto } from '../src/daemons/dto/cancel-task.dto.js';

@@ -1,7 +1,7 @@
 import WebSocket from 'ws';
 import { ConnectionState, DaemonClient, GatewayClient, Role } from '@arbor/gateway-client';
-import { ConnectionRegistry } from '../src/gateway/connection-registry.js';
-import { Connection } from '../src/gateway/connection.js';
+import { ConnectionRegistry } from '../src/gateway/connections/connection-registry.js';
+import { Connection } from '../src/gateway/connections/connection.js';
 import { GatewayHarness } from './support/gateway-harness.js';
 import { waitFor } from './support/ports.js';
 import type { ReceivedFrame, TestPeer } from './support/test-peer.js';

@@ -27,16 +27,16 @@ import { RunTaskDto } from '../daemons/dto/run-task.dto.js';
 import { TaskStatusDto } from '../daemons/dto/task-status.dto.js';
 import { WorkspaceUpdateDto } from '../daemons/dto/workspace-update.dto.js';
 import { GetWorkspaceStatusDto } from '../workspaces/dto/get-workspace-status.dto.js';
-import { Connection } from './connection.js';
-import { ConnectionRegistry } from './connection-registry.js';
-import { MultiplexedWatches } from './multiplexed-watches.js';
-import { PeerSessions } from './peer-sessions.js';
-import { DirectDispatch, DirectRoutes } from './direct-routes.js';
-import { PayloadValidationPipe } from './payload-validation.pipe.js';
-import { Roles } from './roles.decorator.js';
+import { Connection } from './connections/connection.js';
+import { ConnectionRegistry } from './connections/connection-registry.js';
+import { MultiplexedWatches } from './connections/multiplexed-watches.js';
+import { PeerSessions } from './connections/peer-sessions.js';
+import { DirectDispatch, DirectRoutes } from './dispatch/direct-routes.js';
+import { PayloadValidationPipe } from './dispatch/payload-validation.pipe.js';
+import { Roles } from './dispatch/roles.decorator.js';
 import { SubscribeDto, UnsubscribeDto } from './dto/subscribe.dto.js';
-import { WsAuthGuard } from './ws-auth.guard.js';
-import { WsErrorFilter } from './ws-error.filter.js';
+import { WsAuthGuard } from './dispatch/ws-auth.guard.js';
+import { WsErrorFilter } from './dispatch/ws-error.filter.js';
 
 /** The connection behind a handler's socket; WsAuthGuard (or direct dispatch) has proven it exists. */
 function connectionOf(socket: WebSocket): Connection {

@@ -1,16 +1,16 @@
 import { Module } from '@nestjs/common';
 import { AuthModule } from '../auth/auth.module.js';
 import { DaemonsModule } from '../daemons/daemons.module.js';
-import { ConnectionAdmission } from './connection-admission.js';
-import { ConnectionRegistry } from './connection-registry.js';
+import { ConnectionAdmission } from './connections/connection-admission.js';
+import { ConnectionRegistry } from './connections/connection-registry.js';
 import { DaemonGateway } from './daemon.gateway.js';
-import { DirectRoutes } from './direct-routes.js';
-import { DrainService } from './drain.service.js';
-import { FanoutBackpressure } from './fanout-backpressure.js';
-import { MultiplexedWatches } from './multiplexed-watches.js';
-import { PeerSessions } from './peer-sessions.js';
-import { SlowConsumerMonitor } from './slow-consumer.monitor.js';
-import { WsAuthGuard } from './ws-auth.guard.js';
+import { DirectRoutes } from './dispatch/direct-routes.js';
+import { DrainService } from './connections/drain.service.js';
+import { FanoutBackpressure } from './flow/fanout-backpressure.js';
+import { MultiplexedWatches } from './connections/multiplexed-watches.js';
+import { PeerSessions } from './connections/peer-sessions.js';
+import { SlowConsumerMonitor } from './flow/slow-consumer.monitor.js';
+import { WsAuthGuard } from './dispatch/ws-auth.guard.js';
 
 /**
  * The transport: the WebSocket gateway and everything per connection — admission, the registry
