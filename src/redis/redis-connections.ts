@@ -87,24 +87,28 @@ export class RedisConnections implements OnModuleDestroy {
       connectionName: `arbor-sub-${this.instanceId}`,
       shardedSubscribers: this.sharded,
     });
-    this.watch('subscriber', subscriber);
+    // A replaced subscriber is closed, not stripped of listeners (ioredis listens to itself too):
+    // whatever it still says is ignored.
+    const current = () => subscriber === this.currentSubscriber;
+    this.watch('subscriber', subscriber, current);
     subscriber.on(this.sharded ? 'smessage' : 'message', (channel: string, message: string) => {
+      if (!current()) return;
       for (const listener of this.listeners) listener(channel, message);
     });
     if (this.sharded) {
       // A shard's subscriber lost, a failover, a slot moved (the server then drops the channel's
       // subscription itself): subscribe every wanted channel again once the topology settles.
       for (const event of ['+node', '-node', '-subscriber', '+subscriber', 'subscribersReady', 'nodeError']) {
-        subscriber.on(event, () => this.resubscribeSoon());
+        subscriber.on(event, () => current() && this.resubscribeSoon());
       }
     }
     return subscriber;
   }
 
-  private watch(name: 'commands' | 'subscriber', client: RedisClient): void {
-    client.on('error', (error: Error) => this.problem(`${name}: ${error.message}`));
-    client.on('end', () => this.problem(`${name}: connection ended`));
-    client.on('ready', () => this.ready(name));
+  private watch(name: 'commands' | 'subscriber', client: RedisClient, current: () => boolean = () => true): void {
+    client.on('error', (error: Error) => current() && this.problem(`${name}: ${error.message}`));
+    client.on('end', () => current() && this.problem(`${name}: connection ended`));
+    client.on('ready', () => current() && this.ready(name));
   }
 
   /** Publishes on a channel (sharded on a Cluster); resolves with the number of receivers. */
@@ -272,10 +276,8 @@ export class RedisConnections implements OnModuleDestroy {
     if (this.subscriber.status !== 'ready') return;
     this.logger.warn({ msg: 'redis subscriber deaf to its own channel, replacing it', instanceId: this.instanceId });
     const deaf = this.currentSubscriber;
-    deaf.removeAllListeners();
-    deaf.on('error', () => undefined);
-    deaf.disconnect();
     this.currentSubscriber = this.openSubscriber();
+    deaf.disconnect();
   }
 
   /** Subscribes every wanted channel again, then tells the listeners (who fill what was missed). */

@@ -32,7 +32,8 @@ export class ChannelProbe {
   ) {}
 
   start(): void {
-    this.probeTimer = setInterval(() => this.probeRunning(), PROBE_EVERY_MS);
+    // Neither timer keeps a process alive on its own: the server (or a test) decides that.
+    this.probeTimer = setInterval(() => this.probeRunning(), PROBE_EVERY_MS).unref();
     let unheard = 0;
     this.bootTimer = setInterval(() => {
       if (this.redis.ownChannelHeard) return clearInterval(this.bootTimer);
@@ -43,7 +44,7 @@ export class ChannelProbe {
       // and if that does not help either, start over with a new subscriber connection.
       if (unheard % BOOT_RECONNECT_AFTER_PROBES === 0) this.redis.reconnectSubscriber();
       else if (unheard % BOOT_RESUBSCRIBE_AFTER_PROBES === 0) this.redis.resubscribeAll();
-    }, BOOT_PROBE_EVERY_MS);
+    }, BOOT_PROBE_EVERY_MS).unref();
   }
 
   stop(): void {
