@@ -62,6 +62,16 @@ describe('API keys: one mechanism for token routes and the server API', () => {
     }
   });
 
+  it('AUTH_API_KEY may also be the secret of a server-API key: each route takes it with the scope it needs', async () => {
+    const gateway = await GatewayHarness.start({ AUTH_API_KEY: WRITE_SECRET, API_KEYS });
+    try {
+      expect((await mint(gateway, WRITE_SECRET)).status).toBe(201);
+      expect((await call(gateway, 'POST', '/api/v1/disconnect', WRITE_SECRET, { userId: 'nobody', reason: 'test' })).status).toBe(200);
+    } finally {
+      await gateway.stop();
+    }
+  });
+
   it('with only server-API keys, the token routes do not exist (404)', async () => {
     const gateway = await GatewayHarness.start({ API_KEYS });
     try {

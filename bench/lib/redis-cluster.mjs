@@ -5,13 +5,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort } from './ports.mjs';
+import { freeClusterPort } from './ports.mjs';
 import { sleep } from './common.mjs';
 
 export async function startRedisCluster() {
   const dir = mkdtempSync(join(tmpdir(), 'arbor-bench-cluster-'));
   const ports = [];
-  for (let i = 0; i < 6; i += 1) ports.push(await freePort());
+  for (let i = 0; i < 6; i += 1) ports.push(await freeClusterPort());
   const children = ports.map((port) =>
     spawn(
       'redis-server',

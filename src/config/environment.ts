@@ -440,13 +440,6 @@ export function validateEnvironment(raw: RawEnv): EnvironmentVariables {
       problems.push(`API_KEYS ${error.message}`);
     }
   }
-  if (
-    env.API_KEYS !== undefined &&
-    env.AUTH_API_KEY !== undefined &&
-    env.API_KEYS.split(',').some((entry) => entry.trim().split(':')[1] === env.AUTH_API_KEY)
-  ) {
-    problems.push('AUTH_API_KEY must differ from every secret in API_KEYS: one secret, one key');
-  }
   if (env.CONSOLE_ENABLED === 'true' && env.API_KEYS === undefined) {
     problems.push('CONSOLE_ENABLED=true needs API_KEYS: the console signs in with an API key');
   }

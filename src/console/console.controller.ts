@@ -103,7 +103,7 @@ export class ConsoleController {
     const address = clientAddress(request, this.config.clientIpHeader);
     this.signIns.attempt(address);
     const secret = typeof body === 'object' && body !== null ? (body as { secret?: unknown }).secret : undefined;
-    const found = typeof secret === 'string' ? this.keys.bySecret(secret) : undefined;
+    const found = typeof secret === 'string' ? this.keys.bySecret(secret, ApiScope.Read) : undefined;
     // The console is the server API's: a key that only mints tokens does not sign in.
     const key = found && allows(found, ApiScope.Read) ? found : undefined;
     if (!key) {

@@ -12,6 +12,26 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Whether `port` can be bound on 127.0.0.1 now. */
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A port for a Redis Cluster node: the node also binds its cluster bus on port + 10 000, which must
+ * be free too (and so the port at most 55 535), or the node never starts.
+ */
+export async function freeClusterPort(): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (port <= 55_535 && (await bindable(port + 10_000))) return port;
+  }
+}
+
 export async function waitFor(condition: () => boolean, label: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import { parseRedisUrl, RedisTopologyKind } from '../../src/config/redis-address.js';
-import { freePort } from './ports.js';
+import { freeClusterPort, freePort } from './ports.js';
 
 export const SHARED_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -125,14 +125,25 @@ export class SentinelGroup {
     const dataPorts = [await freePort(), await freePort()];
     const sentinelPorts = [await freePort(), await freePort(), await freePort()];
     const group = new SentinelGroup(dataPorts, sentinelPorts, mkdtempSync(join(tmpdir(), 'arbor-sentinel-')));
-    group.spawnData(dataPorts[0]);
-    group.spawnData(dataPorts[1], dataPorts[0]);
+    try {
+      await group.create();
+    } catch (error) {
+      // Processes left running would keep the test process alive after its last test.
+      await group.stop();
+      throw error;
+    }
+    return group;
+  }
+
+  private async create(): Promise<void> {
+    const { dataPorts, sentinelPorts } = this;
+    this.spawnData(dataPorts[0]);
+    this.spawnData(dataPorts[1], dataPorts[0]);
     await Promise.all(dataPorts.map((port) => waitForPing(port)));
     await waitForReplication(dataPorts[1]);
-    for (const port of sentinelPorts) group.spawnSentinel(port);
+    for (const port of sentinelPorts) this.spawnSentinel(port);
     await Promise.all(sentinelPorts.map((port) => waitForPing(port)));
-    await group.waitForSentinelsToAgree();
-    return group;
+    await this.waitForSentinelsToAgree();
   }
 
   get url(): string {
@@ -280,15 +291,27 @@ export class RedisClusterGroup {
 
   static async start(): Promise<RedisClusterGroup> {
     const ports: number[] = [];
-    for (let i = 0; i < 6; i += 1) ports.push(await freePort());
+    for (let i = 0; i < 6; i += 1) ports.push(await freeClusterPort());
     const group = new RedisClusterGroup(ports, mkdtempSync(join(tmpdir(), 'arbor-cluster-')));
-    for (const port of ports) group.spawnNode(port);
+    try {
+      await group.create();
+    } catch (error) {
+      // Nodes left running would keep the test process alive after its last test.
+      await group.stop();
+      throw error;
+    }
+    return group;
+  }
+
+  private async create(): Promise<void> {
+    const { ports } = this;
+    for (const port of ports) this.spawnNode(port);
     await Promise.all(ports.map((port) => waitForPing(port)));
     const created = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '1', '--cluster-yes'], {
       encoding: 'utf8',
     });
     if (created.status !== 0) throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`);
-    await group.waitForState();
+    await this.waitForState();
     // A replica still in its first sync cannot be promoted: failover tests need them all synced.
     for (const port of ports) {
       const node = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1 });
@@ -299,7 +322,6 @@ export class RedisClusterGroup {
         node.disconnect();
       }
     }
-    return group;
   }
 
   get url(): string {

@@ -45,7 +45,7 @@ export class ApiKeyGuard implements CanActivate {
     if (!this.keys.offers(scope)) throw new DomainError(ErrorCode.NotFound, 'Not Found');
     const request = context.switchToHttp().getRequest<ApiRequest>();
     if (scope === ApiScope.Tokens) return this.tokensKey(request);
-    const { key, caller } = this.identify(request);
+    const { key, caller } = this.identify(request, scope);
     if (!allows(key, scope)) throw new DomainError(ErrorCode.Forbidden, refusal(key, scope));
     this.limit(key);
     request.apiKey = key;
@@ -56,16 +56,16 @@ export class ApiKeyGuard implements CanActivate {
 
   private tokensKey(request: ApiRequest): true {
     const credential = bearerCredential(request.headers.authorization);
-    const key = credential === null ? undefined : this.keys.bySecret(credential);
+    const key = credential === null ? undefined : this.keys.bySecret(credential, ApiScope.Tokens);
     if (!key || !allows(key, ApiScope.Tokens)) throw new DomainError(ErrorCode.Unauthorized, 'invalid API key');
     request.apiKey = key;
     return true;
   }
 
-  private identify(request: ApiRequest): { key: ApiKey; caller: 'bearer' | 'console' } {
+  private identify(request: ApiRequest, scope: ApiScope): { key: ApiKey; caller: 'bearer' | 'console' } {
     const credential = bearerCredential(request.headers.authorization);
     if (credential !== null) {
-      const key = this.keys.bySecret(credential);
+      const key = this.keys.bySecret(credential, scope);
       if (!key) throw new DomainError(ErrorCode.Unauthorized, 'unknown API key');
       return { key, caller: 'bearer' };
     }

@@ -28,11 +28,16 @@ export class ApiKeyRegistry {
     return this.keys.some(({ key }) => allows(key, scope));
   }
 
-  /** The key whose secret this is, or undefined. */
-  bySecret(secret: string): ApiKey | undefined {
+  /**
+   * The key whose secret this is, or undefined; when AUTH_API_KEY is also the secret of an API_KEYS
+   * entry, the one allowed `scope`.
+   */
+  bySecret(secret: string, scope: ApiScope): ApiKey | undefined {
     const candidate = digest(secret);
     let found: ApiKey | undefined;
-    for (const { key, digest: expected } of this.keys) if (timingSafeEqual(candidate, expected)) found = key;
+    for (const { key, digest: expected } of this.keys) {
+      if (timingSafeEqual(candidate, expected) && (found === undefined || allows(key, scope))) found = key;
+    }
     return found;
   }
 
