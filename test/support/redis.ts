@@ -104,6 +104,17 @@ export class DisposableRedis {
   }
 }
 
+/** A group of processes set up by `create`, or, when that fails, stopped: left running they would keep the test process alive. */
+async function createdOrStopped<T extends { stop(): Promise<void> }>(group: T, create: () => Promise<void>): Promise<T> {
+  try {
+    await create();
+  } catch (error) {
+    await group.stop();
+    throw error;
+  }
+  return group;
+}
+
 /** How quickly the test sentinels call a silent primary down and fail over (production uses seconds more). */
 const SENTINEL_DOWN_AFTER_MS = 1000;
 
@@ -125,14 +136,7 @@ export class SentinelGroup {
     const dataPorts = [await freePort(), await freePort()];
     const sentinelPorts = [await freePort(), await freePort(), await freePort()];
     const group = new SentinelGroup(dataPorts, sentinelPorts, mkdtempSync(join(tmpdir(), 'arbor-sentinel-')));
-    try {
-      await group.create();
-    } catch (error) {
-      // Processes left running would keep the test process alive after its last test.
-      await group.stop();
-      throw error;
-    }
-    return group;
+    return createdOrStopped(group, () => group.create());
   }
 
   private async create(): Promise<void> {
@@ -293,14 +297,7 @@ export class RedisClusterGroup {
     const ports: number[] = [];
     for (let i = 0; i < 6; i += 1) ports.push(await freeClusterPort());
     const group = new RedisClusterGroup(ports, mkdtempSync(join(tmpdir(), 'arbor-cluster-')));
-    try {
-      await group.create();
-    } catch (error) {
-      // Nodes left running would keep the test process alive after its last test.
-      await group.stop();
-      throw error;
-    }
-    return group;
+    return createdOrStopped(group, () => group.create());
   }
 
   private async create(): Promise<void> {
