@@ -80,6 +80,9 @@ if (run) {
   const [command, ...commandArgs] = run;
   const taskId = `task-${Date.now().toString(36)}`;
   let sent = false;
+  // The daemon may finish the task before its confirmation comes back: the end waits for it (5 s at most).
+  let deliveryPrinted;
+  const delivered = new Promise((resolve) => (deliveryPrinted = resolve));
   const send = async (snapshot) => {
     if (sent || snapshot.daemonStatus !== 'online') return;
     sent = true;
@@ -88,6 +91,7 @@ if (run) {
       const { status, delivery } = await client.runTask({ workspaceId, command, args: commandArgs, taskId });
       console.log(`run-task ${taskId} (${command} ${commandArgs.join(' ')}) in ${workspaceId}: ${status}`);
       console.log(`run-task ${taskId}: ${await delivery}`);
+      deliveryPrinted();
     } catch (error) {
       console.error(`run-task ${taskId} refused: ${error.message}`);
       client.dispose();
@@ -96,9 +100,10 @@ if (run) {
   };
   client.on('connected', (snapshot) => void send(snapshot));
   client.on('daemon-status', (status) => status.status === 'online' && void send({ daemonStatus: 'online', workspaceIds: client.workspaceIds }));
-  client.on('task-status', (frame) => {
+  client.on('task-status', async (frame) => {
     const { status } = frame.payload;
     if (frame.payload.taskId !== taskId || !['succeeded', 'failed', 'cancelled'].includes(status)) return;
+    await Promise.race([delivered, new Promise((resolve) => setTimeout(resolve, 5000))]);
     client.dispose();
     process.exit(status === 'succeeded' ? 0 : 1);
   });
