@@ -7,7 +7,7 @@ import { TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { allows, ApiKeyRegistry, CONSOLE_SESSION_SECONDS } from '../auth/api-keys/api-key.registry.js';
 import { ApiScope } from '../config/api-keys.js';
-import { CONSOLE_COOKIE, CONSOLE_CSRF_HEADER, cookieValue } from '../auth/api-keys/console-session.js';
+import { CONSOLE_COOKIE, cookieValue, sameOriginWrite } from '../auth/api-keys/console-session.js';
 import { NodeEnv } from '../config/environment.js';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { DomainError } from '../errors/domain.error.js';
@@ -150,15 +150,6 @@ export class ConsoleController {
 
   /** Sign-in and sign-out only from the console's own page: the CSRF header, and Origin (when sent) this host. */
   private assertSameOrigin(request: IncomingMessage): void {
-    const origin = request.headers.origin;
-    let sameHost = true;
-    if (origin !== undefined) {
-      try {
-        sameHost = new URL(origin).host === request.headers.host;
-      } catch {
-        sameHost = false;
-      }
-    }
-    if (request.headers[CONSOLE_CSRF_HEADER] !== '1' || !sameHost) throw new DomainError(ErrorCode.Forbidden, 'sign in from the console page');
+    if (!sameOriginWrite(request)) throw new DomainError(ErrorCode.Forbidden, 'sign in from the console page');
   }
 }

@@ -1,5 +1,7 @@
 import { Module } from '@nestjs/common';
+import { ApiKeyRegistry } from '../auth/api-keys/api-key.registry.js';
 import { AuthModule } from '../auth/auth.module.js';
+import { ApiScope } from '../config/api-keys.js';
 import { GatewayConfig } from '../config/gateway-config.js';
 import { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import { RedisConnections } from '../redis/redis-connections.js';
@@ -53,10 +55,10 @@ import { WatchPolicy } from './watch-policy.js';
     CommandService,
     {
       provide: DaemonDirectory,
-      inject: [RedisConnections, GatewayConfig],
-      // Only the server API reads the directory: without API keys it is not shared (no Redis writes per connection).
-      useFactory: (redis: RedisConnections | null, config: GatewayConfig) =>
-        redis && config.apiKeys.length > 0 ? new RedisDaemonDirectory(redis) : new InMemoryDaemonDirectory(),
+      inject: [RedisConnections, ApiKeyRegistry],
+      // Only the server API reads the directory: without its keys it is not shared (no Redis writes per connection).
+      useFactory: (redis: RedisConnections | null, keys: ApiKeyRegistry) =>
+        redis && keys.offers(ApiScope.Read) ? new RedisDaemonDirectory(redis) : new InMemoryDaemonDirectory(),
     },
     DaemonService,
     DaemonInspector,

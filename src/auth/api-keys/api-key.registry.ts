@@ -10,9 +10,10 @@ const SESSION_TOKEN = /^([A-Za-z0-9_.-]{1,64})\.([1-9]\d{0,11})\.([A-Za-z0-9_-]{
 export const CONSOLE_SESSION_SECONDS = 8 * 3600;
 
 /**
- * The configured API keys, API_KEYS and AUTH_API_KEY (a `tokens` key with the id `AUTH_API_KEY`): finds the key a bearer secret names (comparing digests in constant
- * time against every key, so timing says nothing about which or how much matched), and signs and
- * checks console sessions with the key's own secret — any instance can check them, nothing is stored.
+ * The configured API keys, API_KEYS and AUTH_API_KEY (a `tokens` key with the id `AUTH_API_KEY`):
+ * finds the key a bearer secret names (comparing digests in constant time against every key, so
+ * timing says nothing about which or how much matched), and signs and checks console sessions with
+ * the key's own secret — any instance can check them, nothing is stored.
  */
 @Injectable()
 export class ApiKeyRegistry {
