@@ -20,10 +20,15 @@ function bindable(port) {
   });
 }
 
-/** A port for a Redis Cluster node, whose cluster bus takes port + 10 000 (so at most 55 535) as well. */
-export async function freeClusterPort() {
-  for (;;) {
+/** Ports for `count` Redis Cluster nodes: each bus (port + 10 000, so at most 55 535) free, and no port another's bus. */
+export async function freeClusterPorts(count) {
+  const ports = [];
+  const taken = new Set();
+  while (ports.length < count) {
     const port = await freePort();
-    if (port <= 55_535 && (await bindable(port + 10_000))) return port;
+    if (port > 55_535 || taken.has(port) || taken.has(port + 10_000) || !(await bindable(port + 10_000))) continue;
+    ports.push(port);
+    taken.add(port).add(port + 10_000);
   }
+  return ports;
 }

@@ -5,13 +5,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freeClusterPort } from './ports.mjs';
+import { freeClusterPorts } from './ports.mjs';
 import { sleep } from './common.mjs';
 
 export async function startRedisCluster() {
   const dir = mkdtempSync(join(tmpdir(), 'arbor-bench-cluster-'));
-  const ports = [];
-  for (let i = 0; i < 6; i += 1) ports.push(await freeClusterPort());
+  const ports = await freeClusterPorts(6);
   const children = ports.map((port) =>
     spawn(
       'redis-server',

@@ -22,14 +22,20 @@ function bindable(port: number): Promise<boolean> {
 }
 
 /**
- * A port for a Redis Cluster node: the node also binds its cluster bus on port + 10 000, which must
- * be free too (and so the port at most 55 535), or the node never starts.
+ * Ports for `count` Redis Cluster nodes: each node also binds its cluster bus on port + 10 000, which
+ * must be free too (so the port is at most 55 535) and must not be another node's port or bus, or
+ * the node never starts.
  */
-export async function freeClusterPort(): Promise<number> {
-  for (;;) {
+export async function freeClusterPorts(count: number): Promise<number[]> {
+  const ports: number[] = [];
+  const taken = new Set<number>();
+  while (ports.length < count) {
     const port = await freePort();
-    if (port <= 55_535 && (await bindable(port + 10_000))) return port;
+    if (port > 55_535 || taken.has(port) || taken.has(port + 10_000) || !(await bindable(port + 10_000))) continue;
+    ports.push(port);
+    taken.add(port).add(port + 10_000);
   }
+  return ports;
 }
 
 export async function waitFor(condition: () => boolean, label: string, timeoutMs = 10_000): Promise<void> {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import { parseRedisUrl, RedisTopologyKind } from '../../src/config/redis-address.js';
-import { freeClusterPort, freePort } from './ports.js';
+import { freeClusterPorts, freePort } from './ports.js';
 
 export const SHARED_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -294,8 +294,7 @@ export class RedisClusterGroup {
   ) {}
 
   static async start(): Promise<RedisClusterGroup> {
-    const ports: number[] = [];
-    for (let i = 0; i < 6; i += 1) ports.push(await freeClusterPort());
+    const ports = await freeClusterPorts(6);
     const group = new RedisClusterGroup(ports, mkdtempSync(join(tmpdir(), 'arbor-cluster-')));
     return createdOrStopped(group, () => group.create());
   }
