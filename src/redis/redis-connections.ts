@@ -131,7 +131,12 @@ export class RedisConnections implements OnModuleDestroy {
 
   /** Both connections are usable. */
   get isReady(): boolean {
-    return this.commands.status === 'ready' && this.subscriber.status === 'ready';
+    return this.commandsReady && this.subscriber.status === 'ready';
+  }
+
+  /** Commands can be sent: what `onReady` listeners are told, whatever the subscriber's state. */
+  get commandsReady(): boolean {
+    return this.commands.status === 'ready';
   }
 
   /**

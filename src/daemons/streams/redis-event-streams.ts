@@ -257,7 +257,7 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
     this.renumber(daemonId, holder, newEpoch(), 0, unsettled);
     this.logger.warn({ msg: 'event history lost where this holder left it: numbering in an epoch of this instance', daemonId, epoch: holder.epoch, reason });
     this.keepUnrecorded(daemonId, holder, holder.unrecorded.splice(0));
-    if (this.redis.isReady) void this.recover(daemonId, holder);
+    if (this.redis.commandsReady) void this.recover(daemonId, holder);
   }
 
   /**
@@ -278,9 +278,13 @@ export class RedisEventStreams extends EventStreams implements OnModuleDestroy {
 
   // ---- recovery ------------------------------------------------------------------------------
 
-  /** Redis answers again: a holder that numbered without it records what it numbered. */
+  /**
+   * Redis answers again: a holder that numbered without it records what it numbered. Only the
+   * command connection is needed: the subscriber may come back later, and waiting for it would
+   * leave the run unrecorded until the next sweep, growing past the history through further outages.
+   */
   private async recover(daemonId: string, holder: Holder): Promise<void> {
-    if (holder.recovering || this.holders.get(daemonId) !== holder || !this.redis.isReady) return;
+    if (holder.recovering || this.holders.get(daemonId) !== holder || !this.redis.commandsReady) return;
     if (holder.mode !== HolderMode.Unrecorded && holder.mode !== HolderMode.Local) return;
     holder.recovering = true;
     try {
