@@ -1,4 +1,4 @@
-import type { UrlSource } from './reconnecting-websocket.js';
+import type { UrlSource } from './socket-types.js';
 
 /** The URL source with query parameters added, re-evaluated before every connection attempt. */
 export function withQuery(url: UrlSource, params: () => Record<string, string | undefined>): () => Promise<string> {
@@ -7,4 +7,12 @@ export function withQuery(url: UrlSource, params: () => Record<string, string | 
     for (const [key, value] of Object.entries(params())) if (value !== undefined) base.searchParams.set(key, value);
     return base.toString();
   };
+}
+
+/** The URL with the token as its `token` parameter (none: unchanged). */
+export function withToken(base: string | URL, token: string | null | undefined): string {
+  if (!token) return String(base);
+  const url = new URL(String(base));
+  url.searchParams.set('token', token);
+  return url.toString();
 }

@@ -1,153 +1,31 @@
-import { DEFAULT_BACKOFF, fullJitterDelay, type BackoffOptions } from './backoff.js';
+import { fullJitterDelay, type BackoffOptions } from './backoff.js';
+import { withToken } from './connect-url.js';
 import { Emitter, type Listener, type Unsubscribe } from './emitter.js';
 import { browserNetwork, type NetworkMonitor } from './network.js';
+import { OfflineQueue } from './offline-queue.js';
+import { CloseAction, CloseCode, closeActionFor, parseRetryHint, ServerMessageType, type Frame } from './protocol.js';
 import {
-  ClientMessageType,
-  CloseAction,
-  CloseCode,
-  closeActionFor,
-  parseRetryHint,
-  ServerMessageType,
-  type Frame,
-  type TokenRefreshedPayload,
-} from './protocol.js';
-import { systemTimers, TimerSet, type TimerHandle, type Timers } from './timers.js';
+  ConnectionState,
+  GatewayCloseError,
+  backoffOf,
+  socketError,
+  TERMINAL_STATES,
+  withDefaults,
+  type SocketSettings,
+  type ReconnectingWebSocketEvents,
+  type ReconnectingWebSocketOptions,
+  type SendOptions,
+  type WebSocketConstructor,
+  type WebSocketLike,
+} from './socket-types.js';
+import { SocketHeartbeat } from './socket-heartbeat.js';
+import { systemTimers, TimerSet, type TimerHandle } from './timers.js';
+import { TokenRefresher } from './token-refresher.js';
 
-export enum ConnectionState {
-  /** Created with `startClosed` and not connected yet. */
-  Idle = 'idle',
-  /** First attempt since `connect()`. */
-  Connecting = 'connecting',
-  /** The gateway's `connected` frame arrived; messages flow. */
-  Open = 'open',
-  /** Waiting for, or making, another attempt after a drop or a failed attempt. */
-  Reconnecting = 'reconnecting',
-  /** Stopped: by `close()`, by a close code that must not be retried, or after `maxRetries`. */
-  Closed = 'closed',
-  /** Stopped: the gateway refused two fresh tokens in a row (4401). */
-  Unauthorized = 'unauthorized',
-  /** Stopped: the token is valid but grants no access (4403). */
-  Forbidden = 'forbidden',
-}
-
-const TERMINAL_STATES = new Set([ConnectionState.Idle, ConnectionState.Closed, ConnectionState.Unauthorized, ConnectionState.Forbidden]);
-
-/**
- * A handler whose event is checked both ways, as method parameters are: the browser's and the ws
- * package's WebSocket declare richer event types than the fields read here, and must still fit.
- */
-type EventHandler<Event> = { handle(event: Event): void }['handle'];
-
-/** The part of the WebSocket API this class uses: browsers' WebSocket, `ws`, or a fake. */
-export interface WebSocketLike {
-  readonly readyState: number;
-  onopen: EventHandler<unknown> | null;
-  onmessage: EventHandler<{ data: unknown }> | null;
-  onclose: EventHandler<{ code: number; reason: string }> | null;
-  onerror: EventHandler<unknown> | null;
-  send(data: string): void;
-  close(code?: number, reason?: string): void;
-  /** Bytes sent but not yet handed to the network (browsers' and ws's WebSocket have it). */
-  readonly bufferedAmount?: number;
-}
-export type WebSocketConstructor = new (url: string) => WebSocketLike;
-
-export type UrlSource = string | URL | (() => string | URL | Promise<string | URL>);
-export type TokenSource = () => string | null | undefined | Promise<string | null | undefined>;
-
-export interface ReconnectingWebSocketOptions extends Partial<BackoffOptions> {
-  /** The gateway URL, or a (sync or async) function resolved before every attempt. */
-  url: UrlSource;
-  /**
-   * Called before every attempt (single-flight); the result is sent as the `token` parameter. Also
-   * called before the connection's authorization ends, and sent as `refresh-token` on the live
-   * connection, so a short-lived token never forces a reconnect. Return a fresh token each time.
-   */
-  getToken?: TokenSource;
-  /** Defaults to the global WebSocket (browsers, Node 22+); pass `ws`'s on Node 20. */
-  WebSocket?: WebSocketConstructor;
-  /** A connection must stay open this long (after `connected`) before the attempt count resets. Default 5000 ms. */
-  minUptime?: number;
-  /** An attempt that has not produced `connected` by then is abandoned. Default 10 000 ms. */
-  connectionTimeout?: number;
-  /** Consecutive failed attempts before giving up (state `closed`). Default unlimited. */
-  maxRetries?: number;
-  /** Queue bound while disconnected, in messages. Default 1000. */
-  maxQueuedMessages?: number;
-  /** Queue bound while disconnected, in UTF-8 bytes. Default 1 MiB. */
-  maxQueuedBytes?: number;
-  /** App-level ping interval. Default 25 000 ms. */
-  heartbeatInterval?: number;
-  /** No frame within this long after a ping → reconnect. Default 10 000 ms. */
-  heartbeatTimeout?: number;
-  /** Do not connect until `connect()` is called. */
-  startClosed?: boolean;
-  /** Injected clock and timers (tests). */
-  timers?: Timers;
-  /** Injected randomness for the backoff jitter (tests). */
-  random?: () => number;
-  /** Online/offline source; defaults to the browser's, null to ignore. */
-  network?: NetworkMonitor | null;
-}
-
-export interface SendOptions {
-  /** Do not queue while disconnected: send now or not at all (e.g. pings, heartbeats). */
-  volatile?: boolean;
-}
-
-export interface CloseEvent {
-  code: number;
-  reason: string;
-  willRetry: boolean;
-}
-
-export interface ReconnectingWebSocketEvents {
-  /** The gateway admitted the connection (`connected` frame); queued messages were flushed. */
-  open: { frame: Frame };
-  close: CloseEvent;
-  error: { error: Error };
-  message: Frame;
-  reconnecting: { attempt: number; delay: number; at: number };
-  drop: { message: string };
-  statechange: { previous: ConnectionState; current: ConnectionState };
-  /** The gateway extended the live connection's authorization (`refresh-token` accepted). */
-  tokenrefresh: { authExpiresAt: string };
-}
-
-/** Why the connection stopped for good, from the gateway's close code. */
-export class GatewayCloseError extends Error {
-  constructor(
-    readonly code: number,
-    readonly reason: string,
-  ) {
-    super(`gateway closed the connection: ${code}${reason ? ` ${reason}` : ''}`);
-    this.name = 'GatewayCloseError';
-  }
-}
-
-/**
- * A socket's `error` event as an Error that says what failed where: the cause where the runtime
- * gives one (Node's `ws`: refused connection, an HTTP answer to the upgrade such as 401 or 403),
- * and the address without its query (which may hold a token). Browsers give no cause.
- */
-function socketError(url: string, event: unknown): Error {
-  const { message, error } = (event ?? {}) as { message?: unknown; error?: unknown };
-  const address = url.split('?')[0];
-  const detail = typeof message === 'string' && message ? message : error instanceof Error ? error.message : undefined;
-  return new Error(detail ? `WebSocket error at ${address}: ${detail}` : `WebSocket error at ${address}`, error === undefined ? undefined : { cause: error });
-}
+export * from './socket-types.js';
 
 /** Client-side close code for sockets we abandon ourselves (timeouts, offline). */
 const LOCAL_ABORT_CODE = 4000;
-const PING_FRAME = JSON.stringify({ type: 'ping' });
-/** Ids of our own refresh-token frames: their answers are handled here, not emitted. */
-const REFRESH_ID_PREFIX = 'arbor-refresh-';
-const REFRESH_RETRY_MS = 5_000;
-
-interface QueuedMessage {
-  text: string;
-  bytes: number;
-}
 
 /**
  * A WebSocket to the Arbor gateway that survives drops: full-jitter backoff, fresh credentials
@@ -158,9 +36,7 @@ export class ReconnectingWebSocket {
   private readonly events = new Emitter<ReconnectingWebSocketEvents>();
   private readonly timers: TimerSet;
   private readonly backoff: BackoffOptions;
-  private readonly options: Required<
-    Omit<ReconnectingWebSocketOptions, keyof BackoffOptions | 'getToken' | 'WebSocket' | 'timers' | 'random' | 'network' | 'startClosed'>
-  >;
+  private readonly options: SocketSettings;
   private readonly random: () => number;
   private readonly network: NetworkMonitor | null;
   private readonly WebSocketImpl: WebSocketConstructor;
@@ -173,19 +49,15 @@ export class ReconnectingWebSocket {
   private consecutiveUnauthorized = 0;
   private hasBeenOpen = false;
   private disposed = false;
-  private queue: QueuedMessage[] = [];
-  private queuedBytes = 0;
+  private readonly offline: OfflineQueue;
+  private readonly refresher: TokenRefresher;
+  private readonly heartbeat: SocketHeartbeat;
   private tokenInFlight: Promise<string | null | undefined> | undefined;
   private stopNetwork: Unsubscribe | undefined;
   private waitingForNetwork = false;
-  private lastReceivedAt = 0;
-  private pingSentAt = 0;
   private retryTimer: TimerHandle | undefined;
   private connectTimer: TimerHandle | undefined;
   private uptimeTimer: TimerHandle | undefined;
-  private heartbeatTimer: TimerHandle | undefined;
-  private refreshTimer: TimerHandle | undefined;
-  private refreshCount = 0;
 
   /** Epoch ms of the next scheduled attempt while reconnecting, else undefined. */
   nextRetryAt: number | undefined;
@@ -195,25 +67,24 @@ export class ReconnectingWebSocket {
   constructor(private readonly config: ReconnectingWebSocketOptions) {
     this.timers = new TimerSet(config.timers ?? systemTimers);
     this.random = config.random ?? Math.random;
-    this.backoff = {
-      minDelay: config.minDelay ?? DEFAULT_BACKOFF.minDelay,
-      factor: config.factor ?? DEFAULT_BACKOFF.factor,
-      maxDelay: config.maxDelay ?? DEFAULT_BACKOFF.maxDelay,
-    };
-    this.options = {
-      url: config.url,
-      minUptime: config.minUptime ?? 5_000,
-      connectionTimeout: config.connectionTimeout ?? 10_000,
-      maxRetries: config.maxRetries ?? Infinity,
-      maxQueuedMessages: config.maxQueuedMessages ?? 1_000,
-      maxQueuedBytes: config.maxQueuedBytes ?? 1024 * 1024,
-      heartbeatInterval: config.heartbeatInterval ?? 25_000,
-      heartbeatTimeout: config.heartbeatTimeout ?? 10_000,
-    };
+    this.backoff = backoffOf(config);
+    this.options = withDefaults(config);
     const Impl = config.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (!Impl) throw new Error('No WebSocket implementation: pass one as the WebSocket option (e.g. the ws package on Node 20)');
     this.WebSocketImpl = Impl;
     this.network = config.network === undefined ? browserNetwork() : config.network;
+    this.offline = new OfflineQueue(this.options.maxQueuedMessages, this.options.maxQueuedBytes, (message) => this.events.emit('drop', { message }));
+    const openSocket = () => (this.currentState === ConnectionState.Open ? this.socket : undefined);
+    this.refresher = new TokenRefresher({
+      timers: this.timers,
+      openSocket,
+      fetchToken: () => this.fetchToken(),
+      refreshed: (authExpiresAt) => this.events.emit('tokenrefresh', { authExpiresAt }),
+      failed: (error) => this.events.emit('error', { error }),
+    });
+    this.heartbeat = new SocketHeartbeat(this.timers, this.options.heartbeatInterval, this.options.heartbeatTimeout, openSocket, () =>
+      this.abort('heartbeat timeout'),
+    );
     if (!config.startClosed) this.connect();
   }
 
@@ -229,12 +100,12 @@ export class ReconnectingWebSocket {
   }
 
   get queuedMessageCount(): number {
-    return this.queue.length;
+    return this.offline.length;
   }
 
   /** Bytes waiting: on the socket (sent, not yet on the network) plus the offline queue. */
   get bufferedAmount(): number {
-    return (this.socket?.bufferedAmount ?? 0) + this.queuedBytes;
+    return (this.socket?.bufferedAmount ?? 0) + this.offline.byteLength;
   }
 
   /** Timers still scheduled; zero after `close()` or `dispose()`. */
@@ -284,7 +155,7 @@ export class ReconnectingWebSocket {
       this.socket.send(text);
       return true;
     }
-    if (!options.volatile) this.enqueue(text);
+    if (!options.volatile) this.offline.add(text);
     return false;
   }
 
@@ -307,8 +178,7 @@ export class ReconnectingWebSocket {
     this.close();
     this.disposed = true;
     this.events.removeAll();
-    this.queue = [];
-    this.queuedBytes = 0;
+    this.offline.clear();
   }
 
   // ---- connecting ----------------------------------------------------------------------------
@@ -364,7 +234,7 @@ export class ReconnectingWebSocket {
 
   private handleMessage(generation: number, data: unknown): void {
     if (generation !== this.generation) return;
-    this.lastReceivedAt = this.timers.now();
+    this.heartbeat.received();
     if (typeof data !== 'string') return;
     let frame: Frame;
     try {
@@ -377,54 +247,8 @@ export class ReconnectingWebSocket {
       this.established(frame);
       return;
     }
-    if (typeof frame.id === 'string' && frame.id.startsWith(REFRESH_ID_PREFIX)) return this.refreshAnswered(frame);
+    if (TokenRefresher.answers(frame)) return this.refresher.answered(frame);
     this.events.emit('message', frame);
-  }
-
-  // ---- token refresh on the live connection ---------------------------------------------------
-
-  /**
-   * Plans the next refresh from the gateway's `authExpiresAt`, measured against the gateway's own
-   * `timestamp` so a skewed local clock does not matter: a fifth of the remaining time before the
-   * end (at least 1 s, at most 60 s).
-   */
-  private scheduleRefresh(payload: { authExpiresAt?: unknown; timestamp?: unknown } | undefined): void {
-    this.timers.cancel(this.refreshTimer);
-    if (!this.config.getToken || typeof payload?.authExpiresAt !== 'string') return;
-    const serverNow = typeof payload.timestamp === 'string' ? Date.parse(payload.timestamp) : this.timers.now();
-    const remaining = Date.parse(payload.authExpiresAt) - (Number.isNaN(serverNow) ? this.timers.now() : serverNow);
-    if (Number.isNaN(remaining)) return;
-    const margin = Math.min(60_000, Math.max(1_000, remaining / 5));
-    this.refreshTimer = this.timers.after(Math.max(0, remaining - margin), () => void this.refreshToken());
-  }
-
-  private async refreshToken(): Promise<void> {
-    const generation = this.generation;
-    let token: string | null | undefined;
-    try {
-      token = await this.fetchToken();
-    } catch (error) {
-      this.emitError(error, 'could not get a token to refresh the connection');
-    }
-    if (generation !== this.generation || this.currentState !== ConnectionState.Open || !this.socket) return;
-    if (!token) {
-      // Try again shortly; if the gateway's deadline passes first it closes with 4401 and we reconnect.
-      this.refreshTimer = this.timers.after(REFRESH_RETRY_MS, () => void this.refreshToken());
-      return;
-    }
-    this.refreshCount += 1;
-    this.socket.send(JSON.stringify({ type: ClientMessageType.RefreshToken, id: `${REFRESH_ID_PREFIX}${this.refreshCount}`, payload: { token } }));
-  }
-
-  private refreshAnswered(frame: Frame): void {
-    if (frame.type === ServerMessageType.TokenRefreshed) {
-      this.events.emit('tokenrefresh', { authExpiresAt: (frame.payload as TokenRefreshedPayload).authExpiresAt });
-      return this.scheduleRefresh(frame.payload as TokenRefreshedPayload);
-    }
-    const message = (frame.payload as { message?: string } | undefined)?.message ?? 'refused';
-    this.events.emit('error', { error: new Error(`token refresh refused: ${message}`) });
-    this.timers.cancel(this.refreshTimer);
-    this.refreshTimer = this.timers.after(REFRESH_RETRY_MS, () => void this.refreshToken());
   }
 
   private established(frame: Frame): void {
@@ -434,36 +258,15 @@ export class ReconnectingWebSocket {
     this.lastError = undefined;
     this.setState(ConnectionState.Open);
     const socket = this.socket!;
-    for (const message of this.queue) socket.send(message.text);
-    this.queue = [];
-    this.queuedBytes = 0;
+    for (const text of this.offline.take()) socket.send(text);
     // Only a connection that stays up earns a fresh backoff; flapping ones keep backing off.
     this.uptimeTimer = this.timers.after(this.options.minUptime, () => {
       this.failedAttempts = 0;
     });
-    this.scheduleHeartbeat();
-    this.scheduleRefresh(frame.payload as { authExpiresAt?: unknown; timestamp?: unknown } | undefined);
+    this.heartbeat.start();
+    if (this.config.getToken) this.refresher.schedule(frame.payload as { authExpiresAt?: unknown; timestamp?: unknown } | undefined);
     this.events.emit('message', frame);
     this.events.emit('open', { frame });
-  }
-
-  private scheduleHeartbeat(): void {
-    this.heartbeatTimer = this.timers.after(this.options.heartbeatInterval, () => this.ping());
-  }
-
-  private ping(): void {
-    if (this.currentState !== ConnectionState.Open || !this.socket) return;
-    this.pingSentAt = this.timers.now();
-    this.socket.send(PING_FRAME);
-    this.heartbeatTimer = this.timers.after(this.options.heartbeatTimeout, () => this.checkPong());
-  }
-
-  /** Wall-clock check: a late timer (throttled tab) never counts as a missing pong by itself. */
-  private checkPong(): void {
-    if (this.lastReceivedAt >= this.pingSentAt) return this.scheduleHeartbeat();
-    const waited = this.timers.now() - this.pingSentAt;
-    if (waited >= this.options.heartbeatTimeout) return this.abort('heartbeat timeout');
-    this.heartbeatTimer = this.timers.after(this.options.heartbeatTimeout - waited, () => this.checkPong());
   }
 
   // ---- closing and retrying ------------------------------------------------------------------
@@ -529,9 +332,9 @@ export class ReconnectingWebSocket {
     this.socket = undefined;
     this.timers.cancel(this.connectTimer);
     this.timers.cancel(this.uptimeTimer);
-    this.timers.cancel(this.heartbeatTimer);
+    this.heartbeat.stop();
     this.timers.cancel(this.retryTimer);
-    this.timers.cancel(this.refreshTimer);
+    this.refresher.cancel();
     if (socket) {
       socket.onmessage = null;
       socket.onclose = null;
@@ -575,17 +378,6 @@ export class ReconnectingWebSocket {
 
   // ---- helpers -------------------------------------------------------------------------------
 
-  private enqueue(text: string): void {
-    const bytes = utf8Length(text);
-    this.queue.push({ text, bytes });
-    this.queuedBytes += bytes;
-    while (this.queue.length > this.options.maxQueuedMessages || this.queuedBytes > this.options.maxQueuedBytes) {
-      const dropped = this.queue.shift()!;
-      this.queuedBytes -= dropped.bytes;
-      this.events.emit('drop', { message: dropped.text });
-    }
-  }
-
   private setState(next: ConnectionState): void {
     const previous = this.currentState;
     if (previous === next) return;
@@ -601,25 +393,4 @@ export class ReconnectingWebSocket {
   private assertUsable(): void {
     if (this.disposed) throw new Error('this connection was disposed');
   }
-}
-
-function withToken(base: string | URL, token: string | null | undefined): string {
-  if (!token) return String(base);
-  const url = new URL(String(base));
-  url.searchParams.set('token', token);
-  return url.toString();
-}
-
-function utf8Length(text: string): number {
-  let bytes = 0;
-  for (let i = 0; i < text.length; i += 1) {
-    const code = text.charCodeAt(i);
-    if (code < 0x80) bytes += 1;
-    else if (code < 0x800) bytes += 2;
-    else if (code >= 0xd800 && code <= 0xdbff) {
-      bytes += 4;
-      i += 1;
-    } else bytes += 3;
-  }
-  return bytes;
 }
