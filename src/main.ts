@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { Server } from 'node:http';
 import { createServer } from 'node:net';
 import { createGatewayApp } from './app.factory.js';
-import { ConfigError } from './config/environment.js';
+import { ConfigError } from './config/validate-environment.js';
 import { GatewayConfig } from './config/gateway-config.js';
 import { stopTracing } from './tracing/tracing.provider.js';
 import { DrainService } from './gateway/connections/drain.service.js';

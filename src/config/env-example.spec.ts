@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { declaredVariables, EnvironmentVariables, validateEnvironment } from './environment.js';
+import { EnvironmentVariables } from './environment.js';
+import { declaredVariables, validateEnvironment } from './validate-environment.js';
 
 describe('.env.example', () => {
   const text = readFileSync(fileURLToPath(new URL('../../.env.example', import.meta.url)), 'utf8');

@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { DEVELOPMENT_JWT_SECRET } from '@arbor/gateway-client/protocol';
-import { ConfigError, validateEnvironment } from './environment.js';
+import { ConfigError, validateEnvironment } from './validate-environment.js';
 import { GatewayConfig } from './gateway-config.js';
 
 const PEM = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();

@@ -2,7 +2,9 @@ import { WebhookEventType, WS_PATH } from '@arbor/gateway-client/protocol';
 import { parseApiKeys, type ApiKey } from './api-keys.js';
 import { DEVELOPMENT_JWT_SECRET } from '@arbor/gateway-client/protocol';
 import { describeRedisTopology, parseRedisUrl, type RedisTopology } from './redis-address.js';
-import { EnvironmentVariables, LogFormat, LogLevel, NodeEnv, parseAllowedOrigins, validateEnvironment } from './environment.js';
+import { EnvironmentVariables, LogFormat, LogLevel, NodeEnv } from './environment.js';
+import { parseAllowedOrigins } from './origins.js';
+import { validateEnvironment } from './validate-environment.js';
 
 export type JwtKeyConfig =
   | { kind: 'secret'; secret: string; algorithms: ['HS256']; isDevelopmentSecret: boolean }
@@ -88,22 +90,7 @@ export class GatewayConfig {
     this.host = env.HOST;
     this.logLevel = env.LOG_LEVEL;
     this.logFormat = env.LOG_FORMAT;
-    this.jwt = env.JWT_JWKS_URL
-      ? {
-          kind: 'jwks',
-          url: env.JWT_JWKS_URL,
-          algorithms: ['RS256', 'ES256'],
-          refetchMinIntervalMs: env.JWKS_REFETCH_MIN_INTERVAL_MS,
-          timeoutMs: env.JWKS_TIMEOUT_MS,
-        }
-      : env.JWT_PUBLIC_KEY
-        ? { kind: 'public-key', publicKey: env.JWT_PUBLIC_KEY, algorithms: ['RS256', 'ES256'] }
-        : {
-            kind: 'secret',
-            secret: env.JWT_SECRET ?? DEVELOPMENT_JWT_SECRET,
-            algorithms: ['HS256'],
-            isDevelopmentSecret: !env.JWT_SECRET,
-          };
+    this.jwt = jwtOf(env);
     this.audience = env.JWT_AUDIENCE;
     this.issuer = env.JWT_ISSUER;
     this.tokenMaxTtlSeconds = env.TOKEN_MAX_TTL_SECONDS;
@@ -143,27 +130,9 @@ export class GatewayConfig {
     this.redisKeyPrefix = env.REDIS_KEY_PREFIX;
     this.apiKeys = env.API_KEYS === undefined ? [] : parseApiKeys(env.API_KEYS);
     this.apiRatePerKey = { rate: env.API_RATE_PER_KEY, burst: env.API_BURST_PER_KEY };
-    const named = (env.WEBHOOK_EVENTS ?? '')
-      .split(',')
-      .map((name) => name.trim())
-      .filter((name) => name !== '') as WebhookEventType[];
-    this.webhook =
-      env.WEBHOOK_URL === undefined || env.WEBHOOK_SECRET === undefined
-        ? undefined
-        : {
-            url: env.WEBHOOK_URL,
-            secret: env.WEBHOOK_SECRET,
-            events: new Set(named.length > 0 ? named : Object.values(WebhookEventType)),
-            maxAgeMs: env.WEBHOOK_MAX_AGE_MS,
-            timeoutMs: env.WEBHOOK_TIMEOUT_MS,
-            retryMaxMs: env.WEBHOOK_RETRY_MAX_MS,
-          };
+    this.webhook = webhookOf(env);
     this.consoleEnabled = env.CONSOLE_ENABLED === 'true';
-    const endpoint =
-      env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (env.OTEL_EXPORTER_OTLP_ENDPOINT && `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/$/, '')}/v1/traces`);
-    const exporter = env.OTEL_TRACES_EXPORTER ?? (endpoint ? 'otlp' : 'none');
-    this.tracing =
-      exporter === 'none' ? undefined : { exporter: exporter as 'otlp' | 'console', url: endpoint || undefined, serviceName: env.OTEL_SERVICE_NAME };
+    this.tracing = tracingOf(env);
     this.traceAcceptClientContext = env.TRACE_ACCEPT_CLIENT_CONTEXT === 'true';
   }
 
@@ -198,4 +167,47 @@ export class GatewayConfig {
   static load(raw: Record<string, string | undefined> = process.env): GatewayConfig {
     return new GatewayConfig(validateEnvironment(raw));
   }
+}
+
+function jwtOf(env: EnvironmentVariables): GatewayConfig['jwt'] {
+  return env.JWT_JWKS_URL
+    ? {
+        kind: 'jwks',
+        url: env.JWT_JWKS_URL,
+        algorithms: ['RS256', 'ES256'],
+        refetchMinIntervalMs: env.JWKS_REFETCH_MIN_INTERVAL_MS,
+        timeoutMs: env.JWKS_TIMEOUT_MS,
+      }
+    : env.JWT_PUBLIC_KEY
+      ? { kind: 'public-key', publicKey: env.JWT_PUBLIC_KEY, algorithms: ['RS256', 'ES256'] }
+      : {
+          kind: 'secret',
+          secret: env.JWT_SECRET ?? DEVELOPMENT_JWT_SECRET,
+          algorithms: ['HS256'],
+          isDevelopmentSecret: !env.JWT_SECRET,
+        };
+}
+
+function webhookOf(env: EnvironmentVariables): GatewayConfig['webhook'] {
+  const named = (env.WEBHOOK_EVENTS ?? '')
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '') as WebhookEventType[];
+  return env.WEBHOOK_URL === undefined || env.WEBHOOK_SECRET === undefined
+    ? undefined
+    : {
+        url: env.WEBHOOK_URL,
+        secret: env.WEBHOOK_SECRET,
+        events: new Set(named.length > 0 ? named : Object.values(WebhookEventType)),
+        maxAgeMs: env.WEBHOOK_MAX_AGE_MS,
+        timeoutMs: env.WEBHOOK_TIMEOUT_MS,
+        retryMaxMs: env.WEBHOOK_RETRY_MAX_MS,
+      };
+}
+
+function tracingOf(env: EnvironmentVariables): GatewayConfig['tracing'] {
+  const endpoint =
+    env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (env.OTEL_EXPORTER_OTLP_ENDPOINT && `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/$/, '')}/v1/traces`);
+  const exporter = env.OTEL_TRACES_EXPORTER ?? (endpoint ? 'otlp' : 'none');
+  return exporter === 'none' ? undefined : { exporter: exporter as 'otlp' | 'console', url: endpoint || undefined, serviceName: env.OTEL_SERVICE_NAME };
 }

@@ -1,4 +1,4 @@
-import { normaliseOrigin } from '../../config/environment.js';
+import { normaliseOrigin } from '../../config/origins.js';
 
 /**
  * Cross-site WebSocket hijacking defence: a browser always sends `Origin` on an upgrade, so an
