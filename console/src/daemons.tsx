@@ -31,55 +31,16 @@ export function DaemonList() {
             restart();
           }}
         />
-        <select
-          aria-label="status"
+        <StatusFilter
           value={status}
-          onChange={(event) => {
-            setStatus(event.target.value);
+          onChange={(next) => {
+            setStatus(next);
             restart();
           }}
-        >
-          <option value="">any status</option>
-          <option value="online">online</option>
-          <option value="stale">stale</option>
-          <option value="offline">offline</option>
-        </select>
+        />
       </div>
       {error && <p className="error">{error}</p>}
-      <div className="table-scroll">
-        <table data-testid="daemon-table">
-          <thead>
-            <tr>
-              <th>daemon</th>
-              <th>status</th>
-              <th>instance</th>
-              <th>workspaces</th>
-              <th>stream</th>
-              <th>viewers</th>
-            </tr>
-          </thead>
-          <tbody>
-            {(data?.items ?? []).map((daemon) => (
-              <tr key={daemon.daemonId}>
-                <td>
-                  <a href={`#/daemons/${encodeURIComponent(daemon.daemonId)}`}>{daemon.daemonId}</a>
-                </td>
-                <td>
-                  <span className={`status ${daemon.status}`}>{daemon.status}</span>
-                </td>
-                <td className="mono">{daemon.instance ?? '—'}</td>
-                <td>{daemon.workspaceIds.length}</td>
-                <td className="mono">
-                  {daemon.stream.epoch}:{daemon.stream.seq}
-                </td>
-                <td>
-                  {daemon.viewers.users} users, {daemon.viewers.connections} connections
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DaemonTable daemons={data?.items ?? []} />
       <div className="pager">
         <button disabled={cursors.length === 1} onClick={() => setCursors(cursors.slice(0, -1))}>
           ← previous
@@ -89,5 +50,55 @@ export function DaemonList() {
         </button>
       </div>
     </section>
+  );
+}
+
+function StatusFilter({ value, onChange }: { value: string; onChange: (status: string) => void }) {
+  return (
+    <select aria-label="status" value={value} onChange={(event) => onChange(event.target.value)}>
+      <option value="">any status</option>
+      <option value="online">online</option>
+      <option value="stale">stale</option>
+      <option value="offline">offline</option>
+    </select>
+  );
+}
+
+function DaemonTable({ daemons }: { daemons: DaemonSummary[] }) {
+  return (
+    <div className="table-scroll">
+      <table data-testid="daemon-table">
+        <thead>
+          <tr>
+            <th>daemon</th>
+            <th>status</th>
+            <th>instance</th>
+            <th>workspaces</th>
+            <th>stream</th>
+            <th>viewers</th>
+          </tr>
+        </thead>
+        <tbody>
+          {daemons.map((daemon) => (
+            <tr key={daemon.daemonId}>
+              <td>
+                <a href={`#/daemons/${encodeURIComponent(daemon.daemonId)}`}>{daemon.daemonId}</a>
+              </td>
+              <td>
+                <span className={`status ${daemon.status}`}>{daemon.status}</span>
+              </td>
+              <td className="mono">{daemon.instance ?? '—'}</td>
+              <td>{daemon.workspaceIds.length}</td>
+              <td className="mono">
+                {daemon.stream.epoch}:{daemon.stream.seq}
+              </td>
+              <td>
+                {daemon.viewers.users} users, {daemon.viewers.connections} connections
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }

@@ -59,73 +59,85 @@ export function Overview() {
     <section>
       <h2>Overview</h2>
       {error && <p className="error">{error}</p>}
-      <div className="cards">
-        <div className="card">
-          <span className="label">Instances</span>
-          <span className="value" data-testid="instances">
-            {totals.instances}
-          </span>
-        </div>
-        <div className="card">
-          <span className="label">Clients</span>
-          <span className="value" data-testid="clients">
-            {totals.connections.client ?? 0}
-          </span>
-        </div>
-        <div className="card">
-          <span className="label">Daemon connections</span>
-          <span className="value">{totals.connections.daemon ?? 0}</span>
-        </div>
-        <div className="card online">
-          <span className="label">Online</span>
-          <span className="value" data-testid="online">
-            {totals.daemons.online ?? 0}
-          </span>
-        </div>
-        <div className="card stale">
-          <span className="label">Stale</span>
-          <span className="value">{totals.daemons.stale ?? 0}</span>
-        </div>
-        <div className="card offline">
-          <span className="label">Offline</span>
-          <span className="value">{totals.daemons.offline ?? 0}</span>
-        </div>
-      </div>
+      <TotalCards totals={totals} />
       <div className="charts">
         <Sparkline values={history.current.in} label="messages in" />
         <Sparkline values={history.current.out} label="messages out" />
       </div>
       <h3>Instances</h3>
-      <div className="table-scroll">
-        <table>
-          <thead>
-            <tr>
-              <th>instance</th>
-              <th>clients</th>
-              <th>daemons</th>
-              <th>in/s</th>
-              <th>out/s</th>
-              <th>slow-consumer cuts</th>
-              <th>Redis</th>
-              <th>state</th>
-            </tr>
-          </thead>
-          <tbody>
-            {data.instances.map((instance) => (
-              <tr key={instance.instanceId}>
-                <td className="mono">{instance.instanceId}</td>
-                <td>{instance.connections.client ?? 0}</td>
-                <td>{(instance.daemons.online ?? 0) + (instance.daemons.stale ?? 0)}</td>
-                <td>{instance.messagesInPerSecond}</td>
-                <td>{instance.messagesOutPerSecond}</td>
-                <td>{instance.slowConsumerCuts}</td>
-                <td className={instance.redis === 'down' ? 'error' : ''}>{instance.redis}</td>
-                <td>{instance.draining ? 'draining' : 'serving'}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <InstanceTable instances={data.instances} />
     </section>
+  );
+}
+
+function TotalCards({ totals }: { totals: Stats['totals'] }) {
+  return (
+    <div className="cards">
+      <div className="card">
+        <span className="label">Instances</span>
+        <span className="value" data-testid="instances">
+          {totals.instances}
+        </span>
+      </div>
+      <div className="card">
+        <span className="label">Clients</span>
+        <span className="value" data-testid="clients">
+          {totals.connections.client ?? 0}
+        </span>
+      </div>
+      <div className="card">
+        <span className="label">Daemon connections</span>
+        <span className="value">{totals.connections.daemon ?? 0}</span>
+      </div>
+      <div className="card online">
+        <span className="label">Online</span>
+        <span className="value" data-testid="online">
+          {totals.daemons.online ?? 0}
+        </span>
+      </div>
+      <div className="card stale">
+        <span className="label">Stale</span>
+        <span className="value">{totals.daemons.stale ?? 0}</span>
+      </div>
+      <div className="card offline">
+        <span className="label">Offline</span>
+        <span className="value">{totals.daemons.offline ?? 0}</span>
+      </div>
+    </div>
+  );
+}
+
+function InstanceTable({ instances }: { instances: Stats['instances'] }) {
+  return (
+    <div className="table-scroll">
+      <table>
+        <thead>
+          <tr>
+            <th>instance</th>
+            <th>clients</th>
+            <th>daemons</th>
+            <th>in/s</th>
+            <th>out/s</th>
+            <th>slow-consumer cuts</th>
+            <th>Redis</th>
+            <th>state</th>
+          </tr>
+        </thead>
+        <tbody>
+          {instances.map((instance) => (
+            <tr key={instance.instanceId}>
+              <td className="mono">{instance.instanceId}</td>
+              <td>{instance.connections.client ?? 0}</td>
+              <td>{(instance.daemons.online ?? 0) + (instance.daemons.stale ?? 0)}</td>
+              <td>{instance.messagesInPerSecond}</td>
+              <td>{instance.messagesOutPerSecond}</td>
+              <td>{instance.slowConsumerCuts}</td>
+              <td className={instance.redis === 'down' ? 'error' : ''}>{instance.redis}</td>
+              <td>{instance.draining ? 'draining' : 'serving'}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }

@@ -19,7 +19,17 @@ const WORKSPACE_STATUSES = ['idle', 'syncing', 'idle', 'indexing'];
 const TASK_STEPS = 3;
 const TASK_STEP_MS = 300;
 
-function main(): void {
+interface SimOptions {
+  daemonId: string;
+  workspaceIds: string[];
+  rate: number;
+  heartbeatMs: number;
+  url?: string;
+  token?: string;
+  quiet: boolean;
+}
+
+function readOptions(): SimOptions | undefined {
   const { values } = parseArgs({
     options: {
       daemon: { type: 'string', default: 'daemon-123' },
@@ -36,27 +46,26 @@ function main(): void {
   const rate = Number(values.rate);
   const heartbeatMs = Number(values['heartbeat-ms']);
   if (!(rate >= 0) || !(heartbeatMs > 0)) fail('--rate must be >= 0 and --heartbeat-ms > 0');
-  const daemonId = values.daemon;
   const workspaceIds = values.workspaces
     .split(',')
     .map((id) => id.trim())
     .filter(Boolean);
-  const log = (message: string) => values.quiet || process.stdout.write(`[daemon-sim ${daemonId}] ${message}\n`);
+  return { daemonId: values.daemon, workspaceIds, rate, heartbeatMs, url: values.url, token: values.token, quiet: values.quiet };
+}
 
-  const fixedToken = values.token;
+function main(): void {
+  const options = readOptions();
+  if (!options) return;
+  const { daemonId, workspaceIds } = options;
+  const log = (message: string) => options.quiet || process.stdout.write(`[daemon-sim ${daemonId}] ${message}\n`);
+
+  const fixedToken = options.token;
   const config = GatewayConfig.load();
-  const url = values.url ?? config.localUrl;
+  const url = options.url ?? config.localUrl;
   const auth = fixedToken ? undefined : new AuthService(new JwtService({}), config, new InMemoryRevocationList());
   const getToken = () => fixedToken ?? auth!.issueToken({ sub: daemonId, role: Role.Daemon }).token;
 
-  const daemon = new DaemonClient({
-    url,
-    getToken,
-    WebSocket,
-    workspaceIds,
-    daemonHeartbeatInterval: heartbeatMs,
-    startClosed: true,
-  });
+  const daemon = new DaemonClient({ url, getToken, WebSocket, workspaceIds, daemonHeartbeatInterval: options.heartbeatMs, startClosed: true });
   daemon.on('state', (state) => log(`link ${state}`));
   daemon.on('error', (error) => {
     log(`error: ${error.message}`);
@@ -65,7 +74,23 @@ function main(): void {
     process.stderr.write(`[daemon-sim ${daemonId}] ${verdict}; stopping\n`);
     stop(1);
   });
+  const stopTasks = runTasks(daemon, log);
+  const stopEvents = produceEvents(daemon, workspaceIds, options.rate);
 
+  function stop(code = 0): never {
+    stopEvents();
+    stopTasks();
+    daemon.dispose();
+    process.exit(code);
+  }
+  process.on('SIGINT', () => stop());
+  process.on('SIGTERM', () => stop());
+  log(`connecting to ${url} with workspaces ${workspaceIds.join(', ')}`);
+  daemon.connect();
+}
+
+/** Answers every run-task with queued, a few running steps and succeeded (or cancelled); returns what stops them. */
+function runTasks(daemon: DaemonClient, log: (message: string) => void): () => void {
   const tasks = new Map<string, NodeJS.Timeout>();
   daemon.on('run-task', (task) => {
     log(`run-task ${task.taskId} from ${task.userId}: ${task.command} ${(task.args ?? []).join(' ')}`);
@@ -91,9 +116,17 @@ function main(): void {
     daemon.taskStatus(task.taskId, 'cancelled');
     log(`cancel-task ${task.taskId}`);
   });
+  return () => {
+    for (const timer of tasks.values()) clearInterval(timer);
+  };
+}
 
-  // Events at --rate, produced every 10 ms in the number due; while the gateway pushes back (a
-  // helper returned false) production waits for `drain` instead of piling events up here.
+/**
+ * Events at `rate`, produced every 10 ms in the number due; while the gateway pushes back (a
+ * helper returned false) production waits for `drain` instead of piling events up here.
+ */
+function produceEvents(daemon: DaemonClient, workspaceIds: string[], rate: number): () => void {
+  if (rate <= 0) return () => undefined;
   let sequence = 0;
   let backedUp = false;
   let produced = 0;
@@ -106,32 +139,19 @@ function main(): void {
       ? daemon.workspaceUpdate(workspaceId, WORKSPACE_STATUSES[(sequence / 10) % WORKSPACE_STATUSES.length])
       : daemon.fileChange(workspaceId, `src/file-${sequence % 50}.ts`, FILE_CHANGE_EVENTS[sequence % 3]);
   };
-  const emitter =
-    rate > 0
-      ? setInterval(() => {
-          const due = Math.floor(((Date.now() - startedAt) / 1000) * rate);
-          if (backedUp) {
-            produced = due; // what could not be produced meanwhile is skipped, not owed
-            return;
-          }
-          while (produced < due && !backedUp) {
-            produced += 1;
-            if (!emit()) backedUp = true; // backed up or offline: `drain` says when to go on
-          }
-          if (backedUp) produced = due;
-        }, 10)
-      : undefined;
-
-  function stop(code = 0): never {
-    clearInterval(emitter);
-    for (const timer of tasks.values()) clearInterval(timer);
-    daemon.dispose();
-    process.exit(code);
-  }
-  process.on('SIGINT', () => stop());
-  process.on('SIGTERM', () => stop());
-  log(`connecting to ${url} with workspaces ${workspaceIds.join(', ')}`);
-  daemon.connect();
+  const emitter = setInterval(() => {
+    const due = Math.floor(((Date.now() - startedAt) / 1000) * rate);
+    if (backedUp) {
+      produced = due; // what could not be produced meanwhile is skipped, not owed
+      return;
+    }
+    while (produced < due && !backedUp) {
+      produced += 1;
+      if (!emit()) backedUp = true; // backed up or offline: `drain` says when to go on
+    }
+    if (backedUp) produced = due;
+  }, 10);
+  return () => clearInterval(emitter);
 }
 
 /**
