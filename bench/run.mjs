@@ -9,9 +9,10 @@ import { cpus, totalmem } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { BENCH_SECRET, cpuSeconds, median, openFilesLimit, peakRssBytes, rssBytes, sleep, waitForPort } from './lib/common.mjs';
+import { BENCH_SECRET, cpuSeconds, openFilesLimit, peakRssBytes, rssBytes, sleep, waitForPort } from './lib/common.mjs';
 import { freePort } from './lib/ports.mjs';
 import { startRedisCluster } from './lib/redis-cluster.mjs';
+import { describeRun, format, printSummary, STORM_STYLES, summarizeRuns, targetsOf } from './lib/report.mjs';
 
 const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 const require = createRequire(import.meta.url);
@@ -76,7 +77,6 @@ const applies = (server, scenario) => (!APPLIES[server] || APPLIES[server].has(s
 const INTERLEAVED = ['fanout', 'ingress', 'latency', 'idle', 'connect', 'commands'];
 const ARBOR_ONLY = ['capacity', 'storm', 'storm-mux'];
 /** storm-mux runs once per connection style; each is reported as a scenario of its own. */
-const STORM_STYLES = ['per-daemon', 'multiplexed'];
 const selected = new Set(values.only ? values.only.split(',') : [...INTERLEAVED, ...ARBOR_ONLY]);
 
 // The load generator is one address, one user, and floods on purpose: the relays we compare with
@@ -257,46 +257,6 @@ function combine(results, measured, scenarioParams) {
 
 // ---- the run ------------------------------------------------------------------------------
 
-const METRICS = {
-  fanout: [
-    ['deliveriesPerSecond', 'deliveries/s', 'higher'],
-    ['serverPeakRss', 'peak RSS bytes', 'lower'],
-  ],
-  ingress: [
-    ['messagesPerSecond', 'messages/s', 'higher'],
-    ['cpuMicrosPerMessage', 'server CPU µs/message', 'lower'],
-  ],
-  latency: [
-    ['p50', 'p50 ms', 'lower'],
-    ['p99', 'p99 ms', 'lower'],
-    ['p999', 'p99.9 ms', 'lower'],
-    ['max', 'max ms', 'lower'],
-  ],
-  idle: [['bytesPerConnection', 'bytes/idle connection', 'lower']],
-  connect: [['handshakesPerSecond', 'handshakes/s', 'higher']],
-  commands: [
-    ['commandsPerSecond', 'commands/s at the daemon', 'higher'],
-    ['confirmedPerSecond', 'confirmed/s (sender told delivered)', 'higher'],
-  ],
-  capacity: [
-    ['connected', 'connections held', 'higher'],
-    ['serverRssAfter', 'server RSS bytes', 'lower'],
-  ],
-  storm: [
-    ['secondsUntilAllBack', 's until all back', 'lower'],
-    ['peakHandshakesPerSecond', 'peak handshakes/s', 'info'],
-  ],
-  ...Object.fromEntries(
-    STORM_STYLES.map((style) => [
-      `storm-${style}`,
-      [
-        ['handshakes', 'handshakes', 'lower'],
-        ['secondsUntilAllBack', 's until all watched again', 'lower'],
-      ],
-    ]),
-  ),
-};
-
 const runs = [];
 const startedAt = new Date();
 console.log(`Arbor Gateway benchmark ${QUICK ? '(quick)' : ''}: ${params.rounds} round(s), servers ${SERVERS.join(', ')}`);
@@ -310,7 +270,7 @@ for (let round = 0; round < params.rounds; round += 1) {
     for (const server of order) {
       const result = await runOnce(server, scenario, params[scenario]);
       runs.push({ round, scenario, server, result });
-      console.log(`  round ${round + 1} ${scenario.padEnd(8)} ${server.padEnd(8)} ${summarize(scenario, result)}`);
+      console.log(`  round ${round + 1} ${scenario.padEnd(8)} ${server.padEnd(8)} ${describeRun(scenario, result)}`);
     }
   }
 }
@@ -321,7 +281,7 @@ if (SERVERS.includes('arbor')) {
         const { users, daemonsPerUser } = params.stormMux;
         const result = await runOnce('arbor', scenario, { users, 'daemons-per-user': daemonsPerUser, style });
         runs.push({ round: 0, scenario: `storm-${style}`, server: 'arbor', result });
-        console.log(`  ${`storm ${style}`.padEnd(16)} arbor    ${summarize(`storm-${style}`, result)}`);
+        console.log(`  ${`storm ${style}`.padEnd(16)} arbor    ${describeRun(`storm-${style}`, result)}`);
       }
       continue;
     }
@@ -329,7 +289,7 @@ if (SERVERS.includes('arbor')) {
     const scenarioParams = scenario === 'storm' ? { connections: params.storm.clients } : params[scenario];
     const result = await runOnce('arbor', scenario, scenarioParams, loadgenCount);
     runs.push({ round: 0, scenario, server: 'arbor', result });
-    console.log(`  ${scenario.padEnd(16)} arbor    ${summarize(scenario, result)}`);
+    console.log(`  ${scenario.padEnd(16)} arbor    ${describeRun(scenario, result)}`);
   }
 }
 
@@ -347,101 +307,13 @@ if (redisCluster) {
   await redisCluster.stop();
 }
 
-function summarize(scenario, result) {
-  if (result.error) return `ERROR ${result.error}`;
-  const parts = METRICS[scenario].map(([key, label]) => `${label} ${format(result[key])}`);
-  parts.push(`lost ${result.lost}`);
-  return parts.join(', ');
-}
-
-function format(value) {
-  if (typeof value !== 'number' || Number.isNaN(value)) return String(value);
-  if (Math.abs(value) >= 1e6) return `${(value / 1e6).toFixed(2)}M`;
-  if (Math.abs(value) >= 1e4) return `${(value / 1e3).toFixed(1)}k`;
-  return value.toFixed(value < 10 ? 2 : 0);
-}
-
 // ---- summary --------------------------------------------------------------------------------
 
-const summary = {};
-for (const scenario of Object.keys(METRICS)) {
-  for (const [key, label, better] of METRICS[scenario]) {
-    for (const server of SERVERS) {
-      const samples = runs
-        .filter((run) => run.scenario === scenario && run.server === server && !run.result.error)
-        .map((run) => run.result[key])
-        .filter((value) => typeof value === 'number');
-      if (samples.length === 0) continue;
-      (summary[scenario] ??= {})[key] ??= { label, better, servers: {} };
-      summary[scenario][key].servers[server] = { median: median(samples), min: Math.min(...samples), max: Math.max(...samples), samples };
-    }
-  }
-}
-for (const metrics of Object.values(summary)) {
-  for (const metric of Object.values(metrics)) {
-    const baseline = metric.servers.raw?.median;
-    for (const stats of Object.values(metric.servers)) if (baseline) stats.ratio = stats.median / baseline;
-  }
-}
-
-const ratio = (scenario, key, server = 'arbor') => summary[scenario]?.[key]?.servers[server]?.ratio;
-const ratioBetween = (scenario, key, server, reference) => {
-  const servers = summary[scenario]?.[key]?.servers;
-  return servers?.[server] && servers?.[reference] ? servers[server].median / servers[reference].median : undefined;
-};
-const value = (scenario, key) => summary[scenario]?.[key]?.servers.arbor?.median;
-const targets = [
-  ['fan-out deliveries/s ≥ 3.0 × raw ws (coalesced writes)', ratio('fanout', 'deliveriesPerSecond'), (r) => r >= 3.0],
-  ['fan-out peak server RSS ≤ 1.5 × raw ws', ratio('fanout', 'serverPeakRss'), (r) => r <= 1.5],
-  ['ingress messages/s ≥ 0.80 × raw ws', ratio('ingress', 'messagesPerSecond'), (r) => r >= 0.8],
-  ['ingress with tracing on (F) ≥ 0.70 × raw ws', ratio('ingress', 'messagesPerSecond', 'arbor-traced'), (r) => r >= 0.7],
-  ['latency p99 ≤ 1.30 × raw ws', ratio('latency', 'p99'), (r) => r <= 1.3],
-  ['memory per idle connection ≤ 1.40 × raw ws', ratio('idle', 'bytesPerConnection'), (r) => r <= 1.4],
-  ['authenticated handshakes/s ≥ 0.70 × raw ws connects', ratio('connect', 'handshakesPerSecond'), (r) => r >= 0.7],
-  [`connection capacity: ${params.capacity.connections} held, no errors`, value('capacity', 'connected'), (v) => v === params.capacity.connections],
-  ['reconnect storm: all back within 30 s', value('storm', 'secondsUntilAllBack'), (v) => v <= 30],
-  ['cross-instance fan-out (D) ≥ 0.70 × single instance (A)', ratioBetween('fanout', 'deliveriesPerSecond', 'arbor-redis', 'arbor'), (r) => r >= 0.7],
-  [
-    `cross-instance fan-out on a Cluster (E, ${CLUSTER_DAEMONS} daemons) ≥ 0.80 × one Redis (D)`,
-    ratioBetween('fanout', 'deliveriesPerSecond', 'arbor-cluster', 'arbor-redis'),
-    (r) => r >= 0.8,
-  ],
-  [
-    "(D)'s shape on the Cluster (arbor-cluster-pair, only with --servers) ≥ 0.80 × one Redis (D)",
-    ratioBetween('fanout', 'deliveriesPerSecond', 'arbor-cluster-pair', 'arbor-redis'),
-    (r) => r >= 0.8,
-  ],
-];
-const stormHandshakes = ratioBetweenScenarios('storm-multiplexed', 'storm-per-daemon', 'handshakes');
-const stormSeconds = ratioBetweenScenarios('storm-multiplexed', 'storm-per-daemon', 'secondsUntilAllBack');
-targets.push([
-  `reconnect storm, ${params.stormMux.users} users × ${params.stormMux.daemonsPerUser} daemons: multiplexed handshakes ≤ 0.25 × per-daemon`,
-  stormHandshakes,
-  (r) => r <= 0.25,
-]);
-targets.push(['reconnect storm: multiplexed all watched again in ≤ 1.0 × the per-daemon time', stormSeconds, (r) => r <= 1.0]);
-function ratioBetweenScenarios(scenario, reference, key) {
-  const a = summary[scenario]?.[key]?.servers.arbor?.median;
-  const b = summary[reference]?.[key]?.servers.arbor?.median;
-  return a !== undefined && b ? a / b : undefined;
-}
+const summary = summarizeRuns(runs, SERVERS);
+const targets = targetsOf(summary, params, CLUSTER_DAEMONS);
 const lossy = runs.filter((run) => run.result.error || run.result.lost !== 0 || run.result.outOfOrder > 0);
 
-console.log('\nmedians (min–max), ratio to raw ws');
-for (const [scenario, metrics] of Object.entries(summary)) {
-  for (const metric of Object.values(metrics)) {
-    const cells = SERVERS.filter((server) => metric.servers[server]).map((server) => {
-      const stats = metric.servers[server];
-      return `${server} ${format(stats.median)} (${format(stats.min)}–${format(stats.max)})${stats.ratio !== undefined ? ` ×${stats.ratio.toFixed(2)}` : ''}`;
-    });
-    console.log(`  ${scenario.padEnd(8)} ${metric.label.padEnd(24)} ${cells.join('   ')}`);
-  }
-}
-console.log(QUICK ? '\ntargets (quick sizes: indicative only, judge a full run)' : '\ntargets');
-for (const [label, measuredValue, check] of targets) {
-  const verdict = measuredValue === undefined ? 'not run' : check(measuredValue) ? 'met' : 'MISSED';
-  console.log(`  ${verdict.padEnd(8)} ${label}: ${measuredValue === undefined ? '-' : format(measuredValue)}`);
-}
+printSummary(summary, SERVERS, targets, QUICK);
 if (SERVERS.includes('arbor-traced'))
   console.log(`\n(F) exported ${collector.stats.requests} OTLP requests, ${format(collector.stats.bytes)} bytes, to the collector stub`);
 const completeness = lossy.length === 0 ? 'every scenario complete, zero loss' : `${lossy.length} run(s) lost or reordered deliveries or failed`;
