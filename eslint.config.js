@@ -49,5 +49,16 @@ export default tseslint.config(
     files: ['**/*.mjs', '**/*.js'],
     languageOptions: { globals: { ...globals.node } },
   },
+  {
+    // The house's size budgets: a file that outgrows them is split in the same change.
+    files: ['**/*.ts', '**/*.tsx', '**/*.mjs'],
+    rules: { 'max-lines': ['error', { max: 400 }] },
+  },
+  {
+    // Tests are describe blocks around many cases: the function budget is for code that runs in production.
+    files: ['src/**/*.ts', 'sdk/src/**/*.ts', 'sdk/src/**/*.tsx', 'console/src/**/*.ts', 'console/src/**/*.tsx', 'bench/**/*.mjs', 'examples/**/*.mjs', 'scripts/**/*.mjs'],
+    ignores: ['**/*.spec.ts', '**/*.spec.tsx'],
+    rules: { 'max-lines-per-function': ['error', { max: 80 }] },
+  },
   prettier,
 );
