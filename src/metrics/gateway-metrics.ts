@@ -122,7 +122,12 @@ export class GatewayMetrics {
   });
   readonly incompleteRequestsRefused = new Counter({
     name: 'arbor_incomplete_requests_refused_total',
-    help: 'New connections refused with 503 because MAX_INCOMPLETE_REQUESTS or MAX_INCOMPLETE_REQUESTS_PER_IP was reached',
+    help: 'New connections refused with 503 because MAX_INCOMPLETE_REQUESTS sockets were still sending their first request, none of them stalled',
+    registers: [this.registry],
+  });
+  readonly incompleteRequestsShed = new Counter({
+    name: 'arbor_incomplete_requests_shed_total',
+    help: 'Stalled sockets (first request incomplete for half HTTP_HEADERS_TIMEOUT_MS) closed with 408 to make room for new ones past a cap',
     registers: [this.registry],
   });
   readonly fanoutBuffered: Gauge = new Gauge({

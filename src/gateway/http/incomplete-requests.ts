@@ -14,26 +14,40 @@ export interface IncompleteRequestLimits {
 const DEADLINE_CHECK_MAX_MS = 1_000;
 
 const REFUSAL = 'HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
+const SHED = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
+
+/** A socket whose first request has not fully arrived. */
+interface Incomplete {
+  socket: Socket;
+  address: string;
+  openedAt: number;
+}
 
 /**
  * Bounds connections that have not sent a complete first request (a half-sent upgrade holds a
- * socket and a parser, and admission only runs once the request is complete): Node's header and
- * request deadlines end each one within seconds (408), and a count per peer address and in total
- * refuses new ones past their caps (503) before anything is parsed.
+ * socket and a parser, and admission only runs once the request is complete). Node's header and
+ * request deadlines end each one within seconds (408). Before that, a prompt client is never
+ * refused because of the address it arrives from — behind an ingress or a NAT, every user shares
+ * one: when an address holds more than `maxPerAddress`, its oldest *stalled* sockets (incomplete
+ * for half the headers deadline) are shed with 408 to make room, and a burst of young ones is let
+ * through. Only `maxTotal`, the memory bound, refuses (503) — and only once nothing stalled is left
+ * to shed.
  */
 export class IncompleteRequestGuard {
   private readonly logger = new Logger(IncompleteRequestGuard.name);
-  private total = 0;
-  private readonly perAddress = new Map<string, number>();
-  /** The address each counted socket was counted under; a socket leaves the count once. */
-  private readonly counted = new WeakMap<Socket, string>();
+  /** Every incomplete socket, oldest first (a Map keeps insertion order). */
+  private readonly all = new Map<Socket, Incomplete>();
+  private readonly perAddress = new Map<string, Map<Socket, Incomplete>>();
+  private readonly stalledAfterMs: number;
   private refusedTotal = 0;
 
   constructor(
     private readonly limits: IncompleteRequestLimits,
     private readonly metrics?: GatewayMetrics,
+    private readonly now: () => number = () => performance.now(),
   ) {
-    if (metrics) metrics.sources.incompleteRequests = () => this.total;
+    this.stalledAfterMs = limits.headersTimeoutMs / 2;
+    if (metrics) metrics.sources.incompleteRequests = () => this.all.size;
   }
 
   attach(server: HttpServer): void {
@@ -49,33 +63,56 @@ export class IncompleteRequestGuard {
     server.prependListener('upgrade', (request: IncomingMessage) => this.completed(request.socket));
   }
 
+  get size(): number {
+    return this.all.size;
+  }
+
   opened(socket: Socket): void {
     const address = socket.remoteAddress ?? 'unknown';
-    const fromAddress = this.perAddress.get(address) ?? 0;
-    if (this.total >= this.limits.maxTotal || fromAddress >= this.limits.maxPerAddress) {
-      this.refusedTotal += 1;
-      this.metrics?.incompleteRequestsRefused.inc();
-      if (this.refusedTotal === 1 || this.refusedTotal % 1000 === 0) {
-        this.logger.warn({ msg: 'connection refused: too many incomplete requests', address, fromAddress, total: this.total, refusedTotal: this.refusedTotal });
-      }
-      socket.on('error', () => undefined);
-      socket.end(REFUSAL, () => socket.destroy());
-      return;
-    }
-    this.total += 1;
-    this.perAddress.set(address, fromAddress + 1);
-    this.counted.set(socket, address);
+    const fromAddress = this.perAddress.get(address);
+    if (fromAddress && fromAddress.size >= this.limits.maxPerAddress) this.shedStalled(fromAddress, fromAddress.size - this.limits.maxPerAddress + 1);
+    if (this.all.size >= this.limits.maxTotal) this.shedStalled(this.all, this.all.size - this.limits.maxTotal + 1);
+    if (this.all.size >= this.limits.maxTotal) return this.refuse(socket, address);
+    const entry = { socket, address, openedAt: this.now() };
+    this.all.set(socket, entry);
+    if (fromAddress) fromAddress.set(socket, entry);
+    else this.perAddress.set(address, new Map([[socket, entry]]));
     socket.once('close', () => this.completed(socket));
   }
 
   /** The socket's first request arrived whole (or it closed): it no longer counts. */
   completed(socket: Socket): void {
-    const address = this.counted.get(socket);
-    if (address === undefined) return;
-    this.counted.delete(socket);
-    this.total -= 1;
-    const left = (this.perAddress.get(address) ?? 1) - 1;
-    if (left === 0) this.perAddress.delete(address);
-    else this.perAddress.set(address, left);
+    const entry = this.all.get(socket);
+    if (!entry) return;
+    this.all.delete(socket);
+    const fromAddress = this.perAddress.get(entry.address)!;
+    fromAddress.delete(socket);
+    if (fromAddress.size === 0) this.perAddress.delete(entry.address);
+  }
+
+  /** Closes up to `count` of the oldest sockets in `sockets` that have stalled; young ones are kept. */
+  private shedStalled(sockets: Map<Socket, Incomplete>, count: number): void {
+    const stalledBefore = this.now() - this.stalledAfterMs;
+    const shed: Incomplete[] = [];
+    for (const entry of sockets.values()) {
+      if (shed.length >= count || entry.openedAt > stalledBefore) break;
+      shed.push(entry);
+    }
+    for (const { socket } of shed) {
+      this.completed(socket);
+      this.metrics?.incompleteRequestsShed.inc();
+      socket.on('error', () => undefined);
+      socket.end(SHED, () => socket.destroy());
+    }
+  }
+
+  private refuse(socket: Socket, address: string): void {
+    this.refusedTotal += 1;
+    this.metrics?.incompleteRequestsRefused.inc();
+    if (this.refusedTotal === 1 || this.refusedTotal % 1000 === 0) {
+      this.logger.warn({ msg: 'connection refused: too many incomplete requests', address, total: this.all.size, refusedTotal: this.refusedTotal });
+    }
+    socket.on('error', () => undefined);
+    socket.end(REFUSAL, () => socket.destroy());
   }
 }
