@@ -1,9 +1,23 @@
 // The load generator: one scenario against one server, in its own process. Prints `RESULT {json}`.
 // For scenarios the orchestrator measures mid-way, it prints `READY` and waits for a line on stdin.
-import WebSocket from 'ws';
 import { ConnectionState, GatewayClient } from '@arbor/gateway-client';
 import { mintToken, percentile, sleep } from './lib/common.mjs';
-import { arborClientWithToken, clientPort, DAEMON, deadline, nextLine, openMany, port, protocol, pump, values } from './lib/loadgen-context.mjs';
+import {
+  arborClientWithToken,
+  clientPort,
+  countRefusals,
+  DAEMON,
+  deadline,
+  forwardedFor,
+  nextLine,
+  openMany,
+  port,
+  protocol,
+  pump,
+  restartedAt,
+  values,
+  webSocketFrom,
+} from './lib/loadgen-context.mjs';
 import { fileChange, protocols, sentAtOf, sequenceOf } from './lib/protocols.mjs';
 import { commands, stormMux } from './lib/sdk-scenarios.mjs';
 
@@ -164,29 +178,37 @@ const scenarios = {
   },
 
   /** N SDK clients; the orchestrator kills and restarts the gateway; time until all are back. */
+  /**
+   * `connections` SDK clients, each its own user at its own address (X-Forwarded-For), all from
+   * this machine's one address as through an ingress. The orchestrator kills and restarts the
+   * gateway; counts refusals and the time until every client is back, from the drop and from the
+   * restart.
+   */
   async storm() {
     const connections = Number(values.connections);
     const clients = [];
     const opens = [];
+    const refusals = {};
     let firstDrop = 0;
     let reopened = 0;
     for (let index = 0; index < connections; index += 1) {
       const client = new GatewayClient({
         url: `ws://127.0.0.1:${port}/ws`,
         daemonId: DAEMON,
-        WebSocket,
+        WebSocket: webSocketFrom(forwardedFor(index)),
         network: null,
         getToken: () => mintToken({ sub: `user-${index}`, role: 'client', daemons: [DAEMON] }),
       });
+      countRefusals(client, refusals);
       let dropped = false;
       client.on('state', (state) => {
         if (state === ConnectionState.Reconnecting && !dropped) {
           dropped = true;
-          firstDrop ||= performance.now();
+          firstDrop ||= Date.now();
         }
         if (state === ConnectionState.Open && dropped) {
           reopened += 1;
-          opens.push(performance.now());
+          opens.push(Date.now());
           dropped = false;
         }
       });
@@ -197,7 +219,7 @@ const scenarios = {
     while (clients.some((client) => client.state !== ConnectionState.Open) && Date.now() < limit) await sleep(50);
     const initiallyOpen = clients.filter((client) => client.state === ConnectionState.Open).length;
     process.stdout.write('READY\n');
-    await nextLine();
+    const restarted = await restartedAt();
     const backBy = Date.now() + 45_000;
     while (reopened < initiallyOpen && Date.now() < backBy) await sleep(50);
     const perSecond = new Map();
@@ -207,12 +229,16 @@ const scenarios = {
     }
     const failures = clients.filter((client) => client.state !== ConnectionState.Open).length;
     for (const client of clients) client.dispose();
+    const lastBack = opens.length ? Math.max(...opens) : NaN;
     return {
       expected: connections,
       connected: initiallyOpen,
       reconnected: reopened,
       lost: failures + (connections - initiallyOpen),
-      secondsUntilAllBack: opens.length ? (Math.max(...opens) - firstDrop) / 1000 : NaN,
+      refused: Object.values(refusals).reduce((total, count) => total + count, 0),
+      refusals,
+      secondsUntilAllBack: (lastBack - firstDrop) / 1000,
+      secondsAfterRestart: (lastBack - restarted) / 1000,
       peakHandshakesPerSecond: Math.max(0, ...perSecond.values()),
     };
   },

@@ -35,6 +35,8 @@ const { values } = parseArgs({
     'capacity-seconds': { type: 'string' },
     'storm-clients': { type: 'string' },
     'storm-users': { type: 'string' },
+    // The storms run with the deployment's settings (every limit at its default); `raised` lifts them as for the other scenarios.
+    'storm-limits': { type: 'string', default: 'shipped' },
     commands: { type: 'string' },
     // `no`: the gateway under test predates confirmed commands (to measure the path before them with this harness).
     'commands-confirm': { type: 'string', default: 'auto' },
@@ -59,6 +61,7 @@ const params = {
   commands: { clients: 10, events: size('commands', 20_000, 1_000), confirm: values['commands-confirm'] },
   // 2 000 users × 5 daemons: one connection per daemon (10 000) against one multiplexed connection per user.
   stormMux: { users: size('storm-users', 2_000, 60), daemonsPerUser: 5 },
+  stormLimits: values['storm-limits'],
 };
 const SERVERS = values.servers.split(',');
 /** (D) and (E) span instances: scenarios about one process's connections do not apply to them. */
@@ -100,11 +103,18 @@ const NODE_FLAGS = JSON.parse(readFileSync(here('../package.json'), 'utf8'))
   .config.nodeFlags.split(' ')
   .filter(Boolean);
 
+/**
+ * The storms' server: the Kubernetes deployment's environment (deploy/kubernetes/deployment.yaml),
+ * every limit at its default; clients each carry their own address in X-Forwarded-For.
+ */
+const SHIPPED_STORM_ENV = { ALLOWED_ORIGINS: '*', CLIENT_IP_HEADER: 'x-forwarded-for' };
+const STORMS = new Set(['storm', 'storm-mux']);
+
 const SERVER_COMMANDS = {
-  arbor: (port, extraEnv = {}) => ({
+  arbor: (port, extraEnv = {}, limits = BENCH_LIMITS) => ({
     // --profile: a CPU profile of our gateway per run, written when it exits on SIGINT.
     args: [...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.out}profiles`] : []), ...NODE_FLAGS, here('../dist/main.js')],
-    env: { NODE_ENV: 'production', JWT_SECRET: BENCH_SECRET, WEBSOCKET_PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', ...BENCH_LIMITS, ...extraEnv },
+    env: { NODE_ENV: 'production', JWT_SECRET: BENCH_SECRET, WEBSOCKET_PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', ...limits, ...extraEnv },
   }),
   raw: (port) => ({ args: [here('./servers/raw-ws-relay.mjs')], env: { PORT: String(port) } }),
   // (F) tracing on: every span exported over OTLP/HTTP to a local collector stub that accepts and drops them.
@@ -144,6 +154,10 @@ async function startServer(kind, port, extraEnv) {
     const children = await Promise.all(ports.map((instancePort) => startProcess(SERVER_COMMANDS.arbor(instancePort, env), instancePort)));
     return { children, clientPort: ports[1], ports };
   }
+  if (kind === 'arbor-shipped') {
+    const child = await startProcess(SERVER_COMMANDS.arbor(port, { ...SHIPPED_STORM_ENV, ...extraEnv }, {}), port);
+    return { children: [child], clientPort: port };
+  }
   if (kind !== 'arbor-redis' && kind !== 'arbor-cluster-pair') {
     const child = await startProcess(SERVER_COMMANDS[kind](port, extraEnv), port);
     return { children: [child], clientPort: port };
@@ -180,7 +194,8 @@ async function stopServer(server, signal = values.profile ? 'SIGINT' : 'SIGKILL'
 async function runOnce(kind, scenario, scenarioParams, loadgenCount = 1) {
   const port = await freePort();
   const serverEnv = scenario === 'capacity' ? { PING_INTERVAL_MS: '5000' } : {};
-  let server = await startServer(kind, port, serverEnv);
+  const serverKind = kind === 'arbor' && STORMS.has(scenario) && values['storm-limits'] === 'shipped' ? 'arbor-shipped' : kind;
+  let server = await startServer(serverKind, port, serverEnv);
   const measured = { rssBefore: sum(server, rssBytes) };
   const protocol = kind.startsWith('arbor') ? 'arbor' : kind;
   const args = [here('./loadgen.mjs'), '--protocol', protocol, '--port', String(port), '--client-port', String(server.clientPort), '--scenario', scenario];
@@ -210,7 +225,7 @@ async function runOnce(kind, scenario, scenarioParams, loadgenCount = 1) {
   }
   const children = runLoadgen.children;
   const markers = (name) => Promise.all(children.map((child) => new Promise((resolve) => child.on('marker', (line) => line === name && resolve()))));
-  const release = () => children.forEach((child) => child.stdin.write('go\n'));
+  const release = (line = 'go') => children.forEach((child) => child.stdin.write(`${line}\n`));
 
   if (scenario === 'ingress') {
     await markers('READY');
@@ -227,8 +242,9 @@ async function runOnce(kind, scenario, scenarioParams, loadgenCount = 1) {
   } else if (scenario === 'storm' || scenario === 'storm-mux') {
     await markers('READY');
     await stopServer(server, 'SIGKILL');
-    server = await startServer(kind, port, serverEnv);
-    release();
+    server = await startServer(serverKind, port, serverEnv);
+    // When the new instance answered: the storm's clients are timed from it too.
+    release(`go ${Date.now()}`);
   }
   const results = await Promise.all(loadgens);
   measured.peakRss = sum(server, peakRssBytes);

@@ -94,3 +94,34 @@ export function arborClientWithToken(token, options) {
   });
   return { ready, socket, close: () => socket.terminate() };
 }
+
+/**
+ * Client `index`'s own address as an ingress reports it (X-Forwarded-For): every storm client
+ * arrives from this machine's one address, as every user does through an ingress.
+ */
+export function forwardedFor(index) {
+  return `10.${(index >> 16) & 255}.${(index >> 8) & 255}.${index & 255}`;
+}
+
+/** A WebSocket class for the SDK whose handshakes carry `address` as X-Forwarded-For. */
+export function webSocketFrom(address) {
+  return class extends WebSocket {
+    constructor(url) {
+      super(url, { headers: { 'x-forwarded-for': address } });
+    }
+  };
+}
+
+/** Counts the handshakes the server refused (503, 429, …) by status, from the SDK's error events. */
+export function countRefusals(client, refusals) {
+  client.on('error', (error) => {
+    const status = /Unexpected server response: (\d{3})/.exec(error?.message ?? '')?.[1];
+    if (status) refusals[status] = (refusals[status] ?? 0) + 1;
+  });
+}
+
+/** Waits for the orchestrator's go-ahead after a restart; it carries when the server was back (epoch ms). */
+export async function restartedAt() {
+  const line = await nextLine();
+  return Number(String(line).split(' ')[1]) || Date.now();
+}

@@ -32,6 +32,8 @@ export const METRICS = {
   ],
   storm: [
     ['secondsUntilAllBack', 's until all back', 'lower'],
+    ['secondsAfterRestart', 's after the restart', 'lower'],
+    ['refused', 'refused (503/429)', 'lower'],
     ['peakHandshakesPerSecond', 'peak handshakes/s', 'info'],
   ],
   ...Object.fromEntries(
@@ -40,6 +42,8 @@ export const METRICS = {
       [
         ['handshakes', 'handshakes', 'lower'],
         ['secondsUntilAllBack', 's until all watched again', 'lower'],
+        ['secondsAfterRestart', 's after the restart', 'lower'],
+        ['refused', 'refused (503/429)', 'lower'],
       ],
     ]),
   ),
@@ -103,6 +107,14 @@ export function targetsOf(summary, params, clusterDaemons) {
     ['authenticated handshakes/s ≥ 0.70 × raw ws connects', ratio('connect', 'handshakesPerSecond'), (r) => r >= 0.7],
     [`connection capacity: ${params.capacity.connections} held, no errors`, value('capacity', 'connected'), (v) => v === params.capacity.connections],
     ['reconnect storm: all back within 30 s', value('storm', 'secondsUntilAllBack'), (v) => v <= 30],
+    [
+      `reconnect storm through one address, shipped limits (--storm-limits ${params.stormLimits}): ${params.storm.clients} clients back within 5 s of the restart`,
+      value('storm', 'secondsAfterRestart'),
+      (v) => v <= 5,
+    ],
+    ['reconnect storm through one address: zero refused (no 503, no 429)', value('storm', 'refused'), (v) => v === 0],
+    ['multiplexed storm through one address: zero refused', value('storm-multiplexed', 'refused'), (v) => v === 0],
+    ['multiplexed storm: every user watching again within 5 s of the restart', value('storm-multiplexed', 'secondsAfterRestart'), (v) => v <= 5],
     ['cross-instance fan-out (D) ≥ 0.70 × single instance (A)', ratioBetween('fanout', 'deliveriesPerSecond', 'arbor-redis', 'arbor'), (r) => r >= 0.7],
     [
       `cross-instance fan-out on a Cluster (E, ${clusterDaemons} daemons) ≥ 0.80 × one Redis (D)`,

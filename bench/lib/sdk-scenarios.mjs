@@ -1,9 +1,8 @@
 // The scenarios that drive the gateway through commands and the SDK: commands/s to a daemon, and
 // a reconnect storm of SDK users (one connection per daemon, or one multiplexed connection each).
 import { ConnectionState, GatewayClient } from '@arbor/gateway-client';
-import WebSocket from 'ws';
 import { mintToken, sleep } from './common.mjs';
-import { clientPort, DAEMON, deadline, nextLine, openMany, port, protocol, values } from './loadgen-context.mjs';
+import { clientPort, countRefusals, DAEMON, deadline, forwardedFor, openMany, port, protocol, restartedAt, values, webSocketFrom } from './loadgen-context.mjs';
 
 /**
  * Clients → one daemon (on another instance for the Redis server): `commands` run-task commands
@@ -97,11 +96,15 @@ export async function stormMux() {
   let firstDrop = 0;
   let handshakes = 0;
   const backAt = [];
+  const refusals = {};
   for (let index = 0; index < users; index += 1) {
     const getToken = () => mintToken({ sub: `user-${index}`, role: 'client', daemons: daemonIds });
+    // Each user at its own address (X-Forwarded-For), all through this machine's one, as through an ingress.
+    const WebSocket = webSocketFrom(forwardedFor(index));
     const clients = multiplexed
       ? [new GatewayClient({ url, WebSocket, network: null, getToken })]
       : daemonIds.map((daemonId) => new GatewayClient({ url, daemonId, WebSocket, network: null, getToken }));
+    for (const client of clients) countRefusals(client, refusals);
     const watches = multiplexed ? daemonIds.map((daemonId) => clients[0].watch(daemonId)) : [];
     const link = { clients, watches, dropped: false };
     const isBack = () => clients.every((client) => client.state === ConnectionState.Open) && watches.every((watch) => watch.state === 'subscribed');
@@ -109,14 +112,14 @@ export async function stormMux() {
     const check = () => {
       if (link.dropped && isBack()) {
         link.dropped = false;
-        backAt.push(performance.now());
+        backAt.push(Date.now());
       }
     };
     for (const client of clients) {
       client.on('state', (state) => {
         if (state === ConnectionState.Reconnecting && !link.dropped && link.armed) {
           link.dropped = true;
-          firstDrop ||= performance.now();
+          firstDrop ||= Date.now();
         }
         if (state === ConnectionState.Open && link.armed) handshakes += 1;
         check();
@@ -131,7 +134,7 @@ export async function stormMux() {
   const initiallyBack = links.filter((link) => link.isBack()).length;
   for (const link of links) link.armed = true;
   process.stdout.write('READY\n');
-  await nextLine();
+  const restarted = await restartedAt();
   const backBy = Date.now() + 60_000;
   while (backAt.length < initiallyBack && Date.now() < backBy) await sleep(50);
   const notBack = links.filter((link) => !link.isBack()).length;
@@ -144,6 +147,9 @@ export async function stormMux() {
     connected: initiallyBack,
     lost: notBack + (users - initiallyBack),
     handshakes,
+    refused: Object.values(refusals).reduce((total, count) => total + count, 0),
+    refusals,
     secondsUntilAllBack: backAt.length ? (Math.max(...backAt) - firstDrop) / 1000 : NaN,
+    secondsAfterRestart: backAt.length ? (Math.max(...backAt) - restarted) / 1000 : NaN,
   };
 }

@@ -142,7 +142,7 @@ export class EnvironmentVariables {
   @IsInt()
   @Min(1)
   @Max(10_000_000)
-  MAX_INCOMPLETE_REQUESTS: number = 5_000;
+  MAX_INCOMPLETE_REQUESTS: number = 20_000;
 
   @IsInt()
   @Min(1)
