@@ -1,5 +1,4 @@
 import { Logger } from '@nestjs/common';
-import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import { CLOSE_ERROR_CODES, ServerMessageType, type CloseCode, type Frame, type TraceContext } from '@arbor/gateway-client/protocol';
 import { isMultiplexed } from '../../auth/principal.js';
@@ -17,6 +16,7 @@ import { PauseReason } from '../flow/pause-reason.js';
 import { encodeTextFrame, payloadLength } from '../dispatch/text-frame.js';
 import { WriteCoalescer, type CorkedSocket } from '../flow/write-coalescer.js';
 import type { HasDeadline } from '../flow/deadline-wheel.js';
+import { newConnectionId } from './connection-id.js';
 
 /** One per process: every connection's frames of one turn are written together at its end. */
 const coalescer = new WriteCoalescer(undefined, (frames, target) => (target as Connection).batchWritten(frames));
@@ -89,7 +89,7 @@ export class Connection implements PeerLink, CorkedSocket, HasDeadline, FanoutPe
     private readonly slowConsumers?: SlowConsumerMonitor,
     private readonly metrics?: GatewayMetrics,
     /** Given before admission, so even a refused connection's log line carries it. */
-    readonly id: string = randomUUID(),
+    readonly id: string = newConnectionId(),
   ) {
     connections.set(socket, this);
     this.subscriptions = isMultiplexed(identity) ? new Map() : undefined;

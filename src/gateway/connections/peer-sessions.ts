@@ -1,6 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { CloseCode, Role, ServerMessageType, type StreamPosition } from '@arbor/gateway-client/protocol';
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { DaemonService } from '../../daemons/daemon.service.js';
@@ -10,6 +9,7 @@ import { Connection } from './connection.js';
 import { ConnectionAdmission } from './connection-admission.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { MultiplexedWatches } from './multiplexed-watches.js';
+import { newConnectionId } from './connection-id.js';
 
 /**
  * A connection's session from admission to close, by role: a daemon is attached (and resumes its
@@ -28,7 +28,7 @@ export class PeerSessions {
   ) {}
 
   open(socket: WebSocket, request: IncomingMessage): void {
-    const id = randomUUID();
+    const id = newConnectionId();
     let connection: Connection;
     let since: StreamPosition | undefined;
     try {

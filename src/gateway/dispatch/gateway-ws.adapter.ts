@@ -45,6 +45,8 @@ type HandlerCallback = (payload: unknown, type: string) => unknown;
 export class GatewayWsAdapter extends WsAdapter {
   private readonly servers = new Map<number, RegisteredServer[]>();
   private readonly upgradeListeners = new Map<number, (request: IncomingMessage, socket: Duplex, head: Buffer) => void>();
+  /** Each route Nest dispatches, numbered once for every connection's callbacks. */
+  private readonly routeIndex = new Map<string, number>();
 
   constructor(
     app: INestApplicationContext,
@@ -85,12 +87,23 @@ export class GatewayWsAdapter extends WsAdapter {
     await super.dispose();
   }
 
-  /** Nest binds every handler to each connection; they are few, so they are scanned, not indexed per connection. */
+  /**
+   * Nest binds every handler to each connection, each in an object of its own: a connection keeps
+   * only the callbacks of the routes Nest dispatches (the direct ones never use theirs), in one
+   * array indexed by a route number shared by every connection — idle memory is per connection.
+   */
   override bindMessageHandlers(client: WebSocket, handlers: MessageMappingProperties[]): void {
-    client.on('message', (data: RawData, isBinary: boolean) => this.dispatch(client, handlers, data, isBinary));
+    const callbacks: HandlerCallback[] = [];
+    for (const { message, callback } of handlers) {
+      if (typeof message !== 'string' || this.adapterOptions.directRoutes.get(message)) continue;
+      let index = this.routeIndex.get(message);
+      if (index === undefined) this.routeIndex.set(message, (index = this.routeIndex.size));
+      callbacks[index] = callback as HandlerCallback;
+    }
+    client.on('message', (data: RawData, isBinary: boolean) => this.dispatch(client, callbacks, data, isBinary));
   }
 
-  private dispatch(client: WebSocket, handlers: MessageMappingProperties[], data: RawData, isBinary: boolean): void {
+  private dispatch(client: WebSocket, handlers: HandlerCallback[], data: RawData, isBinary: boolean): void {
     const connection = Connection.of(client);
     // A connection the gateway is closing (or refused) reads nothing more: what it accepted
     // before is answered, then the close goes out.
@@ -103,7 +116,7 @@ export class GatewayWsAdapter extends WsAdapter {
     if (connection.fanoutDaemonBudget) this.adapterOptions.fanout.afterDaemonFrame(connection);
   }
 
-  private handleFrame(connection: Connection, handlers: MessageMappingProperties[], data: RawData, isBinary: boolean): void {
+  private handleFrame(connection: Connection, handlers: HandlerCallback[], data: RawData, isBinary: boolean): void {
     const bytes = rawDataLength(data);
     const { limiter } = connection;
     const metrics = this.adapterOptions.metrics;
@@ -140,7 +153,8 @@ export class GatewayWsAdapter extends WsAdapter {
       else connection.enqueue(() => dispatchDirect(connection, direct, frame, metrics));
       return;
     }
-    const handler = handlers.find((candidate) => candidate.message === frame.type)?.callback as HandlerCallback | undefined;
+    const route = this.routeIndex.get(frame.type);
+    const handler = route === undefined ? undefined : handlers[route];
     if (!handler) {
       connection.enqueue(async () => connection.send(errorFrameOf(ErrorCode.UnknownType, `unknown message type "${frame.type}"`, frame.id)));
       return;
