@@ -15,8 +15,13 @@ export default tseslint.config(
     extends: [tseslint.configs.recommendedTypeChecked],
     languageOptions: {
       parserOptions: {
-        // The SDK's specs and the browser test page are outside every build tsconfig: the root one types them.
-        projectService: { allowDefaultProject: ['sdk/src/*.spec.ts', 'sdk/src/react/*.spec.tsx'], defaultProject: 'tsconfig.json' },
+        // The SDK's specs (and their kits) and the browser test page are outside every build tsconfig: the root one types them.
+        projectService: {
+          allowDefaultProject: ['sdk/src/*.spec.ts', 'sdk/src/*.spec-kit.ts', 'sdk/src/react/*.spec.tsx'],
+          defaultProject: 'tsconfig.json',
+          // One per SDK spec file (a dozen); the default of 8 is a guard against globs that match a whole tree.
+          maximumDefaultProjectFileMatchCount_THIS_WILL_SLOW_DOWN_LINTING: 24,
+        },
         tsconfigRootDir: import.meta.dirname,
       },
     },
@@ -56,8 +61,17 @@ export default tseslint.config(
   },
   {
     // Tests are describe blocks around many cases: the function budget is for code that runs in production.
-    files: ['src/**/*.ts', 'sdk/src/**/*.ts', 'sdk/src/**/*.tsx', 'console/src/**/*.ts', 'console/src/**/*.tsx', 'bench/**/*.mjs', 'examples/**/*.mjs', 'scripts/**/*.mjs'],
-    ignores: ['**/*.spec.ts', '**/*.spec.tsx'],
+    files: [
+      'src/**/*.ts',
+      'sdk/src/**/*.ts',
+      'sdk/src/**/*.tsx',
+      'console/src/**/*.ts',
+      'console/src/**/*.tsx',
+      'bench/**/*.mjs',
+      'examples/**/*.mjs',
+      'scripts/**/*.mjs',
+    ],
+    ignores: ['**/*.spec.ts', '**/*.spec.tsx', '**/*.spec-kit.ts'],
     rules: { 'max-lines-per-function': ['error', { max: 80 }] },
   },
   prettier,
