@@ -122,12 +122,27 @@ describe('bad input', () => {
     await expectError(client, { type: 'file-change', payload: { workspaceId: 'w1', path: 'a', event: 'add' } }, 'forbidden');
     await expectError(client, { type: 'task-status', payload: { taskId: 't', status: 'running' } }, 'forbidden');
     await expectError(client, { type: 'workspace-update', payload: { workspaceId: 'w1', status: 'idle' } }, 'forbidden');
+    await expectError(client, { type: 'command-ack', payload: { id: 'c1' } }, 'forbidden');
     expect(client.received.filter((frame) => frame.type === 'file-change')).toEqual([]);
   });
 
   it('a daemon sending client-only types → forbidden', async () => {
     await expectError(daemon, { type: 'run-task', payload: { taskId: 't', workspaceId: 'w1', command: 'ls' } }, 'forbidden');
+    await expectError(daemon, { type: 'cancel-task', payload: { taskId: 't' } }, 'forbidden');
     await expectError(daemon, { type: 'get-workspace-status', payload: { workspaceId: 'w1' } }, 'forbidden');
+    await expectError(daemon, { type: 'subscribe', payload: { daemonId: 'd1' } }, 'forbidden');
+    await expectError(daemon, { type: 'unsubscribe', payload: { daemonId: 'd1' } }, 'forbidden');
+  });
+
+  it("another role's message is refused in order: its answer comes before the next frame's", async () => {
+    client.send({ type: 'heartbeat', id: 'hb-1', payload: { workspaceIds: ['w1'] } });
+    client.send({ type: 'ping', id: 'ping-1' });
+    const answers = [await client.next((frame) => frame.id === 'hb-1' || frame.id === 'ping-1', 'first answer')];
+    answers.push(await client.next((frame) => (frame.id === 'hb-1' || frame.id === 'ping-1') && frame !== answers[0], 'second answer'));
+    expect(answers.map((frame) => [frame.id, frame.type, frame.payload?.code])).toEqual([
+      ['hb-1', 'error', 'forbidden'],
+      ['ping-1', 'pong', undefined],
+    ]);
   });
 
   it('a frame over MAX_PAYLOAD_BYTES closes only that connection with 1009', async () => {

@@ -1,5 +1,5 @@
 import { OnModuleInit, UseFilters, UseGuards, UsePipes } from '@nestjs/common';
-import { ConnectedSocket, MessageBody, OnGatewayConnection, OnGatewayDisconnect, OnGatewayInit, SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
+import { ConnectedSocket, MessageBody, OnGatewayConnection, OnGatewayDisconnect, OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import {
@@ -31,7 +31,7 @@ import { Connection } from './connections/connection.js';
 import { ConnectionRegistry } from './connections/connection-registry.js';
 import { MultiplexedWatches } from './connections/multiplexed-watches.js';
 import { PeerSessions } from './connections/peer-sessions.js';
-import { DirectDispatch, DirectRoutes } from './dispatch/direct-routes.js';
+import { DirectDispatch, DirectRoutes, Handles } from './dispatch/direct-routes.js';
 import { PayloadValidationPipe } from './dispatch/payload-validation.pipe.js';
 import { Roles } from './dispatch/roles.decorator.js';
 import { SubscribeDto, UnsubscribeDto } from './dto/subscribe.dto.js';
@@ -80,13 +80,13 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
     this.sessions.close(socket, closeCode);
   }
 
-  @SubscribeMessage(ClientMessageType.Ping)
+  @Handles(ClientMessageType.Ping)
   ping(): Frame {
     return { type: ServerMessageType.Pong };
   }
 
   /** A fresh token on the live connection (ConnectionRegistry.reauthorize says what is refused and how). */
-  @SubscribeMessage(ClientMessageType.RefreshToken)
+  @Handles(ClientMessageType.RefreshToken)
   async refreshToken(@ConnectedSocket() socket: WebSocket, @MessageBody() body: RefreshTokenDto): Promise<Frame<ServerMessageType, TokenRefreshedPayload>> {
     const connection = connectionOf(socket);
     const authExpiresAt = await this.connections.reauthorize(connection, () => this.auth.refreshIdentity(connection.identity, body.token));
@@ -94,7 +94,7 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
   }
 
   @Roles(Role.Client)
-  @SubscribeMessage(ClientMessageType.GetWorkspaceStatus)
+  @Handles(ClientMessageType.GetWorkspaceStatus)
   async getWorkspaceStatus(
     @ConnectedSocket() socket: WebSocket,
     @MessageBody() body: GetWorkspaceStatusDto,
@@ -109,14 +109,14 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
    * stays). Answered `subscribed` with the snapshot, then its missed events or `resync-required`.
    */
   @Roles(Role.Client)
-  @SubscribeMessage(ClientMessageType.Subscribe)
+  @Handles(ClientMessageType.Subscribe)
   subscribe(@ConnectedSocket() socket: WebSocket, @MessageBody() body: SubscribeDto): Promise<void> {
     const connection = connectionOf(socket);
     return this.watches.subscribe(connection, body, connection.currentFrameId);
   }
 
   @Roles(Role.Client)
-  @SubscribeMessage(ClientMessageType.Unsubscribe)
+  @Handles(ClientMessageType.Unsubscribe)
   unsubscribe(@ConnectedSocket() socket: WebSocket, @MessageBody() body: UnsubscribeDto): Frame<ServerMessageType, UnsubscribedPayload> {
     // Ending it first: nothing of the daemon follows the reply.
     this.watches.unsubscribe(connectionOf(socket), body.daemonId);
@@ -124,26 +124,26 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
   }
 
   @Roles(Role.Client)
-  @SubscribeMessage(ClientMessageType.RunTask)
+  @Handles(ClientMessageType.RunTask)
   runTask(@ConnectedSocket() socket: WebSocket, @MessageBody() body: RunTaskDto): Promise<Frame<ServerMessageType, AckPayload>> {
     return this.command(socket, ClientMessageType.RunTask, body);
   }
 
   @Roles(Role.Client)
-  @SubscribeMessage(ClientMessageType.CancelTask)
+  @Handles(ClientMessageType.CancelTask)
   cancelTask(@ConnectedSocket() socket: WebSocket, @MessageBody() body: CancelTaskDto): Promise<Frame<ServerMessageType, AckPayload>> {
     return this.command(socket, ClientMessageType.CancelTask, body);
   }
 
   @Roles(Role.Daemon)
-  @SubscribeMessage(DaemonMessageType.Heartbeat)
+  @Handles(DaemonMessageType.Heartbeat)
   async heartbeat(@ConnectedSocket() socket: WebSocket, @MessageBody() body: HeartbeatDto): Promise<void> {
     const connection = connectionOf(socket);
     await this.daemons.heartbeat(connection.identity.daemonId, connection, body.workspaceIds);
   }
 
   @Roles(Role.Daemon)
-  @SubscribeMessage(DaemonMessageType.WorkspaceUpdate)
+  @Handles(DaemonMessageType.WorkspaceUpdate)
   async workspaceUpdate(@ConnectedSocket() socket: WebSocket, @MessageBody() body: WorkspaceUpdateDto): Promise<void> {
     const connection = connectionOf(socket);
     await this.daemons.updateWorkspace(connection.identity.daemonId, connection, body, connection.inbound());
@@ -166,7 +166,7 @@ export class DaemonGateway implements OnModuleInit, OnGatewayInit, OnGatewayConn
   }
 
   @Roles(Role.Daemon)
-  @SubscribeMessage(DaemonMessageType.CommandAck)
+  @Handles(DaemonMessageType.CommandAck)
   commandAck(@ConnectedSocket() socket: WebSocket, @MessageBody() body: CommandAckDto): Promise<void> {
     const connection = connectionOf(socket);
     return this.commands.confirmed(connection.identity.daemonId, connection, body.id);

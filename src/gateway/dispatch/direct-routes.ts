@@ -9,6 +9,7 @@ import { validatorFor } from './payload-validation.pipe.js';
 import { ROLES_KEY } from './roles.decorator.js';
 
 export const DIRECT_DISPATCH_KEY = 'arbor:direct-dispatch';
+const MESSAGE_TYPE_KEY = 'arbor:message-type';
 
 interface DirectDispatchMetadata {
   type: string;
@@ -22,7 +23,10 @@ interface DirectDispatchMetadata {
  * per-message promises and context objects. Every other handler keeps the Nest pipeline.
  */
 export const DirectDispatch = (type: string, dto: new () => object) =>
-  applyDecorators(SubscribeMessage(type), SetMetadata(DIRECT_DISPATCH_KEY, { type, dto } satisfies DirectDispatchMetadata));
+  applyDecorators(Handles(type), SetMetadata(DIRECT_DISPATCH_KEY, { type, dto } satisfies DirectDispatchMetadata));
+
+/** `@SubscribeMessage(type)`, with the type readable through the public Reflector (which roles may send it). */
+export const Handles = (type: string) => applyDecorators(SubscribeMessage(type), SetMetadata(MESSAGE_TYPE_KEY, type));
 
 export interface DirectRoute {
   roles: readonly Role[] | undefined;
@@ -31,10 +35,12 @@ export interface DirectRoute {
   handle(connection: Connection, payload: Record<string, unknown>): void;
 }
 
-/** Message types the adapter dispatches directly; filled by the gateway at init. */
+/** Message types the adapter dispatches directly, and which roles may send each; filled by the gateway at init. */
 @Injectable()
 export class DirectRoutes {
   private readonly routes = new Map<string, DirectRoute>();
+  /** The @Roles of every @Handles route (undefined: any role). */
+  private readonly roles = new Map<string, readonly Role[] | undefined>();
 
   constructor(private readonly reflector: Reflector) {}
 
@@ -48,6 +54,8 @@ export class DirectRoutes {
     for (const name of Object.getOwnPropertyNames(prototype)) {
       const method = prototype[name];
       if (typeof method !== 'function') continue;
+      const type = this.reflector.get<string | undefined>(MESSAGE_TYPE_KEY, method);
+      if (type !== undefined) this.roles.set(type, this.reflector.get<Role[] | undefined>(ROLES_KEY, method));
       const direct = this.reflector.get<DirectDispatchMetadata | undefined>(DIRECT_DISPATCH_KEY, method);
       if (!direct) continue;
       const validate = validatorFor(direct.dto);
@@ -63,5 +71,11 @@ export class DirectRoutes {
 
   get(type: string): DirectRoute | undefined {
     return this.routes.get(type);
+  }
+
+  /** Whether a connection of `role` may send `type` (the guard's rule, known before any frame). */
+  allows(type: string, role: Role): boolean {
+    const roles = this.roles.get(type);
+    return roles === undefined || roles.includes(role);
   }
 }

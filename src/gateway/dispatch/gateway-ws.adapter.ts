@@ -89,16 +89,19 @@ export class GatewayWsAdapter extends WsAdapter {
 
   /**
    * Nest binds every handler to each connection, each in an object of its own: a connection keeps
-   * only the callbacks of the routes Nest dispatches (the direct ones never use theirs), in one
-   * array indexed by a route number shared by every connection — idle memory is per connection.
+   * only the callbacks of the routes Nest dispatches for its role (the direct ones never use
+   * theirs; another role's are refused as the guard would), in one array indexed by a route number
+   * shared by every connection — idle memory is per connection.
    */
   override bindMessageHandlers(client: WebSocket, handlers: MessageMappingProperties[]): void {
+    const { directRoutes } = this.adapterOptions;
+    const role = Connection.of(client)?.identity.principal.role;
     const callbacks: HandlerCallback[] = [];
     for (const { message, callback } of handlers) {
-      if (typeof message !== 'string' || this.adapterOptions.directRoutes.get(message)) continue;
+      if (typeof message !== 'string' || directRoutes.get(message)) continue;
       let index = this.routeIndex.get(message);
       if (index === undefined) this.routeIndex.set(message, (index = this.routeIndex.size));
-      callbacks[index] = callback as HandlerCallback;
+      if (role === undefined || directRoutes.allows(message, role)) callbacks[index] = callback as HandlerCallback;
     }
     client.on('message', (data: RawData, isBinary: boolean) => this.dispatch(client, callbacks, data, isBinary));
   }
@@ -154,11 +157,12 @@ export class GatewayWsAdapter extends WsAdapter {
       return;
     }
     const route = this.routeIndex.get(frame.type);
-    const handler = route === undefined ? undefined : handlers[route];
-    if (!handler) {
+    if (route === undefined) {
       connection.enqueue(async () => connection.send(errorFrameOf(ErrorCode.UnknownType, `unknown message type "${frame.type}"`, frame.id)));
       return;
     }
+    const handler = handlers[route];
+    if (!handler) return refuseRoute(connection, frame);
     connection.enqueue(async () => {
       connection.currentFrameId = frame.id;
       connection.currentFrameSeq = frame.seq;
@@ -263,4 +267,16 @@ function rawDataToString(data: RawData): string {
   if (Buffer.isBuffer(data)) return data.toString('utf8');
   if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
   return Buffer.from(data).toString('utf8');
+}
+
+/** A route of another role, whose callback this connection does not keep: the guard's answer, in order. */
+function refuseRoute(connection: Connection, frame: InboundFrame): void {
+  connection.enqueue(async () => {
+    try {
+      assertAllowed(connection, []);
+    } catch (error) {
+      sendError(connection, error, frame.id);
+    }
+    if (frame.seq !== undefined) connection.scheduleAck();
+  });
 }
