@@ -112,6 +112,11 @@ export function webSocketFrom(address) {
   };
 }
 
+/** All refusals of a tally `countRefusals` keeps. */
+export function refusedIn(refusals) {
+  return Object.values(refusals).reduce((total, count) => total + count, 0);
+}
+
 /** Counts the handshakes the server refused (503, 429, …) by status, from the SDK's error events. */
 export function countRefusals(client, refusals) {
   client.on('error', (error) => {

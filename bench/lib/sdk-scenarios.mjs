@@ -2,7 +2,20 @@
 // a reconnect storm of SDK users (one connection per daemon, or one multiplexed connection each).
 import { ConnectionState, GatewayClient } from '@arbor/gateway-client';
 import { mintToken, sleep } from './common.mjs';
-import { clientPort, countRefusals, DAEMON, deadline, forwardedFor, openMany, port, protocol, restartedAt, values, webSocketFrom } from './loadgen-context.mjs';
+import {
+  clientPort,
+  countRefusals,
+  DAEMON,
+  deadline,
+  forwardedFor,
+  openMany,
+  port,
+  protocol,
+  refusedIn,
+  restartedAt,
+  values,
+  webSocketFrom,
+} from './loadgen-context.mjs';
 
 /**
  * Clients → one daemon (on another instance for the Redis server): `commands` run-task commands
@@ -147,7 +160,7 @@ export async function stormMux() {
     connected: initiallyBack,
     lost: notBack + (users - initiallyBack),
     handshakes,
-    refused: Object.values(refusals).reduce((total, count) => total + count, 0),
+    refused: refusedIn(refusals),
     refusals,
     secondsUntilAllBack: backAt.length ? (Math.max(...backAt) - firstDrop) / 1000 : NaN,
     secondsAfterRestart: backAt.length ? (Math.max(...backAt) - restarted) / 1000 : NaN,

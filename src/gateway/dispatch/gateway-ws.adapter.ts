@@ -8,7 +8,7 @@ import type { RawData, WebSocket, WebSocketServer } from 'ws';
 import { CloseCode, ErrorCode } from '@arbor/gateway-client/protocol';
 import { Connection, holdHandshakeWrites } from '../connections/connection.js';
 import { PauseReason } from '../flow/pause-reason.js';
-import { assertAllowed } from './ws-auth.guard.js';
+import { assertAllowed, roleRefusal } from './ws-auth.guard.js';
 import type { LifecycleState } from '../../lifecycle/lifecycle.state.js';
 import type { GatewayMetrics } from '../../metrics/gateway-metrics.js';
 import type { DirectRoute, DirectRoutes } from './direct-routes.js';
@@ -272,11 +272,7 @@ function rawDataToString(data: RawData): string {
 /** A route of another role, whose callback this connection does not keep: the guard's answer, in order. */
 function refuseRoute(connection: Connection, frame: InboundFrame): void {
   connection.enqueue(async () => {
-    try {
-      assertAllowed(connection, []);
-    } catch (error) {
-      sendError(connection, error, frame.id);
-    }
+    sendError(connection, roleRefusal(connection.identity.principal.role), frame.id);
     if (frame.seq !== undefined) connection.scheduleAck();
   });
 }

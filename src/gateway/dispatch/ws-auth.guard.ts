@@ -25,5 +25,10 @@ export class WsAuthGuard implements CanActivate {
 export function assertAllowed(connection: Connection | undefined, roles: readonly Role[] | undefined): asserts connection is Connection {
   if (!connection) throw new DomainError(ErrorCode.Unauthorized, 'connection is not authenticated');
   const role = connection.identity.principal.role;
-  if (roles && !roles.includes(role)) throw new DomainError(ErrorCode.Forbidden, `a ${role} may not send this message type`);
+  if (roles && !roles.includes(role)) throw roleRefusal(role);
+}
+
+/** What a connection of `role` is told for a message type its role may not send. */
+export function roleRefusal(role: Role): DomainError {
+  return new DomainError(ErrorCode.Forbidden, `a ${role} may not send this message type`);
 }
